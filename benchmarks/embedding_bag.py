@@ -1,0 +1,160 @@
+"""Embedding-bag microbenchmark: eager vs Inductor vs kevolve, forward and forward+backward (dense grad).
+
+    python -m benchmarks.embedding_bag [--quick] [--save]
+
+Each case is tuned first (`kevolve tune` path: every variant checked against float64, timed like the
+torch.compile'd reference), then the user-facing path is timed: `torch.compile(fn, backend="kevolve")`.
+Effective bytes are the family's roofline bytes; the copy ceiling is measured in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import triton
+
+from torch_kevolve.backend.decisions import collect_decisions
+from torch_kevolve.evolve.timing import median_us
+from torch_kevolve.key import DeviceInfo
+from torch_kevolve.warm import warm
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Case:
+    rows: int
+    dim: int
+    indices: int
+    bag: int
+    mode: str
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.rows}x{self.dim} {self.dtype} {self.mode} N={self.indices} L={self.bag}"
+
+
+CASES = [
+    Case(1_000_000, 128, 262_144, 32, "sum", "float32"),
+    Case(1_000_000, 128, 262_144, 32, "sum", "float16"),
+    Case(1_000_000, 128, 262_144, 32, "sum", "bfloat16"),
+    Case(1_000_000, 128, 262_144, 32, "mean", "float32"),
+    Case(1_000_000, 128, 262_144, 32, "max", "float32"),
+]
+
+
+class Bag(torch.nn.Module):
+    """One embedding bag whose forward (and backward, when weight requires grad) kevolve may claim."""
+
+    def __init__(self, weight: torch.Tensor, mode: str):
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight)
+        self.mode = mode
+
+    def forward(self, indices, offsets):
+        return F.embedding_bag(indices, self.weight, offsets, mode=self.mode)
+
+
+def inputs(case: Case, device: str, seed: int = 0):
+    g = torch.Generator(device=device).manual_seed(seed)
+    weight = torch.randn(case.rows, case.dim, device=device, generator=g).to(getattr(torch, case.dtype))
+    indices = torch.randint(0, case.rows, (case.indices,), device=device, generator=g)
+    offsets = torch.arange(0, case.indices, case.bag, device=device)
+    return weight, indices, offsets
+
+
+def copy_ceiling_gbps(device: torch.device) -> float:
+    """Measured device-to-device copy bandwidth (bytes read + written)."""
+    src = torch.empty(1 << 28, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    t = median_us(lambda: dst.copy_(src), device)
+    return 2 * src.numel() * 4 / (t * 1e3)
+
+
+def fwd_bytes(case: Case) -> int:
+    elt = torch.empty(0, dtype=getattr(torch, case.dtype)).element_size()
+    bags = case.indices // case.bag
+    return case.indices * 8 + bags * 8 + case.indices * case.dim * elt + bags * case.dim * elt
+
+
+def bench_case(case: Case, device: torch.device) -> dict:
+    weight, indices, offsets = inputs(case, device.type)
+    grad = torch.randn(case.indices // case.bag, case.dim, device=device).to(weight.dtype)
+    result = {"case": asdict(case), "label": case.label}
+    for phase, train in (("forward", False), ("forward_backward", True)):
+        def make():
+            return Bag(weight.clone(), case.mode).requires_grad_(train)
+
+        eager, inductor = make(), torch.compile(make())
+        warm(make(), (indices, offsets), device, verbose=False)
+        torch._dynamo.reset()
+        kevolve_module = make()
+        kevolve = torch.compile(kevolve_module, backend="kevolve")
+
+        def step(m):
+            if not train:
+                with torch.no_grad():
+                    return m(indices, offsets)
+            out = m(indices, offsets)
+            out.backward(grad)
+            return out
+
+        want = step(eager)
+        inductor_out = step(inductor)
+        with collect_decisions() as decisions:
+            got = step(kevolve)
+        tol = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 1e-1}[case.dtype]
+        ok = torch.allclose(got.float(), want.float(), rtol=tol, atol=tol) and torch.allclose(
+            inductor_out.float(), want.float(), rtol=tol, atol=tol)
+        if train:
+            ok = ok and torch.allclose(kevolve_module.weight.grad.float(), eager.weight.grad.float(), rtol=tol, atol=tol)
+        times = {name: median_us(lambda m=m: step(m), device)
+                 for name, m in (("eager", eager), ("inductor", inductor), ("kevolve", kevolve))}
+        result[phase] = {
+            "times_us": times, "correct": bool(ok),
+            "claimed": [f"{d.op} -> {d.implementation} {json.dumps(d.genome)}" for d in decisions if d.claimed],
+            "left": [f"{d.op}: {d.reason}" for d in decisions if d.family and not d.claimed],
+            "speedup_vs_eager": times["eager"] / times["kevolve"],
+            "speedup_vs_inductor": times["inductor"] / times["kevolve"],
+        }
+        if not train:
+            result[phase]["effective_tbps"] = {k: fwd_bytes(case) / (t * 1e6) for k, t in times.items()}
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="only the first (fp32 sum) case")
+    p.add_argument("--save", action="store_true")
+    args = p.parse_args()
+    device = torch.device("cuda")
+    ceiling = copy_ceiling_gbps(device)
+    results = [bench_case(c, device) for c in (CASES[:1] if args.quick else CASES)]
+    print(f"\ncopy ceiling {ceiling / 1e3:.2f} TB/s")
+    print(f"{'case':44} {'phase':16} {'eager us':>9} {'inductor':>9} {'kevolve':>9} {'vs eager':>8} {'vs ind':>7} TB/s ok")
+    for r in results:
+        for phase in ("forward", "forward_backward"):
+            t = r[phase]["times_us"]
+            tbps = r[phase].get("effective_tbps", {}).get("kevolve")
+            print(f"{r['label']:44} {phase:16} {t['eager']:9.1f} {t['inductor']:9.1f} {t['kevolve']:9.1f} "
+                  f"{r[phase]['speedup_vs_eager']:8.2f} {r[phase]['speedup_vs_inductor']:7.2f} "
+                  f"{'' if tbps is None else f'{tbps:.2f}':>4} {r[phase]['correct']}")
+    if args.save:
+        out = RESULTS / f"embedding_bag-{DeviceInfo.of(device).name.replace(' ', '_')}.json"
+        out.write_text(json.dumps({
+            "device": asdict(DeviceInfo.of(device)), "torch": torch.__version__, "triton": triton.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "copy_ceiling_gbps": ceiling, "results": results}, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0 if all(r[p]["correct"] for r in results for p in ("forward", "forward_backward")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

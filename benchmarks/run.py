@@ -1,0 +1,110 @@
+"""Run a model benchmark: eager vs Inductor vs kevolve training steps, checked against eager.
+
+    python -m benchmarks.run dlrm_small [--device cuda] [--tune] [--interpret] [--save]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import logging
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import triton
+
+from torch_kevolve.backend.decisions import collect_decisions
+from torch_kevolve.evolve.timing import median_us
+from torch_kevolve.key import DeviceInfo
+from torch_kevolve.warm import warm
+
+from .models import dlrm
+
+BENCHMARKS = {"dlrm_small": dlrm.small_dlrm}
+RESULTS = Path(__file__).parent / "results"
+
+
+def train_step(model: torch.nn.Module, inputs: tuple) -> torch.Tensor:
+    """Forward + backward; gradients are replaced, not accumulated."""
+    model.zero_grad(set_to_none=True)
+    loss = model(*inputs)
+    loss.backward()
+    return loss
+
+
+def max_grad_error(a: torch.nn.Module, b: torch.nn.Module) -> tuple[float, str]:
+    """Largest relative gradient difference between two copies of one model, and where."""
+    worst, where = 0.0, ""
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        err = ((pa.grad - pb.grad).abs().max() / pb.grad.abs().max().clamp_min(1e-12)).item()
+        if err > worst:
+            worst, where = err, name
+    return worst, where
+
+
+def run(name: str, device: str, tune_first: bool, interpret: bool, save: bool) -> int:
+    model, inputs = BENCHMARKS[name](device=device)
+    options = {"interpret": True} if interpret else {}
+    if tune_first:
+        warm(copy.deepcopy(model), inputs, torch.device(device), options, verbose=False)
+    torch._dynamo.reset()
+    eager = model
+    inductor = torch.compile(copy.deepcopy(model))
+    kevolve_model = copy.deepcopy(model)
+    kevolve = torch.compile(kevolve_model, backend="kevolve", options=options)
+
+    eager_loss = train_step(eager, inputs)
+    train_step(inductor, inputs)
+    with collect_decisions() as decisions:
+        kevolve_loss = train_step(kevolve, inputs)
+    loss_err = abs(kevolve_loss.item() - eager_loss.item()) / max(abs(eager_loss.item()), 1e-12)
+    grad_err, grad_where = max_grad_error(kevolve_model, eager)
+    ok = loss_err < 1e-4 and grad_err < 1e-3
+
+    dev = torch.device(device)
+    times = {label: median_us(lambda m=m: train_step(m, inputs), dev)
+             for label, m in (("eager", eager), ("inductor", inductor), ("kevolve", kevolve))}
+
+    claimed = [d for d in decisions if d.claimed]
+    ours = [d for d in decisions if d.family and not d.claimed]
+    print(f"\n{name} on {DeviceInfo.of(dev).name}: {len(decisions)} ATen nodes, {len(claimed)} claimed by kevolve")
+    for d in claimed:
+        print(f"  claimed  {d.graph:8} {d.op:42} -> {d.implementation} {json.dumps(d.genome)}")
+    for d in ours:
+        print(f"  inductor {d.graph:8} {d.op:42} ({d.reason})")
+    print(f"\ncheck vs eager: loss rel err {loss_err:.2e}, max grad rel err {grad_err:.2e} ({grad_where}): "
+          f"{'OK' if ok else 'MISMATCH'}")
+    print(f"train step (fwd+bwd), median: eager {times['eager']:.1f} us | inductor {times['inductor']:.1f} us | "
+          f"kevolve {times['kevolve']:.1f} us  (kevolve vs inductor: {times['inductor'] / times['kevolve']:.2f}x)")
+    if save:
+        out = RESULTS / f"{name}-{dev.type}.json"
+        out.write_text(json.dumps({
+            "benchmark": name, "device": DeviceInfo.of(dev).__dict__, "torch": torch.__version__,
+            "triton": triton.__version__, "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "times_us": times, "loss_rel_err": loss_err, "grad_rel_err": grad_err,
+            "claimed": [{"graph": d.graph, "op": d.op, "implementation": d.implementation, "genome": d.genome,
+                         "key": d.key} for d in claimed],
+            "left": [{"graph": d.graph, "op": d.op, "reason": d.reason} for d in ours],
+        }, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=sorted(BENCHMARKS))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--tune", action="store_true", help="tune the model's kernels into the user cache first")
+    p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
+    p.add_argument("--save", action="store_true", help="write benchmarks/results/NAME-DEVICE.json")
+    args = p.parse_args()
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    return run(args.name, args.device, args.tune, args.interpret, args.save)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""KevolvePass: Inductor's post-grad custom pass that swaps cache-approved kernels into ATen graphs."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
+from torch._subclasses.fake_tensor import unset_fake_temporarily
+from torch.fx import Graph, Node
+
+from ..cache.dispatch import Dispatcher
+from ..families import FAMILIES, family_for
+from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
+from ..key import DeviceInfo, OpKey, Problem
+from . import decisions, rewrite
+from .options import KevolveOptions
+from ..families.checking import check_kernel
+
+log = logging.getLogger("torch_kevolve")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    family: KernelFamily
+    problem: Problem
+    key: OpKey
+    implementation: Implementation
+    genome: dict
+    reason: str
+
+
+class KevolvePass(CustomGraphPass):
+    """Visit every ATen node; replace it by our kernel only where the cache says ours is faster."""
+
+    def __init__(self, options: KevolveOptions, dispatcher: Dispatcher):
+        self.options = options
+        self.dispatcher = dispatcher
+
+    def uuid(self) -> str:
+        """Changes with our code, the options, the families' sources and the cache contents."""
+        h = hashlib.sha256()
+        h.update(get_hash_for_files((__file__, rewrite.__file__)))
+        h.update(self.options.fingerprint().encode())
+        for family in FAMILIES:
+            h.update(f"{family.name}:{family.version}".encode())
+            for impl in family.implementations:
+                h.update(impl.source_sha256().encode())
+        h.update(self.dispatcher.fingerprint().encode())
+        return h.hexdigest()
+
+    def __call__(self, graph: Graph) -> None:
+        label = "backward" if any(n.op == "placeholder" and n.name.startswith("tangents") for n in graph.nodes) else "forward"
+        for node in list(graph.nodes):
+            if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+                self._visit(graph, node, label)
+        graph.lint()
+
+    def _visit(self, graph: Graph, node: Node, label: str) -> None:
+        op = str(node.target)
+        family = family_for(node.target)
+        if family is None or (self.options.families is not None and family.name not in self.options.families):
+            self._leave(label, node, op, None, None, "no kevolve family implements it")
+            return
+        try:
+            args = rewrite.positional_args(node)
+            problem = family.problem(node.target, rewrite.example_values(args), {})
+            key, plan = self._plan(family, problem, node)
+        except Unsupported as e:
+            self._leave(label, node, op, family.name, None, str(e))
+            return
+        if isinstance(plan, str):
+            self._leave(label, node, op, family.name, key.short(), plan, problem)
+            return
+        try:
+            fn = plan.implementation.build(plan.problem, plan.genome)
+            if self.options.verify:
+                with unset_fake_temporarily():
+                    check_kernel(plan.family, plan.problem, fn, _device_of(node), seeds=(0, 1), dists=("normal", "edge"))
+            rewrite.replace_node(graph, node, fn, args)
+        except Exception as e:  # a bad kernel must never break the user's compile
+            if not self.options.fallback:
+                raise
+            log.warning("kevolve: %s left to Inductor: %s %s failed: %s", node.name, plan.implementation.name, plan.genome, e)
+            self._leave(label, node, op, family.name, plan.key.short(), f"kernel failed ({type(e).__name__}: {e})", problem)
+            return
+        log.info("kevolve: %s %s -> %s %s (%s)", label, op, plan.implementation.name, plan.genome, plan.reason)
+        decisions.report(
+            decisions.NodeDecision(label, node.name, op, family.name, plan.key.short(), True,
+                                   plan.implementation.name, plan.genome, plan.reason, problem)
+        )
+
+    def _plan(self, family: KernelFamily, problem: Problem, node: Node) -> tuple[OpKey, _Plan | str]:
+        """The node's key, and what to run for it or the reason to leave it to Inductor."""
+        device = _device_of(node)
+        key = OpKey.of(problem, DeviceInfo.of(device))
+        choice = self.dispatcher.choose(key)
+        if self.options.interpret:
+            impl = next((i for i in family.implementations if i.abstraction is Abstraction.TRITON), None)
+            if impl is None:
+                return key, "interpret mode: family has no Triton implementation"
+            if choice.record is not None and choice.record.implementation == impl.name:
+                genome, reason = choice.record.genome, "interpret mode (forced), cached genome"
+            else:
+                genomes = impl.genomes(problem)
+                if not genomes:
+                    return key, f"interpret mode: no genome of {impl.name} supports this call"
+                default = impl.genome_space.default()
+                genome = default if default in genomes else genomes[0]
+                reason = "interpret mode (forced), first supporting genome"
+        else:
+            if choice.record is None:
+                return key, choice.reason
+            impl = family.implementation(choice.record.implementation)
+            genome = choice.record.genome
+            reason = choice.reason
+            if impl.abstraction is Abstraction.TRITON and device.type != "cuda":
+                return key, f"Triton kernels run on {device.type} only in interpret mode"
+        unsupported = impl.supports(problem, genome)
+        if unsupported is not None:
+            return key, f"{impl.name} {genome} does not support this call: {unsupported}"
+        return key, _Plan(family, problem, key, impl, genome, reason)
+
+    @staticmethod
+    def _leave(label: str, node: Node, op: str, family: str | None, key: str | None, reason: str,
+               problem: Problem | None = None) -> None:
+        log.debug("kevolve: %s %s (%s) left to Inductor: %s", label, node.name, op, reason)
+        decisions.report(decisions.NodeDecision(label, node.name, op, family, key, False, None, None, reason, problem))
+
+
+def _device_of(node: Node) -> torch.device:
+    """The device of the node's first tensor argument (or output)."""
+    for a in list(node.args) + [node]:
+        if isinstance(a, Node):
+            val = a.meta.get("val")
+            if isinstance(val, (tuple, list)):
+                val = val[0]
+            if isinstance(val, torch.Tensor):
+                return val.device
+    return torch.device("cpu")

@@ -1,0 +1,73 @@
+"""Replace one node of a post-grad ATen graph by the traced graph of a callable with the same contract."""
+from __future__ import annotations
+
+import operator
+from typing import Callable, Sequence
+
+import torch
+from torch._guards import detect_fake_mode
+from torch._inductor.pattern_matcher import fwd_only
+from torch.fx import Graph, Node
+
+
+def positional_args(node: Node) -> list:
+    """The node's arguments as a full positional list (kwargs and schema defaults filled in)."""
+    schema = node.target._schema
+    args = list(node.args)
+    for arg in schema.arguments[len(args):]:
+        if arg.kwarg_only:
+            break
+        if arg.name in node.kwargs:
+            args.append(node.kwargs[arg.name])
+        elif arg.has_default_value():
+            args.append(arg.default_value)
+        else:
+            raise ValueError(f"{node.format_node()}: missing argument {arg.name}")
+    return args
+
+
+def example_values(args: Sequence) -> list:
+    """Replace every Node in `args` by its fake value (meta['val'])."""
+    return [a.meta["val"] if isinstance(a, Node) else a for a in args]
+
+
+def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None:
+    """Trace `fn(*args)` on the node's fake values and splice the result in place of `node`.
+
+    `fn` must return what node.target returns (a tensor or a tuple of tensors).
+    """
+    for user in node.users:
+        if isinstance(node.meta.get("val"), (tuple, list)) and user.target is not operator.getitem:
+            raise ValueError(f"cannot replace {node.name}: tuple output used by {user.format_node()}")
+    values = example_values(args)
+    node_positions = [i for i, a in enumerate(args) if isinstance(a, Node)]
+
+    def on_tensors(*tensors):
+        full = list(values)
+        for i, t in zip(node_positions, tensors):
+            full[i] = t
+        return fn(*full)
+
+    tensors = [values[i] for i in node_positions]
+    fake_mode = detect_fake_mode(tensors)
+    with fake_mode:
+        traced = fwd_only(on_tensors, tensors)
+
+    env: dict[Node, Node] = {}
+    placeholders = iter(args[i] for i in node_positions)
+    with graph.inserting_before(node):
+        for t in traced.graph.nodes:
+            if t.op == "placeholder":
+                env[t] = next(placeholders)
+            elif t.op == "output":
+                result = t.args[0]
+            else:
+                env[t] = graph.node_copy(t, lambda x: env[x])
+    outputs = torch.fx.map_arg(result, lambda x: env[x])
+    if isinstance(outputs, (tuple, list)):
+        for user in list(node.users):
+            user.replace_all_uses_with(outputs[user.args[1]])
+            graph.erase_node(user)
+    else:
+        node.replace_all_uses_with(outputs)
+    graph.erase_node(node)

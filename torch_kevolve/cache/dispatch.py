@@ -1,0 +1,121 @@
+"""Dispatcher: the cached kernel to run for an OpKey, used only while it is intact, current and faster than Inductor."""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..families.base import KernelFamily
+from ..key import OpKey
+from .errors import CacheError
+from .record import KernelRecord, torch_version, triton_version
+from .shipped import ShippedStore
+from .store import UserStore
+
+log = logging.getLogger("torch_kevolve")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The record to run for a key (None: leave the node to Inductor) and why, in words for `kevolve explain`."""
+
+    record: KernelRecord | None
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.record is not None
+
+
+class Dispatcher:
+    """Chooses the user cache's record for a key, else the shipped one, refusing records that cannot be trusted.
+
+    `families` defaults to `torch_kevolve.families.FAMILIES`, imported on first use.
+    """
+
+    def __init__(
+        self,
+        user_store: UserStore | None,
+        shipped_store: ShippedStore | None,
+        families: Sequence[KernelFamily] | None = None,
+    ):
+        stores = (("user cache", user_store), ("shipped cache", shipped_store))
+        self._stores = {origin: store for origin, store in stores if store is not None}
+        self._given_families = families
+        self._unavailable: list[str] = []
+        self._logged: set[tuple[str, str]] = set()
+        self._source_sha256: dict[tuple[str, str], str] = {}
+
+    def choose(self, key: OpKey) -> Choice:
+        """The first record (user cache, then shipped) that passes every check, else no record and why."""
+        refusals = []
+        for origin, store in list(self._stores.items()):
+            try:
+                record = store.get(key)
+            except CacheError as e:
+                del self._stores[origin]
+                self._unavailable.append(f"{origin} unavailable: {e}")
+                log.warning("kevolve: ignoring the %s for this process: %s", origin, e)
+                continue
+            if record is None:
+                continue
+            problem, level = self._problem(record)
+            if problem is None:
+                return Choice(record, f"{origin}: {record.implementation} measured {record.t_cand_us:.1f} us vs "
+                                      f"Inductor {record.t_ref_us:.1f} us (fitness {record.fitness:.2f})")
+            refusals.append(f"{origin}: {problem}")
+            if level is not None and (origin, key.id) not in self._logged:
+                self._logged.add((origin, key.id))
+                log.log(level, "kevolve: ignoring the %s record for %s: %s", origin, key.short(), problem)
+        return Choice(None, "; ".join(refusals + self._unavailable) or "no cached kernel for this key")
+
+    def fingerprint(self) -> str:
+        """Changes whenever a store's contents change (an unreadable store counts as empty)."""
+        parts = []
+        for origin, store in list(self._stores.items()):
+            try:
+                parts.append(f"{origin}={store.fingerprint()}")
+            except CacheError as e:
+                del self._stores[origin]
+                self._unavailable.append(f"{origin} unavailable: {e}")
+                log.warning("kevolve: ignoring the %s for this process: %s", origin, e)
+        return ";".join(parts)
+
+    def _problem(self, record: KernelRecord) -> tuple[str | None, int | None]:
+        """Why `record` must not run (None if it may) and the log level of that finding (None: not worth a line)."""
+        if not record.hash_ok():
+            return "source hash mismatch (tampered?)", logging.WARNING
+        if record.torch_version != torch_version():
+            return f"measured with torch {record.torch_version}, running torch {torch_version()}", logging.INFO
+        if record.triton_version != triton_version():
+            return f"measured with triton {record.triton_version}, running triton {triton_version()}", logging.INFO
+        family = self._families.get(record.key.family)
+        if family is None:
+            return f"stale: no kernel family {record.key.family!r} in this torch_kevolve", logging.INFO
+        if family.version != record.family_version:
+            return (f"stale: family {family.name} is version {family.version}, "
+                    f"the record was measured with version {record.family_version}"), logging.INFO
+        try:
+            implementation = family.implementation(record.implementation)
+        except KeyError:
+            return f"stale: family {family.name} has no implementation {record.implementation!r}", logging.INFO
+        sha_key = (family.name, implementation.name)
+        if sha_key not in self._source_sha256:
+            self._source_sha256[sha_key] = implementation.source_sha256()
+        if self._source_sha256[sha_key] != record.source_sha256:
+            return "stale: kernel source changed since it was measured", logging.INFO
+        try:
+            implementation.genome_space.validate(record.genome)
+        except ValueError as e:
+            return f"stale: genome no longer valid ({e})", logging.INFO
+        if record.fitness <= 1:
+            return f"Inductor measured faster (fitness {record.fitness:.2f})", None
+        return None, None
+
+    @functools.cached_property
+    def _families(self) -> dict[str, KernelFamily]:
+        if self._given_families is None:
+            from ..families import FAMILIES
+
+            return {f.name: f for f in FAMILIES}
+        return {f.name: f for f in self._given_families}

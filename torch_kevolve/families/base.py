@@ -1,0 +1,134 @@
+"""The kernel-family interface: what a family declares so the backend, cache and search can use it.
+
+A family is plain data plus kernels. It knows nothing of torch.compile, the cache or the search.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import importlib
+import inspect
+import itertools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from ..key import Problem
+
+Genome = dict
+
+
+class Unsupported(Exception):
+    """Raised by a family when a call falls outside its declared constraints; the message says why."""
+
+
+class Abstraction(str, enum.Enum):
+    TRITON = "triton"
+    CUTE = "cute"
+    DECOMPOSITION = "decomposition"
+
+
+DISTRIBUTIONS = ("normal", "uniform", "large", "edge")
+
+
+@dataclass(frozen=True)
+class GenomeSpace:
+    """Discrete choices of one implementation: name -> allowed values (first value is the default)."""
+
+    choices: tuple[tuple[str, tuple], ...]
+
+    def default(self) -> Genome:
+        return {name: values[0] for name, values in self.choices}
+
+    def __iter__(self) -> Iterator[Genome]:
+        names = [n for n, _ in self.choices]
+        for values in itertools.product(*(v for _, v in self.choices)):
+            yield dict(zip(names, values))
+
+    def __len__(self) -> int:
+        n = 1
+        for _, values in self.choices:
+            n *= len(values)
+        return n
+
+    def validate(self, genome: Genome) -> None:
+        """Raise ValueError unless `genome` names exactly this space's choices with allowed values."""
+        allowed = dict(self.choices)
+        if set(genome) != set(allowed):
+            raise ValueError(f"genome keys {sorted(genome)} != {sorted(allowed)}")
+        for name, value in genome.items():
+            if value not in allowed[name]:
+                raise ValueError(f"genome {name}={value!r} not in {allowed[name]}")
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One way to compute a family's operator at one abstraction level.
+
+    `build(problem, genome)` returns a callable taking the overload's positional arguments and
+    returning exactly what the overload returns (same shapes, dtypes, strides).
+    `supports(problem, genome)` returns None when it can run that problem, else the reason.
+    `source_modules` are the modules whose text is this implementation's source (hashed into records).
+    """
+
+    name: str
+    abstraction: Abstraction
+    genome_space: GenomeSpace
+    build: Callable[[Problem, Genome], Callable]
+    supports: Callable[[Problem, Genome], str | None]
+    source_modules: tuple[str, ...]
+
+    def source(self) -> str:
+        return "\n".join(inspect.getsource(importlib.import_module(m)) for m in self.source_modules)
+
+    def source_sha256(self) -> str:
+        return hashlib.sha256(self.source().encode()).hexdigest()
+
+    def genomes(self, problem: Problem) -> list[Genome]:
+        """Every genome of the space that supports `problem`."""
+        return [g for g in self.genome_space if self.supports(problem, g) is None]
+
+
+@dataclass
+class KernelFamily(ABC):
+    """A unit of kernel knowledge: overloads it implements, reference, inputs, roofline, kernels."""
+
+    name: str
+    version: str
+    overloads: tuple[torch._ops.OpOverload, ...]
+    implementations: tuple[Implementation, ...] = field(default_factory=tuple)
+
+    @abstractmethod
+    def problem(self, overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) -> Problem:
+        """The problem a call describes (args may be fake or real tensors); raise Unsupported if not ours."""
+
+    @abstractmethod
+    def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
+        """Valid random positional arguments for the problem's overload, drawn from `dist` (DISTRIBUTIONS)."""
+
+    @abstractmethod
+    def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
+        """The eager ATen result in float64 (on CPU), for correctness checks."""
+
+    @abstractmethod
+    def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
+        """Indices of the outputs whose values the reference defines (others are device-private)."""
+
+    @abstractmethod
+    def bytes_moved(self, problem: Problem) -> int:
+        """The fewest bytes a kernel must move through memory (inputs read once, outputs written once)."""
+
+    def flops(self, problem: Problem) -> int:
+        return 0
+
+    def reduced_extent(self, problem: Problem) -> int:
+        """How many terms one output element sums on average (scales the absolute tolerance)."""
+        return 1
+
+    def implementation(self, name: str) -> Implementation:
+        for impl in self.implementations:
+            if impl.name == name:
+                return impl
+        raise KeyError(f"{self.name} has no implementation {name!r}")

@@ -1,0 +1,72 @@
+"""Correctness of a kernel against its family's float64 reference, with dtype-aware tolerances."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from ..key import Problem
+from .base import KernelFamily
+
+RTOL = {torch.float32: 1.3e-6, torch.float16: 1e-3, torch.bfloat16: 1.6e-2, torch.float64: 1e-12}
+
+
+class Mismatch(AssertionError):
+    """A kernel's output differs from the reference beyond tolerance (the message says where)."""
+
+
+def tolerances(dtype: torch.dtype, extent: int) -> tuple[float, float]:
+    """(rtol, atol) for outputs of `dtype` that each reduce about `extent` terms."""
+    rtol = RTOL.get(dtype, 0.0)
+    return rtol, rtol * max(extent, 1)
+
+
+def compare(family: KernelFamily, problem: Problem, got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float:
+    """Max abs error over the family's checked outputs; raise Mismatch on shape/dtype/value errors.
+
+    Integer outputs must match exactly; NaN where the reference has none fails.
+    """
+    worst = 0.0
+    for i in family.checked_outputs(problem):
+        g, w = got[i], want[i]
+        if g.shape != w.shape:
+            raise Mismatch(f"output {i}: shape {tuple(g.shape)} != {tuple(w.shape)}")
+        g64 = g.detach().to("cpu", torch.float64)
+        w64 = w.detach().to("cpu", torch.float64)
+        if not g.is_floating_point():
+            if not torch.equal(g64, w64):
+                raise Mismatch(f"output {i}: integer values differ at {int((g64 != w64).sum())} places")
+            continue
+        rtol, atol = tolerances(g.dtype, family.reduced_extent(problem))
+        scale = w64.abs().amax().item() if w64.numel() else 0.0
+        bad = ~torch.isclose(g64, w64, rtol=rtol, atol=atol * max(scale, 1.0), equal_nan=True)
+        if bad.any():
+            idx = tuple(int(j) for j in bad.nonzero()[0])
+            raise Mismatch(f"output {i}: {int(bad.sum())} of {g.numel()} elements off, e.g. at {idx}: {g64[idx].item()} vs {w64[idx].item()}")
+        if g64.numel():
+            worst = max(worst, (g64 - w64).abs().nan_to_num(0.0).amax().item())
+    return worst
+
+
+def as_tuple(outputs) -> tuple:
+    return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+
+def check_kernel(family: KernelFamily, problem: Problem, fn: Callable, device: torch.device,
+                 seeds: Sequence[int] = (0,), dists: Sequence[str] = ("normal",)) -> float:
+    """Run `fn` on fresh inputs (one per seed and distribution) and compare with the reference.
+
+    A kernel that mutates its inputs fails. Returns the worst absolute error.
+    """
+    worst = 0.0
+    for seed in seeds:
+        for dist in dists:
+            args = family.make_inputs(problem, seed, dist, device)
+            pristine = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+            got = as_tuple(fn(*args))
+            for i, (a, p) in enumerate(zip(args, pristine)):
+                if isinstance(a, torch.Tensor) and not torch.equal(a, p):
+                    raise Mismatch(f"kernel mutated its input {i}")
+            want = as_tuple(family.reference(problem, pristine))
+            worst = max(worst, compare(family, problem, got, want))
+    return worst
