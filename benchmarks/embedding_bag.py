@@ -1,6 +1,6 @@
 """Embedding-bag microbenchmark: eager vs Inductor vs kevolve, forward and forward+backward (dense grad).
 
-    python -m benchmarks.embedding_bag [--quick] [--save]
+    python -m benchmarks.embedding_bag [--cases 0,1] [--limit N] [--save PATH]
 
 Each case is tuned first (`kevolve tune` path: every variant checked against float64, timed like the
 torch.compile'd reference), then the user-facing path is timed: `torch.compile(fn, backend="kevolve")`.
@@ -23,8 +23,6 @@ from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.evolve.timing import median_us
 from torch_kevolve.key import DeviceInfo
 from torch_kevolve.warm import warm
-
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def fwd_bytes(case: Case) -> int:
     return case.indices * 8 + bags * 8 + case.indices * case.dim * elt + bags * case.dim * elt
 
 
-def bench_case(case: Case, device: torch.device) -> dict:
+def bench_case(case: Case, device: torch.device, limit: int | None) -> dict:
     weight, indices, offsets = inputs(case, device.type)
     grad = torch.randn(case.indices // case.bag, case.dim, device=device).to(weight.dtype)
     result = {"case": asdict(case), "label": case.label}
@@ -93,7 +91,7 @@ def bench_case(case: Case, device: torch.device) -> dict:
             return Bag(weight.clone(), case.mode).requires_grad_(train)
 
         eager, inductor = make(), torch.compile(make())
-        warm(make(), (indices, offsets), device, verbose=False)
+        warm(make(), (indices, offsets), device, limit=limit, verbose=False)
         torch._dynamo.reset()
         kevolve_module = make()
         kevolve = torch.compile(kevolve_module, backend="kevolve")
@@ -131,12 +129,13 @@ def bench_case(case: Case, device: torch.device) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="only the first (fp32 sum) case")
-    p.add_argument("--save", action="store_true")
+    p.add_argument("--cases", default=",".join(map(str, range(len(CASES)))), help="indices into CASES")
+    p.add_argument("--limit", type=int, default=32, help="variants tuned per implementation and key")
+    p.add_argument("--save", type=Path, help="write the results as JSON here")
     args = p.parse_args()
     device = torch.device("cuda")
     ceiling = copy_ceiling_gbps(device)
-    results = [bench_case(c, device) for c in (CASES[:1] if args.quick else CASES)]
+    results = [bench_case(CASES[int(i)], device, args.limit) for i in args.cases.split(",")]
     print(f"\ncopy ceiling {ceiling / 1e3:.2f} TB/s")
     print(f"{'case':44} {'phase':16} {'eager us':>9} {'inductor':>9} {'kevolve':>9} {'vs eager':>8} {'vs ind':>7} TB/s ok")
     for r in results:
@@ -147,7 +146,7 @@ def main() -> int:
                   f"{r[phase]['speedup_vs_eager']:8.2f} {r[phase]['speedup_vs_inductor']:7.2f} "
                   f"{'' if tbps is None else f'{tbps:.2f}':>4} {r[phase]['correct']}")
     if args.save:
-        out = RESULTS / f"embedding_bag-{DeviceInfo.of(device).name.replace(' ', '_')}.json"
+        out = args.save
         out.write_text(json.dumps({
             "device": asdict(DeviceInfo.of(device)), "torch": torch.__version__, "triton": triton.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -45,11 +45,11 @@ def max_grad_error(a: torch.nn.Module, b: torch.nn.Module) -> tuple[float, str]:
     return worst, where
 
 
-def run(name: str, device: str, tune_first: bool, interpret: bool, save: bool) -> int:
+def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: bool, save: bool) -> int:
     model, inputs = BENCHMARKS[name](device=device)
     options = {"interpret": True} if interpret else {}
     if tune_first:
-        warm(copy.deepcopy(model), inputs, torch.device(device), options, verbose=False)
+        warm(copy.deepcopy(model), inputs, torch.device(device), options, limit=limit, verbose=False)
     torch._dynamo.reset()
     eager = model
     inductor = torch.compile(copy.deepcopy(model))
@@ -99,11 +99,12 @@ def main() -> int:
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--tune", action="store_true", help="tune the model's kernels into the user cache first")
+    p.add_argument("--limit", type=int, help="with --tune: at most this many variants per implementation and key")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
     p.add_argument("--save", action="store_true", help="write benchmarks/results/NAME-DEVICE.json")
     args = p.parse_args()
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
-    return run(args.name, args.device, args.tune, args.interpret, args.save)
+    return run(args.name, args.device, args.tune, args.limit, args.interpret, args.save)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def cmd_tune(args) -> int:
     from .warm import warm
 
     model, inputs = build_model(args.model, args.device)
-    records = warm(model, inputs, torch.device(args.device), _options(args))
+    records = warm(model, inputs, torch.device(args.device), _options(args), limit=args.limit,
+                   retune=args.retune)
     if not records:
         print("kevolve tune: no node of this model got a measured kernel")
     return 0
@@ -136,8 +137,10 @@ def parser() -> argparse.ArgumentParser:
 
     model_command("explain", "which nodes kevolve claims for a model, and why the others are left to Inductor") \
         .set_defaults(fn=cmd_explain)
-    model_command("tune", "measure every kernel variant for a model's nodes and store the best in the cache") \
-        .set_defaults(fn=cmd_tune)
+    tune = model_command("tune", "measure kernel variants for a model's nodes and store the best in the cache")
+    tune.add_argument("--limit", type=int, help="at most this many variants per implementation (default: all)")
+    tune.add_argument("--retune", action="store_true", help="tune keys the cache already holds too")
+    tune.set_defaults(fn=cmd_tune)
 
     c = sub.add_parser("cache", help="inspect or purge the kernel cache")
     c.add_argument("--cache-dir")

@@ -11,7 +11,7 @@ from .backend.options import KevolveOptions
 from .cache import KernelRecord, UserStore
 from .evolve.tune import Measurement, tune
 from .families import FAMILIES
-from .key import Problem
+from .key import DeviceInfo, OpKey, Problem
 
 
 def model_problems(model: torch.nn.Module, inputs: tuple, options: dict | None = None) -> dict[str, tuple[str, Problem]]:
@@ -29,14 +29,19 @@ def _print_measurement(m: Measurement) -> None:
 
 
 def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: dict | None = None,
-         say: Callable[[str], None] = print, verbose: bool = True) -> list[KernelRecord]:
-    """Tune every problem of `model` on `device` and store each best record in the user cache."""
+         limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
+         verbose: bool = True) -> list[KernelRecord]:
+    """Tune every problem of `model` on `device` (at most `limit` candidates per implementation)
+    and store each best record in the user cache; keys the cache already holds are skipped unless `retune`."""
     store = UserStore(KevolveOptions.from_user(options).cache_dir)
     families = {f.name: f for f in FAMILIES}
     records = []
     for key_text, (family_name, problem) in model_problems(model, inputs, options).items():
+        if not retune and store.get(OpKey.of(problem, DeviceInfo.of(device))) is not None:
+            say(f"already tuned {key_text}")
+            continue
         say(f"tuning {key_text}")
-        record, _ = tune(families[family_name], problem, device, progress=_print_measurement if verbose else None)
+        record, _ = tune(families[family_name], problem, device, limit, progress=_print_measurement if verbose else None)
         if record is None:
             say("  no candidate ran correctly; nothing stored")
             continue

@@ -9,21 +9,13 @@ from torch._guards import detect_fake_mode
 from torch._inductor.pattern_matcher import fwd_only
 from torch.fx import Graph, Node
 
+from ..families.schema import bind_arguments
+
 
 def positional_args(node: Node) -> list:
     """The node's arguments as a full positional list (kwargs and schema defaults filled in)."""
-    schema = node.target._schema
-    args = list(node.args)
-    for arg in schema.arguments[len(args):]:
-        if arg.kwarg_only:
-            break
-        if arg.name in node.kwargs:
-            args.append(node.kwargs[arg.name])
-        elif arg.has_default_value():
-            args.append(arg.default_value)
-        else:
-            raise ValueError(f"{node.format_node()}: missing argument {arg.name}")
-    return args
+    bound = bind_arguments(node.target, node.args, node.kwargs)
+    return [bound[a.name] for a in node.target._schema.arguments if not a.kwarg_only]
 
 
 def example_values(args: Sequence) -> list:

@@ -4,7 +4,8 @@ Stand-in for the evolutionary search: same inputs, same fitness (t_ref / t_candi
 """
 from __future__ import annotations
 
-import logging
+import hashlib
+import random
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,11 +13,9 @@ import torch
 
 from ..cache import KernelRecord
 from ..families.base import Abstraction, Genome, Implementation, KernelFamily
-from ..families.checking import check_kernel
+from ..families.checking import Trial, check_trials, make_trials
 from ..key import DeviceInfo, OpKey, Problem
 from .timing import median_us
-
-log = logging.getLogger("torch_kevolve")
 
 TRIAL_SEEDS = (0, 1, 2)
 TRIAL_DISTS = ("normal", "uniform", "large", "edge")
@@ -41,6 +40,10 @@ def overload_of(family: KernelFamily, problem: Problem) -> torch._ops.OpOverload
     raise KeyError(f"{family.name} has no overload {problem.op}")
 
 
+def hash_text(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
 def runnable(impl: Implementation, device: torch.device) -> bool:
     """Whether candidates of `impl` can be timed on `device` (Triton on CPU is interpreted: correctness only)."""
     return not (impl.abstraction is Abstraction.TRITON and device.type != "cuda")
@@ -52,33 +55,49 @@ def _compiled(impl: Implementation, fn: Callable) -> Callable:
 
 
 def measure(family: KernelFamily, problem: Problem, impl: Implementation, genome: Genome,
-            args: tuple, device: torch.device, t_ref_us: float) -> Measurement:
-    """Check a candidate on fresh inputs of every distribution, then time it on `args`."""
+            trials: list[Trial], device: torch.device, t_ref_us: float) -> Measurement:
+    """Check a candidate on every trial, then time it on the first trial's inputs."""
     try:
         fn = _compiled(impl, impl.build(problem, genome))
-        check_kernel(family, problem, fn, device, seeds=TRIAL_SEEDS[:1], dists=TRIAL_DISTS)
-        check_kernel(family, problem, fn, device, seeds=TRIAL_SEEDS[1:], dists=("normal",))
+        check_trials(family, problem, fn, trials)
     except AssertionError as e:
         return Measurement(impl.name, genome, "wrong", 0.0, 0.0, str(e))
     except Exception as e:
         return Measurement(impl.name, genome, "error", 0.0, 0.0, f"{type(e).__name__}: {e}")
+    args = trials[0].args
     t_us = median_us(lambda: fn(*args), device)
     return Measurement(impl.name, genome, "ok", t_us, t_ref_us / t_us)
 
 
-def tune(family: KernelFamily, problem: Problem, device: torch.device,
+def candidates(impl: Implementation, problem: Problem, limit: int | None) -> list[Genome]:
+    """The genomes of `impl` supporting `problem`: all, or `limit` of them (default genome first, the rest
+    a sample seeded by the problem, so a rerun measures the same ones)."""
+    genomes = impl.genomes(problem)
+    if limit is None or len(genomes) <= limit:
+        return genomes
+    default = impl.genome_space.default()
+    first = [default] if default in genomes else []
+    rest = [g for g in genomes if g != default]
+    rng = random.Random(hash_text(repr(problem)))
+    return first + rng.sample(rest, limit - len(first))
+
+
+def tune(family: KernelFamily, problem: Problem, device: torch.device, limit: int | None = None,
          progress: Callable[[Measurement], None] | None = None) -> tuple[KernelRecord | None, list[Measurement]]:
-    """Measure every candidate for `problem` on `device`; return the best as a record (None if none ran)."""
+    """Measure the candidates for `problem` on `device` (at most `limit` per implementation); return the
+    best as a record (None if none ran correctly) and every measurement."""
     overload = overload_of(family, problem)
-    args = family.make_inputs(problem, 0, "normal", device)
+    trials = make_trials(family, problem, device, TRIAL_SEEDS[:1], TRIAL_DISTS)
+    trials += make_trials(family, problem, device, TRIAL_SEEDS[1:], ("normal",))
+    args = trials[0].args
     reference = torch.compile(lambda *a: overload(*a), dynamic=False)
     t_ref_us = median_us(lambda: reference(*args), device)
     measurements = []
     for impl in family.implementations:
         if not runnable(impl, device):
             continue
-        for genome in impl.genomes(problem):
-            m = measure(family, problem, impl, genome, args, device, t_ref_us)
+        for genome in candidates(impl, problem, limit):
+            m = measure(family, problem, impl, genome, trials, device, t_ref_us)
             measurements.append(m)
             if progress:
                 progress(m)
@@ -95,6 +114,7 @@ def tune(family: KernelFamily, problem: Problem, device: torch.device,
         t_ref_us=t_ref_us,
         t_cand_us=best.t_us,
         achieved_gbps=family.bytes_moved(problem) / (best.t_us * 1e3),
-        stats={"method": "exhaustive", "evaluated": len(measurements), "ok": len(ok)},
+        stats={"method": "exhaustive" if limit is None else f"sampled, at most {limit} per implementation",
+               "evaluated": len(measurements), "ok": len(ok)},
     )
     return record, measurements

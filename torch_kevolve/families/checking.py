@@ -1,6 +1,7 @@
 """Correctness of a kernel against its family's float64 reference, with dtype-aware tolerances."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -52,21 +53,42 @@ def as_tuple(outputs) -> tuple:
     return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
-def check_kernel(family: KernelFamily, problem: Problem, fn: Callable, device: torch.device,
-                 seeds: Sequence[int] = (0,), dists: Sequence[str] = ("normal",)) -> float:
-    """Run `fn` on fresh inputs (one per seed and distribution) and compare with the reference.
+@dataclass(frozen=True)
+class Trial:
+    """Inputs of one correctness run and the reference outputs for them."""
 
-    A kernel that mutates its inputs fails. Returns the worst absolute error.
-    """
-    worst = 0.0
+    args: tuple
+    want: tuple
+
+
+def make_trials(family: KernelFamily, problem: Problem, device: torch.device,
+                seeds: Sequence[int] = (0,), dists: Sequence[str] = ("normal",)) -> list[Trial]:
+    """One trial per seed and distribution, its reference computed once (reusable across candidates)."""
+    trials = []
     for seed in seeds:
         for dist in dists:
-            args = family.make_inputs(problem, seed, dist, device)
-            pristine = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-            got = as_tuple(fn(*args))
-            for i, (a, p) in enumerate(zip(args, pristine)):
-                if isinstance(a, torch.Tensor) and not torch.equal(a, p):
-                    raise Mismatch(f"kernel mutated its input {i}")
-            want = as_tuple(family.reference(problem, pristine))
-            worst = max(worst, compare(family, problem, got, want))
+            args = tuple(family.make_inputs(problem, seed, dist, device))
+            trials.append(Trial(args, as_tuple(family.reference(problem, args))))
+    return trials
+
+
+def check_trials(family: KernelFamily, problem: Problem, fn: Callable, trials: Sequence[Trial]) -> float:
+    """Run `fn` on a clone of each trial's inputs and compare with its reference; return the worst error.
+
+    A kernel that mutates its inputs fails.
+    """
+    worst = 0.0
+    for trial in trials:
+        args = [a.clone() if isinstance(a, torch.Tensor) else a for a in trial.args]
+        got = as_tuple(fn(*args))
+        for i, (a, p) in enumerate(zip(args, trial.args)):
+            if isinstance(a, torch.Tensor) and not torch.equal(a, p):
+                raise Mismatch(f"kernel mutated its input {i}")
+        worst = max(worst, compare(family, problem, got, trial.want))
     return worst
+
+
+def check_kernel(family: KernelFamily, problem: Problem, fn: Callable, device: torch.device,
+                 seeds: Sequence[int] = (0,), dists: Sequence[str] = ("normal",)) -> float:
+    """Check `fn` on fresh inputs, one per seed and distribution; return the worst error."""
+    return check_trials(family, problem, fn, make_trials(family, problem, device, seeds, dists))

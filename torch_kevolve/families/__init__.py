@@ -1,0 +1,16 @@
+"""Kernel families: what each owns (ATen overloads), and the lookup from an overload to its family."""
+from __future__ import annotations
+
+import torch
+
+from .base import KernelFamily
+from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
+
+FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD)
+
+_BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}
+
+
+def family_for(overload: torch._ops.OpOverload) -> KernelFamily | None:
+    """The family that implements `overload`, or None."""
+    return _BY_OVERLOAD.get(overload)
