@@ -1,6 +1,6 @@
 """Run a model benchmark: eager vs Inductor vs kevolve training steps, checked against eager.
 
-    python -m benchmarks.run dlrm_small [--device cuda] [--tune] [--interpret] [--save]
+    python -m benchmarks.run dlrm_small [--device cuda] [--tune [--limit N]] [--interpret] [--save PATH]
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from torch_kevolve.warm import warm
 from .models import dlrm
 
 BENCHMARKS = {"dlrm_small": dlrm.small_dlrm}
-RESULTS = Path(__file__).parent / "results"
 
 
 def train_step(model: torch.nn.Module, inputs: tuple) -> torch.Tensor:
@@ -45,7 +44,7 @@ def max_grad_error(a: torch.nn.Module, b: torch.nn.Module) -> tuple[float, str]:
     return worst, where
 
 
-def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: bool, save: bool) -> int:
+def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: bool, save: Path | None) -> int:
     model, inputs = BENCHMARKS[name](device=device)
     options = {"interpret": True} if interpret else {}
     if tune_first:
@@ -80,7 +79,7 @@ def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: 
     print(f"train step (fwd+bwd), median: eager {times['eager']:.1f} us | inductor {times['inductor']:.1f} us | "
           f"kevolve {times['kevolve']:.1f} us  (kevolve vs inductor: {times['inductor'] / times['kevolve']:.2f}x)")
     if save:
-        out = RESULTS / f"{name}-{dev.type}.json"
+        out = save
         out.write_text(json.dumps({
             "benchmark": name, "device": DeviceInfo.of(dev).__dict__, "torch": torch.__version__,
             "triton": triton.__version__, "python": platform.python_version(),
@@ -101,7 +100,7 @@ def main() -> int:
     p.add_argument("--tune", action="store_true", help="tune the model's kernels into the user cache first")
     p.add_argument("--limit", type=int, help="with --tune: at most this many variants per implementation and key")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
-    p.add_argument("--save", action="store_true", help="write benchmarks/results/NAME-DEVICE.json")
+    p.add_argument("--save", type=Path, help="write the results as JSON here (e.g. benchmarks/results/NAME-DEVICE.json)")
     args = p.parse_args()
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     return run(args.name, args.device, args.tune, args.limit, args.interpret, args.save)

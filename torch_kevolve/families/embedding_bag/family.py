@@ -179,7 +179,7 @@ class EmbeddingBagBackwardFamily(KernelFamily):
 EMBEDDING_BAG = EmbeddingBagFamily(
     name="embedding_bag",
     version="1",
-    overloads=(aten._embedding_bag.default,),
+    overloads=(aten._embedding_bag.default, aten._embedding_bag_forward_only.default),
     implementations=(FORWARD_TRITON, FORWARD_DECOMPOSITION),
 )
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# GPU acceptance run on a CUDA machine, from the repo root: bash benchmarks/gpu.sh PHASE...
+#   tests       the GPU-marked tests (real Triton)
+#   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES)
+#   dlrm        the small DLRM, tuned then timed: eager vs Inductor vs kevolve
+# Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
+set -uo pipefail
+OUT=${OUT:-/tmp/kevolve-out}
+mkdir -p "$OUT"
+export KEVOLVE_CACHE_DIR=${KEVOLVE_CACHE_DIR:-/tmp/kevolve-cache} PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
+for phase in "$@"; do
+  case $phase in
+    tests) python3 -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu-tests.log" | tail -3 ;;
+    eb:*) python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --limit "${LIMIT:-16}" \
+            --save "$OUT/embedding_bag-${phase#eb:}.json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already" ;;
+    dlrm) python3 -m benchmarks.run dlrm_small --device cuda --tune --limit "${LIMIT:-16}" \
+            --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
+    *) echo "unknown phase $phase"; exit 2 ;;
+  esac
+done
+python3 -m torch_kevolve.cli cache export "$OUT/records-$(date +%s).json"
