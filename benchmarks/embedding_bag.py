@@ -91,7 +91,7 @@ def bench_case(case: Case, device: torch.device, limit: int | None) -> dict:
             return Bag(weight.clone(), case.mode).requires_grad_(train)
 
         eager, inductor = make(), torch.compile(make())
-        warm(make(), (indices, offsets), device, limit=limit, verbose=False)
+        warm(make(), (indices, offsets), device, limit=limit)
         torch._dynamo.reset()
         kevolve_module = make()
         kevolve = torch.compile(kevolve_module, backend="kevolve")

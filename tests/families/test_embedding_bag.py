@@ -252,9 +252,19 @@ def test_rejects_symbolic_shapes_and_foreign_overloads():
         with pytest.raises(Unsupported, match="symbolic"):
             EMBEDDING_BAG.problem(OVERLOAD, (), args)
     with pytest.raises(Unsupported, match="not an overload"):
-        EMBEDDING_BAG.problem(aten._embedding_bag_forward_only.default, (), _weight_indices_offsets())
+        EMBEDDING_BAG.problem(aten.embedding.default, (), _weight_indices_offsets())
     with pytest.raises(Unsupported, match="scale_grad_by_freq"):
         problem = make_problem(0, torch.float32, False, False, False, torch.int64, 2, 4, 10, 3)
         EMBEDDING_BAG.implementation("embedding_bag_decomposition").build(problem, {"reduce": "index_add"})(
             torch.randn(10, 4), torch.tensor([1, 2, 3]), torch.tensor([0, 2]), True
         )
+
+
+def test_inference_overload_is_claimed_with_the_same_kernels(assert_matches):
+    weight, indices, offsets = torch.randn(30, 8), torch.randint(0, 30, (20,)), torch.tensor([0, 3, 3, 11])
+    args = (weight, indices, offsets, False, 1, False, None, False, -1)
+    problem = EMBEDDING_BAG.problem(aten._embedding_bag_forward_only.default, args, {})
+    assert problem.op == "aten._embedding_bag_forward_only.default"
+    want = aten._embedding_bag_forward_only(weight.double(), indices, offsets, False, 1)[0]
+    for impl in EMBEDDING_BAG.implementations:
+        assert_matches(impl.build(problem, impl.genomes(problem)[0])(*args)[0], want, 8, 4.0)

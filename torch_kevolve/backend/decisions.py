@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -28,7 +28,10 @@ class NodeDecision:
     problem: Problem | None = None
 
 
-_collector: contextvars.ContextVar[list[NodeDecision] | None] = contextvars.ContextVar("kevolve_decisions", default=None)
+# A process-wide stack, not a ContextVar: backward graphs of CUDA tensors are compiled on autograd's
+# device threads, which do not see the caller's context.
+_collectors: list[list[NodeDecision]] = []
+_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -38,15 +41,18 @@ def collect_decisions() -> Iterator[list[NodeDecision]]:
     Inductor's graph caches are bypassed inside it, so that the pass really runs.
     """
     decisions: list[NodeDecision] = []
-    token = _collector.set(decisions)
+    with _lock:
+        _collectors.append(decisions)
     try:
         with inductor_config.patch(fx_graph_cache=False), functorch_config.patch(enable_autograd_cache=False):
             yield decisions
     finally:
-        _collector.reset(token)
+        with _lock:
+            _collectors.remove(decisions)
 
 
 def report(decision: NodeDecision) -> None:
-    decisions = _collector.get()
-    if decisions is not None:
-        decisions.append(decision)
+    """Append to the innermost collector, if any."""
+    with _lock:
+        if _collectors:
+            _collectors[-1].append(decision)

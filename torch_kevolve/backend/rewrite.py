@@ -43,7 +43,8 @@ def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None
     tensors = [values[i] for i in node_positions]
     fake_mode = detect_fake_mode(tensors)
     with fake_mode:
-        traced = fwd_only(on_tensors, tensors)
+        # No dead-code elimination: a Triton kernel's mutation of the outputs it fills has no users.
+        traced = fwd_only(on_tensors, tensors, run_functional_passes=False)
 
     env: dict[Node, Node] = {}
     placeholders = iter(args[i] for i in node_positions)

@@ -123,8 +123,8 @@ class KernelFamily(ABC):
     def flops(self, problem: Problem) -> int:
         return 0
 
-    def reduced_extent(self, problem: Problem) -> int:
-        """How many terms one output element sums on average (scales the absolute tolerance)."""
+    def reduced_extent(self, problem: Problem, args: Sequence) -> int:
+        """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1
 
     def implementation(self, name: str) -> Implementation:

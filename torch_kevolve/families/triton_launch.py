@@ -57,13 +57,14 @@ def _interpreter_session():
 def launch(kernel, grid: tuple[int, ...], *args, **kwargs) -> None:
     """Run `kernel[grid](*args, **kwargs)`; an empty grid runs nothing.
 
-    Kernels on CPU tensors go through the interpreter whether or not TRITON_INTERPRET is set.
+    Kernels on CPU tensors go through the interpreter whether or not TRITON_INTERPRET is set; on GPUs
+    the launch goes through `wrap_triton`, so that a traced graph holds the kernel for Inductor to launch.
     """
     if 0 in grid:
         return
     device = next(a.device for a in args if isinstance(a, torch.Tensor))
     if device.type != "cpu":
-        kernel[grid](*args, **kwargs)
+        torch.library.wrap_triton(kernel)[grid](*args, **kwargs)
         return
     with _interpreter_session():
         _interpreted(kernel)[grid](*args, **kwargs)

@@ -88,9 +88,9 @@ class EmbeddingBagFamily(KernelFamily):
             return tuple(i for i in checked if i != 2)
         return checked
 
-    def reduced_extent(self, problem: Problem) -> int:
-        """Indices per bag, on average."""
-        return max(1, -(-problem.dim("num_indices") // problem.dim("num_bags")))
+    def reduced_extent(self, problem: Problem, args: Sequence) -> int:
+        """The longest bag of these inputs."""
+        return inputs.longest_bag(args[2], problem.dim("num_bags"), problem.dim("num_indices"))
 
     def bytes_moved(self, problem: Problem) -> int:
         n, b, d = problem.dim("num_indices"), problem.dim("num_bags"), problem.dim("dim")
@@ -161,9 +161,9 @@ class EmbeddingBagBackwardFamily(KernelFamily):
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
         return (0,)
 
-    def reduced_extent(self, problem: Problem) -> int:
-        """Uses of each table row, on average."""
-        return max(1, -(-problem.dim("num_indices") // problem.dim("num_weights")))
+    def reduced_extent(self, problem: Problem, args: Sequence) -> int:
+        """The most uses of one table row in these inputs."""
+        return inputs.most_repeats(args[1])
 
     def bytes_moved(self, problem: Problem) -> int:
         n, b, d = problem.dim("num_indices"), problem.dim("num_bags"), problem.dim("dim")

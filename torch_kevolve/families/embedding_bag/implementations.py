@@ -11,7 +11,7 @@ import torch
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from . import decomposition
+from . import backward_triton, decomposition, forward_triton
 from .arguments import MODE_MAX, reject_unsupported_flags
 from .backward_triton import ALGORITHMS
 from .ops import genome_json
@@ -99,9 +99,22 @@ def _tile_fits(problem: Problem, genome: Genome) -> str | None:
     return None
 
 
+def _by_device(custom_op: Callable, launcher: Callable) -> Callable:
+    """CPU tensors go through the custom op (the Triton interpreter, opaque to Inductor); GPU tensors call
+    the launcher itself, so a traced graph holds the Triton kernel and Inductor's wrapper launches it."""
+
+    def compute(first: torch.Tensor, *rest):
+        return (custom_op if first.device.type == "cpu" else launcher)(first, *rest)
+
+    return compute
+
+
 def _build_forward_triton(problem: Problem, genome: Genome) -> Callable:
     FORWARD_TRITON.genome_space.validate(genome)
-    return _forward_call(functools.partial(torch.ops.kevolve.embedding_bag_forward, genome=genome_json(genome)))
+    return _forward_call(_by_device(
+        functools.partial(torch.ops.kevolve.embedding_bag_forward, genome=genome_json(genome)),
+        functools.partial(forward_triton.embedding_bag_forward, genome=genome),
+    ))
 
 
 def _build_forward_decomposition(problem: Problem, genome: Genome) -> Callable:
@@ -117,7 +130,10 @@ def _supports_forward_decomposition(problem: Problem, genome: Genome) -> str | N
 
 def _build_backward_triton(problem: Problem, genome: Genome) -> Callable:
     BACKWARD_TRITON.genome_space.validate(genome)
-    return _backward_call(problem, functools.partial(torch.ops.kevolve.embedding_bag_backward, genome=genome_json(genome)))
+    return _backward_call(problem, _by_device(
+        functools.partial(torch.ops.kevolve.embedding_bag_backward, genome=genome_json(genome)),
+        functools.partial(backward_triton.embedding_bag_backward, genome=genome),
+    ))
 
 
 def _supports_backward_triton(problem: Problem, genome: Genome) -> str | None:

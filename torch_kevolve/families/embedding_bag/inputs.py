@@ -62,7 +62,7 @@ def tie_rows(num_weights: int) -> tuple[int, int]:
 
 def longest_bag(offsets: torch.Tensor, num_bags: int, num_indices: int) -> int:
     starts = offsets[:num_bags]
-    ends = torch.cat([offsets[1:num_bags], torch.tensor([num_indices])])
+    ends = torch.cat([offsets[1:num_bags], offsets.new_tensor([num_indices])])
     return int((ends - starts).max()) if num_bags else 0
 
 
