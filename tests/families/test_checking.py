@@ -1,0 +1,54 @@
+"""The correctness check every candidate goes through: tolerances, overflow, NaN, mutation."""
+import pytest
+import torch
+
+from torch_kevolve.families.checking import Mismatch, Trial, check_trials, compare
+
+
+class OneOutput:
+    """The least of a family that `compare` needs."""
+
+    def checked_outputs(self, problem):
+        return (0,)
+
+    def reduced_extent(self, problem, args):
+        return 4
+
+
+FAMILY = OneOutput()
+
+
+def test_overflow_to_infinity_is_the_right_fp16_answer():
+    want = torch.tensor([1e6, -1e6, 3.0], dtype=torch.float64)
+    assert compare(FAMILY, None, [torch.tensor([float("inf"), float("-inf"), 3.0], dtype=torch.float16)], [want]) == 0.0
+
+
+def test_infinity_where_the_result_is_representable_fails():
+    want = torch.tensor([1e4, 3.0], dtype=torch.float64)
+    with pytest.raises(Mismatch):
+        compare(FAMILY, None, [torch.tensor([float("inf"), 3.0], dtype=torch.float16)], [want])
+
+
+def test_nan_and_errors_beyond_tolerance_fail():
+    want = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    with pytest.raises(Mismatch):
+        compare(FAMILY, None, [torch.tensor([1.0, float("nan"), 3.0])], [want])
+    with pytest.raises(Mismatch):
+        compare(FAMILY, None, [torch.tensor([1.0, 2.001, 3.0])], [want])
+    assert compare(FAMILY, None, [torch.tensor([1.0, 2.0, 3.0])], [want], extent=4) < 1e-6
+
+
+def test_integer_outputs_must_be_exact():
+    with pytest.raises(Mismatch, match="integer"):
+        compare(FAMILY, None, [torch.tensor([1, 2, 4])], [torch.tensor([1, 2, 3])])
+
+
+def test_a_kernel_that_mutates_its_input_fails():
+    x = torch.randn(5)
+
+    def sneaky(t):
+        t.add_(1)
+        return t - 1
+
+    with pytest.raises(Mismatch, match="mutated"):
+        check_trials(FAMILY, None, sneaky, [Trial((x,), (x.double(),))])
