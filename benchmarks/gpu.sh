@@ -13,7 +13,7 @@ for phase in "$@"; do
   case $phase in
     tests) python3 -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu-tests.log" | tail -3 ;;
     eb:*) python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --limit "${LIMIT:-16}" \
-            --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
+            --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --tune --limit "${LIMIT:-16}" \
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
