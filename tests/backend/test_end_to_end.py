@@ -137,3 +137,15 @@ def _break(family):
     original = family.implementations
     family.implementations = tuple(dataclasses.replace(i, build=_broken_build) for i in original)
     return original
+
+
+def test_a_family_bug_falls_back_to_inductor(tmp_path, caplog, monkeypatch):
+    def broken_problem(*args, **kwargs):
+        raise RuntimeError("deliberate family bug")
+
+    for family in FAMILIES:
+        monkeypatch.setattr(family, "problem", broken_problem)
+    with caplog.at_level(logging.WARNING, logger="torch_kevolve"):
+        decisions = run_against_eager({"interpret": True, "cache_dir": str(tmp_path)})
+    assert not any(d.claimed for d in decisions)
+    assert "deliberate family bug" in caplog.text

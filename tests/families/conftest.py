@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-RTOL = {torch.float32: 1.3e-6, torch.float16: 1e-3, torch.bfloat16: 1.6e-2}
+from torch_kevolve.families.checking import RTOL
+
 INT_POISON = -7777
 
 

@@ -70,6 +70,12 @@ class KevolvePass(CustomGraphPass):
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
             return
+        except Exception as e:  # a family bug must not break the user's compile either
+            if not self.options.fallback:
+                raise
+            log.warning("kevolve: %s left to Inductor: family %s failed on it: %s", node.name, family.name, e)
+            self._leave(label, node, op, family.name, None, f"family failed ({type(e).__name__}: {e})")
+            return
         if isinstance(plan, str):
             self._leave(label, node, op, family.name, key.short(), plan, problem)
             return
