@@ -48,6 +48,10 @@ CASES = [
 ]
 
 
+# (name, with backward, gradients accumulated into weight.grad across steps)
+PHASES = (("forward", False, False), ("forward_backward", True, False), ("forward_backward_accumulate", True, True))
+
+
 class Bag(torch.nn.Module):
     """One embedding bag whose forward (and backward, when weight requires grad) kevolve may claim."""
 
@@ -86,7 +90,7 @@ def bench_case(case: Case, device: torch.device, limit: int | None) -> dict:
     weight, indices, offsets = inputs(case, device.type)
     grad = torch.randn(case.indices // case.bag, case.dim, device=device).to(weight.dtype)
     result = {"case": asdict(case), "label": case.label}
-    for phase, train in (("forward", False), ("forward_backward", True)):
+    for phase, train, accumulate in PHASES:
         def make():
             return Bag(weight.clone(), case.mode).requires_grad_(train)
 
@@ -100,6 +104,8 @@ def bench_case(case: Case, device: torch.device, limit: int | None) -> dict:
             if not train:
                 with torch.no_grad():
                     return m(indices, offsets)
+            if not accumulate:
+                m.zero_grad(set_to_none=True)
             out = m(indices, offsets)
             out.backward(grad)
             return out
@@ -139,7 +145,7 @@ def main() -> int:
     print(f"\ncopy ceiling {ceiling / 1e3:.2f} TB/s")
     print(f"{'case':44} {'phase':16} {'eager us':>9} {'inductor':>9} {'kevolve':>9} {'vs eager':>8} {'vs ind':>7} TB/s ok")
     for r in results:
-        for phase in ("forward", "forward_backward"):
+        for phase, _, _ in PHASES:
             t = r[phase]["times_us"]
             tbps = r[phase].get("effective_tbps", {}).get("kevolve")
             print(f"{r['label']:44} {phase:16} {t['eager']:9.1f} {t['inductor']:9.1f} {t['kevolve']:9.1f} "
@@ -152,7 +158,7 @@ def main() -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv), "copy_ceiling_gbps": ceiling, "results": results}, indent=2) + "\n")
         print(f"wrote {out}")
-    return 0 if all(r[p]["correct"] for r in results for p in ("forward", "forward_backward")) else 1
+    return 0 if all(r[p]["correct"] for r in results for p, _, _ in PHASES) else 1
 
 
 if __name__ == "__main__":

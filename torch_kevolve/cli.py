@@ -160,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(format="%(message)s", level=logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("torch._inductor").setLevel(logging.WARNING)
-    return args.fn(args)
+    from .cache import CacheError
+
+    try:
+        return args.fn(args)
+    except CacheError as e:
+        print(f"kevolve: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
