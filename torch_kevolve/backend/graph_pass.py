@@ -13,10 +13,10 @@ from torch.fx import Graph, Node
 from ..cache.dispatch import Dispatcher
 from ..families import FAMILIES, family_for
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
+from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
 from . import decisions, rewrite
 from .options import KevolveOptions
-from ..families.checking import check_kernel
 
 log = logging.getLogger("torch_kevolve")
 

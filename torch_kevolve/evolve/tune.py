@@ -15,6 +15,7 @@ from ..cache import KernelRecord
 from ..families.base import Abstraction, Genome, Implementation, KernelFamily
 from ..families.checking import Trial, check_trials, make_trials
 from ..key import DeviceInfo, OpKey, Problem
+from .static_checks import implementation_violations
 from .timing import median_us
 
 TRIAL_SEEDS = (0, 1, 2)
@@ -23,7 +24,7 @@ TRIAL_DISTS = ("normal", "uniform", "large", "edge")
 
 @dataclass(frozen=True)
 class Measurement:
-    """One candidate's outcome: status ok/wrong/error, its time and fitness (0 unless ok)."""
+    """One candidate's outcome: status ok/wrong/error/refused, its time and fitness (0 unless ok)."""
 
     implementation: str
     genome: Genome
@@ -60,7 +61,11 @@ def _compiled(impl: Implementation, fn: Callable, device: torch.device) -> Calla
 
 def measure(family: KernelFamily, problem: Problem, impl: Implementation, genome: Genome,
             trials: list[Trial], device: torch.device, t_ref_us: float) -> Measurement:
-    """Check a candidate on every trial, then time it on the first trial's inputs."""
+    """Refuse a candidate whose source breaks the static rules; else check it on every trial, then time it
+    on the first trial's inputs."""
+    refused = implementation_violations(family, impl)
+    if refused:
+        return Measurement(impl.name, genome, "refused", 0.0, 0.0, "; ".join(refused))
     try:
         fn = _compiled(impl, impl.build(problem, genome), device)
         check_trials(family, problem, fn, trials)
