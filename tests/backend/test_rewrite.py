@@ -1,0 +1,57 @@
+"""The graph rewrite on CUDA graphs (traced on fake CUDA tensors, no GPU needed): the Triton launch is
+spliced into the graph and writes the tensor the graph returns (the trace must not drop it as dead code)."""
+import torch
+from torch._higher_order_ops.triton_kernel_wrap import triton_kernel_wrapper_mutation
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from torch_kevolve.backend import rewrite
+from torch_kevolve.families import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
+
+
+def _graph_of(fn, *tensors):
+    with FakeTensorMode():
+        return make_fx(fn)(*(t() for t in tensors))
+
+
+def _rewrite(gm, family, implementation):
+    node = next(n for n in gm.graph.nodes if n.target in family.overloads)
+    args = rewrite.positional_args(node)
+    problem = family.problem(node.target, rewrite.example_values(args), {})
+    impl = family.implementation(implementation)
+    rewrite.replace_node(gm.graph, node, impl.build(problem, impl.genomes(problem)[0]), args)
+    return gm
+
+
+def _launch_writes_output(gm):
+    launches = [n for n in gm.graph.nodes if n.target is triton_kernel_wrapper_mutation]
+    (returned,) = next(n for n in gm.graph.nodes if n.op == "output").args[0:1]
+    returned = returned[0] if isinstance(returned, (tuple, list)) else returned
+    return launches and any(returned in n.kwargs["kwargs"].values() for n in launches)
+
+
+def test_forward_launch_is_in_the_graph_and_writes_the_output():
+    gm = _graph_of(lambda w, i, o: torch.ops.aten._embedding_bag(w, i, o)[0],
+                   lambda: torch.empty(100, 16, device="cuda"),
+                   lambda: torch.zeros(64, dtype=torch.long, device="cuda"),
+                   lambda: torch.arange(0, 64, 8, device="cuda"))
+    gm = _rewrite(gm, EMBEDDING_BAG, "embedding_bag_triton")
+    assert not any(n.target is torch.ops.aten._embedding_bag.default for n in gm.graph.nodes)
+    assert _launch_writes_output(gm)
+
+
+def test_backward_launch_is_in_the_graph_and_writes_the_gradient():
+    def backward(grad, indices, offsets, offset2bag, bag_size, max_indices):
+        return torch.ops.aten._embedding_bag_backward(grad, indices, offsets, offset2bag, bag_size, max_indices,
+                                                      100, False, 0, False, None, -1)
+
+    gm = _graph_of(backward,
+                   lambda: torch.empty(8, 16, device="cuda"),
+                   lambda: torch.zeros(64, dtype=torch.long, device="cuda"),
+                   lambda: torch.arange(0, 64, 8, device="cuda"),
+                   lambda: torch.zeros(64, dtype=torch.long, device="cuda"),
+                   lambda: torch.zeros(8, dtype=torch.long, device="cuda"),
+                   lambda: torch.zeros(8, dtype=torch.long, device="cuda"))
+    gm = _rewrite(gm, EMBEDDING_BAG_BACKWARD, "embedding_bag_backward_triton")
+    assert not any(n.target is torch.ops.aten._embedding_bag_backward.default for n in gm.graph.nodes)
+    assert _launch_writes_output(gm)
