@@ -35,3 +35,8 @@ def test_unknown_mode_is_rejected():
     gm = torch.fx.symbolic_trace(torch.nn.ReLU())
     with pytest.raises(ValueError, match="mode"):
         kevolve_backend(gm, [torch.ones(2)], mode="fastest")
+
+
+def test_mode_reaches_inductor_through_the_entry_point():
+    fn = torch.compile(lambda x: x * 2, backend="kevolve", mode="max-autotune-no-cudagraphs")
+    torch.testing.assert_close(fn(torch.arange(4.0)), torch.arange(4.0) * 2)
