@@ -61,11 +61,7 @@ def _compiled(impl: Implementation, fn: Callable, device: torch.device) -> Calla
 
 def measure(family: KernelFamily, problem: Problem, impl: Implementation, genome: Genome,
             trials: list[Trial], device: torch.device, t_ref_us: float) -> Measurement:
-    """Refuse a candidate whose source breaks the static rules; else check it on every trial, then time it
-    on the first trial's inputs."""
-    refused = implementation_violations(family, impl)
-    if refused:
-        return Measurement(impl.name, genome, "refused", 0.0, 0.0, "; ".join(refused))
+    """Check a candidate on every trial, then time it on the first trial's inputs."""
     try:
         fn = _compiled(impl, impl.build(problem, genome), device)
         check_trials(family, problem, fn, trials)
@@ -105,8 +101,10 @@ def tune(family: KernelFamily, problem: Problem, device: torch.device, limit: in
     for impl in family.implementations:
         if not runnable(impl, device):
             continue
+        refused = "; ".join(implementation_violations(family, impl))  # static rules: once per source
         for genome in candidates(impl, problem, limit):
-            m = measure(family, problem, impl, genome, trials, device, t_ref_us)
+            m = (Measurement(impl.name, genome, "refused", 0.0, 0.0, refused) if refused
+                 else measure(family, problem, impl, genome, trials, device, t_ref_us))
             measurements.append(m)
             if progress:
                 progress(m)
