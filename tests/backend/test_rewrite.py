@@ -25,8 +25,7 @@ def _rewrite(gm, family, implementation):
 
 def _launch_writes_output(gm):
     launches = [n for n in gm.graph.nodes if n.target is triton_kernel_wrapper_mutation]
-    (returned,) = next(n for n in gm.graph.nodes if n.op == "output").args[0:1]
-    returned = returned[0] if isinstance(returned, (tuple, list)) else returned
+    returned = next(n for n in gm.graph.nodes if n.op == "output").args[0]
     return launches and any(returned in n.kwargs["kwargs"].values() for n in launches)
 
 
