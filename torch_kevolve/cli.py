@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from .evolve.evaluator import EvaluatorConfig
+
 
 def load_factory(spec: str):
     """Resolve MODULE:FACTORY (modules of the current directory importable, as with `python -m`)."""
@@ -75,7 +77,7 @@ def cmd_tune(args) -> int:
 
     model, inputs = build_model(args.model, args.device)
     records = warm(model, inputs, torch.device(args.device), _options(args), limit=args.limit,
-                   retune=args.retune)
+                   retune=args.retune, evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout))
     if not records:
         print("kevolve tune: no node of this model got a measured kernel")
     return 0
@@ -140,6 +142,9 @@ def parser() -> argparse.ArgumentParser:
     tune = model_command("tune", "measure kernel variants for a model's nodes and store the best in the cache")
     tune.add_argument("--limit", type=int, help="at most this many variants per implementation (default: all)")
     tune.add_argument("--retune", action="store_true", help="tune keys the cache already holds too")
+    tune.add_argument("--timeout", type=float, default=EvaluatorConfig.timeout_s,
+                      help="seconds one variant may take (build, compile, check, time) before its worker is killed "
+                           "(default %(default)s)")
     tune.set_defaults(fn=cmd_tune)
 
     c = sub.add_parser("cache", help="inspect or purge the kernel cache")

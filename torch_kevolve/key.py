@@ -45,6 +45,30 @@ class Problem:
         dims = tuple((n, v if n in self.exact_dims else bucket(v)) for n, v in self.dims)
         return Problem(self.family, self.op, self.params, dims, self.dtypes, self.exact_dims, self.contiguous)
 
+    def to_dict(self) -> dict:
+        """JSON form (parameter values must be JSON scalars); `from_dict` inverts it."""
+        return {
+            "family": self.family,
+            "op": self.op,
+            "params": [list(p) for p in self.params],
+            "dims": [list(d) for d in self.dims],
+            "dtypes": [list(d) for d in self.dtypes],
+            "exact_dims": sorted(self.exact_dims),
+            "contiguous": self.contiguous,
+        }
+
+    @staticmethod
+    def from_dict(d: dict) -> "Problem":
+        return Problem(
+            family=d["family"],
+            op=d["op"],
+            params=tuple((k, v) for k, v in d["params"]),
+            dims=tuple((k, int(v)) for k, v in d["dims"]),
+            dtypes=tuple((k, v) for k, v in d["dtypes"]),
+            exact_dims=frozenset(d["exact_dims"]),
+            contiguous=bool(d["contiguous"]),
+        )
+
 
 @dataclass(frozen=True)
 class DeviceInfo:

@@ -1,6 +1,8 @@
-"""One timing method for reference and candidates: do_bench median on CUDA, wall-clock median on CPU."""
+"""One timing method for reference and candidates (do_bench median on CUDA, wall-clock median on CPU),
+and the device ceilings measured with it."""
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from typing import Callable
@@ -22,3 +24,26 @@ def median_us(fn: Callable[[], object], device: torch.device, *, warmup: int = 3
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
+
+
+def copy_floor_us(nbytes: int, device: torch.device) -> float:
+    """Time to move `nbytes` (half read, half written) with a plain copy, timed by `median_us`: the roofline
+    floor of a kernel that must move that many bytes."""
+    src = torch.empty(max(nbytes // 2, 1), dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    return median_us(lambda: dst.copy_(src), device)
+
+
+@functools.cache
+def copy_ceiling_gbps(device: torch.device) -> float:
+    """Measured copy bandwidth of `device` on a buffer far larger than its caches (bytes read + written)."""
+    nbytes = 1 << 31 if device.type == "cuda" else 1 << 27
+    return nbytes / (copy_floor_us(nbytes, device) * 1e3)
+
+
+@functools.cache
+def matmul_ceiling_tflops(device: torch.device, dtype: torch.dtype) -> float:
+    """Measured dense matmul throughput of `device` in `dtype`."""
+    n = 8192 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device).to(dtype)
+    return 2 * n**3 / (median_us(lambda: a @ a, device) * 1e6)

@@ -1,77 +1,28 @@
-"""Exhaustive tuning: every genome of every runnable implementation, timed against Inductor's reference.
+"""Exhaustive tuning: every genome of every timeable implementation, judged by the Evaluator.
 
-Stand-in for the evolutionary search: same inputs, same fitness (t_ref / t_candidate, 0 on failure).
+Stand-in for the evolutionary search: same evaluator, same fitness (t_ref / t_candidate, 0 on failure).
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import random
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from ..cache import KernelRecord
-from ..families.base import Abstraction, Genome, Implementation, KernelFamily
-from ..families.checking import Trial, check_trials, make_trials
+from ..families.base import Genome, Implementation, KernelFamily
 from ..key import DeviceInfo, OpKey, Problem
-from .static_checks import implementation_violations
-from .timing import median_us
+from .evaluation import Candidate, EvaluationResult, Status, family_spec
+from .evaluator import Evaluator
+from .judging import timeable
 
-TRIAL_SEEDS = (0, 1, 2)
-TRIAL_DISTS = ("normal", "uniform", "large", "edge")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One candidate's outcome: status ok/wrong/error/refused, its time and fitness (0 unless ok)."""
-
-    implementation: str
-    genome: Genome
-    status: str
-    t_us: float
-    fitness: float
-    error: str = ""
-
-
-def overload_of(family: KernelFamily, problem: Problem) -> torch._ops.OpOverload:
-    for overload in family.overloads:
-        if str(overload) == problem.op:
-            return overload
-    raise KeyError(f"{family.name} has no overload {problem.op}")
+Progress = Callable[[Candidate, EvaluationResult], None]
 
 
 def hash_text(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-
-
-def runnable(impl: Implementation, device: torch.device) -> bool:
-    """Whether candidates of `impl` can be timed on `device` (Triton on CPU is interpreted: correctness only)."""
-    return not (impl.abstraction is Abstraction.TRITON and device.type != "cuda")
-
-
-def _compiled(impl: Implementation, fn: Callable, device: torch.device) -> Callable:
-    """Candidates run inside Inductor's graph in real use (on CPU, Triton kernels stay opaque custom ops),
-    so they are timed compiled, as the reference is."""
-    if impl.abstraction is Abstraction.DECOMPOSITION or device.type == "cuda":
-        torch._dynamo.reset()  # every candidate shares the builder's code object: no recompile limit
-        return torch.compile(fn, dynamic=False)
-    return fn
-
-
-def measure(family: KernelFamily, problem: Problem, impl: Implementation, genome: Genome,
-            trials: list[Trial], device: torch.device, t_ref_us: float) -> Measurement:
-    """Check a candidate on every trial, then time it on the first trial's inputs."""
-    try:
-        fn = _compiled(impl, impl.build(problem, genome), device)
-        check_trials(family, problem, fn, trials)
-    except AssertionError as e:
-        return Measurement(impl.name, genome, "wrong", 0.0, 0.0, str(e))
-    except Exception as e:
-        return Measurement(impl.name, genome, "error", 0.0, 0.0, f"{type(e).__name__}: {e}")
-    args = trials[0].args
-    t_us = median_us(lambda: fn(*args), device)
-    return Measurement(impl.name, genome, "ok", t_us, t_ref_us / t_us)
 
 
 def candidates(impl: Implementation, problem: Problem, limit: int | None) -> list[Genome]:
@@ -87,41 +38,37 @@ def candidates(impl: Implementation, problem: Problem, limit: int | None) -> lis
     return first + rng.sample(rest, limit - len(first))
 
 
-def tune(family: KernelFamily, problem: Problem, device: torch.device, limit: int | None = None,
-         progress: Callable[[Measurement], None] | None = None) -> tuple[KernelRecord | None, list[Measurement]]:
-    """Measure the candidates for `problem` on `device` (at most `limit` per implementation); return the
-    best as a record (None if none ran correctly) and every measurement."""
-    overload = overload_of(family, problem)
-    trials = make_trials(family, problem, device, TRIAL_SEEDS[:1], TRIAL_DISTS)
-    trials += make_trials(family, problem, device, TRIAL_SEEDS[1:], ("normal",))
-    args = trials[0].args
-    reference = torch.compile(lambda *a: overload(*a), dynamic=False)
-    t_ref_us = median_us(lambda: reference(*args), device)
-    measurements = []
+def tune(family: KernelFamily, problem: Problem, evaluator: Evaluator, limit: int | None = None,
+         progress: Progress | None = None) -> tuple[KernelRecord | None, list[tuple[Candidate, EvaluationResult]]]:
+    """Evaluate the candidates for `problem` on the evaluator's device (at most `limit` per implementation);
+    return the fittest as a record (None if none was correct and timed) and every evaluation."""
+    device = torch.device(evaluator.config.device)
+    spec = family_spec(family)
+    evaluations = []
     for impl in family.implementations:
-        if not runnable(impl, device):
+        if not timeable(impl, device):
             continue
-        refused = "; ".join(implementation_violations(family, impl))  # static rules: once per source
         for genome in candidates(impl, problem, limit):
-            m = (Measurement(impl.name, genome, "refused", 0.0, 0.0, refused) if refused
-                 else measure(family, problem, impl, genome, trials, device, t_ref_us))
-            measurements.append(m)
+            candidate = Candidate(spec, impl.name, genome, problem)
+            result = evaluator.evaluate(candidate)
+            evaluations.append((candidate, result))
             if progress:
-                progress(m)
-    ok = [m for m in measurements if m.status == "ok"]
+                progress(candidate, result)
+    ok = [(c, r) for c, r in evaluations if r.status is Status.OK]
     if not ok:
-        return None, measurements
-    best = max(ok, key=lambda m: m.fitness)
-    key = OpKey.of(problem, DeviceInfo.of(device))
+        return None, evaluations
+    best, result = max(ok, key=lambda cr: cr[1].fitness)
+    statuses = collections.Counter(r.status.value for _, r in evaluations)
     record = KernelRecord.measured(
-        key=key,
+        key=OpKey.of(problem, DeviceInfo.of(device)),
         family=family,
         implementation=family.implementation(best.implementation),
         genome=best.genome,
-        t_ref_us=t_ref_us,
-        t_cand_us=best.t_us,
-        achieved_gbps=family.bytes_moved(problem) / (best.t_us * 1e3),
+        t_ref_us=result.t_ref_us,
+        t_cand_us=result.t_cand_us,
+        achieved_gbps=result.achieved_gbps,
         stats={"method": "exhaustive" if limit is None else f"sampled, at most {limit} per implementation",
-               "evaluated": len(measurements), "ok": len(ok)},
+               "evaluated": len(evaluations), "statuses": dict(statuses),
+               "seconds": round(sum(r.seconds for _, r in evaluations), 3)},
     )
-    return record, measurements
+    return record, evaluations
