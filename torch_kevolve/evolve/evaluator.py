@@ -83,7 +83,8 @@ class Evaluator:
         try:
             reply = self._worker.request(request, self.config.timeout_s)
         except WorkerTimeout:
-            result = EvaluationResult(Status.TIMEOUT, f"no result within {self.config.timeout_s:g} s; worker killed")
+            result = EvaluationResult(Status.TIMEOUT, f"no result within {self.config.timeout_s:g} s; "
+                                                      f"worker {self._worker.pid} killed")
         except WorkerDied as e:
             result = EvaluationResult(Status.CRASH, str(e))
         else:
