@@ -20,6 +20,20 @@ CHEATS = {
     "g = torch.ops.aten._embedding_bag_dense_backward(*a)\n": "hands its own operator back",
     "out = aten._embedding_bag_forward_only.default(w, i, o)\n": "hands its own operator back",
     "def f(:\n": "syntax error",
+    "s = torch.Stream()\n": "side CUDA stream",
+    "from torch.cuda import Stream\n": "side CUDA stream",
+    "import torch.multiprocessing as mp\n": "imports torch.multiprocessing",
+    "f = torch.jit.fork(g, x)\n": "concurrency or file access",
+    "w = torch.load('weights.pt')\n": "concurrency or file access",
+    "from pathlib import Path\n": "imports pathlib",
+    "from unittest import mock\n": "imports unittest",
+    "import triton.testing as tt\ntt.do_bench = lambda *a, **k: 0.001\n": "patches tt.do_bench",
+    "kernel.__call__ = fast\n": "patches kernel.__call__",
+    "import torch.nn.functional as fn\nout = fn.embedding_bag(i, w, o)\n": "hands its own operator back",
+    "from torch.nn.functional import embedding_bag\n": "hands its own operator back",
+    "out = weight.float().embedding_bag(i)\n": "hands its own operator back",
+    "op = getattr(torch.ops.aten, name)\n": "looks up a torch attribute by name",
+    "v = vars(torch)\n": "calls vars()",
 }
 
 
