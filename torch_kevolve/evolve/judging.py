@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
-from ..families.checking import Mismatch, Trial, as_tuple, compare, make_trials
+from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, make_trials, mutated_input
 from ..key import Problem
 from . import poison
 from .evaluation import EvaluationResult, Status
@@ -151,9 +151,9 @@ def _sync(device: torch.device) -> None:
 def _verdict(bench: Bench, index: int, args: Sequence, got: tuple) -> tuple[Status, str] | float:
     """The worst error of a run on trial `index`, or (status, why) when it is not correct."""
     trial = bench.trials[index]
-    for i, (a, original) in enumerate(zip(args, trial.args)):
-        if isinstance(a, torch.Tensor) and not torch.equal(a, original):
-            return Status.MUTATED_INPUT, f"trial {index}: the candidate wrote into its input {i}"
+    mutated = mutated_input(args, trial.args)
+    if mutated is not None:
+        return Status.MUTATED_INPUT, f"trial {index}: the candidate wrote into its input {mutated}"
     checked = bench.family.checked_outputs(bench.problem)
     if len(got) != len(bench.layouts[index]):
         return Status.WRONG, f"trial {index}: {len(got)} outputs, the reference has {len(bench.layouts[index])}"
@@ -215,10 +215,6 @@ def kernel_metadata(impl: Implementation, run: Callable[[], object], device: tor
             for f in jit_fns for k in _compiled_kernels(f) if id(k) not in seen]
 
 
-def _clone(args: Sequence) -> list:
-    return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-
-
 def judge(bench: Bench, impl: Implementation, genome: Genome, suspect_below: float) -> EvaluationResult:
     """Check the candidate on every trial (inputs cloned, allocations poisoned), then time it like the reference.
 
@@ -238,7 +234,7 @@ def judge(bench: Bench, impl: Implementation, genome: Genome, suspect_below: flo
         return result(Status.COMPILE_ERROR, describe(e))
     errors: list[float] = []
     for index, trial in enumerate(bench.trials):
-        args = _clone(trial.args)
+        args = clone_args(trial.args)
         poison.poison(device, [layout.nbytes for layout in bench.layouts[index]])
         try:
             got = as_tuple(fn(*args))
@@ -255,7 +251,7 @@ def judge(bench: Bench, impl: Implementation, genome: Genome, suspect_below: flo
     args = bench.trials[0].args
     try:
         t_us = median_us(lambda: fn(*args), device)
-        kernels = kernel_metadata(impl, lambda: impl.build(problem, genome)(*_clone(args)), device)
+        kernels = kernel_metadata(impl, lambda: impl.build(problem, genome)(*clone_args(args)), device)
     except Exception as e:
         return result(classify(e), describe(e), trial_errors=errors)
     flops = bench.family.flops(problem)

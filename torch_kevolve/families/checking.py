@@ -79,6 +79,19 @@ def make_trials(family: KernelFamily, problem: Problem, device: torch.device,
     return trials
 
 
+def clone_args(args: Sequence) -> list:
+    """The arguments with every tensor cloned (a run on them cannot touch the originals)."""
+    return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+
+
+def mutated_input(args: Sequence, originals: Sequence) -> int | None:
+    """Index of the first tensor of `args` that no longer equals its original, or None."""
+    for i, (a, original) in enumerate(zip(args, originals)):
+        if isinstance(a, torch.Tensor) and not torch.equal(a, original):
+            return i
+    return None
+
+
 def check_trials(family: KernelFamily, problem: Problem, fn: Callable, trials: Sequence[Trial]) -> float:
     """Run `fn` on a clone of each trial's inputs and compare with its reference; return the worst error.
 
@@ -86,11 +99,11 @@ def check_trials(family: KernelFamily, problem: Problem, fn: Callable, trials: S
     """
     worst = 0.0
     for trial in trials:
-        args = [a.clone() if isinstance(a, torch.Tensor) else a for a in trial.args]
+        args = clone_args(trial.args)
         got = as_tuple(fn(*args))
-        for i, (a, p) in enumerate(zip(args, trial.args)):
-            if isinstance(a, torch.Tensor) and not torch.equal(a, p):
-                raise Mismatch(f"kernel mutated its input {i}")
+        mutated = mutated_input(args, trial.args)
+        if mutated is not None:
+            raise Mismatch(f"kernel mutated its input {mutated}")
         worst = max(worst, compare(family, problem, got, trial.want, family.reduced_extent(problem, trial.args)))
     return worst
 
