@@ -69,7 +69,8 @@ def test_failures_recycle_the_worker_and_successes_reuse_it(planted):
 
 def test_a_hang_is_killed_after_the_timeout(planted):
     result = planted[LOOPING]["result"]
-    assert LOOP_TIMEOUT_S <= result.seconds < LOOP_TIMEOUT_S + 30
+    # seconds also count starting its worker and preparing the problem; returning at all means it was killed
+    assert LOOP_TIMEOUT_S <= result.seconds < LOOP_TIMEOUT_S + 60
     with pytest.raises(ProcessLookupError):
         os.kill(_worker_of(result), 0)
 
