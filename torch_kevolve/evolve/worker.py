@@ -17,6 +17,8 @@ import faulthandler
 import json
 import os
 import sys
+import threading
+import time
 
 import torch
 
@@ -52,7 +54,15 @@ def serve(requests, reply) -> None:
             reply({"error": describe(e)})
 
 
+def exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone, so a hung candidate cannot outlive the search."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def main() -> None:
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     faulthandler.enable()  # a crash leaves its Python stack in the stderr tail the parent reports
