@@ -54,8 +54,8 @@ class Candidate:
 class EvaluationResult:
     """A candidate's verdict. Times in microseconds; fitness = t_ref_us / t_cand_us when OK, else 0.
 
-    `trial_errors`: max abs error per trial that ran; `floor_us`: time of copying the problem's minimal
-    bytes, timed the same way (nothing real beats it by much); `ceiling_gbps`: the device's measured copy
+    `trial_errors`: max abs error per trial that ran; `floor_us`: the fastest copy of the problem's minimal
+    bytes on the device (nothing real beats it by much); `ceiling_gbps`: the device's measured copy
     bandwidth; `kernels`: compile metadata per Triton kernel (registers, spills, shared memory) where
     Triton exposes it; `seconds`: wall time of the whole evaluation.
     """

@@ -31,7 +31,8 @@ class EvaluatorConfig:
     timeout_s: one candidate, from build and compilation to its last timed run.
     setup_timeout_s: starting a worker, or preparing a problem in it (trials, compiling and timing the reference).
     trials: correctness runs, each on fresh inputs of the next distribution (normal, uniform, large, edge, ...).
-    suspect_below: a candidate timed under this fraction of the roofline floor is SUSPECT, not fast.
+    suspect_below: a candidate timed under this fraction of the roofline floor (the fastest copy of the
+        problem's bytes) is SUSPECT, not fast.
     """
 
     device: str = field(default_factory=default_device)
