@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from .backend import make_dispatcher
 from .backend.explain import explain
 from .backend.options import KevolveOptions
 from .cache import KernelRecord, UserStore
@@ -32,12 +33,16 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
          limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
          verbose: bool = True) -> list[KernelRecord]:
     """Tune every problem of `model` on `device` (at most `limit` candidates per implementation)
-    and store each best record in the user cache; keys the cache already holds are skipped unless `retune`."""
-    store = UserStore(KevolveOptions.from_user(options).cache_dir)
+    and store each best record in the user cache. Unless `retune`, keys are skipped that the user cache
+    holds, or for which the shipped cache holds a usable kernel."""
+    opts = KevolveOptions.from_user(options)
+    store = UserStore(opts.cache_dir)
+    dispatcher = make_dispatcher(opts)
     families = {f.name: f for f in FAMILIES}
     records = []
     for key_text, (family_name, problem) in model_problems(model, inputs, options).items():
-        if not retune and store.get(OpKey.of(problem, DeviceInfo.of(device))) is not None:
+        key = OpKey.of(problem, DeviceInfo.of(device))
+        if not retune and (store.get(key) is not None or dispatcher.choose(key).record is not None):
             say(f"already tuned {key_text}")
             continue
         say(f"tuning {key_text}")
