@@ -13,6 +13,7 @@ from .cache import KernelRecord, UserStore
 from .evolve.tune import Measurement, tune
 from .families import FAMILIES
 from .key import DeviceInfo, OpKey, Problem
+from .neighbours import key_index, user_index_dir
 
 
 def model_problems(model: torch.nn.Module, inputs: tuple, options: dict | None = None) -> dict[str, tuple[str, Problem]]:
@@ -33,8 +34,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
          limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
          verbose: bool = True) -> list[KernelRecord]:
     """Tune every problem of `model` on `device` (at most `limit` candidates per implementation)
-    and store each best record in the user cache. Unless `retune`, keys are skipped that the user cache
-    holds, or for which the shipped cache holds a usable kernel."""
+    and store each best record in the user cache (and its key in the user's retrieval index). Unless
+    `retune`, keys are skipped that the user cache holds, or for which the shipped cache holds a usable kernel."""
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
     dispatcher = make_dispatcher(opts)
@@ -56,4 +57,6 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
             f"Inductor {record.t_ref_us:.1f} us, fitness {record.fitness:.2f} ({verdict}; "
             f"{'stored' if stored else 'the cache already holds a better one'})")
         records.append(record)
+    if records:
+        key_index(user_index_dir(opts.cache_dir), store.records())
     return records
