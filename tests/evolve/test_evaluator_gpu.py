@@ -3,7 +3,7 @@ that kills only its worker) and correct candidates with a positive fitness. Skip
 import pytest
 import torch
 
-from benchmarks.evaluator_gpu import TIMED_PROBLEM, TRITON_PROBLEM, embedding_bag_problem
+from benchmarks.evaluator_gpu import LOOP_TIMEOUT_S, TIMED_PROBLEM, TRITON_PROBLEM, embedding_bag_problem
 from tests.evolve.planted import EXPECTED_CUDA, evaluate_planted
 from torch_kevolve.evolve.evaluation import Candidate, Status, family_spec
 from torch_kevolve.evolve.evaluator import Evaluator, EvaluatorConfig
@@ -14,7 +14,7 @@ CONFIG = EvaluatorConfig(device="cuda")
 
 
 def test_planted_candidates_on_cuda():
-    table = evaluate_planted(CONFIG, TRITON_PROBLEM, TIMED_PROBLEM, loop_timeout_s=120.0)
+    table = evaluate_planted(CONFIG, TRITON_PROBLEM, TIMED_PROBLEM, LOOP_TIMEOUT_S)
     assert {name: row["result"].status.value for name, row in table.items()} == EXPECTED_CUDA
     correct = table["row_sum_triton"]["result"]
     assert correct.fitness > 0 and correct.kernels and correct.kernels[0]["n_regs"] > 0
