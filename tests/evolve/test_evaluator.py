@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from tests.evolve.planted import EXPECTED, LOOPING, PLANTED, SPEC, evaluate_planted, row_sum_problem
+from tests.evolve.planted import EXPECTED, LOOPING, SPEC, evaluate_planted, row_sum_problem
 from torch_kevolve.evolve.evaluation import Candidate, EvaluationResult, Status
 from torch_kevolve.evolve.evaluator import Evaluator, EvaluatorConfig, EvaluatorSetupError
 from torch_kevolve.evolve.tune import tune
