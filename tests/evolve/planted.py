@@ -88,18 +88,22 @@ LOOPING = "infinite_loop"
 def evaluate_planted(config: EvaluatorConfig, triton_problem: Problem, timed_problem: Problem,
                      loop_timeout_s: float) -> dict[str, dict]:
     """Judge every planted candidate with one evaluator (Triton ones on `triton_problem`, decompositions on
-    `timed_problem`), the infinite loop with its own evaluator of timeout `loop_timeout_s`.
+    `timed_problem`), then the infinite loop with its own evaluator of timeout `loop_timeout_s`.
 
     name -> {"result": EvaluationResult, "worker_before": pid or None, "worker_after": pid or None}.
     """
     table = {}
-    with Evaluator(config) as evaluator, \
-            Evaluator(dataclasses.replace(config, timeout_s=loop_timeout_s)) as looping:
+
+    def judge(evaluator: Evaluator, impl) -> None:
+        problem = triton_problem if impl.abstraction is TRITON else timed_problem
+        before = evaluator.worker_pid
+        result = evaluator.evaluate(Candidate(SPEC, impl.name, impl.genome_space.default(), problem))
+        table[impl.name] = {"result": result, "worker_before": before, "worker_after": evaluator.worker_pid}
+
+    with Evaluator(config) as evaluator:
         for impl in PLANTED.implementations:
-            judge = looping if impl.name == LOOPING else evaluator
-            problem = triton_problem if impl.abstraction is TRITON else timed_problem
-            candidate = Candidate(SPEC, impl.name, impl.genome_space.default(), problem)
-            before = judge.worker_pid
-            result = judge.evaluate(candidate)
-            table[impl.name] = {"result": result, "worker_before": before, "worker_after": judge.worker_pid}
+            if impl.name != LOOPING:
+                judge(evaluator, impl)
+    with Evaluator(dataclasses.replace(config, timeout_s=loop_timeout_s)) as looping:
+        judge(looping, PLANTED.implementation(LOOPING))
     return table

@@ -3,11 +3,13 @@
 Static checks run here, on the candidate's source; everything that runs candidate code runs in a worker
 subprocess (torch_kevolve.evolve.worker) that the evaluator starts, reuses across candidates, replaces
 after any failure and kills on timeout, so a hang, crash or illegal memory access costs one worker,
-never the caller.
+never the caller. A replacement starts at once and prepares the failed candidate's problem while the
+caller works on its next candidate.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ class Evaluator:
         self.config = config or EvaluatorConfig()
         self._worker: WorkerProcess | None = None
         self._prepared: dict[tuple[str, str], dict] = {}
+        self._pending: list[tuple[str, str]] = []  # problems sent to the worker for preparing, not yet answered
         self._refusals: dict[tuple[str, str], str] = {}
 
     def __enter__(self) -> Evaluator:
@@ -67,6 +70,7 @@ class Evaluator:
             self._worker.kill()
         self._worker = None
         self._prepared = {}
+        self._pending = []
 
     @property
     def worker_pid(self) -> int | None:
@@ -93,6 +97,10 @@ class Evaluator:
                       else EvaluationResult(Status.ERROR, reply["error"]))
         if result.status not in HEALTHY:
             self.close()
+            try:
+                self._send_prepare(candidate)  # the replacement boots while the caller makes its next candidate
+            except WorkerDied:
+                self.close()  # the next evaluation starts one again, and reports why it cannot
         if result.t_ref_us is None:
             result = dataclasses.replace(result, t_ref_us=prepared["t_ref_us"], floor_us=prepared["floor_us"],
                                          ceiling_gbps=prepared["ceiling_gbps"])
@@ -106,22 +114,31 @@ class Evaluator:
             self._refusals[key] = "; ".join(implementation_violations(family, family.implementation(candidate.implementation)))
         return self._refusals[key]
 
+    @staticmethod
+    def _problem_key(candidate: Candidate) -> tuple[str, str]:
+        return candidate.family, json.dumps(candidate.problem.to_dict(), sort_keys=True)
+
+    def _send_prepare(self, candidate: Candidate) -> None:
+        """Ask the worker (started if there is none) to prepare `candidate`'s problem; the reply is read later."""
+        if self._worker is None:
+            self._worker = WorkerProcess()
+        self._worker.send({"op": "prepare", "family": candidate.family, "problem": candidate.problem.to_dict(),
+                           "device": self.config.device, "trials": self.config.trials})
+        self._pending.append(self._problem_key(candidate))
+
     def _prepare(self, candidate: Candidate) -> dict:
         """A running worker with `candidate`'s problem prepared; the preparation summary (t_ref_us, floor_us...)."""
-        problem = candidate.problem.to_dict()
-        key = (candidate.family, repr(problem))
-        if key in self._prepared:
-            return self._prepared[key]
+        key = self._problem_key(candidate)
         try:
-            if self._worker is None:
-                self._worker = WorkerProcess(self.config.setup_timeout_s)
-            reply = self._worker.request({"op": "prepare", "family": candidate.family, "problem": problem,
-                                          "device": self.config.device, "trials": self.config.trials},
-                                         self.config.setup_timeout_s)
+            if key not in self._prepared and key not in self._pending:
+                self._send_prepare(candidate)
+            while self._pending:
+                reply = self._worker.receive(self.config.setup_timeout_s)
+                if "error" in reply:
+                    self.close()
+                    raise EvaluatorSetupError(f"preparing {candidate.problem.op}: {reply['error']}")
+                self._prepared[self._pending.pop(0)] = reply["prepared"]
         except (WorkerTimeout, WorkerDied) as e:
             self.close()
             raise EvaluatorSetupError(f"preparing {candidate.problem.op}: {e}") from None
-        if "error" in reply:
-            raise EvaluatorSetupError(f"preparing {candidate.problem.op}: {reply['error']}")
-        self._prepared[key] = reply["prepared"]
-        return reply["prepared"]
+        return self._prepared[key]

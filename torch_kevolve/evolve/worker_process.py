@@ -35,9 +35,10 @@ def worker_environment() -> dict[str, str]:
 
 
 class WorkerProcess:
-    """One running worker (`python -m torch_kevolve.evolve.worker`); ready when the constructor returns."""
+    """One worker (`python -m torch_kevolve.evolve.worker`), started without waiting for it: requests may be
+    sent at once (the worker reads them once it is up); the first `receive` also waits for it to be ready."""
 
-    def __init__(self, start_timeout_s: float):
+    def __init__(self):
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "torch_kevolve.evolve.worker"],
@@ -45,17 +46,29 @@ class WorkerProcess:
             env=worker_environment(), start_new_session=True,
         )
         self._buffer = b""
+        self._ready = False
         self.pid = self._process.pid
-        self._read(time.monotonic() + start_timeout_s)
 
-    def request(self, message: dict, timeout_s: float) -> dict:
-        """Send `message`; return the worker's reply. Raises WorkerTimeout or WorkerDied (the worker is then dead)."""
+    def send(self, message: dict) -> None:
+        """Queue `message` for the worker. Raises WorkerDied (the worker is then dead)."""
         try:
             self._process.stdin.write((json.dumps(message) + "\n").encode())
             self._process.stdin.flush()
         except BrokenPipeError:
             raise self._died() from None
-        return self._read(time.monotonic() + timeout_s)
+
+    def receive(self, timeout_s: float) -> dict:
+        """The reply to the oldest unanswered message. Raises WorkerTimeout or WorkerDied (the worker is then dead)."""
+        deadline = time.monotonic() + timeout_s
+        if not self._ready:
+            self._read(deadline)
+            self._ready = True
+        return self._read(deadline)
+
+    def request(self, message: dict, timeout_s: float) -> dict:
+        """`send` then `receive`."""
+        self.send(message)
+        return self.receive(timeout_s)
 
     def _read(self, deadline: float) -> dict:
         fd = self._process.stdout.fileno()
