@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU acceptance run on a CUDA machine, from the repo root: bash benchmarks/gpu.sh PHASE...
 #   tests       the GPU-marked tests (real Triton)
-#   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES)
+#   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
+#               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, tuned then timed: eager vs Inductor vs kevolve
 # Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
 set -uo pipefail
@@ -12,7 +13,9 @@ python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 
 for phase in "$@"; do
   case $phase in
     tests) python3 -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu-tests.log" | tail -3 ;;
-    eb:*) python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --limit "${LIMIT:-16}" \
+    eb:*) python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --limit "${LIMIT:-16}" --tune only \
+            2>&1 | tee -a "$OUT/embedding_bag.log" | grep "^  best" ;
+          python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --tune skip \
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --tune --limit "${LIMIT:-16}" \
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;

@@ -21,6 +21,7 @@ from torch_kevolve.evolve.timing import median_us
 from torch_kevolve.key import DeviceInfo
 from torch_kevolve.warm import warm
 
+from .device_time import kernel_us
 from .models import dlrm
 
 BENCHMARKS = {"dlrm_small": dlrm.small_dlrm}
@@ -64,8 +65,9 @@ def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: 
     ok = loss_err < 1e-4 and grad_err < 1e-3
 
     dev = torch.device(device)
-    times = {label: median_us(lambda m=m: train_step(m, inputs), dev)
-             for label, m in (("eager", eager), ("inductor", inductor), ("kevolve", kevolve))}
+    contenders = (("eager", eager), ("inductor", inductor), ("kevolve", kevolve))
+    times = {label: median_us(lambda m=m: train_step(m, inputs), dev) for label, m in contenders}
+    kernel_times = {label: kernel_us(lambda m=m: train_step(m, inputs)) for label, m in contenders} if dev.type == "cuda" else None
 
     claimed = [d for d in decisions if d.claimed]
     ours = [d for d in decisions if d.family and not d.claimed]
@@ -78,13 +80,17 @@ def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: 
           f"{'OK' if ok else 'MISMATCH'}")
     print(f"train step (fwd+bwd), median: eager {times['eager']:.1f} us | inductor {times['inductor']:.1f} us | "
           f"kevolve {times['kevolve']:.1f} us  (kevolve vs inductor: {times['inductor'] / times['kevolve']:.2f}x)")
+    if kernel_times:
+        print(f"GPU kernel time per step: eager {kernel_times['eager']:.1f} us | inductor {kernel_times['inductor']:.1f} us"
+              f" | kevolve {kernel_times['kevolve']:.1f} us  (vs inductor: "
+              f"{kernel_times['inductor'] / kernel_times['kevolve']:.2f}x)")
     if save:
         out = save
         out.write_text(json.dumps({
             "benchmark": name, "device": DeviceInfo.of(dev).__dict__, "torch": torch.__version__,
             "triton": triton.__version__, "python": platform.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv), "times_us": times, "loss_rel_err": loss_err, "grad_rel_err": grad_err,
+            "command": " ".join(sys.argv), "times_us": times, "kernel_us": kernel_times, "loss_rel_err": loss_err, "grad_rel_err": grad_err,
             "claimed": [{"graph": d.graph, "op": d.op, "implementation": d.implementation, "genome": d.genome,
                          "key": d.key} for d in claimed],
             "left": [{"graph": d.graph, "op": d.op, "reason": d.reason} for d in ours],

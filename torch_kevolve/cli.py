@@ -121,6 +121,47 @@ def cmd_cache(args) -> int:
         export_records(records, Path(args.file))
         print(f"wrote {len(records)} winning records to {args.file}")
         return 0
+    if args.action == "near":
+        return _print_neighbours(store, args.key, args.k)
+    raise AssertionError(args.action)
+
+
+def _print_neighbours(store, digest: str, k: int) -> int:
+    from .cache import ShippedStore
+    from .neighbours import cache_index
+
+    shipped = ShippedStore()
+    records = {r.key.id: r for r in shipped.records() + store.records()}
+    matches = [r for r in records.values() if r.key.digest.startswith(digest)]
+    if len(matches) != 1:
+        print(f"kevolve cache near: {len(matches)} records whose key starts with {digest!r}; give one", file=sys.stderr)
+        return 1
+    index = cache_index(store, shipped)
+    print(f"neighbours of {matches[0].key.digest}  {matches[0].key.short()}")
+    for n in index.nearest(matches[0].key, k=k, exclude_self=True):
+        r = records[n.key.id]
+        print(f"  distance {n.distance:.4f}  {n.key.digest}  fitness {r.fitness:5.2f}  {r.implementation:24} "
+              f"{json.dumps(r.genome)}\n      {n.key.short()}")
+    return 0
+
+
+def cmd_index(args) -> int:
+    from .cache import ShippedStore
+    from .neighbours import SHIPPED_INDEX_DIR, key_index
+    from .retrieval import build_table
+    from .retrieval.op_embeddings import SHIPPED_TABLE
+
+    if args.action == "build-ops":
+        path = Path(args.out) if args.out else SHIPPED_TABLE
+        print(f"wrote text embeddings of {build_table(path)} ATen overloads to {path}")
+        return 0
+    if args.action == "build-shipped":
+        directory = Path(args.out) if args.out else SHIPPED_INDEX_DIR
+        for name in ("keys.faiss", "keys.json"):
+            (directory / name).unlink(missing_ok=True)
+        index = key_index(directory, ShippedStore().records())
+        print(f"wrote the retrieval index of the shipped cache ({len(index)} keys) to {directory}")
+        return 0
     raise AssertionError(args.action)
 
 
@@ -157,7 +198,18 @@ def parser() -> argparse.ArgumentParser:
     pg.add_argument("--family")
     pg.add_argument("--all", action="store_true")
     csub.add_parser("export").add_argument("file", help="JSON file of the winners, for kernel_cache/")
+    near = csub.add_parser("near", help="the cached keys nearest to one (retrieval index), with distances")
+    near.add_argument("key", help="key digest (prefix), as printed by list")
+    near.add_argument("-k", type=int, default=5, help="how many neighbours")
     c.set_defaults(fn=cmd_cache)
+
+    i = sub.add_parser("index", help="build the shipped retrieval data")
+    isub = i.add_subparsers(dest="action", required=True)
+    isub.add_parser("build-ops", help="embed every ATen overload's text (needs the embedding model)") \
+        .add_argument("--out", help="default: the package's retrieval_index/op_embeddings.npz")
+    isub.add_parser("build-shipped", help="index the shipped kernel cache's keys") \
+        .add_argument("--out", help="default: the package's retrieval_index/shipped_cache/")
+    i.set_defaults(fn=cmd_index)
     return p
 
 

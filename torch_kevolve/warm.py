@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 
+from .backend import make_dispatcher
 from .backend.explain import explain
 from .backend.options import KevolveOptions
 from .cache import KernelRecord, UserStore
@@ -15,6 +16,7 @@ from .evolve.evaluator import Evaluator, EvaluatorConfig, EvaluatorSetupError
 from .evolve.tune import tune
 from .families import FAMILIES
 from .key import DeviceInfo, OpKey, Problem
+from .neighbours import key_index, user_index_dir
 
 
 def model_problems(model: torch.nn.Module, inputs: tuple, options: dict | None = None) -> dict[str, tuple[str, Problem]]:
@@ -36,15 +38,19 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
          limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
          verbose: bool = True, evaluator: EvaluatorConfig | None = None) -> list[KernelRecord]:
     """Tune every problem of `model` on `device` (at most `limit` candidates per implementation, judged by an
-    Evaluator configured by `evaluator`) and store each best record in the user cache; keys the cache
-    already holds are skipped unless `retune`."""
-    store = UserStore(KevolveOptions.from_user(options).cache_dir)
+    Evaluator configured by `evaluator`) and store each best record in the user cache (and its key in the
+    user's retrieval index). Unless `retune`, keys are skipped that the user cache holds, or for which the
+    shipped cache holds a usable kernel."""
+    opts = KevolveOptions.from_user(options)
+    store = UserStore(opts.cache_dir)
+    dispatcher = make_dispatcher(opts)
     families = {f.name: f for f in FAMILIES}
     config = dataclasses.replace(evaluator or EvaluatorConfig(), device=str(device))
     records = []
     with Evaluator(config) as judge:
         for key_text, (family_name, problem) in model_problems(model, inputs, options).items():
-            if not retune and store.get(OpKey.of(problem, DeviceInfo.of(device))) is not None:
+            key = OpKey.of(problem, DeviceInfo.of(device))
+            if not retune and (store.get(key) is not None or dispatcher.choose(key).record is not None):
                 say(f"already tuned {key_text}")
                 continue
             say(f"tuning {key_text}")
@@ -63,4 +69,6 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
                 f"Inductor {record.t_ref_us:.1f} us, fitness {record.fitness:.2f} ({verdict}; "
                 f"{'stored' if stored else 'the cache already holds a better one'})")
             records.append(record)
+    if records:
+        key_index(user_index_dir(opts.cache_dir), store.records())
     return records

@@ -18,9 +18,9 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 FLAG_RUNS = ((False, False, torch.int64), (False, True, torch.int32), (True, False, torch.int32), (True, True, torch.int64))
 SIZES = ((8, 24, 30), (13, 8, 40), (21, 40, 24), (24, 64, 50))  # (num_bags, dim, num_weights)
 TRITON_GENOMES = (
-    dict(algorithm="sorted", BLOCK_N=16, BLOCK_D=16, ITEMS_PER_PROGRAM=16, num_warps=4, num_stages=1),
+    dict(algorithm="segment", BLOCK_N=8, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=4, num_stages=1),
     dict(algorithm="atomic", BLOCK_N=1, BLOCK_D=32, ITEMS_PER_PROGRAM=1, num_warps=2, num_stages=2),
-    dict(algorithm="sorted", BLOCK_N=32, BLOCK_D=64, ITEMS_PER_PROGRAM=64, num_warps=8, num_stages=3),
+    dict(algorithm="segment", BLOCK_N=1, BLOCK_D=64, ITEMS_PER_PROGRAM=16, num_warps=8, num_stages=3),
     dict(algorithm="atomic", BLOCK_N=16, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1),
 )
 
@@ -173,7 +173,7 @@ def test_checked_outputs_and_bytes_moved():
     assert EMBEDDING_BAG_BACKWARD.bytes_moved(max_problem) == 8 * 16 * (2 + 4) + 100 * 16 * 2
 
 
-def test_sorted_algorithm_declines_max_mode():
+def test_segment_algorithm_declines_max_mode():
     problem = make_problem(BACKWARD, 2, torch.float32, False, False, False, torch.int64, 4, 16, 10, 8)
     impl = EMBEDDING_BAG_BACKWARD.implementation("embedding_bag_backward_triton")
     assert "atomic" in impl.supports(problem, TRITON_GENOMES[0])

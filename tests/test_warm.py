@@ -1,0 +1,58 @@
+"""kevolve warm skips the keys that already have an answer: a user-cache record or a usable shipped kernel."""
+import torch
+
+import torch_kevolve.warm as warm_module
+from benchmarks.models.dlrm import DLRMConfig, build
+from torch_kevolve.cache import Dispatcher, KernelRecord, ShippedStore, UserStore, export_records
+from torch_kevolve.families import FAMILIES
+from torch_kevolve.families.base import Abstraction
+from torch_kevolve.key import DeviceInfo, OpKey
+
+TINY = DLRMConfig(num_tables=2, rows=30, dim=8, batch=4, pooling=3, dense_features=5,
+                  bottom=(8, 8), top=(8, 1), modes=("sum", "mean"))
+
+
+def records_for_every_key(model, inputs, options):
+    """A decomposition record (stand-in timings, real sources) for every problem the model poses."""
+    families = {f.name: f for f in FAMILIES}
+    records = []
+    for family_name, problem in warm_module.model_problems(model, inputs, options).values():
+        family = families[family_name]
+        impl = next(i for i in family.implementations if i.abstraction is Abstraction.DECOMPOSITION)
+        records.append(KernelRecord.measured(
+            key=OpKey.of(problem, DeviceInfo.of("cpu")), family=family, implementation=impl,
+            genome=impl.genomes(problem)[0], t_ref_us=20.0, t_cand_us=10.0, achieved_gbps=None,
+            stats={"method": "test"}))
+    return records
+
+
+def warm_quietly(model, inputs, options):
+    said = []
+    records = warm_module.warm(model, inputs, torch.device("cpu"), options, limit=1, say=said.append, verbose=False)
+    return records, said
+
+
+def test_keys_held_by_the_user_cache_are_not_tuned_again(tmp_path):
+    model, inputs = build(TINY, "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False}
+    store = UserStore(tmp_path)
+    held = records_for_every_key(model, inputs, options)
+    for record in held:
+        store.put(record)
+    records, said = warm_quietly(model, inputs, options)
+    assert records == []
+    assert len(said) == len(held) and all(line.startswith("already tuned") for line in said)
+
+
+def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeypatch):
+    model, inputs = build(TINY, "cpu")
+    user_dir, shipped_dir = tmp_path / "user", tmp_path / "shipped"
+    options = {"cache_dir": str(user_dir)}
+    held = records_for_every_key(model, inputs, options)
+    export_records(held, shipped_dir / "cpu.json")
+    monkeypatch.setattr(warm_module, "make_dispatcher",
+                        lambda opts: Dispatcher(UserStore(opts.cache_dir), ShippedStore(shipped_dir)))
+    records, said = warm_quietly(model, inputs, options)
+    assert records == []
+    assert len(said) == len(held) and all(line.startswith("already tuned") for line in said)
+    assert UserStore(user_dir).records() == []
