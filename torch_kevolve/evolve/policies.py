@@ -1,9 +1,9 @@
 """Selection policies: which node(s) of the search graph the operator expands next.
 
 greedy   the fittest node.
-uct      Monte-Carlo tree search over the graph: descend by UCB1 (mean subtree fitness, normalised by the
-         best, plus c * sqrt(ln N / n)); a node is expanded while it has fewer than widening * n ** alpha
-         children (progressive widening, for an unbounded number of children).
+uct      Monte-Carlo tree search over the graph: descend by UCB1 (the best fitness in the subtree, normalised
+         by the best overall: max-backup suits a deterministic optimisation, plus c * sqrt(ln N / n)); a node
+         is expanded while it has fewer than widening * n ** alpha children (progressive widening).
 islands  an evolutionary model: nodes live on islands; each step serves the next island by tournament
          selection (crossover of two winners with some probability); every `migrate_every` evaluations
          the best of the previous island joins the pool. Nothing is ever discarded: elites stay selectable.
@@ -41,7 +41,7 @@ class Greedy:
 
 
 class UCT:
-    def __init__(self, c: float = 1.4, widening: float = 1.0, alpha: float = 0.5):
+    def __init__(self, c: float = 0.3, widening: float = 1.0, alpha: float = 0.5):
         self.c, self.widening, self.alpha = c, widening, alpha
 
     def select(self, nodes, children, rng, stuck):
@@ -49,18 +49,18 @@ class UCT:
             return None
         by_id = {n.id: n for n in nodes}
         has_parent = {c for kids in children.values() for c in kids}
-        visits, total = {}, {}
+        visits, best_below = {}, {}
         for node in reversed(nodes):  # children are inserted after their parents
             kids = children.get(node.id, [])
             visits[node.id] = 1 + sum(visits[k] for k in kids)
-            total[node.id] = node.fitness + sum(total[k] for k in kids)
+            best_below[node.id] = max([node.fitness] + [best_below[k] for k in kids])
         scale = max(max(n.fitness for n in nodes), 1e-9)
         level = [n.id for n in nodes if n.id not in has_parent]
         while True:
             n_level = sum(visits[i] for i in level)
 
             def ucb(i):
-                return total[i] / visits[i] / scale + self.c * math.sqrt(math.log(n_level) / visits[i])
+                return best_below[i] / scale + self.c * math.sqrt(math.log(n_level) / visits[i])
 
             ranked = sorted(level, key=lambda i: (-ucb(i), i))
             pick = next((i for i in ranked if i not in stuck or children.get(i)), None)

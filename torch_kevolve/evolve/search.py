@@ -25,12 +25,13 @@ Evaluate = Callable[[Candidate], EvaluationResult]
 @dataclass(frozen=True)
 class SearchConfig:
     """policy: greedy | uct | islands; drafts: independent samples before any expansion (seeds first,
-    then each implementation's default genome, then random genomes); c: UCT's exploration constant."""
+    then each implementation's default genome, then random genomes); c: UCT's exploration constant
+    (0.3: fitness is normalised by the best found, so larger values mostly revisit poor branches)."""
 
     policy: str = "uct"
     drafts: int = 4
     seed: int = 0
-    c: float = 1.4
+    c: float = 0.3
     islands: int = 4
     explore: float = 0.2
     termination: Termination = field(default_factory=Termination)
