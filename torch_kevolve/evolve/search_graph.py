@@ -137,6 +137,10 @@ class SearchGraph:
             out.setdefault(parent, []).append(child)
         return out
 
+    def searches(self) -> list[str]:
+        """Every search id in the graph, by first evaluation."""
+        return [s for (s,) in self._db.execute("SELECT search FROM nodes GROUP BY search ORDER BY MIN(id)")]
+
     def trajectory(self, search: str) -> list[tuple[int, float, float]]:
         """(evaluation number, fitness, best fitness so far) for every node of `search`, in order."""
         best, out = 0.0, []
