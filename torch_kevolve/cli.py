@@ -192,6 +192,15 @@ def cmd_cache(args) -> int:
         else:
             print(f"removed {store.purge(family=args.family)} records of family {args.family}")
         return 0
+    if args.action == "import":
+        from .cache_import import import_records
+        from .evolve.evaluator import Evaluator
+
+        print(f"checking the records of {args.file} on {args.device}")
+        with Evaluator(EvaluatorConfig(device=args.device)) as judge:
+            imported, refused = import_records(Path(args.file), store, judge, print)
+        print(f"imported {imported} records, refused {refused}")
+        return 0 if not refused else 1
     if args.action == "export":
         records = [r for r in store.records() if r.fitness > 1]
         export_records(records, Path(args.file))
@@ -306,6 +315,10 @@ def parser() -> argparse.ArgumentParser:
     pg.add_argument("--family")
     pg.add_argument("--all", action="store_true")
     csub.add_parser("export").add_argument("file", help="JSON file of the winners, for kernel_cache/")
+    imp = csub.add_parser("import", help="check records from another machine (hash, versions, device, a "
+                                         "correctness run) and add those that pass to the user cache")
+    imp.add_argument("file", help="JSON file in the shipped format (as written by export)")
+    imp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     near = csub.add_parser("near", help="the cached keys nearest to one (retrieval index), with distances")
     near.add_argument("key", help="key digest (prefix), as printed by list")
     near.add_argument("-k", type=int, default=5, help="how many neighbours")
