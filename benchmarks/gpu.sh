@@ -3,7 +3,7 @@
 #   tests       the GPU-marked tests (real Triton)
 #   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
 #               tuned in one process, measured in a fresh one
-#   dlrm        the small DLRM, tuned then timed: eager vs Inductor vs kevolve
+#   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
 # Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
 set -uo pipefail
 OUT=${OUT:-/tmp/kevolve-out}
@@ -17,7 +17,7 @@ for phase in "$@"; do
             2>&1 | tee -a "$OUT/embedding_bag.log" | grep "^  best" ;
           python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --tune skip \
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
-    dlrm) python3 -m benchmarks.run dlrm_small --device cuda --tune --limit "${LIMIT:-16}" \
+    dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

@@ -1,6 +1,6 @@
 """Run a model benchmark: eager vs Inductor vs kevolve training steps, checked against eager.
 
-    python -m benchmarks.run dlrm_small [--device cuda] [--tune [--limit N]] [--interpret] [--save PATH]
+    python -m benchmarks.run dlrm_small [--device cuda] [--warm [--budget 10m] [--evaluations N]] [--interpret] [--save PATH]
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ import triton
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.evolve.timing import median_us
 from torch_kevolve.key import DeviceInfo
+from torch_kevolve.cli import parse_budget
+from torch_kevolve.evolve.search import SearchConfig
+from torch_kevolve.evolve.termination import Termination
 from torch_kevolve.warm import warm
 
 from .device_time import kernel_us
@@ -45,11 +48,13 @@ def max_grad_error(a: torch.nn.Module, b: torch.nn.Module) -> tuple[float, str]:
     return worst, where
 
 
-def run(name: str, device: str, tune_first: bool, limit: int | None, interpret: bool, save: Path | None) -> int:
+def run(name: str, device: str, search: SearchConfig | None, budget_s: float | None, interpret: bool,
+        save: Path | None) -> int:
     model, inputs = BENCHMARKS[name](device=device)
     options = {"interpret": True} if interpret else {}
-    if tune_first:
-        warm(copy.deepcopy(model), inputs, torch.device(device), options, limit=limit, verbose=False)
+    if search is not None:
+        warm(copy.deepcopy(model), inputs, torch.device(device), options, verbose=False, search=search,
+             budget_s=budget_s)
     torch._dynamo.reset()
     eager = model
     inductor = torch.compile(copy.deepcopy(model))
@@ -103,13 +108,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--tune", action="store_true", help="tune the model's kernels into the user cache first")
-    p.add_argument("--limit", type=int, help="with --tune: at most this many variants per implementation and key")
+    p.add_argument("--warm", action="store_true", help="evolve the model's kernels into the user cache first")
+    p.add_argument("--budget", type=parse_budget, default=600.0, help="with --warm: wall clock (default 10m)")
+    p.add_argument("--evaluations", type=int, default=24, help="with --warm: evaluations per key (default %(default)s)")
+    p.add_argument("--policy", default="uct", choices=("greedy", "uct", "islands"), help="with --warm")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
     p.add_argument("--save", type=Path, help="write the results as JSON here (e.g. benchmarks/results/NAME-DEVICE.json)")
     args = p.parse_args()
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
-    return run(args.name, args.device, args.tune, args.limit, args.interpret, args.save)
+    search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
+              if args.warm else None)
+    return run(args.name, args.device, search, args.budget, args.interpret, args.save)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def build_model(spec: str, device: str):
 
 
 def _options(args) -> dict:
-    options = json.loads(args.options) if args.options else {}
+    options = json.loads(args.options) if getattr(args, "options", None) else {}
     if args.cache_dir:
         options["cache_dir"] = args.cache_dir
     return options
@@ -83,6 +83,82 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def parse_budget(text: str) -> float:
+    """Seconds in '90s', '5m', '1.5h' or a plain number of seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budget {text!r}: expected seconds, or a number with s, m or h") from None
+
+
+def _search_config(args):
+    from .evolve.search import SearchConfig
+    from .evolve.termination import Termination
+
+    return SearchConfig(policy=args.policy, seed=args.seed, c=args.c,
+                        termination=Termination(max_evaluations=args.evaluations, plateau=args.plateau,
+                                                target_fitness=args.target, roofline=args.roofline))
+
+
+def cmd_warm(args) -> int:
+    from .warm import warm
+
+    model, inputs = build_model(args.model, args.device)
+    warm(model, inputs, torch.device(args.device), _options(args), retune=args.retune, verbose=args.verbose_search,
+         evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout), search=_search_config(args),
+         budget_s=args.budget)
+    return 0
+
+
+def cmd_evolve(args) -> int:
+    from .backend.options import KevolveOptions
+    from .cache import UserStore
+    from .evolve.evaluator import Evaluator
+    from .evolve.search_graph import SearchGraph
+    from .evolve.shape_spec import apply_spec
+    from .families import family_for
+    from .warm import evolve_key, store_record, summary_table
+
+    namespace, _, rest = args.op.partition(".")
+    name, _, overload_name = rest.partition(".")
+    overload = getattr(getattr(getattr(torch.ops, namespace, None), name, None), overload_name or "default", None)
+    family = family_for(overload) if overload is not None else None
+    if family is None:
+        print(f"kevolve evolve: no kevolve family implements {args.op!r}", file=sys.stderr)
+        return 2
+    try:
+        problem = apply_spec(family.example_problem(overload), args.shape_spec or "")
+    except (ValueError, NotImplementedError) as e:
+        print(f"kevolve evolve: {e}", file=sys.stderr)
+        return 2
+    opts = KevolveOptions.from_user(_options(args))
+    store = UserStore(opts.cache_dir)
+    graph = SearchGraph(Path(opts.cache_dir) / "search.sqlite")
+    with Evaluator(EvaluatorConfig(device=args.device, timeout_s=args.timeout)) as judge:
+        record, summary = evolve_key(family, problem, judge, graph, _search_config(args), args.budget, store,
+                                     torch.device(args.device), True, print)
+    graph.close()
+    if record is not None:
+        store_record(record, store, print)
+    print(summary_table([(args.op, record, summary)]))
+    return 0 if record is not None else 1
+
+
+def cmd_report(args) -> int:
+    from .backend.options import KevolveOptions
+    from .cache import UserStore
+    from .evolve.search_graph import SearchGraph
+    from .report import write_report
+
+    opts = KevolveOptions.from_user({"cache_dir": args.cache_dir} if args.cache_dir else {})
+    graph = SearchGraph(Path(opts.cache_dir) / "search.sqlite")
+    for path in write_report(graph, UserStore(opts.cache_dir).records(), Path(args.out)):
+        print(f"wrote {path}")
+    graph.close()
+    return 0
+
+
 def cmd_cache(args) -> int:
     from .backend.options import KevolveOptions
     from .cache import ShippedStore, UserStore, export_records
@@ -116,6 +192,15 @@ def cmd_cache(args) -> int:
         else:
             print(f"removed {store.purge(family=args.family)} records of family {args.family}")
         return 0
+    if args.action == "import":
+        from .cache_import import import_records
+        from .evolve.evaluator import Evaluator
+
+        print(f"checking the records of {args.file} on {args.device}")
+        with Evaluator(EvaluatorConfig(device=args.device)) as judge:
+            imported, refused = import_records(Path(args.file), store, judge, print)
+        print(f"imported {imported} records, refused {refused}")
+        return 0 if not refused else 1
     if args.action == "export":
         records = [r for r in store.records() if r.fitness > 1]
         export_records(records, Path(args.file))
@@ -188,6 +273,38 @@ def parser() -> argparse.ArgumentParser:
                            "(default %(default)s)")
     tune.set_defaults(fn=cmd_tune)
 
+    def search_options(s):
+        s.add_argument("--policy", choices=("greedy", "uct", "islands"), default="uct")
+        s.add_argument("--budget", type=parse_budget, help="wall clock for the whole run: 90s, 5m, 1h (default: none)")
+        s.add_argument("--evaluations", type=int, default=64, help="evaluations per key (default %(default)s)")
+        s.add_argument("--plateau", type=int, help="stop a key after this many evaluations without improvement")
+        s.add_argument("--target", type=float, help="stop a key at this fitness")
+        s.add_argument("--roofline", type=float, default=0.9,
+                       help="stop a key at this fraction of the measured copy bandwidth (default %(default)s)")
+        s.add_argument("--c", type=float, default=0.3, help="UCT exploration constant (default %(default)s)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--timeout", type=float, default=EvaluatorConfig.timeout_s,
+                       help="seconds one variant may take before its worker is killed (default %(default)s)")
+        return s
+
+    warm = search_options(model_command("warm", "evolve kernels for every node a family claims in a model"))
+    warm.add_argument("--retune", action="store_true", help="evolve keys the cache already holds too")
+    warm.add_argument("--verbose-search", action="store_true", help="print every evaluation")
+    warm.set_defaults(fn=cmd_warm)
+
+    evolve = search_options(sub.add_parser("evolve", help="evolve kernels for one operator and shape"))
+    evolve.add_argument("--op", required=True, help="ATen overload, e.g. aten._embedding_bag.default")
+    evolve.add_argument("--shape-spec", help="name=value,... over the family's example problem, e.g. "
+                                             "'num_weights=1000000,dim=128,num_indices=262144,num_bags=8192'")
+    evolve.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    evolve.add_argument("--cache-dir")
+    evolve.set_defaults(fn=cmd_evolve)
+
+    report = sub.add_parser("report", help="plot the searches' trajectories and the cached kernels' bandwidth")
+    report.add_argument("--cache-dir")
+    report.add_argument("--out", default="kevolve-report", help="directory for the PNGs and JSON (default %(default)s)")
+    report.set_defaults(fn=cmd_report)
+
     c = sub.add_parser("cache", help="inspect or purge the kernel cache")
     c.add_argument("--cache-dir")
     csub = c.add_subparsers(dest="action", required=True)
@@ -198,6 +315,10 @@ def parser() -> argparse.ArgumentParser:
     pg.add_argument("--family")
     pg.add_argument("--all", action="store_true")
     csub.add_parser("export").add_argument("file", help="JSON file of the winners, for kernel_cache/")
+    imp = csub.add_parser("import", help="check records from another machine (hash, versions, device, a "
+                                         "correctness run) and add those that pass to the user cache")
+    imp.add_argument("file", help="JSON file in the shipped format (as written by export)")
+    imp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     near = csub.add_parser("near", help="the cached keys nearest to one (retrieval index), with distances")
     near.add_argument("key", help="key digest (prefix), as printed by list")
     near.add_argument("-k", type=int, default=5, help="how many neighbours")

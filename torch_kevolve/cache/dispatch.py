@@ -59,7 +59,7 @@ class Dispatcher:
                 continue
             if record is None:
                 continue
-            problem, level = self._problem(record)
+            problem, level = self.check(record)
             if problem is None:
                 return Choice(record, f"{origin}: {record.implementation} measured {record.t_cand_us:.1f} us vs "
                                       f"Inductor {record.t_ref_us:.1f} us (fitness {record.fitness:.2f})")
@@ -81,8 +81,9 @@ class Dispatcher:
                 log.warning("kevolve: ignoring the %s for this process: %s", origin, e)
         return ";".join(parts)
 
-    def _problem(self, record: KernelRecord) -> tuple[str | None, int | None]:
-        """Why `record` must not run (None if it may) and the log level of that finding (None: not worth a line)."""
+    def check(self, record: KernelRecord) -> tuple[str | None, int | None]:
+        """Why `record` must not run (None if it may) and the log level of that finding. A level of None marks
+        the one finding that is no defect: the record is sound, but Inductor measured faster."""
         if not record.hash_ok():
             return "source hash mismatch (tampered?)", logging.WARNING
         if record.torch_version != torch_version():

@@ -127,6 +127,11 @@ class KernelFamily(ABC):
         """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1
 
+    def example_problem(self, overload: torch._ops.OpOverload) -> Problem:
+        """A small problem of `overload`: the template `kevolve evolve --shape-spec` edits (dims, params, dtypes)."""
+        raise NotImplementedError(f"family {self.name} gives no example problem; evolve its keys with "
+                                  f"`kevolve warm MODULE:FACTORY` instead")
+
     def implementation(self, name: str) -> Implementation:
         for impl in self.implementations:
             if impl.name == name:

@@ -8,7 +8,7 @@ import torch
 
 from ...key import Problem
 from ..base import KernelFamily, Unsupported
-from . import inputs
+from . import bags, inputs
 from .arguments import MODE_MAX, MODE_MEAN, backward_problem, forward_problem
 from .implementations import BACKWARD_DECOMPOSITION, BACKWARD_TRITON, FORWARD_DECOMPOSITION, FORWARD_TRITON
 
@@ -99,6 +99,11 @@ class EmbeddingBagFamily(KernelFamily):
         psw = n * value if problem.param("per_sample_weights") else 0
         return indices + psw + n * d * value + b * d * value
 
+    def example_problem(self, overload) -> Problem:
+        indices = torch.zeros(32, dtype=torch.int64)
+        args = (torch.empty(64, 16), indices, torch.arange(0, 32, 4), False, 0, False, None, False, -1)
+        return self.problem(overload, args, {})
+
 
 @dataclass
 class EmbeddingBagBackwardFamily(KernelFamily):
@@ -174,6 +179,16 @@ class EmbeddingBagBackwardFamily(KernelFamily):
             reads = n * d * value + (n + b) * index
         psw = n * value if problem.param("per_sample_weights") else 0
         return reads + psw + problem.dim("num_weights") * d * value
+
+    def example_problem(self, overload) -> Problem:
+        _check_overload(self, overload)
+        grad, indices, offsets = torch.empty(8, 16), torch.zeros(32, dtype=torch.int64), torch.arange(0, 32, 4)
+        aux = (bags.offset2bag(offsets, 8, 32), torch.full((8,), 4), torch.zeros(8, dtype=torch.int64))
+        if overload == aten._embedding_bag_dense_backward.default:
+            args = (grad, indices, aux[0], aux[1], aux[2], 64, False, 0, None, -1)
+        else:
+            args = (grad, indices, offsets, *aux, 64, False, 0, False, None, -1)
+        return self.problem(overload, args, {})
 
 
 EMBEDDING_BAG = EmbeddingBagFamily(

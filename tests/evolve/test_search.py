@@ -1,0 +1,147 @@
+"""The evolutionary search on a synthetic fitness landscape (no kernels run): policies, resume, termination,
+the persisted graph's lineage, and the operator's diagnosis -> knowledge -> remedy mapping."""
+import random
+
+import pytest
+import torch
+
+from torch_kevolve.evolve.evaluation import EvaluationResult, Status
+from torch_kevolve.evolve.knowledge import KnowledgeBase
+from torch_kevolve.evolve.operator import OperatorContext, UniversalOperator
+from torch_kevolve.evolve.search import Search, SearchConfig
+from torch_kevolve.evolve.search_graph import SearchGraph
+from torch_kevolve.evolve.termination import Termination
+from torch_kevolve.families import EMBEDDING_BAG_BACKWARD
+from torch_kevolve.key import DeviceInfo
+
+H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", "sm_90")
+IMPL = EMBEDDING_BAG_BACKWARD.implementation("embedding_bag_backward_triton")
+OPTIMUM = {"algorithm": "segment", "BLOCK_N": 32, "BLOCK_D": 64, "ITEMS_PER_PROGRAM": 16, "num_warps": 2,
+           "num_stages": 2}
+PEAK = 4.0
+
+
+def backward_problem():
+    grad = torch.zeros(32, 128)
+    indices, offsets = torch.zeros(96, dtype=torch.int64), torch.arange(0, 96, 3)
+    args = (grad, indices, offsets, indices, offsets, torch.zeros(32, dtype=torch.int64), 64, False, 0, False,
+            None, -1)
+    return EMBEDDING_BAG_BACKWARD.problem(torch.ops.aten._embedding_bag_backward.default, args, {})
+
+
+def landscape_fitness(genome):
+    """Separable and unimodal along each gene's sorted values, peak PEAK at OPTIMUM."""
+    score = PEAK
+    for name, values in IMPL.genome_space.choices:
+        ordered = sorted(values, key=str) if name == "algorithm" else sorted(values)
+        distance = abs(ordered.index(genome[name]) - ordered.index(OPTIMUM[name]))
+        score *= 0.8 ** distance
+    return score
+
+
+def synthetic_evaluate(calls):
+    def evaluate(candidate):
+        calls.append(candidate)
+        fitness = landscape_fitness(candidate.genome)
+        return EvaluationResult(Status.OK, fitness=fitness, t_ref_us=100.0, t_cand_us=100.0 / fitness,
+                                achieved_gbps=500.0 * fitness, ceiling_gbps=3000.0)
+    return evaluate
+
+
+def run_search(tmp_path, policy, budget, calls=None, seed=0, **termination):
+    calls = [] if calls is None else calls
+    graph = SearchGraph(tmp_path / "search.sqlite")
+    config = SearchConfig(policy=policy, seed=seed,
+                          termination=Termination(max_evaluations=budget, roofline=None, **termination))
+    search = Search(EMBEDDING_BAG_BACKWARD, backward_problem(), [IMPL], synthetic_evaluate(calls), graph, H100, config)
+    return search, search.run(), graph
+
+
+@pytest.mark.parametrize("policy", ["greedy", "uct", "islands"])
+def test_each_policy_finds_the_known_optimum(tmp_path, policy):
+    space = len(IMPL.genomes(backward_problem()))
+    search, outcome, graph = run_search(tmp_path, policy, budget=250)
+    assert outcome.best.genome == OPTIMUM and outcome.best.fitness == pytest.approx(PEAK)
+    assert outcome.evaluations <= 250 < space
+    genomes = [(n.implementation, str(sorted(n.genome.items()))) for n in graph.nodes(search.id)]
+    assert len(genomes) == len(set(genomes))  # never evaluates a genome twice
+
+
+def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+    calls = []
+    search, first, graph = run_search(tmp_path, "uct", budget=20, calls=calls)
+    assert first.evaluations == first.new_evaluations == 20
+    graph.close()
+    search, second, graph = run_search(tmp_path, "uct", budget=45, calls=calls)
+    assert second.evaluations == 45 and second.new_evaluations == 25
+    assert len(calls) == 45 and len({str(sorted(c.genome.items())) for c in calls}) == 45
+    assert second.best.fitness >= first.best.fitness
+
+
+def test_lineage_and_trajectory_come_from_the_graph(tmp_path):
+    search, outcome, graph = run_search(tmp_path, "greedy", budget=30)
+    nodes = graph.nodes(search.id)
+    children = graph.children(search.id)
+    child = next(n for n in nodes if graph.lineage(n.id) and any(n.id in k for k in children.values()))
+    ancestors = graph.lineage(child.id)
+    assert all(a.id < child.id for a, _ in ancestors)
+    assert not graph.lineage(ancestors[-1][0].id)  # the lineage ends at a draft
+    trajectory = graph.trajectory(search.id)
+    assert [t[0] for t in trajectory] == list(range(1, 31))
+    assert trajectory[-1][2] == pytest.approx(outcome.best.fitness)
+    assert all(b1 <= b2 for (_, _, b1), (_, _, b2) in zip(trajectory, trajectory[1:]))
+
+
+@pytest.mark.parametrize("rule,expected", [
+    (dict(target_fitness=2.0), "target fitness"),
+    (dict(plateau=3), "plateau"),
+    (dict(wall_seconds=0.0), "wall-clock"),
+])
+def test_termination_rules_fire(tmp_path, rule, expected):
+    search, outcome, _ = run_search(tmp_path, "islands", budget=500, **rule)
+    assert expected in outcome.reason and outcome.evaluations < 500
+
+
+def test_roofline_rule_fires(tmp_path):
+    graph = SearchGraph(tmp_path / "search.sqlite")
+    config = SearchConfig(policy="greedy", termination=Termination(max_evaluations=500, roofline=0.5))
+    outcome = Search(EMBEDDING_BAG_BACKWARD, backward_problem(), [IMPL], synthetic_evaluate([]), graph, H100,
+                     config).run()
+    assert "copy ceiling" in outcome.reason and outcome.best.result.achieved_gbps >= 1500.0
+
+
+def test_record_of_the_winner(tmp_path):
+    search, outcome, _ = run_search(tmp_path, "greedy", budget=12)
+    record = search.record(outcome)
+    assert record.genome == outcome.best.genome and record.fitness == pytest.approx(outcome.best.fitness)
+    assert record.stats["evaluated"] == 12 and record.stats["method"] == "evolve (greedy)"
+
+
+def node_with(result, genome=None, tmp_path=None):
+    graph = SearchGraph(tmp_path / "one.sqlite")
+    return graph.add("s", IMPL.name, "triton", genome or dict(OPTIMUM, BLOCK_D=128, num_stages=3), "sha", result)
+
+
+@pytest.mark.parametrize("result,entry,moved", [
+    (EvaluationResult(Status.COMPILE_ERROR, "out of resource: shared memory, Required: 262144"), "Out of shared memory",
+     {"num_stages", "BLOCK_D", "BLOCK_N"}),
+    (EvaluationResult(Status.OK, fitness=1.2, t_cand_us=80.0, kernels=[{"n_spills": 12}]), "Register spills",
+     {"BLOCK_D", "BLOCK_N", "num_stages", "num_warps"}),
+    (EvaluationResult(Status.OK, fitness=1.1, t_cand_us=90.0, achieved_gbps=600.0, ceiling_gbps=3000.0),
+     "Memory-bound kernel far below the copy ceiling", {"BLOCK_N", "ITEMS_PER_PROGRAM", "num_stages", "num_warps"}),
+    (EvaluationResult(Status.PARTIAL_WRITE, "3 elements still hold the poison"), "Wrong results, crashes or timeouts",
+     {"BLOCK_N", "BLOCK_D", "algorithm"}),
+])
+def test_the_operator_maps_diagnoses_to_knowledge_entries(tmp_path, result, entry, moved):
+    parent = node_with(result, tmp_path=tmp_path)
+    context = OperatorContext((parent,), (), IMPL, backward_problem(), "sm_90", lambda impl, genome: False)
+    proposal = UniversalOperator(explore=0.0).propose(context, random.Random(1))
+    assert entry in proposal.transformation
+    changed = {k for k in parent.genome if proposal.genome[k] != parent.genome[k]}
+    assert len(changed) == 1 and changed <= moved
+
+
+def test_the_knowledge_base_parses_every_entry():
+    kb = KnowledgeBase()
+    assert len(kb.entries) >= 6 and all(e.remedies for e in kb.entries)
+    assert kb.retrieve("nothing that matches") == []
