@@ -61,3 +61,17 @@ def test_compile_errors_are_told_from_run_errors():
     except RuntimeError as e:
         assert classify(e) is Status.CRASH
     assert classify(ValueError("bad genome")) is Status.ERROR
+
+
+def test_fitness_uses_the_reference_timed_beside_the_candidate():
+    """A load spike while the problem was prepared (its reference time) must not inflate the fitness."""
+    import dataclasses
+
+    from tests.evolve.planted import PLANTED, row_sum_problem
+    from torch_kevolve.evolve.judging import Bench, judge
+
+    bench = Bench.prepare(PLANTED, row_sum_problem(64, 256), torch.device("cpu"), trials=3)
+    spiked = dataclasses.replace(bench, t_ref_us=bench.t_ref_us * 1000)
+    result = judge(spiked, PLANTED.implementation("row_sum_decomposition"), {}, suspect_below=0.0)
+    assert result.status is Status.OK
+    assert result.t_ref_us < spiked.t_ref_us / 10 and result.fitness == pytest.approx(result.t_ref_us / result.t_cand_us)
