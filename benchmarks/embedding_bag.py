@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import triton
 
 from torch_kevolve.backend.decisions import collect_decisions
-from torch_kevolve.evolve.timing import median_us
+from torch_kevolve.evolve.timing import copy_ceiling_gbps, median_us
 from torch_kevolve.key import DeviceInfo
 from torch_kevolve.warm import warm
 
@@ -74,14 +74,6 @@ def inputs(case: Case, device: str, seed: int = 0):
     indices = torch.randint(0, case.rows, (case.indices,), device=device, generator=g)
     offsets = torch.arange(0, case.indices, case.bag, device=device)
     return weight, indices, offsets
-
-
-def copy_ceiling_gbps(device: torch.device) -> float:
-    """Measured device-to-device copy bandwidth (bytes read + written)."""
-    src = torch.empty(1 << 28, dtype=torch.float32, device=device)
-    dst = torch.empty_like(src)
-    t = median_us(lambda: dst.copy_(src), device)
-    return 2 * src.numel() * 4 / (t * 1e3)
 
 
 def fwd_bytes(case: Case) -> int:
