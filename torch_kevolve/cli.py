@@ -240,6 +240,15 @@ def cmd_index(args) -> int:
         path = Path(args.out) if args.out else SHIPPED_TABLE
         print(f"wrote text embeddings of {build_table(path)} ATen overloads to {path}")
         return 0
+    if args.action == "build-knowledge":
+        from .evolve.diagnosis import FINDINGS
+        from .evolve.knowledge import KnowledgeBase
+        from .retrieval.knowledge_index import KNOWLEDGE_TABLE, build_knowledge_table
+
+        path = Path(args.out) if args.out else KNOWLEDGE_TABLE
+        count = build_knowledge_table({e.name: e.text for e in KnowledgeBase().entries}, FINDINGS, path)
+        print(f"wrote embeddings of {count} knowledge entries and {len(FINDINGS)} diagnosis phrases to {path}")
+        return 0
     if args.action == "build-shipped":
         directory = Path(args.out) if args.out else SHIPPED_INDEX_DIR
         for name in ("keys.faiss", "keys.json"):
@@ -328,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
     isub = i.add_subparsers(dest="action", required=True)
     isub.add_parser("build-ops", help="embed every ATen overload's text (needs the embedding model)") \
         .add_argument("--out", help="default: the package's retrieval_index/op_embeddings.npz")
+    isub.add_parser("build-knowledge", help="embed the knowledge entries and the diagnosis phrases (needs the model)") \
+        .add_argument("--out", help="default: the package's retrieval_index/knowledge.npz")
     isub.add_parser("build-shipped", help="index the shipped kernel cache's keys") \
         .add_argument("--out", help="default: the package's retrieval_index/shipped_cache/")
     i.set_defaults(fn=cmd_index)

@@ -5,6 +5,8 @@ import random
 import pytest
 import torch
 
+from torch_kevolve.evolve.diagnosis import (COMPILE_ERROR, LAUNCH_OVERHEAD, LOW_BANDWIDTH_FINDING, NEAR_ROOFLINE_FINDING,
+                                            OUT_OF_SHARED_MEMORY, SPILLS, Diagnosis)
 from torch_kevolve.evolve.evaluation import EvaluationResult, Status
 from torch_kevolve.evolve.knowledge import KnowledgeBase
 from torch_kevolve.evolve.operator import OperatorContext, UniversalOperator
@@ -141,7 +143,36 @@ def test_the_operator_maps_diagnoses_to_knowledge_entries(tmp_path, result, entr
     assert len(changed) == 1 and changed <= moved
 
 
-def test_the_knowledge_base_parses_every_entry():
+def test_the_knowledge_base_parses_every_entry_and_its_index_is_fresh():
     kb = KnowledgeBase()
     assert len(kb.entries) >= 6 and all(e.remedies for e in kb.entries)
-    assert kb.retrieve("nothing that matches") == []
+    assert kb.index is not None, "run `kevolve index build-knowledge` after editing torch_kevolve/knowledge/"
+    assert kb.retrieve(Diagnosis((), "")) == []
+
+
+@pytest.mark.parametrize("findings,first", [
+    ((SPILLS,), "register_spills"), ((COMPILE_ERROR, OUT_OF_SHARED_MEMORY), "shared_memory"),
+    ((LOW_BANDWIDTH_FINDING,), "low_bandwidth"), ((LAUNCH_OVERHEAD,), "launch_overhead"),
+    (("timeout",), "wrong_or_crash"), ((NEAR_ROOFLINE_FINDING,), "near_roofline"),
+])
+def test_vector_and_keyword_retrieval_agree_on_the_first_entry(findings, first):
+    kb = KnowledgeBase()
+    diagnosis = Diagnosis(findings, "; ".join(findings))
+    assert kb.retrieve(diagnosis)[0].name == first
+    assert kb.match_keywords(diagnosis.text)[0].name == first
+
+
+def test_an_edited_entry_makes_the_index_stale_and_retrieval_falls_back_to_keywords(tmp_path, caplog):
+    import shutil
+
+    from torch_kevolve.evolve.knowledge import KNOWLEDGE_DIR
+
+    for path in KNOWLEDGE_DIR.glob("*.md"):
+        shutil.copy(path, tmp_path / path.name)
+    edited = tmp_path / "register_spills.md"
+    edited.write_text(edited.read_text() + "\nOne more sentence.\n")
+    kb = KnowledgeBase(tmp_path)
+    with caplog.at_level("INFO", logger="torch_kevolve"):
+        assert kb.index is None
+    assert "stale for the knowledge entries ['register_spills']" in caplog.text
+    assert kb.retrieve(Diagnosis((SPILLS,), SPILLS))[0].name == "register_spills"

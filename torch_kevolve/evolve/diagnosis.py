@@ -17,42 +17,56 @@ _FAILURE_WORDS = {
 }
 
 
+COMPILE_ERROR = "compile error"
+OUT_OF_SHARED_MEMORY = "out of resources shared memory"
+UNMEASURED = "unmeasured"
+SPILLS = "register spills"
+LOW_BANDWIDTH_FINDING = "memory bound low bandwidth below roofline"
+NEAR_ROOFLINE_FINDING = "near roofline"
+LAUNCH_OVERHEAD = "tiny problem launch overhead"
+# Every phrase a diagnosis can hold: the vocabulary a retrieval index embeds ahead of time.
+FINDINGS = (COMPILE_ERROR, OUT_OF_SHARED_MEMORY, UNMEASURED, SPILLS, LOW_BANDWIDTH_FINDING, NEAR_ROOFLINE_FINDING,
+            LAUNCH_OVERHEAD, *sorted(set(_FAILURE_WORDS.values())))
+
+
 @dataclass(frozen=True)
 class Diagnosis:
-    bottleneck: str
+    """`findings`: phrases of FINDINGS, the dominant first; `text`: the same with their measured details."""
+
+    findings: tuple[str, ...]
     text: str
+
+    @property
+    def bottleneck(self) -> str:
+        return self.findings[0] if self.findings else "none found"
 
 
 def diagnose(result: EvaluationResult, lineage_results: Sequence[EvaluationResult] = ()) -> Diagnosis:
     """What limits this variant, from its status, compile metadata and achieved fraction of the ceiling;
     failures repeated along its lineage are named too."""
-    words = []
+    found: list[tuple[str, str]] = []
     if result.status is Status.COMPILE_ERROR:
+        found.append((COMPILE_ERROR, ""))
         error = result.error.lower()
-        words.append("compile error")
         if "shared memory" in error or "out of resource" in error:
-            words.append("out of resources shared memory")
-        bottleneck = "compile error"
+            found.append((OUT_OF_SHARED_MEMORY, ""))
     elif result.status in _FAILURE_WORDS:
-        bottleneck = _FAILURE_WORDS[result.status]
-        words.append(bottleneck)
+        found.append((_FAILURE_WORDS[result.status], ""))
     elif result.status is Status.UNMEASURED:
-        bottleneck = "unmeasured"
-        words.append("unmeasured: correct, not timeable on this device")
+        found.append((UNMEASURED, "correct, not timeable on this device"))
     else:
         spills = sum(k.get("n_spills") or 0 for k in result.kernels)
         fraction = (result.achieved_gbps / result.ceiling_gbps
                     if result.achieved_gbps and result.ceiling_gbps else None)
         if spills:
-            words.append(f"register spills ({spills})")
+            found.append((SPILLS, str(spills)))
         if fraction is not None and fraction < LOW_BANDWIDTH:
-            words.append(f"memory bound low bandwidth: {fraction:.0%} of the copy ceiling, below roofline")
+            found.append((LOW_BANDWIDTH_FINDING, f"{fraction:.0%} of the copy ceiling"))
         elif fraction is not None and fraction >= NEAR_ROOFLINE:
-            words.append(f"near roofline: {fraction:.0%} of the copy ceiling")
+            found.append((NEAR_ROOFLINE_FINDING, f"{fraction:.0%} of the copy ceiling"))
         if result.t_cand_us is not None and result.t_cand_us < TINY_US:
-            words.append("tiny problem, launch overhead")
-        bottleneck = words[0].split(":")[0].split(" (")[0] if words else "none found"
-    failures = [r.status for r in lineage_results if r.status in _FAILURE_WORDS]
-    if failures:
-        words.append("lineage failures: " + ", ".join(_FAILURE_WORDS[s] for s in sorted(set(failures))))
-    return Diagnosis(bottleneck, "; ".join(words))
+            found.append((LAUNCH_OVERHEAD, f"{result.t_cand_us:.1f} us"))
+    failures = sorted({_FAILURE_WORDS[r.status] for r in lineage_results if r.status in _FAILURE_WORDS})
+    found += [(f, "in the lineage") for f in failures if f not in {p for p, _ in found}]
+    text = "; ".join(f"{phrase} ({detail})" if detail else phrase for phrase, detail in found)
+    return Diagnosis(tuple(phrase for phrase, _ in found), text)

@@ -1,15 +1,22 @@
 """The knowledge base: markdown entries (torch_kevolve/knowledge/*.md), each a bottleneck's symptoms and
-remedies expressed as genome transformations; retrieval by keyword overlap with a diagnosis."""
+remedies expressed as genome transformations. A diagnosis finds its entries through the shipped FAISS
+knowledge index (retrieval/knowledge_index.py), or by keyword overlap while that index is missing or stale."""
 from __future__ import annotations
 
+import functools
+import logging
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..families.base import Genome, GenomeSpace
+from ..retrieval.key_index import RetrievalIndexError
+from ..retrieval.knowledge_index import KnowledgeIndex
+from .diagnosis import Diagnosis
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+log = logging.getLogger("torch_kevolve")
 _REMEDY = re.compile(r"^(decrease|increase|vary) (\w+)$|^set (\w+) to (\S+)$")
 
 
@@ -46,18 +53,20 @@ class Remedy:
 
 @dataclass(frozen=True)
 class KnowledgeEntry:
+    name: str
     title: str
     symptoms: tuple[str, ...]
     hardware: tuple[str, ...]
     remedies: tuple[Remedy, ...]
-    path: str
+    text: str
 
     def applies_to(self, hardware: str) -> bool:
         return "any" in self.hardware or hardware in self.hardware
 
 
 def parse_entry(path: Path) -> KnowledgeEntry:
-    lines = [line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()]
+    text = path.read_text(encoding="utf-8")
+    lines = [line.rstrip() for line in text.splitlines()]
     fields: dict[str, str] = {}
     remedies: list[Remedy] = []
     in_remedies = False
@@ -80,19 +89,36 @@ def parse_entry(path: Path) -> KnowledgeEntry:
     if missing or not remedies:
         raise KnowledgeFormatError(f"{path}: missing {sorted(missing) or 'remedies'}")
     split = lambda text: tuple(w.strip().lower() for w in text.split(",") if w.strip())  # noqa: E731
-    return KnowledgeEntry(fields["title"], split(fields["symptoms"]), split(fields["hardware"]), tuple(remedies),
-                          str(path))
+    return KnowledgeEntry(path.stem, fields["title"], split(fields["symptoms"]), split(fields["hardware"]),
+                          tuple(remedies), text)
 
 
 class KnowledgeBase:
-    """Every entry of a directory; `retrieve` ranks them against a diagnosis text."""
+    """Every entry of a directory; `retrieve` ranks them against a diagnosis."""
 
     def __init__(self, directory: Path = KNOWLEDGE_DIR):
         self.entries = [parse_entry(p) for p in sorted(directory.glob("*.md")) if p.name != "README.md"]
 
-    def retrieve(self, diagnosis: str, hardware: str = "any", k: int = 3) -> list[KnowledgeEntry]:
-        """The k entries for this hardware whose symptoms share most with `diagnosis` (none that share nothing)."""
-        text = diagnosis.lower()
+    @functools.cached_property
+    def index(self) -> KnowledgeIndex | None:
+        """The shipped knowledge index, if it matches these entries (else None, said once in the log)."""
+        try:
+            return KnowledgeIndex({e.name: e.text for e in self.entries})
+        except RetrievalIndexError as e:
+            log.info("kevolve: knowledge retrieval by keywords: %s", e)
+            return None
+
+    def retrieve(self, diagnosis: Diagnosis, hardware: str = "any", k: int = 3) -> list[KnowledgeEntry]:
+        """The k entries for this hardware nearest to the diagnosis (none for a diagnosis without findings)."""
+        usable = {e.name: e for e in self.entries if e.applies_to(hardware)}
+        if self.index is not None:
+            ranked = [usable[name] for name, _ in self.index.rank(diagnosis.findings) if name in usable]
+            return ranked[:k]
+        return self.match_keywords(diagnosis.text, hardware, k)
+
+    def match_keywords(self, text: str, hardware: str = "any", k: int = 3) -> list[KnowledgeEntry]:
+        """The k entries whose symptoms share most words with `text` (none that share nothing)."""
+        text = text.lower()
         scored = []
         for entry in self.entries:
             if entry.applies_to(hardware):

@@ -66,7 +66,7 @@ class UniversalOperator:
     def _remedy(self, context: OperatorContext, rng: random.Random) -> Proposal | None:
         parent = context.parents[0]
         diagnosis = diagnose(parent.result, [n.result for n in context.lineage])
-        for entry in self.knowledge.retrieve(diagnosis.text, context.hardware):
+        for entry in self.knowledge.retrieve(diagnosis, context.hardware):
             remedies: list[Remedy] = list(entry.remedies)
             rng.shuffle(remedies)
             for remedy in remedies:
