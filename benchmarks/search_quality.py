@@ -1,0 +1,137 @@
+"""Search quality on a GPU: the three policies against a sampled baseline, and retrieval transfer.
+
+    python -m benchmarks.search_quality OUT_DIR [--keys 0,1,2,3] [--sample 32] [--budget 24]
+
+For each embedding-bag forward key of GRID: (1) a fixed sample of the Triton genome space (default first)
+gives the baseline best; (2) each policy searches from scratch for `budget` evaluations: how many it needs
+to reach 95% of the best fitness seen on the key; (3) transfer: the best genome of the nearest other key
+(retrieval index) evaluated on this key, as a fraction of this key's best; (4) UCT seeded by that
+neighbour against UCT unseeded. Evaluations are memoised in OUT_DIR/evaluations.json, so a rerun resumes
+and the contenders share measurements; results go to OUT_DIR/search_quality.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from torch_kevolve.evolve.evaluation import Candidate, EvaluationResult
+from torch_kevolve.evolve.search import Search, SearchConfig
+from torch_kevolve.evolve.search_graph import SearchGraph
+from torch_kevolve.evolve.termination import Termination
+from torch_kevolve.evolve.tune import candidates
+from torch_kevolve.families import EMBEDDING_BAG
+from torch_kevolve.key import DeviceInfo, OpKey, Problem
+from torch_kevolve.retrieval import KeyIndex, KeyVectorizer
+
+GRID = [(rows, dim, dtype) for rows in (100_000, 1_000_000) for dim in (64, 128) for dtype in ("float32", "bfloat16")]
+POLICIES = ("greedy", "uct", "islands")
+TRITON = EMBEDDING_BAG.implementation("embedding_bag_triton")
+Evaluate = Callable[[Candidate], EvaluationResult]
+
+
+def grid_problem(rows: int, dim: int, dtype: str, indices: int = 262_144, bag: int = 32) -> Problem:
+    args = (torch.empty(rows, dim, dtype=getattr(torch, dtype)), torch.zeros(indices, dtype=torch.int64),
+            torch.zeros(indices // bag, dtype=torch.int64), False, 0, False, None, False, -1)
+    return EMBEDDING_BAG.problem(torch.ops.aten._embedding_bag_forward_only.default, args, {})
+
+
+class Memo:
+    """Evaluations by (problem, implementation, genome), kept in a JSON file."""
+
+    def __init__(self, path: Path, evaluate: Evaluate):
+        self.path, self.evaluate = path, evaluate
+        self.results = json.loads(path.read_text()) if path.exists() else {}
+
+    def __call__(self, candidate: Candidate) -> EvaluationResult:
+        key = json.dumps([candidate.problem.to_dict(), candidate.implementation, candidate.genome], sort_keys=True)
+        if key not in self.results:
+            self.results[key] = self.evaluate(candidate).to_dict()
+            self.path.write_text(json.dumps(self.results))
+        return EvaluationResult.from_dict(self.results[key])
+
+
+def evaluations_to(trajectory: list[tuple[int, float, float]], target: float) -> int | None:
+    return next((i for i, _, best in trajectory if best >= target), None)
+
+
+def run_search(problem: Problem, memo: Memo, device: DeviceInfo, policy: str, budget: int, graphs: Path,
+               seeds=()) -> list[tuple[int, float, float]]:
+    path = graphs / f"{policy}-{OpKey.of(problem, device).digest}-{len(seeds)}.sqlite"
+    path.unlink(missing_ok=True)
+    graph = SearchGraph(path)
+    config = SearchConfig(policy=policy, termination=Termination(max_evaluations=budget, roofline=None))
+    search = Search(EMBEDDING_BAG, problem, [TRITON], memo, graph, device, config, seeds=seeds)
+    search.run()
+    trajectory = graph.trajectory(search.id)
+    graph.close()
+    return trajectory
+
+
+def measure(problems: list[Problem], memo: Memo, device: DeviceInfo, sample: int, budget: int, out: Path) -> dict:
+    from torch_kevolve.evolve.evaluation import family_spec
+
+    spec, graphs = family_spec(EMBEDDING_BAG), out / "graphs"
+    graphs.mkdir(parents=True, exist_ok=True)
+    per_key = []
+    for problem in problems:
+        baseline = [memo(Candidate(spec, TRITON.name, g, problem)) for g in candidates(TRITON, problem, sample)]
+        runs = {policy: run_search(problem, memo, device, policy, budget, graphs) for policy in POLICIES}
+        per_key.append({"problem": problem, "baseline_best": max(r.fitness for r in baseline), "runs": runs})
+    index = KeyIndex(KeyVectorizer())
+    keys = [OpKey.of(p, device) for p in problems]
+    index.add(keys)
+    report = []
+    for entry, key in zip(per_key, keys):
+        problem = entry["problem"]
+        best = max([entry["baseline_best"]] + [b for run in entry["runs"].values() for _, _, b in run])
+        (neighbour,) = index.nearest(key, k=1, exclude_self=True)
+        other = per_key[keys.index(neighbour.key)]
+        donor = max((r for r in memo.results.items() if json.loads(r[0])[0] == other["problem"].to_dict()),
+                    key=lambda r: r[1]["fitness"])
+        donor_genome = json.loads(donor[0])[2]
+        transferred = memo(Candidate(spec, TRITON.name, donor_genome, problem))
+        seeded = run_search(problem, memo, device, "uct", budget, graphs, seeds=[(TRITON.name, donor_genome)])
+        target = 0.95 * best
+        report.append({
+            "key": key.short(), "best_fitness": best, "baseline_best": entry["baseline_best"],
+            "evaluations_to_95": {p: evaluations_to(run, target) for p, run in entry["runs"].items()},
+            "trajectories": {p: run for p, run in entry["runs"].items()},
+            "transfer": {"neighbour": neighbour.key.short(), "distance": neighbour.distance,
+                         "genome": donor_genome, "fitness": transferred.fitness,
+                         "ratio_to_best": transferred.fitness / best if best else 0.0},
+            "seeded_uct_evaluations_to_95": evaluations_to(seeded, target),
+            "seeded_uct_trajectory": seeded,
+        })
+    return {"sample": sample, "budget": budget, "keys": report}
+
+
+def main() -> int:
+    from torch_kevolve.evolve.evaluator import Evaluator, EvaluatorConfig
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", type=Path)
+    p.add_argument("--keys", default="0,1,2,3", help="indices into GRID")
+    p.add_argument("--sample", type=int, default=32, help="genomes of the baseline sample per key")
+    p.add_argument("--budget", type=int, default=24, help="evaluations per search")
+    p.add_argument("--device", default="cuda")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    problems = [grid_problem(*GRID[int(i)]) for i in args.keys.split(",")]
+    with Evaluator(EvaluatorConfig(device=args.device)) as evaluator:
+        memo = Memo(args.out / "evaluations.json", evaluator.evaluate)
+        result = measure(problems, memo, DeviceInfo.of(args.device), args.sample, args.budget, args.out)
+    result.update(device=DeviceInfo.of(args.device).__dict__, torch=torch.__version__, command=" ".join(sys.argv))
+    (args.out / "search_quality.json").write_text(json.dumps(result, indent=1) + "\n")
+    for k in result["keys"]:
+        print(f"{k['key'][:90]:90} to 95%: {k['evaluations_to_95']} seeded uct {k['seeded_uct_evaluations_to_95']} "
+              f"transfer {k['transfer']['ratio_to_best']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
