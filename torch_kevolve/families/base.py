@@ -127,6 +127,10 @@ class KernelFamily(ABC):
         """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1
 
+    def example_problems(self, overload: torch._ops.OpOverload) -> tuple[Problem, ...]:
+        """Problems of `overload` whose random inputs (make_inputs) join the coverage suite's samples."""
+        return ()
+
     def implementation(self, name: str) -> Implementation:
         for impl in self.implementations:
             if impl.name == name:

@@ -1,0 +1,44 @@
+"""The pointwise family's Triton implementation: genome space, builder, constraints.
+
+The built callable takes every argument of the overload's schema positionally (kwarg-only ones
+included, in schema order) and returns what the overload returns.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from .calls import resolve_call
+from .codegen import GENERATED_MODULE, generated_module
+from .launcher import run_call
+from .table import resolve
+
+PACKAGE = __name__.rpartition(".")[0]
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    overload = resolve(problem.op.removeprefix("aten."))
+
+    def pointwise(*args):
+        return run_call(resolve_call(overload, args, {}), genome)
+
+    return pointwise
+
+
+def _supports_all(problem: Problem, genome: Genome) -> str | None:
+    return None
+
+
+generated_module()  # registers GENERATED_MODULE, so that source() can read it
+
+TRITON = Implementation(
+    name="pointwise_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((("BLOCK", (1024, 256, 512, 2048, 4096)), ("num_warps", (4, 1, 2, 8)))),
+    build=_build_triton,
+    supports=_supports_all,
+    source_modules=(GENERATED_MODULE, f"{PACKAGE}.formulas", f"{PACKAGE}.calls", f"{PACKAGE}.launcher",
+                    f"{PACKAGE}.codegen", f"{PACKAGE}.table", "torch_kevolve.families.triton_launch"),
+)
