@@ -76,7 +76,11 @@ def _meta(value):
 def _output_of(overload, bound: dict) -> torch.Tensor:
     """What ATen's meta kernel says the call returns (shape, strides, dtype); Unsupported if ATen refuses it."""
     try:
-        return overload(**{k: _meta(v) for k, v in bound.items()})
+        # Arguments with defaults go by keyword: some meta decompositions take them keyword-only.
+        arguments = overload._schema.arguments
+        positional = [_meta(bound[a.name]) for a in arguments if not a.kwarg_only and not a.has_default_value()]
+        keywords = {a.name: _meta(bound[a.name]) for a in arguments if a.kwarg_only or a.has_default_value()}
+        return overload(*positional, **keywords)
     except Exception as e:
         raise Unsupported(f"ATen refuses the call: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 

@@ -34,7 +34,7 @@ _KERNEL = '''
 @triton.jit
 def {name}_kernel(
     out_ptr,  # output, written at out_offset
-    {pointers}  # operands a, b, ... (one element each when their *_SCALAR flag is set)
+    {pointers}  # operands a, b, ... (one element, read by every lane, when their *_SCALAR flag is set)
     numel,  # elements of the output
     {sizes}  # output sizes, innermost dim first (1 past RANK)
     {strides}  # element strides per tensor and dim, innermost first (0 where broadcast)
@@ -49,7 +49,7 @@ def {name}_kernel(
     mask = index < numel
 {offsets}
 {loads}
-    tl.store(out_ptr + out_offset, ({expression}).to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_ptr + out_offset, to_output({expression}, out_ptr), mask=mask)
 '''
 
 
@@ -78,7 +78,7 @@ def _loads(op: PointwiseOp) -> str:
     for t, operand in zip(tensor_names(op)[1:], op.operands):
         code = formulas.BOOL if operand in op.masks else "COMPUTE"
         lines.append(f"    if {t.upper()}_SCALAR:")
-        lines.append(f"        {t} = cast(tl.load({t}_ptr), {code})")
+        lines.append(f"        {t} = cast(tl.load({t}_ptr + index * 0), {code})")
         lines.append("    else:")
         lines.append(f"        {t} = cast(tl.load({t}_ptr + {t}_offset, mask=mask), {code})")
     return "\n".join(lines)

@@ -15,7 +15,8 @@ FLOAT32, INT64, INT32, INT16, INT8, UINT8, BOOL = range(7)
 
 @triton.jit
 def cast(x, CODE: tl.constexpr):
-    """`x` converted to the compute dtype of `CODE`; BOOL means x != 0."""
+    """`x` converted to the compute dtype of `CODE`; BOOL means x != 0 (compared in fp32: the
+    interpreter cannot compare 16-bit floats directly)."""
     if CODE == 0:
         return x.to(tl.float32)
     elif CODE == 1:
@@ -29,7 +30,16 @@ def cast(x, CODE: tl.constexpr):
     elif CODE == 5:
         return x.to(tl.uint8)
     else:
-        return x != 0
+        return x.to(tl.float32) != 0
+
+
+@triton.jit
+def to_output(x, out_ptr):
+    """`x` converted to the output's dtype (booleans through fp32: the interpreter cannot cast int1 to bf16)."""
+    if x.dtype == tl.int1 and out_ptr.dtype.element_ty != tl.int1:
+        return x.to(tl.float32).to(out_ptr.dtype.element_ty)
+    else:
+        return x.to(out_ptr.dtype.element_ty)
 
 
 @triton.jit

@@ -149,8 +149,9 @@ OPS: tuple[PointwiseOp, ...] = (
     _backward("hardswish_backward", ("grad_output", "self"),
               "tl.where(b < -3, 0.0, tl.where(b <= 3, a * (b / 3 + 0.5), a))", out="out"),
     # binary arithmetic
-    _tensor_scalar("add", ("self", "other", "alpha"), "a + b * c", promoted=("self", "other")),
-    _tensor_scalar("sub", ("self", "other", "alpha"), "a - b * c", promoted=("self", "other")),
+    # add.Scalar_out and sub.Scalar_out are left out: their meta kernels reject alpha (torch 2.13).
+    _tensor_scalar("add", ("self", "other", "alpha"), "a + b * c", promoted=("self", "other"), out=("out",)),
+    _tensor_scalar("sub", ("self", "other", "alpha"), "a - b * c", promoted=("self", "other"), out=("out",)),
     PointwiseOp("rsub", ("self", "other", "alpha"), "b - a * c", ("rsub.Tensor", "rsub.Scalar"),
                 promoted=("self", "other")),
     _tensor_scalar("mul", ("self", "other"), "a * b"),
@@ -192,7 +193,7 @@ OPS: tuple[PointwiseOp, ...] = (
     _tensor_scalar("bitwise_xor", ("self", "other"), "a ^ b", domain=INTEGRAL, out=("Tensor_out", "Scalar_out")),
     # selection and ternary
     PointwiseOp("where", ("condition", "self", "other"), "tl.where(a, b, c)",
-                ("where.self", "where.ScalarSelf", "where.ScalarOther", "where.Scalar", "where.self_out"),
+                ("where.self", "where.ScalarSelf", "where.ScalarOther", "where.self_out"),
                 domain=ANY, masks=("condition",)),
     PointwiseOp("masked_fill", ("self", "mask", "value"), "tl.where(b, c, a)",
                 _variants("masked_fill", functional=("Scalar", "Tensor"), inplace=("Scalar", "Tensor"),
