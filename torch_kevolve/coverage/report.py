@@ -3,7 +3,20 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+import triton
+
+from ..key import DeviceInfo
 from .run import OverloadResult
+
+
+def environment(device: str) -> str:
+    """One line naming the device and the torch and Triton versions."""
+    return f"{DeviceInfo.of(device).name}, torch {torch.__version__}, triton {triton.__version__}"
+
+
+def json_report(results: Sequence[OverloadResult], device: str) -> dict:
+    return {"environment": environment(device), "summary": summary(results), "overloads": [r.to_dict() for r in results]}
 
 
 def summary(results: Sequence[OverloadResult]) -> dict:
@@ -21,12 +34,15 @@ def summary(results: Sequence[OverloadResult]) -> dict:
     }
 
 
-def markdown_table(results: Sequence[OverloadResult], title: str) -> str:
-    """A markdown report: the totals, then one row per overload."""
+def markdown_table(results: Sequence[OverloadResult], device: str, command: str) -> str:
+    """A markdown report: how it was made, the totals, then one row per overload."""
     s = summary(results)
     by_family = ", ".join(f"{name} {n}" for name, n in s["proven_by_family"].items())
     lines = [
-        f"# {title}",
+        f"# Kernel coverage: {environment(device)}",
+        "",
+        f"Made by `{command}`: OpInfo samples traced to each claimed overload plus the family's random inputs,",
+        "run through the family's default Triton kernel and compared with the float64 reference.",
         "",
         f"{s['proven']} of {s['overloads']} claimed overloads proven (some sample passed, none failed): {by_family}.",
         f"Samples: {s['samples_passed']} passed, {s['samples_failed']} failed, "
