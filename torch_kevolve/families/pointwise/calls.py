@@ -1,6 +1,7 @@
 """The pointwise calls the family accepts: operands in expression order, compute dtype, output."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -67,22 +68,33 @@ def _check_scalar(name: str, value) -> None:
         raise Unsupported(f"{name}: {type(value).__name__} argument {value!r}")
 
 
-def _meta(value):
+def _signature(value):
+    """A hashable stand-in for an argument: tensors by shape, strides and dtype, the rest by value."""
     if isinstance(value, torch.Tensor):
-        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device="meta")
-    return value
+        return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype)
+    return ("value", value)
 
 
-def _output_of(overload, bound: dict) -> torch.Tensor:
-    """What ATen's meta kernel says the call returns (shape, strides, dtype); Unsupported if ATen refuses it."""
+def _meta(signature):
+    if signature[0] == "tensor":
+        _, shape, stride, dtype = signature
+        return torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+    return signature[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _output_layout(overload, signatures: tuple) -> tuple:
+    """(shape, stride, dtype) of what ATen's meta kernel returns for the call; Unsupported if ATen refuses it."""
+    arguments = overload._schema.arguments
+    values = dict(zip((a.name for a in arguments), (_meta(s) for s in signatures)))
+    # Arguments with defaults go by keyword: some meta decompositions take them keyword-only.
+    positional = [values[a.name] for a in arguments if not a.kwarg_only and not a.has_default_value()]
+    keywords = {a.name: values[a.name] for a in arguments if a.kwarg_only or a.has_default_value()}
     try:
-        # Arguments with defaults go by keyword: some meta decompositions take them keyword-only.
-        arguments = overload._schema.arguments
-        positional = [_meta(bound[a.name]) for a in arguments if not a.kwarg_only and not a.has_default_value()]
-        keywords = {a.name: _meta(bound[a.name]) for a in arguments if a.kwarg_only or a.has_default_value()}
-        return overload(*positional, **keywords)
+        output = overload(*positional, **keywords)
     except Exception as e:
         raise Unsupported(f"ATen refuses the call: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return tuple(output.shape), tuple(output.stride()), output.dtype
 
 
 def _limit(dtype: torch.dtype, which: str):
@@ -143,14 +155,14 @@ def resolve_call(overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) 
         tensors.append(destination)
     call_device(tensors)
     compute = _compute_dtype(op, values)
-    output = _output_of(overload, bound)
-    _check_tensor("output", output)
-    if destination is not None and destination.shape != output.shape:
-        raise Unsupported(f"{written} has shape {tuple(destination.shape)}, the result {tuple(output.shape)}")
-    if sum(s != 1 for s in output.shape) > MAX_RANK:
-        raise Unsupported(f"output rank {output.dim()} beyond {MAX_RANK} non-trivial dims")
+    shape, stride, dtype = _output_layout(overload, tuple(_signature(bound[a.name]) for a in overload._schema.arguments))
+    if dtype not in TENSOR_DTYPES:
+        raise Unsupported(f"output dtype {dtype} has no pointwise kernel")
+    if destination is not None and tuple(destination.shape) != shape:
+        raise Unsupported(f"{written} has shape {tuple(destination.shape)}, the result {shape}")
+    if sum(s != 1 for s in shape) > MAX_RANK:
+        raise Unsupported(f"output rank {len(shape)} beyond {MAX_RANK} non-trivial dims")
     for name, which in op.unbounded:
         if values[name] is None:
             values[name] = _limit(compute, which)
-    return PointwiseCall(op, tuple(values[n] for n in op.operands), compute, tuple(output.shape),
-                         tuple(output.stride()), output.dtype, destination, written)
+    return PointwiseCall(op, tuple(values[n] for n in op.operands), compute, shape, stride, dtype, destination, written)

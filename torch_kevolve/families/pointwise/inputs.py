@@ -12,8 +12,7 @@ EXAMPLE_SCALARS = {
     "approximate": "tanh", "self": 1.5, "scale": 1.25, "input_scale": 0.75,
 }
 EXAMPLE_INT_SCALARS = {"other": 3, "alpha": 2, "min": -2, "max": 2, "value": 5, "threshold": 1, "self": 3}
-SHAPES = ((33, 17), (4, 1, 5))  # the second broadcasts against BROADCAST_SHAPE
-BROADCAST_SHAPE = (3, 5)
+EXAMPLE_SHAPE = (33, 17)
 
 
 def random_tensor(shape, dtype: torch.dtype, contiguous: bool, dist: str, g: torch.Generator,
@@ -78,13 +77,14 @@ def _argument(argument, name: str, shape, dtype: torch.dtype, op: PointwiseOp, g
     raise AssertionError(f"no example value for {name} ({kind})")
 
 
-def example_arguments(overload, op: PointwiseOp) -> list[tuple]:
-    """Example argument lists of `overload` (schema order): each example dtype, contiguous and
-    strided, and a broadcasting call; the out/self destination shaped like the result."""
+def example_arguments(overload, op: PointwiseOp, shape: tuple[int, int] = EXAMPLE_SHAPE) -> list[tuple]:
+    """Example argument lists of `overload` (schema order) for each example dtype: all tensors of
+    `shape` contiguous, all strided, and the first of `shape` with the others broadcast rows of
+    shape[-1:]; the out destination shaped like the result."""
     calls = []
     schema = overload._schema.arguments
     for dtype in _example_dtypes(op):
-        for shape, contiguous in ((SHAPES[0], True), (SHAPES[0], False), (SHAPES[1], True)):
+        for contiguous, broadcast in ((True, False), (False, False), (True, True)):
             g = torch.Generator().manual_seed(len(calls))
             args = []
             for position, argument in enumerate(schema):
@@ -93,8 +93,8 @@ def example_arguments(overload, op: PointwiseOp) -> list[tuple]:
                 if written and name != "self":
                     args.append(None)
                     continue
-                other_shape = BROADCAST_SHAPE if shape == SHAPES[1] and position > 0 else shape
-                args.append(_argument(argument, name, other_shape, dtype, op, g, contiguous))
+                operand_shape = shape[-1:] if broadcast and position > 0 else shape
+                args.append(_argument(argument, name, operand_shape, dtype, op, g, contiguous))
             calls.append(args)
     return [tuple(_with_destination(overload, op, args)) for args in calls]
 
