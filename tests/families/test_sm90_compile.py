@@ -64,6 +64,8 @@ def compile_for_sm90(kernel, args, kwargs):
             signature[name], constexprs[name] = "constexpr", None
         elif isinstance(value, torch.Tensor):
             signature[name] = POINTER_TYPES[value.dtype]
+        elif isinstance(value, float):
+            signature[name] = "fp32"
         else:
             signature[name] = "i32" if -(2**31) <= value < 2**31 else "i64"
     for name, value in kwargs.items():

@@ -34,13 +34,13 @@ _KERNEL = '''
 @triton.jit
 def {name}_kernel(
     out_ptr,  # output, written at out_offset
-    {pointers}  # operands a, b, ... (one element, read by every lane, when their *_SCALAR flag is set)
+    {pointers}  # operands a, b, ...: pointers, or numbers (see the *_SCALAR flags)
     numel,  # elements of the output
     {sizes}  # output sizes, innermost dim first (1 past RANK)
     {strides}  # element strides per tensor and dim, innermost first (0 where broadcast)
     RANK: tl.constexpr,  # dims in use
     CONTIGUOUS: tl.constexpr,  # every non-scalar tensor is contiguous with the output's shape
-    {flags}
+    {flags}  # per operand: 0 tensor, 1 one-element tensor read by every lane, 2 number
     COMPUTE: tl.constexpr,  # compute dtype code (formulas.cast)
     LIBDEVICE: tl.constexpr,  # GPU compilation: precise math from libdevice
     BLOCK: tl.constexpr,
@@ -77,7 +77,9 @@ def _loads(op: PointwiseOp) -> str:
     lines = []
     for t, operand in zip(tensor_names(op)[1:], op.operands):
         code = formulas.BOOL if operand in op.masks else "COMPUTE"
-        lines.append(f"    if {t.upper()}_SCALAR:")
+        lines.append(f"    if {t.upper()}_SCALAR == 2:")
+        lines.append(f"        {t} = tl.broadcast_to(cast({t}_ptr, {code}), [BLOCK])")
+        lines.append(f"    elif {t.upper()}_SCALAR == 1:")
         lines.append(f"        {t} = cast(tl.load({t}_ptr + index * 0), {code})")
         lines.append("    else:")
         lines.append(f"        {t} = cast(tl.load({t}_ptr + {t}_offset, mask=mask), {code})")

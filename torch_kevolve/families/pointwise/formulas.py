@@ -15,22 +15,22 @@ FLOAT32, INT64, INT32, INT16, INT8, UINT8, BOOL = range(7)
 
 @triton.jit
 def cast(x, CODE: tl.constexpr):
-    """`x` converted to the compute dtype of `CODE`; BOOL means x != 0 (compared in fp32: the
-    interpreter cannot compare 16-bit floats directly)."""
+    """`x` (a tensor or a number) converted to the compute dtype of `CODE`; BOOL means x != 0
+    (compared in fp32: the interpreter cannot compare 16-bit floats directly)."""
     if CODE == 0:
-        return x.to(tl.float32)
+        return tl.cast(x, tl.float32)
     elif CODE == 1:
-        return x.to(tl.int64)
+        return tl.cast(x, tl.int64)
     elif CODE == 2:
-        return x.to(tl.int32)
+        return tl.cast(x, tl.int32)
     elif CODE == 3:
-        return x.to(tl.int16)
+        return tl.cast(x, tl.int16)
     elif CODE == 4:
-        return x.to(tl.int8)
+        return tl.cast(x, tl.int8)
     elif CODE == 5:
-        return x.to(tl.uint8)
+        return tl.cast(x, tl.uint8)
     else:
-        return x.to(tl.float32) != 0
+        return tl.cast(x, tl.float32) != 0
 
 
 @triton.jit

@@ -20,11 +20,22 @@ COMPUTE_CODES = {
 }
 
 
-def _operand(value, compute: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A tensor operand on `device` (0-d CPU tensors move); a number as a 0-d tensor of the compute dtype."""
+TENSOR, ONE_ELEMENT, NUMBER = 0, 1, 2  # how the kernel reads an operand (its *_SCALAR flag)
+
+
+def _operand(value, compute: torch.dtype, device: torch.device):
+    """A tensor operand on `device` (0-d CPU tensors move); numbers stay numbers (kernel arguments),
+    except for boolean computations, where they become one-element tensors (the interpreter cannot
+    mix Python numbers with boolean blocks)."""
     if isinstance(value, torch.Tensor):
         return value.to(device) if value.device != device else value
-    return torch.full((), value, dtype=compute, device=device)
+    return torch.full((), value, dtype=compute, device=device) if compute == torch.bool else value
+
+
+def _kind(operand) -> int:
+    if not isinstance(operand, torch.Tensor):
+        return NUMBER
+    return ONE_ELEMENT if operand.numel() == 1 else TENSOR
 
 
 def run_call(call: PointwiseCall, genome: dict) -> torch.Tensor:
@@ -39,15 +50,15 @@ def run_call(call: PointwiseCall, genome: dict) -> torch.Tensor:
     if numel == 0:
         return out
     dims = [d for d in reversed(range(out.dim())) if out.shape[d] != 1]
-    scalar = [t.numel() == 1 for t in operands]
+    kinds = [_kind(t) for t in operands]
     contiguous = out.is_contiguous() and all(
-        s or (t.shape == out.shape and t.is_contiguous()) for t, s in zip(operands, scalar))
+        k != TENSOR or (t.shape == out.shape and t.is_contiguous()) for t, k in zip(operands, kinds))
     sizes = [out.shape[d] for d in dims] + [1] * (MAX_RANK - len(dims))
     strides = []
-    for t, s in zip([out] + operands, [False] + scalar):
-        expanded = t.expand(out.shape) if not s else None
-        strides += [0 if s else expanded.stride(d) for d in dims] + [0] * (MAX_RANK - len(dims))
-    flags = {f"{chr(ord('A') + i)}_SCALAR": s for i, s in enumerate(scalar)}
+    for t, k in zip([out] + operands, [TENSOR] + kinds):
+        expanded = t.expand(out.shape) if k == TENSOR else None
+        strides += [expanded.stride(d) if k == TENSOR else 0 for d in dims] + [0] * (MAX_RANK - len(dims))
+    flags = {f"{chr(ord('A') + i)}_SCALAR": k for i, k in enumerate(kinds)}
     block = genome["BLOCK"]
     launch(kernel(call.op), (triton.cdiv(numel, block),), out, *operands, numel, *sizes, *strides,
            RANK=len(dims), CONTIGUOUS=contiguous, COMPUTE=COMPUTE_CODES[call.compute],
