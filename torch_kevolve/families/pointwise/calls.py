@@ -43,7 +43,6 @@ class PointwiseCall:
     stride: tuple[int, ...]
     dtype: torch.dtype
     destination: torch.Tensor | None
-    destination_name: str | None
 
 
 def destination_argument(overload: torch._ops.OpOverload) -> str | None:
@@ -165,4 +164,4 @@ def resolve_call(overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) 
     for name, which in op.unbounded:
         if values[name] is None:
             values[name] = _limit(compute, which)
-    return PointwiseCall(op, tuple(values[n] for n in op.operands), compute, shape, stride, dtype, destination, written)
+    return PointwiseCall(op, tuple(values[n] for n in op.operands), compute, shape, stride, dtype, destination)

@@ -23,14 +23,14 @@ def _describe(value) -> tuple:
     return ("value", value)
 
 
-def _nbytes(t: torch.Tensor) -> int:
-    return t.numel() * t.element_size()
-
-
 @dataclass
 class PointwiseFamily(KernelFamily):
     """Unary, binary and ternary elementwise overloads with ATen's promotion, broadcasting, 0-d
-    tensors, Python scalars, any strides, and in-place / out variants (see table.OPS)."""
+    tensors, Python scalars, any strides, and in-place / out variants (see table.OPS).
+
+    There is no decomposition implementation: written in PyTorch ops, an elementwise op is that op
+    itself, which Inductor already lowers; only the Triton kernels are candidates.
+    """
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
         call = resolve_call(overload, args, kwargs)
@@ -48,10 +48,10 @@ class PointwiseFamily(KernelFamily):
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         g = torch.Generator().manual_seed(seed)
         args = []
-        for position, argument in enumerate(problem.param("arguments")):
+        for argument in problem.param("arguments"):
             if argument[0] == "tensor":
                 _, shape, dtype, contiguous = argument
-                args.append(random_tensor(shape, getattr(torch, dtype), contiguous, dist, g, position).to(device))
+                args.append(random_tensor(shape, getattr(torch, dtype), contiguous, dist, g).to(device))
             else:
                 args.append(argument[1])
         return tuple(args)

@@ -15,8 +15,7 @@ EXAMPLE_INT_SCALARS = {"other": 3, "alpha": 2, "min": -2, "max": 2, "value": 5, 
 EXAMPLE_SHAPE = (33, 17)
 
 
-def random_tensor(shape, dtype: torch.dtype, contiguous: bool, dist: str, g: torch.Generator,
-                  salt: int = 0) -> torch.Tensor:
+def random_tensor(shape, dtype: torch.dtype, contiguous: bool, dist: str, g: torch.Generator) -> torch.Tensor:
     """A CPU tensor of `shape` and `dtype` drawn from `dist`; strided (transposed or every other
     element) unless `contiguous`."""
     shape = tuple(shape)
