@@ -36,7 +36,7 @@ def _snapshot(value):
 
 
 class _CallRecorder(TorchDispatchMode):
-    """Records the calls to `wanted` overloads that run under it, with snapshots of their arguments."""
+    """Records the calls to `wanted` overloads that succeed under it, with snapshots of their arguments."""
 
     def __init__(self, wanted: frozenset, source: str, sink: list):
         super().__init__()
@@ -44,9 +44,12 @@ class _CallRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in self.wanted:
-            self.sink.append(Sample(func, tuple(_snapshot(v) for v in schema_values(func, args, kwargs)), self.source))
-        return func(*args, **kwargs)
+        if func not in self.wanted:
+            return func(*args, **kwargs)
+        snapshot = tuple(_snapshot(v) for v in schema_values(func, args, kwargs))
+        result = func(*args, **kwargs)  # calls ATen refuses are no samples: they raise before the append
+        self.sink.append(Sample(func, snapshot, self.source))
+        return result
 
 
 def _base_names(overloads: Iterable[torch._ops.OpOverload]) -> set[str]:
