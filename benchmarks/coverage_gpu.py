@@ -22,7 +22,7 @@ from torch_kevolve.coverage.report import environment
 from torch_kevolve.coverage.run import default_genome, triton_implementation
 from torch_kevolve.families import FAMILIES, POINTWISE
 from torch_kevolve.families.pointwise.inputs import example_arguments
-from torch_kevolve.families.pointwise.table import OP_OF_OVERLOAD
+from torch_kevolve.families.pointwise.overloads import OP_OF_OVERLOAD
 from torch_kevolve.families.schema import call_in_schema_order
 
 BENCHMARK_SHAPE = (4096, 1024)  # 4M elements: memory-bound, launch overhead negligible

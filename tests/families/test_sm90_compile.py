@@ -12,7 +12,8 @@ from triton.compiler import ASTSource
 from torch_kevolve.families import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE
 from torch_kevolve.families.embedding_bag import backward_triton, forward_triton
 from torch_kevolve.families.pointwise import launcher
-from torch_kevolve.families.pointwise.table import OPS, resolve
+from torch_kevolve.families.pointwise.overloads import resolve
+from torch_kevolve.families.pointwise.table import OPS
 
 aten = torch.ops.aten
 SM90 = GPUTarget("cuda", 90, 32)

@@ -10,7 +10,8 @@ from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND
 
 from ..base import Unsupported
 from ..schema import bind_arguments
-from .table import ALWAYS_BOOL, ANY, BOOL, FLOAT, INT_TO_FLOAT, INTEGRAL, NUMERIC, OP_OF_OVERLOAD, PointwiseOp
+from .overloads import OP_OF_OVERLOAD
+from .table import ALWAYS_BOOL, ANY, BOOL, FLOAT, INT_TO_FLOAT, INTEGRAL, NUMERIC, PointwiseOp
 
 INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 # Tensor dtypes the kernels read and write; float64 is left to Inductor (its 1e-12 tolerance is

@@ -34,7 +34,7 @@ _KERNEL = '''
 @triton.jit
 def {name}_kernel(
     out_ptr,  # output, written at out_offset
-    {pointers}  # operands a, b, ...: pointers, or numbers (see the *_SCALAR flags)
+    {pointers}  # operands a, b, ...: pointers, or numbers (see the *_KIND flags)
     numel,  # elements of the output
     {sizes}  # output sizes, innermost dim first (1 past RANK)
     {strides}  # element strides per tensor and dim, innermost first (0 where broadcast)
@@ -77,9 +77,9 @@ def _loads(op: PointwiseOp) -> str:
     lines = []
     for t, operand in zip(tensor_names(op)[1:], op.operands):
         code = formulas.BOOL if operand in op.masks else "COMPUTE"
-        lines.append(f"    if {t.upper()}_SCALAR == 2:")
+        lines.append(f"    if {t.upper()}_KIND == 2:")
         lines.append(f"        {t} = tl.broadcast_to(cast({t}_ptr, {code}), [BLOCK])")
-        lines.append(f"    elif {t.upper()}_SCALAR == 1:")
+        lines.append(f"    elif {t.upper()}_KIND == 1:")
         lines.append(f"        {t} = cast(tl.load({t}_ptr + index * 0), {code})")
         lines.append("    else:")
         lines.append(f"        {t} = cast(tl.load({t}_ptr + {t}_offset, mask=mask), {code})")
@@ -93,7 +93,7 @@ def kernel_source(op: PointwiseOp) -> str:
         pointers=" ".join(f"{t}_ptr," for t in names[1:]),
         sizes=" ".join(f"size{d}," for d in range(MAX_RANK)),
         strides=" ".join(f"{t}_stride{d}," for t in names for d in range(MAX_RANK)),
-        flags=" ".join(f"{t.upper()}_SCALAR: tl.constexpr," for t in names[1:]),
+        flags=" ".join(f"{t.upper()}_KIND: tl.constexpr," for t in names[1:]),
         offsets=_offsets(op),
         loads=_loads(op),
         expression=op.expression,

@@ -13,7 +13,7 @@ from ..schema import call_in_schema_order, schema_values
 from .calls import resolve_call
 from .implementations import TRITON
 from .inputs import example_arguments, random_tensor
-from .table import OP_OF_OVERLOAD, resolve
+from .overloads import OP_OF_OVERLOAD, resolve
 
 
 def _describe(value) -> tuple:

@@ -15,7 +15,7 @@ from .calls import call_device, resolve_call
 from .codegen import GENERATED_MODULE, generated_module
 from .launcher import run_call
 from .ops import encode_arguments
-from .table import resolve
+from .overloads import resolve
 
 PACKAGE = __name__.rpartition(".")[0]
 

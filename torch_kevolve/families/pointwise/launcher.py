@@ -20,7 +20,7 @@ COMPUTE_CODES = {
 }
 
 
-TENSOR, ONE_ELEMENT, NUMBER = 0, 1, 2  # how the kernel reads an operand (its *_SCALAR flag)
+TENSOR, ONE_ELEMENT, NUMBER = 0, 1, 2  # how the kernel reads an operand (its *_KIND flag)
 
 
 def _operand(value, compute: torch.dtype, device: torch.device):
@@ -58,7 +58,7 @@ def run_call(call: PointwiseCall, genome: dict) -> torch.Tensor:
     for t, k in zip([out] + operands, [TENSOR] + kinds):
         expanded = t.expand(out.shape) if k == TENSOR else None
         strides += [expanded.stride(d) if k == TENSOR else 0 for d in dims] + [0] * (MAX_RANK - len(dims))
-    flags = {f"{chr(ord('A') + i)}_SCALAR": k for i, k in enumerate(kinds)}
+    flags = {f"{chr(ord('A') + i)}_KIND": k for i, k in enumerate(kinds)}
     block = genome["BLOCK"]
     launch(kernel(call.op), (triton.cdiv(numel, block),), out, *operands, numel, *sizes, *strides,
            RANK=len(dims), CONTIGUOUS=contiguous, COMPUTE=COMPUTE_CODES[call.compute],

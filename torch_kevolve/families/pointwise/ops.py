@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .calls import call_device, resolve_call
 from .launcher import run_call
-from .table import resolve
+from .overloads import resolve
 
 
 def encode_arguments(args) -> tuple[list[Tensor], str]:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-aten = torch.ops.aten
-
 # How the compute dtype follows the operands (torch._prims_common's promotion kinds, plus BOOL:
 # every operand read as a boolean, as logical ops do).
 DEFAULT, INT_TO_FLOAT, ALWAYS_BOOL, BOOL = "default", "int_to_float", "always_bool", "bool"
@@ -206,12 +202,3 @@ OPS: tuple[PointwiseOp, ...] = (
     PointwiseOp("addcdiv", ("self", "tensor1", "tensor2", "value"), "a + d * (b / c)", _variants("addcdiv"),
                 domain=FLOAT, promoted=("self", "tensor1", "tensor2")),
 )
-
-
-def resolve(name: str) -> torch._ops.OpOverload:
-    """The ATen overload `packet.overload` (a KeyError names a row that lists a missing overload)."""
-    packet, _, overload = name.partition(".")
-    return getattr(getattr(aten, packet), overload)
-
-
-OP_OF_OVERLOAD: dict[torch._ops.OpOverload, PointwiseOp] = {resolve(o): op for op in OPS for o in op.overloads}
