@@ -51,6 +51,22 @@ def exp(x, LIBDEVICE: tl.constexpr):
 
 
 @triton.jit
+def exp2(x, LIBDEVICE: tl.constexpr):
+    if LIBDEVICE:
+        return libdevice.exp2(x)
+    else:
+        return tl.exp2(x)
+
+
+@triton.jit
+def log2(x, LIBDEVICE: tl.constexpr):
+    if LIBDEVICE:
+        return libdevice.log2(x)
+    else:
+        return tl.log2(x)
+
+
+@triton.jit
 def log(x, LIBDEVICE: tl.constexpr):
     if LIBDEVICE:
         return libdevice.log(x)

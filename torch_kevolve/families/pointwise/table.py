@@ -72,10 +72,10 @@ _APPROXIMATE = (("approximate", (("none", 0), ("tanh", 1))),)
 OPS: tuple[PointwiseOp, ...] = (
     # unary, float results
     _unary_float("exp", "exp(a, LIBDEVICE)"),
-    _unary_float("exp2", "tl.exp2(a)"),
+    _unary_float("exp2", "exp2(a, LIBDEVICE)"),
     _unary_float("expm1", "expm1(a, LIBDEVICE)"),
     _unary_float("log", "log(a, LIBDEVICE)"),
-    _unary_float("log2", "tl.log2(a)"),
+    _unary_float("log2", "log2(a, LIBDEVICE)"),
     _unary_float("log10", "log(a, LIBDEVICE) * 0.4342944819032518"),
     _unary_float("log1p", "log1p(a, LIBDEVICE)"),
     _unary_float("sqrt", "tl.sqrt_rn(a)"),
