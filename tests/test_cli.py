@@ -1,4 +1,6 @@
-"""The `kevolve` command line: cache list/show/purge/export and explain."""
+"""The `kevolve` command line: cache list/show/purge/export, explain and coverage."""
+import json
+
 import torch
 
 from torch_kevolve.cache import KernelRecord, UserStore, read_records
@@ -44,6 +46,17 @@ def test_explain_names_claimed_and_left_nodes(tmp_path, capsys):
     assert "0 claimed by kevolve" in out and "INDUCTOR" in out and "no cached kernel" in out
     assert "aten.addmm.default" in out
     assert main(["explain", "benchmarks.models.dlrm:small_dlrm", "--device", "cpu", "--cache-dir", str(tmp_path),
-                 "--options", '{"interpret": true}']) == 0
+                 "--options", '{"interpret": true, "families": ["embedding_bag", "embedding_bag_backward"]}']) == 0
     out = capsys.readouterr().out
     assert "8 claimed by kevolve" in out and "CLAIMED  forward" in out and "CLAIMED  backward" in out
+
+
+def test_coverage_markdown_and_json(capsys):
+    assert main(["coverage", "--family", "embedding_bag", "--limit", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| `aten._embedding_bag.default` | embedding_bag |" in table
+    assert "2 of 2 claimed overloads proven" in table
+    assert main(["coverage", "--family", "embedding_bag", "--limit", "1", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["proven_by_family"] == {"embedding_bag": 2}
+    assert main(["coverage", "--family", "nonsense"]) == 2

@@ -128,8 +128,12 @@ def cmd_evolve(args) -> int:
         print(f"kevolve evolve: no kevolve family implements {args.op!r}", file=sys.stderr)
         return 2
     try:
-        problem = apply_spec(family.example_problem(overload), args.shape_spec or "")
-    except (ValueError, NotImplementedError) as e:
+        examples = family.example_problems(overload)
+        if not examples:
+            raise ValueError(f"family {family.name} gives no example problem to edit; evolve its keys with "
+                             "`kevolve warm MODULE:FACTORY` instead")
+        problem = apply_spec(examples[0], args.shape_spec or "")
+    except ValueError as e:
         print(f"kevolve evolve: {e}", file=sys.stderr)
         return 2
     opts = KevolveOptions.from_user(_options(args))
@@ -259,6 +263,25 @@ def cmd_index(args) -> int:
     raise AssertionError(args.action)
 
 
+def cmd_coverage(args) -> int:
+    from .coverage import json_report, markdown_table, run_coverage
+    from .families import FAMILIES
+
+    names = {f.name for f in FAMILIES}
+    unknown = set(args.family or ()) - names
+    if unknown:
+        print(f"kevolve coverage: no family {sorted(unknown)}; families: {sorted(names)}", file=sys.stderr)
+        return 2
+    families = [f for f in FAMILIES if not args.family or f.name in args.family]
+    progress = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    results = run_coverage(families, args.device, limit=args.limit, progress=progress)
+    if args.format == "json":
+        print(json.dumps(json_report(results, args.device), indent=1))
+    else:
+        print(markdown_table(results, args.device, "kevolve " + " ".join(args.argv)), end="")
+    return 1 if any(r.failed for r in results) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kevolve", description="torch_kevolve: evolved kernels behind torch.compile")
     p.add_argument("-v", "--verbose", action="store_true", help="log every decision")
@@ -314,6 +337,13 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="kevolve-report", help="directory for the PNGs and JSON (default %(default)s)")
     report.set_defaults(fn=cmd_report)
 
+    cov = sub.add_parser("coverage", help="check every claimed ATen overload on OpInfo samples and random inputs")
+    cov.add_argument("--device", default="cpu", help="cpu (Triton interpreter) or cuda")
+    cov.add_argument("--format", choices=("md", "json"), default="md")
+    cov.add_argument("--family", action="append", help="only this family (repeatable)")
+    cov.add_argument("--limit", type=int, help="at most N OpInfo and N random samples per overload (default: all)")
+    cov.set_defaults(fn=cmd_coverage)
+
     c = sub.add_parser("cache", help="inspect or purge the kernel cache")
     c.add_argument("--cache-dir")
     csub = c.add_subparsers(dest="action", required=True)
@@ -347,6 +377,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(format="%(message)s", level=logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("torch._inductor").setLevel(logging.WARNING)
     from .cache import CacheError

@@ -1,4 +1,4 @@
-"""Every Triton kernel of the embedding-bag families compiles for Hopper (sm_90) without a GPU.
+"""Every Triton kernel of the embedding-bag and pointwise families compiles for Hopper (sm_90) without a GPU.
 
 The launches are captured from the real launchers (so arguments and constexprs are exactly what
 they pass), then compiled with triton.compile for GPUTarget("cuda", 90, 32).
@@ -9,13 +9,16 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from torch_kevolve.families import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
+from torch_kevolve.families import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE
 from torch_kevolve.families.embedding_bag import backward_triton, forward_triton
+from torch_kevolve.families.pointwise import launcher
+from torch_kevolve.families.pointwise.overloads import resolve
+from torch_kevolve.families.pointwise.table import OPS
 
 aten = torch.ops.aten
 SM90 = GPUTarget("cuda", 90, 32)
 POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.int32: "*i32",
-                 torch.int64: "*i64"}
+                 torch.int64: "*i64", torch.bool: "*i1", torch.int16: "*i16", torch.int8: "*i8", torch.uint8: "*u8"}
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
 
 FORWARD = [  # (mode, dtype, per_sample_weights, padding_idx, index dtype, genome)
@@ -51,6 +54,7 @@ def captured(monkeypatch):
 
     monkeypatch.setattr(forward_triton, "launch", record)
     monkeypatch.setattr(backward_triton, "launch", record)
+    monkeypatch.setattr(launcher, "launch", record)
     return calls
 
 
@@ -61,12 +65,14 @@ def compile_for_sm90(kernel, args, kwargs):
             signature[name], constexprs[name] = "constexpr", None
         elif isinstance(value, torch.Tensor):
             signature[name] = POINTER_TYPES[value.dtype]
+        elif isinstance(value, float):
+            signature[name] = "fp32"
         else:
             signature[name] = "i32" if -(2**31) <= value < 2**31 else "i64"
     for name, value in kwargs.items():
         if name not in LAUNCH_OPTIONS:
             signature[name], constexprs[name] = "constexpr", value
-    options = {name: kwargs[name] for name in LAUNCH_OPTIONS}
+    options = {name: kwargs[name] for name in LAUNCH_OPTIONS if name in kwargs}
     return triton.compile(ASTSource(kernel, signature=signature, constexprs=constexprs), target=SM90, options=options)
 
 
@@ -100,3 +106,17 @@ def test_backward_kernel_compiles_for_sm90(captured, mode, dtype, psw, padding_i
                "segment": ("count_rows_kernel", "place_entries_kernel", "zero_untouched_rows_kernel",
                            "reduce_runs_kernel")}
     assert_compiled(captured, *kernels[genome["algorithm"]])
+
+
+@pytest.mark.parametrize("index,op", list(enumerate(OPS)), ids=[op.name for op in OPS])
+def test_pointwise_kernel_compiles_for_sm90(captured, index, op):
+    """Each generated kernel, on its first overload's first example (contiguous for even rows of the
+    table, strided for odd ones), with the GPU's libdevice math."""
+    overload = resolve(op.overloads[0])
+    problem = POINTWISE.example_problems(overload)[index % 2]
+    args = POINTWISE.make_inputs(problem, 0, "normal", torch.device("cpu"))
+    POINTWISE.implementation("pointwise_triton").build(problem, dict(BLOCK=1024, num_warps=4))(*args)
+    kernel, launch_args, kwargs = captured[0]
+    assert kernel.fn.__name__ == f"{op.name}_kernel" and kwargs["CONTIGUOUS"] == (index % 2 == 0)
+    compiled = compile_for_sm90(kernel, launch_args, {**kwargs, "LIBDEVICE": True})
+    assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]

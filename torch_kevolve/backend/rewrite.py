@@ -9,13 +9,13 @@ from torch._guards import detect_fake_mode
 from torch._inductor.pattern_matcher import fwd_only
 from torch.fx import Graph, Node
 
-from ..families.schema import bind_arguments
+from ..families.schema import schema_values
 
 
 def positional_args(node: Node) -> list:
-    """The node's arguments as a full positional list (kwargs and schema defaults filled in)."""
-    bound = bind_arguments(node.target, node.args, node.kwargs)
-    return [bound[a.name] for a in node.target._schema.arguments if not a.kwarg_only]
+    """The node's arguments as a full positional list in schema order (kwargs, kwarg-only arguments
+    and schema defaults filled in)."""
+    return schema_values(node.target, node.args, node.kwargs)
 
 
 def example_values(args: Sequence) -> list:

@@ -127,10 +127,10 @@ class KernelFamily(ABC):
         """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1
 
-    def example_problem(self, overload: torch._ops.OpOverload) -> Problem:
-        """A small problem of `overload`: the template `kevolve evolve --shape-spec` edits (dims, params, dtypes)."""
-        raise NotImplementedError(f"family {self.name} gives no example problem; evolve its keys with "
-                                  f"`kevolve warm MODULE:FACTORY` instead")
+    def example_problems(self, overload: torch._ops.OpOverload) -> tuple[Problem, ...]:
+        """Small problems of `overload`: their random inputs (make_inputs) join the coverage suite's samples,
+        and the first is the template `kevolve evolve --shape-spec` edits (none: the family offers neither)."""
+        return ()
 
     def implementation(self, name: str) -> Implementation:
         for impl in self.implementations:

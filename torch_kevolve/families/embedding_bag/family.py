@@ -8,8 +8,8 @@ import torch
 
 from ...key import Problem
 from ..base import KernelFamily, Unsupported
-from . import bags, inputs
-from .arguments import MODE_MAX, MODE_MEAN, backward_problem, forward_problem
+from . import inputs
+from .arguments import MODE_MAX, MODE_MEAN, MODES, backward_problem, forward_problem
 from .implementations import BACKWARD_DECOMPOSITION, BACKWARD_TRITON, FORWARD_DECOMPOSITION, FORWARD_TRITON
 
 aten = torch.ops.aten
@@ -75,6 +75,12 @@ class EmbeddingBagFamily(KernelFamily):
             max_indices = torch.where(bag_size[:, None] > 0, max_indices, -1)
         return output, offset2bag, bag_size, max_indices
 
+    def example_problems(self, overload) -> tuple[Problem, ...]:
+        """Sum, mean and max bags of 3 rows over a 64 x 16 fp32 table."""
+        weight, indices, offsets = torch.zeros(64, 16), torch.zeros(96, dtype=torch.int64), torch.arange(0, 96, 3)
+        return tuple(self.problem(overload, (weight, indices, offsets, False, mode, False, None, False, -1), {})
+                     for mode in MODES)
+
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
         mode = problem.param("mode")
         if mode == MODE_MAX:
@@ -98,11 +104,6 @@ class EmbeddingBagFamily(KernelFamily):
         indices = (n + b + problem.param("include_last_offset")) * index
         psw = n * value if problem.param("per_sample_weights") else 0
         return indices + psw + n * d * value + b * d * value
-
-    def example_problem(self, overload) -> Problem:
-        indices = torch.zeros(32, dtype=torch.int64)
-        args = (torch.empty(64, 16), indices, torch.arange(0, 32, 4), False, 0, False, None, False, -1)
-        return self.problem(overload, args, {})
 
 
 @dataclass
@@ -163,6 +164,19 @@ class EmbeddingBagBackwardFamily(KernelFamily):
             return (aten._embedding_bag_dense_backward(**cpu),)
         return (aten._embedding_bag_backward(offsets=offsets.cpu(), sparse=False, **cpu),)
 
+    def example_problems(self, overload) -> tuple[Problem, ...]:
+        """Sum, mean and max gradients of 32 bags of 3 rows of a 64 x 16 fp32 table."""
+        grad, indices, offsets = torch.zeros(32, 16), torch.zeros(96, dtype=torch.int64), torch.arange(0, 96, 3)
+        problems = []
+        for mode in MODES:
+            max_indices = torch.zeros((32, 16) if mode == MODE_MAX else (32,), dtype=torch.int64)
+            if overload == aten._embedding_bag_dense_backward.default:
+                args = (grad, indices, indices, offsets, max_indices, 64, False, mode, None, -1)
+            else:
+                args = (grad, indices, offsets, indices, offsets, max_indices, 64, False, mode, False, None, -1)
+            problems.append(self.problem(overload, args, {}))
+        return tuple(problems)
+
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
         return (0,)
 
@@ -179,16 +193,6 @@ class EmbeddingBagBackwardFamily(KernelFamily):
             reads = n * d * value + (n + b) * index
         psw = n * value if problem.param("per_sample_weights") else 0
         return reads + psw + problem.dim("num_weights") * d * value
-
-    def example_problem(self, overload) -> Problem:
-        _check_overload(self, overload)
-        grad, indices, offsets = torch.empty(8, 16), torch.zeros(32, dtype=torch.int64), torch.arange(0, 32, 4)
-        aux = (bags.offset2bag(offsets, 8, 32), torch.full((8,), 4), torch.zeros(8, dtype=torch.int64))
-        if overload == aten._embedding_bag_dense_backward.default:
-            args = (grad, indices, aux[0], aux[1], aux[2], 64, False, 0, None, -1)
-        else:
-            args = (grad, indices, offsets, *aux, 64, False, 0, False, None, -1)
-        return self.problem(overload, args, {})
 
 
 EMBEDDING_BAG = EmbeddingBagFamily(
