@@ -5,8 +5,9 @@ import torch
 
 from .base import KernelFamily
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
+from .reduction.family import REDUCTION
 
-FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD)
+FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION)
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}
 

@@ -19,3 +19,18 @@ def bind_arguments(overload: torch._ops.OpOverload, args: Sequence, kwargs: dict
         else:
             raise TypeError(f"{overload}: missing argument {argument.name!r}")
     return bound
+
+
+def overload_named(op: str) -> torch._ops.OpOverload:
+    """The overload `str(overload)` names, e.g. 'aten.sum.dim_IntList'."""
+    namespace, name, overload = op.split(".")
+    return getattr(getattr(getattr(torch.ops, namespace), name), overload)
+
+
+def with_keyword_only(overload: torch._ops.OpOverload, kwargs: dict, remembered: dict) -> dict:
+    """`kwargs` completed by the `remembered` values of the overload's keyword-only arguments.
+
+    A rewritten graph node passes positional arguments only; a family's Problem remembers the rest.
+    """
+    names = {a.name for a in overload._schema.arguments if a.kwarg_only}
+    return {**{k: v for k, v in remembered.items() if k in names}, **kwargs}
