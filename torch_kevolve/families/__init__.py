@@ -6,8 +6,9 @@ import torch
 from .base import KernelFamily
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .reduction.family import REDUCTION
+from .softmax.family import SOFTMAX
 
-FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION)
+FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION, SOFTMAX)
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}
 

@@ -23,11 +23,11 @@ def remembered_arguments(problem: Problem) -> dict:
 
 
 def _run_triton(tensors, params: dict) -> list[torch.Tensor]:
-    return triton_kernel.reduce(tensors[0], ReductionCall.from_params(params), params["genome"])
+    return triton_kernel.reduce(tensors[0], ReductionCall.from_params(params["call"]), params["genome"])
 
 
 def _allocate(tensors, params: dict) -> list[torch.Tensor]:
-    return triton_kernel.allocate(tensors[0], ReductionCall.from_params(params))
+    return triton_kernel.allocate(tensors[0], ReductionCall.from_params(params["call"]))
 
 
 reduce_rows = kernel_call("reduce_rows", _run_triton, _allocate)
@@ -48,7 +48,7 @@ def _reduction_call(problem: Problem, compute: Callable) -> Callable:
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _reduction_call(problem, lambda x, call: reduce_rows([x], {**call.params(), "genome": genome}))
+    return _reduction_call(problem, lambda x, call: reduce_rows([x], {"call": call.params(), "genome": genome}))
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:

@@ -1,0 +1,84 @@
+"""The implementations of the softmax family: Triton kernels (through a custom op on CPU) and the
+decomposition. Each built callable takes the overload's arguments."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..custom_call import kernel_call
+from ..schema import overload_named
+from . import decomposition, triton_kernel
+from .calls import SoftmaxCall, describe
+
+PACKAGE = __name__.rpartition(".")[0]
+
+
+def _run_triton(tensors, params: dict):
+    return triton_kernel.softmax(tensors, SoftmaxCall.from_params(params["call"]), params["genome"])
+
+
+def _allocate(tensors, params: dict):
+    return triton_kernel.allocate(tensors[0], SoftmaxCall.from_params(params["call"]))
+
+
+softmax_rows = kernel_call("softmax_rows", _run_triton, _allocate)
+
+
+def _softmax_call(problem: Problem, compute: Callable) -> Callable:
+    """The overload's signature around compute(tensors, SoftmaxCall) -> [output]."""
+    overload = overload_named(problem.op)
+
+    def softmax(*args, **kwargs):
+        call, tensors = describe(overload, args, kwargs)
+        return compute(tensors, call)[0]
+
+    return softmax
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    return _softmax_call(problem, lambda tensors, call: softmax_rows(tensors, {"call": call.params(), "genome": genome}))
+
+
+def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
+    DECOMPOSITION.genome_space.validate(genome)
+    return _softmax_call(problem, functools.partial(decomposition.softmax, normalizer=genome["normalizer"]))
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    widest = max(16, 1 << max(problem.dim("row_length") - 1, 0).bit_length())
+    if genome["BLOCK_N"] > widest:
+        return f"BLOCK_N={genome['BLOCK_N']} is wider than rows of {problem.dim('row_length')} need ({widest})"
+    return None
+
+
+def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
+    if genome["normalizer"] != "divide" and ("log" in problem.op or "backward" in problem.op):
+        return "only softmax's forward divides by the row sum"
+    return None
+
+
+TRITON = Implementation(
+    name="softmax_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK_M", (4, 1, 2, 8, 16)),
+        ("BLOCK_N", (256, 64, 128, 512, 1024, 32, 16)),
+        ("num_warps", (4, 1, 2, 8)),
+    )),
+    build=_build_triton,
+    supports=_supports_triton,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
+DECOMPOSITION = Implementation(
+    name="softmax_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace((("normalizer", decomposition.NORMALIZERS),)),
+    build=_build_decomposition,
+    supports=_supports_decomposition,
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
+)
