@@ -206,7 +206,7 @@ def test_checked_outputs_and_bytes_moved():
 
 
 def test_family_registry():
-    assert FAMILIES == (EMBEDDING_BAG, family_for(aten._embedding_bag_backward.default))
+    assert FAMILIES[:2] == (EMBEDDING_BAG, family_for(aten._embedding_bag_backward.default))
     assert family_for(OVERLOAD) is EMBEDDING_BAG
     assert family_for(aten._embedding_bag_dense_backward.default).name == "embedding_bag_backward"
     assert family_for(aten.mm.default) is None

@@ -14,8 +14,9 @@ from torch_kevolve.families.embedding_bag import backward_triton, forward_triton
 
 aten = torch.ops.aten
 SM90 = GPUTarget("cuda", 90, 32)
-POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.int32: "*i32",
-                 torch.int64: "*i64"}
+POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.float64: "*fp64",
+                 torch.int32: "*i32", torch.int64: "*i64", torch.int16: "*i16", torch.int8: "*i8", torch.uint8: "*u8",
+                 torch.bool: "*i1"}
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
 
 FORWARD = [  # (mode, dtype, per_sample_weights, padding_idx, index dtype, genome)
@@ -61,6 +62,8 @@ def compile_for_sm90(kernel, args, kwargs):
             signature[name], constexprs[name] = "constexpr", None
         elif isinstance(value, torch.Tensor):
             signature[name] = POINTER_TYPES[value.dtype]
+        elif isinstance(value, float):
+            signature[name] = "fp32"
         else:
             signature[name] = "i32" if -(2**31) <= value < 2**31 else "i64"
     for name, value in kwargs.items():

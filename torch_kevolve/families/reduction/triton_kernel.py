@@ -199,6 +199,7 @@ def reduce(x: torch.Tensor, call: ReductionCall, genome: dict) -> list[torch.Ten
         ACC=accumulator(call, x.dtype),
         WITH_MEAN=call.with_mean,
         num_warps=genome["num_warps"],
+        num_stages=genome["num_stages"],
         **{name: genome[name] for name in GENOME_CONSTEXPRS},
     )
     return outs

@@ -67,6 +67,7 @@ TRITON = Implementation(
         ("BLOCK_M", (4, 1, 2, 8, 16)),
         ("BLOCK_N", (256, 64, 128, 512, 1024, 32, 16)),
         ("num_warps", (4, 1, 2, 8)),
+        ("num_stages", (1, 2, 3)),
     )),
     build=_build_triton,
     supports=_supports_triton,

@@ -125,6 +125,7 @@ def softmax(tensors, call: SoftmaxCall, genome: dict) -> list[torch.Tensor]:
         LOG=call.log,
         FP64=fp64,
         num_warps=genome["num_warps"],
+        num_stages=genome["num_stages"],
         **{name: genome[name] for name in GENOME_CONSTEXPRS},
     )
     return [out]

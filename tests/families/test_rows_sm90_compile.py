@@ -1,0 +1,67 @@
+"""Every Triton kernel of the reduction and softmax families compiles for Hopper (sm_90) without a GPU,
+with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
+import math
+
+import pytest
+import torch
+
+from tests.families.test_sm90_compile import compile_for_sm90
+from torch_kevolve.families import REDUCTION, SOFTMAX
+from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
+from torch_kevolve.families.softmax import triton_kernel as softmax_kernel
+
+aten = torch.ops.aten
+X = torch.zeros(8, 64)
+GENOME = dict(BLOCK_M=4, BLOCK_N=64, num_warps=4, num_stages=2)
+REDUCTIONS = [  # one call per RowProgram step, over the dtypes that change the accumulator
+    (aten.sum.dim_IntList, (X.half(), [1])),
+    (aten.sum.default, (X.to(torch.int32),)),
+    (aten.prod.dim_int, (X.double(), 1)),
+    (aten.amax.default, (X.bfloat16(), [1])),
+    (aten.amin.default, (X.to(torch.int8), [1])),
+    (aten.argmax.default, (X, 1)),
+    (aten.argmin.default, (X.to(torch.uint8), 1)),
+    (aten.var_mean.correction, (X, [1])),
+    (aten.std.correction, (X.double(), [1])),
+    (aten.linalg_vector_norm.default, (X, 3.5, [1])),
+    (aten.linalg_vector_norm.default, (X.double(), -math.inf, [1])),
+    (aten.logsumexp.default, (X.half(), [1])),
+    (aten.any.dim, (X.bool(), 1)),
+    (aten.all.dims, (X.to(torch.uint8), [1])),
+]
+SOFTMAXES = [
+    (aten._softmax.default, (X.t(), 0, False)),
+    (aten._log_softmax.default, (X.bfloat16(), 1, False)),
+    (aten._softmax.default, (X.half(), 1, True)),
+    (aten._softmax_backward_data.default, (X, X, 0, torch.float16)),
+    (aten._log_softmax_backward_data.default, (X.double(), X.double(), 1, torch.float64)),
+]
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    calls = []
+    record = lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs))
+    monkeypatch.setattr(reduction_kernel, "launch", record)
+    monkeypatch.setattr(softmax_kernel, "launch", record)
+    return calls
+
+
+def compiles(calls):
+    assert len(calls) == 1
+    compiled = compile_for_sm90(*calls[0])
+    return bool(compiled.asm["cubin"]) and ".target sm_90" in compiled.asm["ptx"]
+
+
+@pytest.mark.parametrize("overload,args", REDUCTIONS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_reduction_kernel_compiles_for_sm90(captured, overload, args):
+    problem = REDUCTION.problem(overload, args, {})
+    REDUCTION.implementation("reduction_triton").build(problem, GENOME)(*args)
+    assert compiles(captured)
+
+
+@pytest.mark.parametrize("overload,args", SOFTMAXES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_softmax_kernels_compile_for_sm90(captured, overload, args):
+    problem = SOFTMAX.problem(overload, args, {})
+    SOFTMAX.implementation("softmax_triton").build(problem, GENOME)(*args)
+    assert compiles(captured)
