@@ -10,6 +10,7 @@ import torch
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import kernel_call
+from ..row_tiles import ROW_TILES, tiles_fit
 from ..schema import bind_arguments, overload_named, with_keyword_only
 from . import decomposition, triton_kernel
 from .spec import ReductionCall, describe
@@ -56,13 +57,6 @@ def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     return _reduction_call(problem, functools.partial(decomposition.reduce, fold=genome["fold"]))
 
 
-def _supports_triton(problem: Problem, genome: Genome) -> str | None:
-    widest = max(16, 1 << max(problem.dim("row_length") - 1, 0).bit_length())
-    if genome["BLOCK_N"] > widest:
-        return f"BLOCK_N={genome['BLOCK_N']} is wider than rows of {problem.dim('row_length')} need ({widest})"
-    return None
-
-
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
     if genome["fold"] == "matmul":
         if (problem.param("combine"), problem.param("center"), problem.param("accumulator")) not in (
@@ -74,16 +68,11 @@ def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
 TRITON = Implementation(
     name="reduction_triton",
     abstraction=Abstraction.TRITON,
-    genome_space=GenomeSpace((
-        ("BLOCK_M", (4, 1, 2, 8, 16)),
-        ("BLOCK_N", (256, 64, 128, 512, 1024, 32, 16)),
-        ("num_warps", (4, 1, 2, 8)),
-        ("num_stages", (1, 2, 3)),
-    )),
+    genome_space=ROW_TILES,
     build=_build_triton,
-    supports=_supports_triton,
+    supports=tiles_fit,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.spec", "torch_kevolve.families.dims",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.row_tiles", "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(

@@ -8,6 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import kernel_call
+from ..row_tiles import ROW_TILES, tiles_fit
 from ..schema import overload_named
 from . import decomposition, triton_kernel
 from .calls import SoftmaxCall, describe
@@ -47,13 +48,6 @@ def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     return _softmax_call(problem, functools.partial(decomposition.softmax, normalizer=genome["normalizer"]))
 
 
-def _supports_triton(problem: Problem, genome: Genome) -> str | None:
-    widest = max(16, 1 << max(problem.dim("row_length") - 1, 0).bit_length())
-    if genome["BLOCK_N"] > widest:
-        return f"BLOCK_N={genome['BLOCK_N']} is wider than rows of {problem.dim('row_length')} need ({widest})"
-    return None
-
-
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
     if genome["normalizer"] != "divide" and ("log" in problem.op or "backward" in problem.op):
         return "only softmax's forward divides by the row sum"
@@ -63,15 +57,10 @@ def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
 TRITON = Implementation(
     name="softmax_triton",
     abstraction=Abstraction.TRITON,
-    genome_space=GenomeSpace((
-        ("BLOCK_M", (4, 1, 2, 8, 16)),
-        ("BLOCK_N", (256, 64, 128, 512, 1024, 32, 16)),
-        ("num_warps", (4, 1, 2, 8)),
-        ("num_stages", (1, 2, 3)),
-    )),
+    genome_space=ROW_TILES,
     build=_build_triton,
-    supports=_supports_triton,
-    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+    supports=tiles_fit,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.row_tiles",
                     "torch_kevolve.families.triton_launch"),
 )
 
