@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction and softmax families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax and layer-norm families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import REDUCTION, SOFTMAX
+from torch_kevolve.families import LAYER_NORM, REDUCTION, SOFTMAX
+from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
 from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
 from torch_kevolve.families.softmax import triton_kernel as softmax_kernel
 
@@ -44,13 +45,16 @@ def captured(monkeypatch):
     record = lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs))
     monkeypatch.setattr(reduction_kernel, "launch", record)
     monkeypatch.setattr(softmax_kernel, "launch", record)
+    monkeypatch.setattr(layer_norm_kernel, "launch", record)
     return calls
 
 
-def compiles(calls):
-    assert len(calls) == 1
-    compiled = compile_for_sm90(*calls[0])
-    return bool(compiled.asm["cubin"]) and ".target sm_90" in compiled.asm["ptx"]
+def compiles(calls, launches=1):
+    assert len(calls) == launches
+    for call in calls:
+        compiled = compile_for_sm90(*call)
+        assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
+    return True
 
 
 @pytest.mark.parametrize("overload,args", REDUCTIONS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
@@ -65,3 +69,23 @@ def test_softmax_kernels_compile_for_sm90(captured, overload, args):
     problem = SOFTMAX.problem(overload, args, {})
     SOFTMAX.implementation("softmax_triton").build(problem, GENOME)(*args)
     assert compiles(captured)
+
+
+W = torch.zeros(64)
+LAYER_NORMS = [  # (overload, args, kernel launches)
+    (aten.native_layer_norm.default, (X, [64], W, W, 1e-5), 1),
+    (aten.native_layer_norm.default, (X.bfloat16(), [64], None, None, 1e-5), 1),
+    (aten.native_layer_norm.default, (X.double(), [8, 64], None, W.expand(8, 64).double(), 1e-5), 1),
+    (aten.native_layer_norm_backward.default, (X.half(), X.half(), [64], X[:, :1], X[:, :1], W.half(), W.half(),
+                                               [True, True, True]), 2),
+    (aten.native_layer_norm_backward.default, (X.double(), X.double(), [64], X[:, :1].double(), X[:, :1].double(),
+                                               None, None, [True, False, False]), 1),
+    (aten.native_layer_norm_backward.default, (X, X, [64], X[:, :1], X[:, :1], W, None, [False, True, False]), 1),
+]
+
+
+@pytest.mark.parametrize("overload,args,launches", LAYER_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches):
+    problem = LAYER_NORM.problem(overload, args, {})
+    LAYER_NORM.implementation("layer_norm_triton").build(problem, GENOME)(*args)
+    assert compiles(captured, launches)
