@@ -6,10 +6,11 @@ import torch
 from .base import KernelFamily
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .layer_norm.family import LAYER_NORM
+from .nll_loss.family import NLL_LOSS
 from .reduction.family import REDUCTION
 from .softmax.family import SOFTMAX
 
-FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION, SOFTMAX, LAYER_NORM)
+FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS)
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}
 
