@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax and layer-norm families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, layer-norm and nll_loss families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import LAYER_NORM, REDUCTION, SOFTMAX
+from torch_kevolve.families import LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
+from torch_kevolve.families.nll_loss import triton_kernel as nll_loss_kernel
 from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
 from torch_kevolve.families.softmax import triton_kernel as softmax_kernel
 
@@ -46,6 +47,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(reduction_kernel, "launch", record)
     monkeypatch.setattr(softmax_kernel, "launch", record)
     monkeypatch.setattr(layer_norm_kernel, "launch", record)
+    monkeypatch.setattr(nll_loss_kernel, "launch", record)
     return calls
 
 
@@ -89,3 +91,21 @@ def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches)
     problem = LAYER_NORM.problem(overload, args, {})
     LAYER_NORM.implementation("layer_norm_triton").build(problem, GENOME)(*args)
     assert compiles(captured, launches)
+
+
+TARGET = torch.zeros(8, dtype=torch.long)
+NLL_LOSSES = [
+    (aten.nll_loss_forward.default, (X, TARGET, None, 0, -100)),
+    (aten.nll_loss_forward.default, (X.t().contiguous().t(), TARGET.int(), X[0], 1, -100)),
+    (aten.nll_loss_forward.default, (X.double(), TARGET, None, 2, 3)),
+    (aten.nll_loss_backward.default, (X[:, 0].half(), X.half(), TARGET, X[0].half(), 0, -100, X[0, 0].half())),
+    (aten.nll_loss_backward.default, (X[0, 0].double(), X.double(), TARGET, None, 1, -100, X[0, 0].double())),
+]
+NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, num_warps=4, num_stages=2)
+
+
+@pytest.mark.parametrize("overload,args", NLL_LOSSES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_nll_loss_kernels_compile_for_sm90(captured, overload, args):
+    problem = NLL_LOSS.problem(overload, args, {})
+    NLL_LOSS.implementation("nll_loss_triton").build(problem, NLL_GENOME)(*args)
+    assert compiles(captured)
