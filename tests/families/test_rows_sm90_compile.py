@@ -83,6 +83,8 @@ LAYER_NORMS = [  # (overload, args, kernel launches)
     (aten.native_layer_norm_backward.default, (X.double(), X.double(), [64], X[:, :1].double(), X[:, :1].double(),
                                                None, None, [True, False, False]), 1),
     (aten.native_layer_norm_backward.default, (X, X, [64], X[:, :1], X[:, :1], W, None, [False, True, False]), 1),
+    (aten._fused_rms_norm.default, (X.half(), [64], W.half(), None), 1),
+    (aten._fused_rms_norm_backward.default, (X.bfloat16(), X.bfloat16(), [64], X[:, :1], W.bfloat16(), [True, True]), 2),
 ]
 
 

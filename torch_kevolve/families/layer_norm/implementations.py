@@ -1,4 +1,4 @@
-"""The implementations of the layer-norm family: Triton kernels (through a custom op on CPU) and the
+"""The implementations of the layer-norm family (layer and RMS norm): Triton kernels (through a custom op on CPU) and the
 decomposition. Each built callable takes the overload's arguments and returns what it returns."""
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _layer_norm_call(problem: Problem, compute: Callable) -> Callable:
         outs = iter(compute(tensors, call))
         if not call.backward:
             return tuple(outs)
-        return tuple(next(outs) if wanted else None for wanted in call.output_mask)
+        mask = call.output_mask[:2] if call.rms else call.output_mask
+        return tuple(next(outs) if wanted else None for wanted in mask)
 
     return layer_norm
 

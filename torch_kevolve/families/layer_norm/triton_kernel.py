@@ -1,4 +1,5 @@
-"""Triton layer norm over the rows of a contiguous [rows, row_length] view, forward and backward.
+"""Triton layer norm and RMS norm (RMS: no centering) over the rows of a contiguous [rows, row_length]
+view, forward and backward.
 
 forward:  one program normalizes BLOCK_M rows in BLOCK_N steps (mean, then centered variance, then write).
 backward: grad_input row by row as forward; grad_weight/grad_bias by a second kernel whose programs
@@ -22,13 +23,14 @@ def layer_norm_forward_kernel(
     w_ptr,  # [length] (read when HAS_WEIGHT)
     b_ptr,  # [length] (read when HAS_BIAS)
     out_ptr,  # [rows, length]
-    mean_ptr,  # [rows]
-    rstd_ptr,  # [rows] 1 / sqrt(biased variance + eps)
+    mean_ptr,  # [rows] (written unless RMS)
+    rstd_ptr,  # [rows] 1 / sqrt(biased variance + eps); RMS: 1 / sqrt(mean of squares + eps)
     rows,
     length,
     eps,
     HAS_WEIGHT: tl.constexpr,
     HAS_BIAS: tl.constexpr,
+    RMS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -38,12 +40,13 @@ def layer_norm_forward_kernel(
     row_mask = row < rows
     base = row.to(tl.int64) * length
     cols = tl.arange(0, BLOCK_N)
-    total = tl.zeros([BLOCK_M], dtype=acc_type)
-    for start in range(0, length, BLOCK_N):
-        col = start + cols
-        mask = row_mask[:, None] & (col < length)[None, :]
-        total += tl.sum(tl.load(x_ptr + base[:, None] + col[None, :], mask=mask, other=0.0).to(acc_type), axis=1)
-    mean = total / length
+    mean = tl.zeros([BLOCK_M], dtype=acc_type)
+    if not RMS:
+        for start in range(0, length, BLOCK_N):
+            col = start + cols
+            mask = row_mask[:, None] & (col < length)[None, :]
+            mean += tl.sum(tl.load(x_ptr + base[:, None] + col[None, :], mask=mask, other=0.0).to(acc_type), axis=1)
+        mean = mean / length
     squares = tl.zeros([BLOCK_M], dtype=acc_type)
     for start in range(0, length, BLOCK_N):
         col = start + cols
@@ -63,7 +66,8 @@ def layer_norm_forward_kernel(
         if HAS_BIAS:
             y = y + tl.load(b_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
         tl.store(out_ptr + base[:, None] + col[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
-    tl.store(mean_ptr + row, mean.to(mean_ptr.dtype.element_ty), mask=row_mask)
+    if not RMS:
+        tl.store(mean_ptr + row, mean.to(mean_ptr.dtype.element_ty), mask=row_mask)
     tl.store(rstd_ptr + row, rstd.to(rstd_ptr.dtype.element_ty), mask=row_mask)
 
 
@@ -71,24 +75,28 @@ def layer_norm_forward_kernel(
 def layer_norm_backward_input_kernel(
     grad_ptr,  # [rows, length] contiguous gradient of the output
     x_ptr,  # [rows, length] contiguous input
-    mean_ptr,  # [rows]
+    mean_ptr,  # [rows] (read unless RMS)
     rstd_ptr,  # [rows]
     w_ptr,  # [length] (read when HAS_WEIGHT)
     dx_ptr,  # [rows, length] gradient of the input
     rows,
     length,
     HAS_WEIGHT: tl.constexpr,
+    RMS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
-    # dx = rstd * (wg - mean(wg) - xhat * mean(wg * xhat)) with wg = grad * weight, xhat = (x - mean) * rstd
+    # dx = rstd * (wg - mean(wg) - xhat * mean(wg * xhat)) with wg = grad * weight, xhat = (x - mean) * rstd;
+    # RMS norm has no mean: its xhat = x * rstd and dx drops the mean(wg) term.
     acc_type = tl.float64 if FP64 else tl.float32
     row = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = row < rows
     base = row.to(tl.int64) * length
     cols = tl.arange(0, BLOCK_N)
-    mean = tl.load(mean_ptr + row, mask=row_mask, other=0.0).to(acc_type)
+    mean = tl.zeros([BLOCK_M], dtype=acc_type)
+    if not RMS:
+        mean = tl.load(mean_ptr + row, mask=row_mask, other=0.0).to(acc_type)
     rstd = tl.load(rstd_ptr + row, mask=row_mask, other=0.0).to(acc_type)
     sum_wg = tl.zeros([BLOCK_M], dtype=acc_type)
     sum_wg_xhat = tl.zeros([BLOCK_M], dtype=acc_type)
@@ -101,7 +109,8 @@ def layer_norm_backward_input_kernel(
         if HAS_WEIGHT:
             wg = wg * tl.load(w_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
         xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(acc_type) - mean[:, None]) * rstd[:, None]
-        sum_wg += tl.sum(wg, axis=1)
+        if not RMS:
+            sum_wg += tl.sum(wg, axis=1)
         sum_wg_xhat += tl.sum(tl.where(mask, wg * xhat, 0.0), axis=1)
     for start in range(0, length, BLOCK_N):
         col = start + cols
@@ -120,7 +129,7 @@ def layer_norm_backward_input_kernel(
 def layer_norm_backward_params_kernel(
     grad_ptr,  # [rows, length] contiguous gradient of the output
     x_ptr,  # [rows, length] contiguous input
-    mean_ptr,  # [rows]
+    mean_ptr,  # [rows] (read unless RMS)
     rstd_ptr,  # [rows]
     dw_ptr,  # [length] sum over rows of grad * xhat (written when WANT_WEIGHT)
     db_ptr,  # [length] sum over rows of grad (written when WANT_BIAS)
@@ -128,6 +137,7 @@ def layer_norm_backward_params_kernel(
     length,
     WANT_WEIGHT: tl.constexpr,
     WANT_BIAS: tl.constexpr,
+    RMS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -144,7 +154,9 @@ def layer_norm_backward_params_kernel(
         offs = row.to(tl.int64)[:, None] * length + col[None, :]
         g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(acc_type)
         if WANT_WEIGHT:
-            mean = tl.load(mean_ptr + row, mask=row_mask, other=0.0).to(acc_type)
+            mean = tl.zeros([BLOCK_M], dtype=acc_type)
+            if not RMS:
+                mean = tl.load(mean_ptr + row, mask=row_mask, other=0.0).to(acc_type)
             rstd = tl.load(rstd_ptr + row, mask=row_mask, other=0.0).to(acc_type)
             xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(acc_type) - mean[:, None]) * rstd[:, None]
             dw += tl.sum(g * xhat, axis=0)
@@ -157,11 +169,12 @@ def layer_norm_backward_params_kernel(
 
 
 def allocate(t: dict, call: LayerNormCall) -> list[torch.Tensor]:
-    """Empty outputs: forward (out, mean, rstd); backward the wanted ones of (grad_input, grad_weight, grad_bias)."""
+    """Empty outputs: forward (out, mean, rstd), RMS (out, rstd); backward the wanted ones of
+    (grad_input, grad_weight, grad_bias)."""
     x = t["input"]
     if not call.backward:
         stats_shape = x.shape[: x.dim() - call.normalized_rank] + (1,) * call.normalized_rank
-        stats = [torch.empty(stats_shape, dtype=stats_dtype(x), device=x.device) for _ in range(2)]
+        stats = [torch.empty(stats_shape, dtype=stats_dtype(x, call.rms), device=x.device) for _ in range(2 - call.rms)]
         return [torch.empty(x.shape, dtype=x.dtype, device=x.device), *stats]
     shapes = (x, t["weight"], t["bias"])
     return [torch.empty(like.shape, dtype=like.dtype, device=x.device)
@@ -173,16 +186,19 @@ def layer_norm(t: dict, call: LayerNormCall, genome: dict) -> list[torch.Tensor]
     outs = allocate(t, call)
     x = t["input"].contiguous()
     fp64 = any(v is not None and v.dtype == torch.float64 for v in t.values())
-    options = dict(FP64=fp64, num_warps=genome["num_warps"], num_stages=genome["num_stages"],
+    options = dict(RMS=call.rms, FP64=fp64, num_warps=genome["num_warps"], num_stages=genome["num_stages"],
                    **{name: genome[name] for name in GENOME_CONSTEXPRS})
     weight = None if t["weight"] is None else t["weight"].contiguous()
     row_grid = (triton.cdiv(call.rows, genome["BLOCK_M"]),)
     if not call.backward:
         bias = None if t["bias"] is None else t["bias"].contiguous()
-        launch(layer_norm_forward_kernel, row_grid, x, weight, bias, *outs, call.rows, call.length, call.eps,
+        out, *stats = outs
+        mean, rstd = [None, *stats] if call.rms else stats
+        launch(layer_norm_forward_kernel, row_grid, x, weight, bias, out, mean, rstd, call.rows, call.length, call.eps,
                HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **options)
         return outs
-    grad, mean, rstd = t["grad_out"].contiguous(), t["mean"].contiguous(), t["rstd"].contiguous()
+    grad, rstd = t["grad_out"].contiguous(), t["rstd"].contiguous()
+    mean = None if call.rms else t["mean"].contiguous()
     wanted = iter(outs)
     dx, dw, db = (next(wanted) if m else None for m in call.output_mask)
     if dx is not None:
