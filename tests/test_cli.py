@@ -1,4 +1,6 @@
 """The `kevolve` command line: cache list/show/purge/export and explain."""
+import re
+
 import torch
 
 from torch_kevolve.cache import KernelRecord, UserStore, read_records
@@ -46,4 +48,5 @@ def test_explain_names_claimed_and_left_nodes(tmp_path, capsys):
     assert main(["explain", "benchmarks.models.dlrm:small_dlrm", "--device", "cpu", "--cache-dir", str(tmp_path),
                  "--options", '{"interpret": true}']) == 0
     out = capsys.readouterr().out
-    assert "8 claimed by kevolve" in out and "CLAIMED  forward" in out and "CLAIMED  backward" in out
+    claimed = int(re.search(r"(\d+) claimed by kevolve", out).group(1))
+    assert claimed >= 8 and "CLAIMED  forward" in out and "CLAIMED  backward" in out  # 8 embedding-bag nodes

@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, layer-norm and nll_loss families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, layer-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
+from torch_kevolve.families import BATCH_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
+from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
 from torch_kevolve.families.nll_loss import triton_kernel as nll_loss_kernel
 from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
@@ -48,6 +49,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(softmax_kernel, "launch", record)
     monkeypatch.setattr(layer_norm_kernel, "launch", record)
     monkeypatch.setattr(nll_loss_kernel, "launch", record)
+    monkeypatch.setattr(batch_norm_kernel, "launch", record)
     return calls
 
 
@@ -110,4 +112,23 @@ NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, num_warps=4, num_stages=2)
 def test_nll_loss_kernels_compile_for_sm90(captured, overload, args):
     problem = NLL_LOSS.problem(overload, args, {})
     NLL_LOSS.implementation("nll_loss_triton").build(problem, NLL_GENOME)(*args)
+    assert compiles(captured)
+
+
+C = torch.zeros(64)  # X: [batch 8, channels 64]
+BATCH_NORMS = [
+    (aten.native_batch_norm.default, (X, C, C, C, C, False, 0.1, 1e-5)),
+    (aten.native_batch_norm.default, (X.double(), None, None, None, None, True, 0.1, 1e-5)),
+    (aten._native_batch_norm_legit_functional.default, (X, C, None, C, C, True, 0.1, 1e-5)),
+    (aten.native_batch_norm_backward.default, (X, X, C, None, None, C, C, True, 1e-5, [True, True, True])),
+    (aten.native_batch_norm_backward.default, (X.double(), X.double(), None, C.double(), C.double(), None, None,
+                                               False, 1e-5, [True, False, False])),
+]
+BATCH_NORM_GENOME = dict(BLOCK=256, num_warps=4, num_stages=2)
+
+
+@pytest.mark.parametrize("overload,args", BATCH_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_batch_norm_kernels_compile_for_sm90(captured, overload, args):
+    problem = BATCH_NORM.problem(overload, args, {})
+    BATCH_NORM.implementation("batch_norm_triton").build(problem, BATCH_NORM_GENOME)(*args)
     assert compiles(captured)

@@ -4,13 +4,14 @@ from __future__ import annotations
 import torch
 
 from .base import KernelFamily
+from .batch_norm.family import BATCH_NORM
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .layer_norm.family import LAYER_NORM
 from .nll_loss.family import NLL_LOSS
 from .reduction.family import REDUCTION
 from .softmax.family import SOFTMAX
 
-FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS)
+FAMILIES: tuple[KernelFamily, ...] = (EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM)
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}
 
