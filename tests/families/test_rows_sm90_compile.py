@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, layer-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, layer-norm, group-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import BATCH_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
+from torch_kevolve.families import BATCH_NORM, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
+from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
 from torch_kevolve.families.nll_loss import triton_kernel as nll_loss_kernel
@@ -50,6 +51,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(layer_norm_kernel, "launch", record)
     monkeypatch.setattr(nll_loss_kernel, "launch", record)
     monkeypatch.setattr(batch_norm_kernel, "launch", record)
+    monkeypatch.setattr(group_norm_kernel, "launch", record)
     return calls
 
 
@@ -132,3 +134,19 @@ def test_batch_norm_kernels_compile_for_sm90(captured, overload, args):
     problem = BATCH_NORM.problem(overload, args, {})
     BATCH_NORM.implementation("batch_norm_triton").build(problem, BATCH_NORM_GENOME)(*args)
     assert compiles(captured)
+
+
+GROUP_NORMS = [  # (overload, args, kernel launches); X: [N 8, C 64], HxW 1
+    (aten.native_group_norm.default, (X, C, C, 8, 64, 1, 4, 1e-5), 1),
+    (aten.native_group_norm.default, (X.half(), None, None, 8, 64, 1, 64, 1e-5), 1),
+    (aten.native_group_norm_backward.default, (X, X, X[:, :4], X[:, :4], C, 8, 64, 1, 4, [True, True, True]), 2),
+    (aten.native_group_norm_backward.default, (X.double(), X.double(), X[:, :2].double(), X[:, :2].double(),
+                                               C.double(), 8, 64, 1, 2, [False, False, True]), 1),
+]
+
+
+@pytest.mark.parametrize("overload,args,launches", GROUP_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_group_norm_kernels_compile_for_sm90(captured, overload, args, launches):
+    problem = GROUP_NORM.problem(overload, args, {})
+    GROUP_NORM.implementation("group_norm_triton").build(problem, GENOME)(*args)
+    assert compiles(captured, launches)

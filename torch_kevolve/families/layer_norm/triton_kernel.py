@@ -18,18 +18,33 @@ GENOME_CONSTEXPRS = ("BLOCK_M", "BLOCK_N")
 
 
 @triton.jit
+def _affine(ptr, row, col, mask, length, groups, inner, PER_CHANNEL: tl.constexpr):
+    """Each element's affine parameter: by column (layer norm), or PER_CHANNEL (group norm, whose rows
+    are (batch, group) and columns (channel in group, inner)) by channel (row % groups) * cpg + col // inner."""
+    if PER_CHANNEL:
+        channels_per_group = length // inner
+        v = tl.load(ptr + (row % groups)[:, None] * channels_per_group + (col // inner)[None, :], mask=mask, other=0.0)
+    else:
+        v = tl.load(ptr + col, mask=col < length, other=0.0)[None, :]
+    return v
+
+
+@triton.jit
 def layer_norm_forward_kernel(
     x_ptr,  # [rows, length] contiguous
-    w_ptr,  # [length] (read when HAS_WEIGHT)
-    b_ptr,  # [length] (read when HAS_BIAS)
+    w_ptr,  # [length] or, PER_CHANNEL, [channels] (read when HAS_WEIGHT)
+    b_ptr,  # like w_ptr (read when HAS_BIAS)
     out_ptr,  # [rows, length]
     mean_ptr,  # [rows] (written unless RMS)
     rstd_ptr,  # [rows] 1 / sqrt(biased variance + eps); RMS: 1 / sqrt(mean of squares + eps)
     rows,
     length,
+    groups,  # PER_CHANNEL: rows are (batch, group) ...
+    inner,  # ... and columns (channel in group, inner)
     eps,
     HAS_WEIGHT: tl.constexpr,
     HAS_BIAS: tl.constexpr,
+    PER_CHANNEL: tl.constexpr,
     RMS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
@@ -62,9 +77,9 @@ def layer_norm_forward_kernel(
         x = tl.load(x_ptr + base[:, None] + col[None, :], mask=mask, other=0.0).to(acc_type)
         y = (x - mean[:, None]) * rstd[:, None]
         if HAS_WEIGHT:
-            y = y * tl.load(w_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
+            y = y * _affine(w_ptr, row, col, mask, length, groups, inner, PER_CHANNEL).to(acc_type)
         if HAS_BIAS:
-            y = y + tl.load(b_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
+            y = y + _affine(b_ptr, row, col, mask, length, groups, inner, PER_CHANNEL).to(acc_type)
         tl.store(out_ptr + base[:, None] + col[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
     if not RMS:
         tl.store(mean_ptr + row, mean.to(mean_ptr.dtype.element_ty), mask=row_mask)
@@ -77,11 +92,14 @@ def layer_norm_backward_input_kernel(
     x_ptr,  # [rows, length] contiguous input
     mean_ptr,  # [rows] (read unless RMS)
     rstd_ptr,  # [rows]
-    w_ptr,  # [length] (read when HAS_WEIGHT)
+    w_ptr,  # [length] or, PER_CHANNEL, [channels] (read when HAS_WEIGHT)
     dx_ptr,  # [rows, length] gradient of the input
     rows,
     length,
+    groups,
+    inner,
     HAS_WEIGHT: tl.constexpr,
+    PER_CHANNEL: tl.constexpr,
     RMS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
@@ -107,7 +125,7 @@ def layer_norm_backward_input_kernel(
         offs = base[:, None] + col[None, :]
         wg = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(acc_type)
         if HAS_WEIGHT:
-            wg = wg * tl.load(w_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
+            wg = wg * _affine(w_ptr, row, col, mask, length, groups, inner, PER_CHANNEL).to(acc_type)
         xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(acc_type) - mean[:, None]) * rstd[:, None]
         if not RMS:
             sum_wg += tl.sum(wg, axis=1)
@@ -119,7 +137,7 @@ def layer_norm_backward_input_kernel(
         offs = base[:, None] + col[None, :]
         wg = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(acc_type)
         if HAS_WEIGHT:
-            wg = wg * tl.load(w_ptr + col, mask=col_mask, other=0.0).to(acc_type)[None, :]
+            wg = wg * _affine(w_ptr, row, col, mask, length, groups, inner, PER_CHANNEL).to(acc_type)
         xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(acc_type) - mean[:, None]) * rstd[:, None]
         dx = rstd[:, None] * (wg - (sum_wg[:, None] + xhat * sum_wg_xhat[:, None]) / length)
         tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
@@ -194,8 +212,8 @@ def layer_norm(t: dict, call: LayerNormCall, genome: dict) -> list[torch.Tensor]
         bias = None if t["bias"] is None else t["bias"].contiguous()
         out, *stats = outs
         mean, rstd = [None, *stats] if call.rms else stats
-        launch(layer_norm_forward_kernel, row_grid, x, weight, bias, out, mean, rstd, call.rows, call.length, call.eps,
-               HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **options)
+        launch(layer_norm_forward_kernel, row_grid, x, weight, bias, out, mean, rstd, call.rows, call.length, 1, 1,
+               call.eps, HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, PER_CHANNEL=False, **options)
         return outs
     grad, rstd = t["grad_out"].contiguous(), t["rstd"].contiguous()
     mean = None if call.rms else t["mean"].contiguous()
@@ -203,7 +221,7 @@ def layer_norm(t: dict, call: LayerNormCall, genome: dict) -> list[torch.Tensor]
     dx, dw, db = (next(wanted) if m else None for m in call.output_mask)
     if dx is not None:
         launch(layer_norm_backward_input_kernel, row_grid, grad, x, mean, rstd, weight, dx, call.rows, call.length,
-               HAS_WEIGHT=weight is not None, **options)
+               1, 1, HAS_WEIGHT=weight is not None, PER_CHANNEL=False, **options)
     if dw is not None or db is not None:
         launch(layer_norm_backward_params_kernel, (triton.cdiv(call.length, genome["BLOCK_N"]),), grad, x, mean, rstd,
                dw, db, call.rows, call.length, WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None, **options)
