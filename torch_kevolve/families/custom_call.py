@@ -41,3 +41,22 @@ def kernel_call(name: str, run: Launcher, allocate: Launcher) -> Launcher:
         return list(run(tensors, params))
 
     return call
+
+
+def named_kernel_call(name: str, tensor_names: Sequence[str], call_from_params: Callable, run: Callable,
+                      allocate: Callable) -> Callable:
+    """`kernel_call` for launchers that take (tensors by name, call, genome); returns
+    compute(tensors by name, call, genome) -> outputs. `call` has params() / call_from_params(dict)."""
+
+    def run_listed(tensors, params: dict):
+        return run(dict(zip(tensor_names, tensors)), call_from_params(params["call"]), params["genome"])
+
+    def allocate_listed(tensors, params: dict):
+        return allocate(dict(zip(tensor_names, tensors)), call_from_params(params["call"]))
+
+    call_op = kernel_call(name, run_listed, allocate_listed)
+
+    def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
+        return call_op([tensors.get(n) for n in tensor_names], {"call": call.params(), "genome": genome})
+
+    return compute

@@ -34,3 +34,8 @@ def with_keyword_only(overload: torch._ops.OpOverload, kwargs: dict, remembered:
     """
     names = {a.name for a in overload._schema.arguments if a.kwarg_only}
     return {**{k: v for k, v in remembered.items() if k in names}, **kwargs}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: how Problems and JSON params name dtypes (getattr(torch, name) reads it back)."""
+    return str(dtype).removeprefix("torch.")

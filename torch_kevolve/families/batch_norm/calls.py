@@ -14,7 +14,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FORWARD = aten.native_batch_norm.default
@@ -103,6 +103,6 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
                 ("weight", call.has_weight), ("bias", call.has_bias), ("output_mask", list(call.output_mask)),
                 ("rank", x.dim())),
         dims=(("batch", call.batch), ("channels", call.channels), ("inner", call.inner)),
-        dtypes=(("input", str(x.dtype).removeprefix("torch.")),),
+        dtypes=(("input", dtype_name(x.dtype)),),
         contiguous=x.is_contiguous(),
     )

@@ -7,57 +7,27 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import kernel_call
-from ..schema import overload_named
+from ..custom_call import named_kernel_call
+from ..overload_call import forward_or_masked, overload_call
 from . import decomposition, triton_kernel
 from .calls import BatchNormCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
+
 TENSOR_NAMES = ("input", "weight", "bias", "running_mean", "running_var", "grad_out", "save_mean", "save_invstd")
-
-
-def _named(tensors) -> dict:
-    return dict(zip(TENSOR_NAMES, tensors))
-
-
-def _run_triton(tensors, params: dict):
-    return triton_kernel.batch_norm(_named(tensors), BatchNormCall.from_params(params["call"]), params["genome"])
-
-
-def _allocate(tensors, params: dict):
-    return triton_kernel.allocate(_named(tensors), BatchNormCall.from_params(params["call"]))
-
-
-batch_norm_channels = kernel_call("batch_norm_channels", _run_triton, _allocate)
-
-
-def _batch_norm_call(problem: Problem, compute: Callable) -> Callable:
-    """The overload's signature around compute(tensors by name, BatchNormCall) -> outputs; the
-    backward's unwanted gradients are None, as in ATen."""
-    overload = overload_named(problem.op)
-
-    def batch_norm(*args, **kwargs):
-        call, tensors = describe(overload, args, kwargs)
-        outs = iter(compute(tensors, call))
-        if not call.backward:
-            return tuple(outs)
-        return tuple(next(outs) if wanted else None for wanted in call.output_mask)
-
-    return batch_norm
-
-
-def _triton(tensors: dict, call: BatchNormCall, genome: Genome):
-    return batch_norm_channels([tensors.get(name) for name in TENSOR_NAMES], {"call": call.params(), "genome": genome})
+batch_norm_channels = named_kernel_call("batch_norm_channels", TENSOR_NAMES, BatchNormCall.from_params,
+                                        triton_kernel.batch_norm, triton_kernel.allocate)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _batch_norm_call(problem, functools.partial(_triton, genome=genome))
+    return overload_call(problem, describe, functools.partial(batch_norm_channels, genome=genome), forward_or_masked)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return _batch_norm_call(problem, functools.partial(decomposition.batch_norm, variance=genome["variance"]))
+    compute = functools.partial(decomposition.batch_norm, variance=genome["variance"])
+    return overload_call(problem, describe, compute, forward_or_masked)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

@@ -15,7 +15,7 @@ from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape
 from ..layer_norm.calls import FLOAT_DTYPES
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.native_group_norm.default, aten.native_group_norm_backward.default
@@ -97,7 +97,7 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
                 ("output_mask", list(call.output_mask)), ("groups", call.groups)),
         dims=(("batch", call.batch), ("channels", call.channels), ("inner", call.inner),
               ("row_length", call.length)),
-        dtypes=(("input", str(x.dtype).removeprefix("torch.")),),
+        dtypes=(("input", dtype_name(x.dtype)),),
         contiguous=x.is_contiguous(),
         exact_dims=frozenset({"channels"}),
     )

@@ -7,58 +7,28 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import kernel_call
+from ..custom_call import named_kernel_call
+from ..overload_call import forward_or_masked, overload_call
 from ..row_tiles import ROW_TILES, tiles_fit
-from ..schema import overload_named
 from . import decomposition, triton_kernel
 from .calls import GroupNormCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
+
 TENSOR_NAMES = ("input", "weight", "bias", "grad_out", "mean", "rstd")
-
-
-def _named(tensors) -> dict:
-    return dict(zip(TENSOR_NAMES, tensors))
-
-
-def _run_triton(tensors, params: dict):
-    return triton_kernel.group_norm(_named(tensors), GroupNormCall.from_params(params["call"]), params["genome"])
-
-
-def _allocate(tensors, params: dict):
-    return triton_kernel.allocate(_named(tensors), GroupNormCall.from_params(params["call"]))
-
-
-group_norm_rows = kernel_call("group_norm_rows", _run_triton, _allocate)
-
-
-def _group_norm_call(problem: Problem, compute: Callable) -> Callable:
-    """The overload's signature around compute(tensors by name, GroupNormCall) -> outputs; the
-    backward's unwanted gradients are None, as in ATen."""
-    overload = overload_named(problem.op)
-
-    def group_norm(*args, **kwargs):
-        call, tensors = describe(overload, args, kwargs)
-        outs = iter(compute(tensors, call))
-        if not call.backward:
-            return tuple(outs)
-        return tuple(next(outs) if wanted else None for wanted in call.output_mask)
-
-    return group_norm
-
-
-def _triton(tensors: dict, call: GroupNormCall, genome: Genome):
-    return group_norm_rows([tensors.get(name) for name in TENSOR_NAMES], {"call": call.params(), "genome": genome})
+group_norm_rows = named_kernel_call("group_norm_rows", TENSOR_NAMES, GroupNormCall.from_params,
+                                    triton_kernel.group_norm, triton_kernel.allocate)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _group_norm_call(problem, functools.partial(_triton, genome=genome))
+    return overload_call(problem, describe, functools.partial(group_norm_rows, genome=genome), forward_or_masked)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return _group_norm_call(problem, functools.partial(decomposition.group_norm, variance=genome["variance"]))
+    compute = functools.partial(decomposition.group_norm, variance=genome["variance"])
+    return overload_call(problem, describe, compute, forward_or_masked)
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:

@@ -14,7 +14,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.native_layer_norm.default, aten.native_layer_norm_backward.default
@@ -100,10 +100,6 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
         params=(("eps", call.eps), ("weight", call.has_weight), ("bias", call.has_bias),
                 ("output_mask", list(call.output_mask))),
         dims=(("rows", call.rows), ("row_length", call.length)),
-        dtypes=(("input", _name(x.dtype)), ("stats", _name(stats_dtype(x, call.rms)))),
+        dtypes=(("input", dtype_name(x.dtype)), ("stats", dtype_name(stats_dtype(x, call.rms)))),
         contiguous=all(t.is_contiguous() for t in tensors.values() if t is not None),
     )
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

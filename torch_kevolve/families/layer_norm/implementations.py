@@ -1,5 +1,6 @@
-"""The implementations of the layer-norm family (layer and RMS norm): Triton kernels (through a custom op on CPU) and the
-decomposition. Each built callable takes the overload's arguments and returns what it returns."""
+"""The implementations of the layer-norm family (layer and RMS norm): Triton kernels (through a
+custom op on CPU) and the decomposition. Each built callable takes the overload's arguments and
+returns what it returns."""
 from __future__ import annotations
 
 import functools
@@ -7,59 +8,34 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import kernel_call
+from ..custom_call import named_kernel_call
+from ..overload_call import forward_or_masked, overload_call
 from ..row_tiles import ROW_TILES, tiles_fit
-from ..schema import overload_named
 from . import decomposition, triton_kernel
 from .calls import LayerNormCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
+
 TENSOR_NAMES = ("input", "weight", "bias", "grad_out", "mean", "rstd")
+layer_norm_rows = named_kernel_call("layer_norm_rows", TENSOR_NAMES, LayerNormCall.from_params,
+                                    triton_kernel.layer_norm, triton_kernel.allocate)
 
 
-def _named(tensors) -> dict:
-    return dict(zip(TENSOR_NAMES, tensors))
-
-
-def _run_triton(tensors, params: dict):
-    return triton_kernel.layer_norm(_named(tensors), LayerNormCall.from_params(params["call"]), params["genome"])
-
-
-def _allocate(tensors, params: dict):
-    return triton_kernel.allocate(_named(tensors), LayerNormCall.from_params(params["call"]))
-
-
-layer_norm_rows = kernel_call("layer_norm_rows", _run_triton, _allocate)
-
-
-def _layer_norm_call(problem: Problem, compute: Callable) -> Callable:
-    """The overload's signature around compute(tensors by name, LayerNormCall) -> outputs; the
-    backward's unwanted gradients are None, as in ATen."""
-    overload = overload_named(problem.op)
-
-    def layer_norm(*args, **kwargs):
-        call, tensors = describe(overload, args, kwargs)
-        outs = iter(compute(tensors, call))
-        if not call.backward:
-            return tuple(outs)
-        mask = call.output_mask[:2] if call.rms else call.output_mask
-        return tuple(next(outs) if wanted else None for wanted in mask)
-
-    return layer_norm
-
-
-def _triton(tensors: dict, call: LayerNormCall, genome: Genome):
-    return layer_norm_rows([tensors.get(name) for name in TENSOR_NAMES], {"call": call.params(), "genome": genome})
+def _results(outputs, call: LayerNormCall) -> tuple:
+    """forward_or_masked, cut to RMS norm's two outputs."""
+    results = forward_or_masked(outputs, call)
+    return results[:2] if call.rms else results
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _layer_norm_call(problem, functools.partial(_triton, genome=genome))
+    return overload_call(problem, describe, functools.partial(layer_norm_rows, genome=genome), _results)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return _layer_norm_call(problem, functools.partial(decomposition.layer_norm, variance=genome["variance"]))
+    compute = functools.partial(decomposition.layer_norm, variance=genome["variance"])
+    return overload_call(problem, describe, compute, _results)
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:

@@ -12,7 +12,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.nll_loss_forward.default, aten.nll_loss_backward.default
@@ -72,10 +72,6 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
         params=(("reduction", call.reduction), ("ignore_index", call.ignore_index), ("weight", call.has_weight),
                 ("batched", call.batched)),
         dims=(("batch", call.batch), ("classes", call.classes)),
-        dtypes=(("self", _name(tensors["self"].dtype)), ("target", _name(tensors["target"].dtype))),
+        dtypes=(("self", dtype_name(tensors["self"].dtype)), ("target", dtype_name(tensors["target"].dtype))),
         contiguous=tensors["self"].is_contiguous(),
     )
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

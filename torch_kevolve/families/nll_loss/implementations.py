@@ -7,54 +7,32 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import kernel_call
-from ..schema import overload_named
+from ..custom_call import named_kernel_call
+from ..overload_call import overload_call
 from . import decomposition, triton_kernel
 from .calls import NllLossCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
+
 TENSOR_NAMES = ("self", "target", "weight", "grad_output", "total_weight")
+nll_loss_rows = named_kernel_call("nll_loss_rows", TENSOR_NAMES, lambda p: NllLossCall(**p),
+                                  triton_kernel.nll_loss, triton_kernel.allocate)
 
 
-def _named(tensors) -> dict:
-    return dict(zip(TENSOR_NAMES, tensors))
-
-
-def _run_triton(tensors, params: dict):
-    return triton_kernel.nll_loss(_named(tensors), NllLossCall(**params["call"]), params["genome"])
-
-
-def _allocate(tensors, params: dict):
-    return triton_kernel.allocate(_named(tensors), NllLossCall(**params["call"]))
-
-
-nll_loss_rows = kernel_call("nll_loss_rows", _run_triton, _allocate)
-
-
-def _nll_loss_call(problem: Problem, compute: Callable) -> Callable:
-    """The overload's signature around compute(tensors by name, NllLossCall) -> outputs."""
-    overload = overload_named(problem.op)
-
-    def nll_loss(*args, **kwargs):
-        call, tensors = describe(overload, args, kwargs)
-        outs = compute(tensors, call)
-        return outs[0] if call.backward else tuple(outs)
-
-    return nll_loss
-
-
-def _triton(tensors: dict, call: NllLossCall, genome: Genome):
-    return nll_loss_rows([tensors.get(name) for name in TENSOR_NAMES], {"call": call.params(), "genome": genome})
+def _results(outputs, call: NllLossCall):
+    """forward: (output, total_weight); backward: grad_input."""
+    return outputs[0] if call.backward else tuple(outputs)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _nll_loss_call(problem, functools.partial(_triton, genome=genome))
+    return overload_call(problem, describe, functools.partial(nll_loss_rows, genome=genome), _results)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return _nll_loss_call(problem, functools.partial(decomposition.nll_loss, pick=genome["pick"]))
+    compute = functools.partial(decomposition.nll_loss, pick=genome["pick"])
+    return overload_call(problem, describe, compute, _results)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

@@ -17,7 +17,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import kept_shape, reduced_dims, static_shape
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 
@@ -98,7 +98,7 @@ class ReductionCall:
     def params(self) -> dict:
         """JSON-serialisable form (custom-op params)."""
         return dict(program=vars(self.program), dims=list(self.dims), keepdim=self.keepdim,
-                    out_dtype=str(self.out_dtype).removeprefix("torch."), order=self.order,
+                    out_dtype=dtype_name(self.out_dtype), order=self.order,
                     correction=self.correction, with_mean=self.with_mean)
 
     @staticmethod
@@ -190,10 +190,6 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
                 ("order", call.order), ("correction", call.correction), ("combine", call.program.combine),
                 ("center", call.program.center), ("accumulator", accumulator(call, x.dtype))),
         dims=(("rows", rows), ("row_length", row_length)),
-        dtypes=(("self", _name(x.dtype)), ("out", _name(call.out_dtype))),
+        dtypes=(("self", dtype_name(x.dtype)), ("out", dtype_name(call.out_dtype))),
         contiguous=x.is_contiguous(),
     )
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

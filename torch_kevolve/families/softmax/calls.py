@@ -14,7 +14,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape, wrap_dim
-from ..schema import bind_arguments
+from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -34,7 +34,7 @@ class SoftmaxCall:
     out_dtype: torch.dtype
 
     def params(self) -> dict:
-        return dict(vars(self), out_dtype=str(self.out_dtype).removeprefix("torch."))
+        return dict(vars(self), out_dtype=dtype_name(self.out_dtype))
 
     @staticmethod
     def from_params(p: dict) -> "SoftmaxCall":
@@ -80,10 +80,6 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
         op=str(overload),
         params=(("dim_last", call.inner == 1),),
         dims=(("rows", call.outer * call.inner), ("row_length", call.length)),
-        dtypes=(("input", _name(tensors[-1].dtype)), ("out", _name(call.out_dtype))),
+        dtypes=(("input", dtype_name(tensors[-1].dtype)), ("out", dtype_name(call.out_dtype))),
         contiguous=all(t.is_contiguous() for t in tensors),
     )
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -9,7 +9,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import kernel_call
 from ..row_tiles import ROW_TILES, tiles_fit
-from ..schema import overload_named
+from ..overload_call import overload_call
 from . import decomposition, triton_kernel
 from .calls import SoftmaxCall, describe
 
@@ -27,25 +27,20 @@ def _allocate(tensors, params: dict):
 softmax_rows = kernel_call("softmax_rows", _run_triton, _allocate)
 
 
-def _softmax_call(problem: Problem, compute: Callable) -> Callable:
-    """The overload's signature around compute(tensors, SoftmaxCall) -> [output]."""
-    overload = overload_named(problem.op)
-
-    def softmax(*args, **kwargs):
-        call, tensors = describe(overload, args, kwargs)
-        return compute(tensors, call)[0]
-
-    return softmax
+def _output(outputs, call: SoftmaxCall):
+    return outputs[0]
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return _softmax_call(problem, lambda tensors, call: softmax_rows(tensors, {"call": call.params(), "genome": genome}))
+    compute = lambda tensors, call: softmax_rows(tensors, {"call": call.params(), "genome": genome})  # noqa: E731
+    return overload_call(problem, describe, compute, _output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return _softmax_call(problem, functools.partial(decomposition.softmax, normalizer=genome["normalizer"]))
+    return overload_call(problem, describe, functools.partial(decomposition.softmax, normalizer=genome["normalizer"]),
+                         _output)
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
