@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, layer-norm, group-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import BATCH_NORM, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SOFTMAX
+from torch_kevolve.families import BATCH_NORM, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN, SOFTMAX
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
 from torch_kevolve.families.nll_loss import triton_kernel as nll_loss_kernel
 from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
+from torch_kevolve.families.scan import triton_kernel as scan_kernel
 from torch_kevolve.families.softmax import triton_kernel as softmax_kernel
 
 aten = torch.ops.aten
@@ -52,6 +53,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(nll_loss_kernel, "launch", record)
     monkeypatch.setattr(batch_norm_kernel, "launch", record)
     monkeypatch.setattr(group_norm_kernel, "launch", record)
+    monkeypatch.setattr(scan_kernel, "launch", record)
     return calls
 
 
@@ -150,3 +152,18 @@ def test_group_norm_kernels_compile_for_sm90(captured, overload, args, launches)
     problem = GROUP_NORM.problem(overload, args, {})
     GROUP_NORM.implementation("group_norm_triton").build(problem, GENOME)(*args)
     assert compiles(captured, launches)
+
+
+SCANS = [
+    (aten.cumsum.default, (X.half(), 1), {}),
+    (aten.cumsum.default, (X.to(torch.int32), 0), {}),
+    (aten.cumprod.default, (X.double(), 1), {}),
+    (aten.cumprod.default, (X.bfloat16(), 0), {"dtype": torch.float32}),
+]
+
+
+@pytest.mark.parametrize("overload,args,kwargs", SCANS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_scan_kernel_compiles_for_sm90(captured, overload, args, kwargs):
+    problem = SCAN.problem(overload, args, kwargs)
+    SCAN.implementation("scan_triton").build(problem, GENOME)(*args, **kwargs)
+    assert compiles(captured)
