@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss and batch-norm families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm and gather families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import BATCH_NORM, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN, SOFTMAX
+from torch_kevolve.families import BATCH_NORM, GATHER, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN, SOFTMAX
+from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
@@ -54,6 +55,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(batch_norm_kernel, "launch", record)
     monkeypatch.setattr(group_norm_kernel, "launch", record)
     monkeypatch.setattr(scan_kernel, "launch", record)
+    monkeypatch.setattr(gather_kernel, "launch", record)
     return calls
 
 
@@ -166,4 +168,20 @@ SCANS = [
 def test_scan_kernel_compiles_for_sm90(captured, overload, args, kwargs):
     problem = SCAN.problem(overload, args, kwargs)
     SCAN.implementation("scan_triton").build(problem, GENOME)(*args, **kwargs)
+    assert compiles(captured)
+
+
+GATHERS = [
+    (aten.index_select.default, (X.bfloat16(), 1, torch.zeros(4, dtype=torch.long))),
+    (aten.embedding.default, (X, torch.zeros(3, 2, dtype=torch.int32))),
+    (aten.embedding_dense_backward.default, (X.half(), torch.zeros(8, dtype=torch.long), 20, 3, False)),
+    (aten.embedding_dense_backward.default, (X.double(), torch.zeros(8, dtype=torch.int32), 20, -1, False)),
+]
+GATHER_GENOME = dict(BLOCK=1024, BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=1)
+
+
+@pytest.mark.parametrize("overload,args", GATHERS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_gather_kernels_compile_for_sm90(captured, overload, args):
+    problem = GATHER.problem(overload, args, {})
+    GATHER.implementation("gather_triton").build(problem, GATHER_GENOME)(*args)
     assert compiles(captured)
