@@ -104,12 +104,15 @@ def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches)
 
 
 TARGET = torch.zeros(8, dtype=torch.long)
+PIXELS = torch.zeros(2, 8, 8, dtype=torch.long)
 NLL_LOSSES = [
     (aten.nll_loss_forward.default, (X, TARGET, None, 0, -100)),
     (aten.nll_loss_forward.default, (X.t().contiguous().t(), TARGET.int(), X[0], 1, -100)),
     (aten.nll_loss_forward.default, (X.double(), TARGET, None, 2, 3)),
     (aten.nll_loss_backward.default, (X[:, 0].half(), X.half(), TARGET, X[0].half(), 0, -100, X[0, 0].half())),
     (aten.nll_loss_backward.default, (X[0, 0].double(), X.double(), TARGET, None, 1, -100, X[0, 0].double())),
+    (aten.nll_loss2d_forward.default, (X.view(2, 4, 8, 8), PIXELS, None, 1, -100)),
+    (aten.nll_loss2d_backward.default, (X.view(2, 4, 8, 8)[:, 0], X.view(2, 4, 8, 8), PIXELS, None, 0, -100, X[0, 0])),
 ]
 NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, num_warps=4, num_stages=2)
 

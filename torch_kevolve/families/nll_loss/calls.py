@@ -1,6 +1,8 @@
 """The nll_loss calls the family accepts, in normal form, and the Problem each describes.
 
-Input is [batch, classes] (or [classes] with a 0-d target: one sample); reduction 0 none, 1 mean, 2 sum.
+Input is [batch, classes] (or [classes] with a 0-d target: one sample), or for nll_loss2d
+[batch, classes, H, W] with an [batch, H, W] target: every target element is one row of `classes`
+log-probabilities, `inner` = H * W apart. Reduction 0 none, 1 mean, 2 sum.
 """
 from __future__ import annotations
 
@@ -16,36 +18,48 @@ from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.nll_loss_forward.default, aten.nll_loss_backward.default
+FORWARD_2D, BACKWARD_2D = aten.nll_loss2d_forward.default, aten.nll_loss2d_backward.default
+OVERLOADS = (FORWARD, BACKWARD, FORWARD_2D, BACKWARD_2D)
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 NONE, MEAN, SUM = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class NllLossCall:
-    """One call: batch and class counts, reduction, ignore_index, whether class weights are given."""
+    """One call: rows (target elements), classes, spatial size, reduction, ignore_index, class weights."""
 
     backward: bool
-    batch: int
+    rows: int
     classes: int
-    batched: bool  # input is [batch, classes] (else [classes])
+    inner: int  # H * W for nll_loss2d, else 1
+    loss_shape: tuple[int, ...]  # the target's shape: reduction none's output
     reduction: int
     ignore_index: int
     has_weight: bool
 
     def params(self) -> dict:
-        return dict(vars(self))
+        return dict(vars(self), loss_shape=list(self.loss_shape))
+
+    @staticmethod
+    def from_params(p: dict) -> "NllLossCall":
+        return NllLossCall(**{**p, "loss_shape": tuple(p["loss_shape"])})
 
 
 def describe(overload, args: Sequence, kwargs: dict) -> tuple[NllLossCall, dict]:
     """The NllLossCall and the call's tensors by name; Unsupported if the call is not ours."""
-    if overload not in (FORWARD, BACKWARD):
+    if overload not in OVERLOADS:
         raise Unsupported(f"{overload} is not an nll_loss of this family")
     a = bind_arguments(overload, args, kwargs)
     x, target, weight = a["self"], a["target"], a["weight"]
     shape = static_shape(x, "self")
-    if len(shape) not in (1, 2) or target.dim() != len(shape) - 1:
-        raise Unsupported(f"input of shape {list(shape)} with a {target.dim()}-d target (nll_loss2d is not ours)")
-    batch, classes = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+    if overload in (FORWARD_2D, BACKWARD_2D):
+        if len(shape) != 4 or tuple(target.shape) != shape[:1] + shape[2:]:
+            raise Unsupported(f"nll_loss2d takes [N, C, H, W] input and [N, H, W] target, not {list(shape)}")
+        classes, inner = shape[1], shape[2] * shape[3]
+    elif len(shape) not in (1, 2) or tuple(target.shape) != shape[:-1]:
+        raise Unsupported(f"input of shape {list(shape)} with a target of shape {list(target.shape)}")
+    else:
+        classes, inner = shape[-1], 1
     if target.dtype not in (torch.int64, torch.int32, torch.uint8):
         raise Unsupported(f"target dtype {target.dtype} is not an integer class index")
     if x.dtype not in FLOAT_DTYPES:
@@ -57,10 +71,11 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[NllLossCall, dict]
     if not isinstance(a["ignore_index"], int):
         raise Unsupported("symbolic ignore_index is not supported")
     tensors = {"self": x, "target": target, "weight": weight}
-    if overload == BACKWARD:
+    backward = overload in (BACKWARD, BACKWARD_2D)
+    if backward:
         tensors.update(grad_output=a["grad_output"], total_weight=a["total_weight"])
-    call = NllLossCall(overload == BACKWARD, batch, classes, len(shape) == 2, a["reduction"], a["ignore_index"],
-                       weight is not None)
+    call = NllLossCall(backward, target.numel(), classes, inner, tuple(target.shape), a["reduction"],
+                       a["ignore_index"], weight is not None)
     return call, tensors
 
 
@@ -70,8 +85,8 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
         family=family,
         op=str(overload),
         params=(("reduction", call.reduction), ("ignore_index", call.ignore_index), ("weight", call.has_weight),
-                ("batched", call.batched)),
-        dims=(("batch", call.batch), ("classes", call.classes)),
+                ("rank", tensors["self"].dim())),
+        dims=(("batch", call.rows // call.inner), ("classes", call.classes), ("inner", call.inner)),
         dtypes=(("self", dtype_name(tensors["self"].dtype)), ("target", dtype_name(tensors["target"].dtype))),
         contiguous=tensors["self"].is_contiguous(),
     )

@@ -14,8 +14,10 @@ def nll_loss(t: dict, call: NllLossCall, pick: str) -> list[torch.Tensor]:
     """The call's outputs: forward (output, total_weight), backward [grad_input]."""
     x = t["self"]
     wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-    rows = x.to(wide).reshape(call.batch, call.classes)
-    target = t["target"].reshape(call.batch).long()
+    batch = call.rows // call.inner
+    # [rows, classes]: for nll_loss2d the classes of each pixel, row by row
+    rows = x.to(wide).reshape(batch, call.classes, call.inner).transpose(1, 2).reshape(call.rows, call.classes)
+    target = t["target"].reshape(call.rows).long()
     keep = target != call.ignore_index
     safe = torch.where(keep, target, 0)
     w = keep.to(wide) if t["weight"] is None else t["weight"].to(wide)[safe] * keep
@@ -29,7 +31,8 @@ def nll_loss(t: dict, call: NllLossCall, pick: str) -> list[torch.Tensor]:
             grad = torch.zeros_like(rows).scatter(1, safe[:, None], d[:, None])
         else:
             grad = torch.nn.functional.one_hot(safe, call.classes).to(wide) * d[:, None]
-        return [grad.to(x.dtype).view(shapes[0])]
+        grad = grad.reshape(batch, call.inner, call.classes).transpose(1, 2)
+        return [grad.to(x.dtype).reshape(shapes[0])]
     if pick == "gather":
         picked = rows.gather(1, safe[:, None])[:, 0]
     else:

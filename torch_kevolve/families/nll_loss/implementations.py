@@ -15,7 +15,7 @@ from .calls import NllLossCall, describe
 PACKAGE = __name__.rpartition(".")[0]
 
 TENSOR_NAMES = ("self", "target", "weight", "grad_output", "total_weight")
-nll_loss_rows = named_kernel_call("nll_loss_rows", TENSOR_NAMES, lambda p: NllLossCall(**p),
+nll_loss_rows = named_kernel_call("nll_loss_rows", TENSOR_NAMES, NllLossCall.from_params,
                                   triton_kernel.nll_loss, triton_kernel.allocate)
 
 
