@@ -42,6 +42,12 @@ CALLS = [
     (aten.argmax.default, (STRIDED, 0, True), {}),
     (aten.argmin.default, (TIES, -1), {}),
     (aten.argmin.default, (INTS.to(torch.uint8), 1), {}),
+    (aten.max.dim, (TIES, 1), {}),
+    (aten.max.dim, (STRIDED.half(), 0, True), {}),
+    (aten.min.dim, (TIES, -1, True), {}),
+    (aten.min.dim, (INTS > 0, 1), {}),
+    (aten.max.default, (TIES[:2],), {}),
+    (aten.min.default, (INTS,), {}),
     (aten.var.correction, (X, [1]), {}),
     (aten.var.correction, (STRIDED.bfloat16(), [0, 1]), {"correction": 0, "keepdim": True}),
     (aten.var.correction, (X[0, 0, :2], None), {"correction": 3}),
@@ -107,6 +113,7 @@ def test_keyword_only_arguments_are_remembered_by_the_problem():
     (aten.std_mean.correction, (X.bfloat16(), [0, 1]), {}),
     (aten.prod.default, (INTS,), {}),
     (aten.logsumexp.default, (STRIDED, [2], True), {}),
+    (aten.max.dim, (X.double(), 2), {}),
 ])
 def test_generated_inputs(overload, args, kwargs):
     problem = REDUCTION.problem(overload, args, kwargs)
@@ -123,6 +130,7 @@ def test_problem_describes_rows():
     assert REDUCTION.bytes_moved(problem) == 5 * 24 * 4 + 5 * 4
     assert family_for(aten.amax.default) is REDUCTION
     assert REDUCTION.checked_outputs(REDUCTION.problem(aten.var_mean.correction, (X,), {})) == (0, 1)
+    assert REDUCTION.checked_outputs(REDUCTION.problem(aten.min.dim, (X, 1), {})) == (0, 1)
 
 
 @pytest.mark.parametrize("overload,args,kwargs,reason", [

@@ -27,6 +27,8 @@ REDUCTIONS = [  # one call per RowProgram step, over the dtypes that change the 
     (aten.amin.default, (X.to(torch.int8), [1])),
     (aten.argmax.default, (X, 1)),
     (aten.argmin.default, (X.to(torch.uint8), 1)),
+    (aten.max.dim, (X.half(), 1)),
+    (aten.min.dim, (X.to(torch.int32), 1)),
     (aten.var_mean.correction, (X, [1])),
     (aten.std.correction, (X.double(), [1])),
     (aten.linalg_vector_norm.default, (X, 3.5, [1])),

@@ -80,6 +80,9 @@ def reduce(x: torch.Tensor, call: ReductionCall, fold: str) -> list[torch.Tensor
     result = index if program.combine == "argmax" else _finish(acc, center, call.order, divisor(call, length), program.finish)
     shape = call.out_shape(x.shape)
     outs = [result.to(call.out_dtype).reshape(shape)]
-    if call.with_mean:
+    if call.companion == "mean":
         outs.append(center.to(x.dtype).reshape(shape))
+    if call.companion == "values":
+        values = _finish(acc, center, call.order, 0.0, program.finish)
+        outs.insert(0, values.to(x.dtype).reshape(shape))
     return outs

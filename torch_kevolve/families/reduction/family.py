@@ -14,7 +14,8 @@ from . import spec
 from .implementations import DECOMPOSITION, TRITON, remembered_arguments
 
 aten = torch.ops.aten
-INT_DIM_OVERLOADS = (aten.prod.dim_int, aten.argmax.default, aten.argmin.default, aten.any.dim, aten.all.dim)
+INT_DIM_OVERLOADS = (aten.prod.dim_int, aten.argmax.default, aten.argmin.default, aten.any.dim, aten.all.dim,
+                     aten.max.dim, aten.min.dim)
 
 
 @dataclass
@@ -60,7 +61,7 @@ class ReductionFamily(KernelFamily):
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
-        return (0, 1) if overload_named(problem.op) in spec.WITH_MEAN else (0,)
+        return (0, 1) if overload_named(problem.op) in spec.COMPANIONS else (0,)
 
     def reduced_extent(self, problem: Problem, args: Sequence) -> int:
         return problem.dim("row_length")

@@ -39,6 +39,8 @@ SUM, PROD = RowProgram("sum"), RowProgram("prod")
 MEAN = RowProgram("sum", finish="divide")
 AMAX, AMIN = RowProgram("max"), RowProgram("max", transform="neg", finish="neg")
 ARGMAX, ARGMIN = RowProgram("argmax"), RowProgram("argmax", transform="neg")
+# max.dim / min.dim: the arg-extreme and, finished, its value
+MAX_DIM, MIN_DIM = RowProgram("argmax", finish="none"), RowProgram("argmax", transform="neg", finish="neg")
 VAR = RowProgram("sum", transform="square", center="mean", finish="divide")
 STD = RowProgram("sum", transform="square", center="mean", finish="sqrt_divide")
 LOGSUMEXP = RowProgram("sum", transform="exp", center="max", finish="log_add_center")
@@ -71,6 +73,10 @@ OVERLOADS = {
     aten.std_mean.correction: (STD, "dim", True),
     aten.linalg_vector_norm.default: (None, "dim", True),
     aten.logsumexp.default: (LOGSUMEXP, "dim", True),
+    aten.max.dim: (MAX_DIM, "dim", True),
+    aten.min.dim: (MIN_DIM, "dim", True),
+    aten.max.default: (AMAX, None, True),
+    aten.min.default: (AMIN, None, True),
     aten.any.default: (ANY, None, True),
     aten.any.dim: (ANY, "dim", True),
     aten.any.dims: (ANY, "dim", False),
@@ -78,7 +84,10 @@ OVERLOADS = {
     aten.all.dim: (ALL, "dim", True),
     aten.all.dims: (ALL, "dim", False),
 }
-WITH_MEAN = (aten.var_mean.correction, aten.std_mean.correction)
+# overloads returning a second tensor: the mean (var_mean, std_mean: (result, mean)) or the values
+# of the arg-extremes (max.dim, min.dim: (values, indices))
+COMPANIONS = {aten.var_mean.correction: "mean", aten.std_mean.correction: "mean", aten.max.dim: "values",
+              aten.min.dim: "values"}
 INTEGER_KEEPING = (SUM, PROD, AMAX, AMIN)  # integer inputs reduce in int64
 FLOAT_ONLY = (MEAN, VAR, STD)
 
@@ -93,18 +102,18 @@ class ReductionCall:
     out_dtype: torch.dtype
     order: float  # linalg_vector_norm's ord (unused elsewhere)
     correction: float  # var/std's correction (unused elsewhere)
-    with_mean: bool  # var_mean / std_mean also return the mean
+    companion: str  # none | mean | values (see COMPANIONS)
 
     def params(self) -> dict:
         """JSON-serialisable form (custom-op params)."""
         return dict(program=vars(self.program), dims=list(self.dims), keepdim=self.keepdim,
                     out_dtype=dtype_name(self.out_dtype), order=self.order,
-                    correction=self.correction, with_mean=self.with_mean)
+                    correction=self.correction, companion=self.companion)
 
     @staticmethod
     def from_params(p: dict) -> "ReductionCall":
         return ReductionCall(RowProgram(**p["program"]), tuple(p["dims"]), p["keepdim"], getattr(torch, p["out_dtype"]),
-                             p["order"], p["correction"], p["with_mean"])
+                             p["order"], p["correction"], p["companion"])
 
     def out_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         return kept_shape(shape, self.dims, self.keepdim)
@@ -141,7 +150,7 @@ def describe(overload, args: Sequence, kwargs: dict, dtype_if_absent: torch.dtyp
         out_dtype=_out_dtype(program, x.dtype, a.get("dtype") or dtype_if_absent, overload),
         order=order,
         correction=1.0 if correction is None else float(correction),
-        with_mean=overload in WITH_MEAN,
+        companion=COMPANIONS.get(overload, "none"),
     )
 
 
@@ -149,7 +158,7 @@ def _out_dtype(program: RowProgram, dtype: torch.dtype, requested, overload) -> 
     is_int = dtype in INT_DTYPES
     if program in (ANY, ALL):
         return torch.uint8 if dtype == torch.uint8 else torch.bool
-    if program in (ARGMAX, ARGMIN):
+    if program.combine == "argmax":
         return torch.int64
     if requested is not None:
         if requested not in FLOAT_DTYPES + INT_DTYPES:
@@ -169,7 +178,7 @@ def accumulator(call: ReductionCall, in_dtype: torch.dtype) -> str:
     (arg-)extremes of integers, else fp32."""
     if torch.float64 in (in_dtype, call.out_dtype):
         return "fp64"
-    if call.program in (ARGMAX, ARGMIN):
+    if call.program.combine == "argmax":
         return "int64" if in_dtype in INT_DTYPES else "fp32"
     if call.out_dtype in INT_DTYPES and call.program in INTEGER_KEEPING:
         return "int64"

@@ -82,7 +82,7 @@ def _multiply(a, b):
 def reduce_rows_kernel(
     x_ptr,  # [rows, row_length] contiguous
     out_ptr,  # [rows] one result per row
-    mean_ptr,  # [rows] each row's mean (written when WITH_MEAN)
+    companion_ptr,  # [rows] COMPANION mean: each row's mean; values: the value at the arg-extreme
     rows,
     row_length,
     order,  # linalg_vector_norm's ord, for abs_pow / root
@@ -92,7 +92,7 @@ def reduce_rows_kernel(
     CENTER: tl.constexpr,  # none | mean | max
     FINISH: tl.constexpr,
     ACC: tl.constexpr,  # fp32 | fp64 | int64
-    WITH_MEAN: tl.constexpr,
+    COMPANION: tl.constexpr,  # none | mean | values
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
@@ -150,23 +150,28 @@ def reduce_rows_kernel(
             acc = tl.maximum(acc, tile_best)
     if COMBINE == "argmax":
         result = tl.where(nan_at < row_length, nan_at, arg)
+        if COMPANION == "values":
+            if ACC != "int64":
+                acc = tl.where(nan_at < row_length, float("nan"), acc)
+            center = _finish(acc, center, order, divisor, FINISH)
     else:
         if COMBINE == "max":
             if ACC != "int64":
                 acc = tl.where(nan_at < row_length, float("nan"), acc)
         result = _finish(acc, center, order, divisor, FINISH)
     tl.store(out_ptr + row, result.to(out_ptr.dtype.element_ty), mask=row_mask)
-    if WITH_MEAN:
-        tl.store(mean_ptr + row, center.to(mean_ptr.dtype.element_ty), mask=row_mask)
+    if COMPANION != "none":  # the mean, or the values (kept in `center`, unused by argmax programs)
+        tl.store(companion_ptr + row, center.to(companion_ptr.dtype.element_ty), mask=row_mask)
 
 
 def allocate(x: torch.Tensor, call: ReductionCall) -> list[torch.Tensor]:
-    """Empty outputs of the call: the reduction, and the mean for var_mean/std_mean."""
+    """Empty outputs of the call in ATen's order: the reduction, (var, mean) for var_mean/std_mean,
+    (values, indices) for max.dim/min.dim."""
     shape = call.out_shape(x.shape)
     outs = [torch.empty(shape, dtype=call.out_dtype, device=x.device)]
-    if call.with_mean:
+    if call.companion != "none":
         outs.append(torch.empty(shape, dtype=x.dtype, device=x.device))
-    return outs
+    return outs[::-1] if call.companion == "values" else outs
 
 
 def divisor(call: ReductionCall, row_length: int) -> float:
@@ -179,6 +184,7 @@ def divisor(call: ReductionCall, row_length: int) -> float:
 def reduce(x: torch.Tensor, call: ReductionCall, genome: dict) -> list[torch.Tensor]:
     """The call's outputs, computed by reduce_rows_kernel."""
     outs = allocate(x, call)
+    result, companion = outs[::-1] if call.companion == "values" else (outs + outs)[:2]
     matrix = rows_view(x, call.dims)
     rows, row_length = matrix.shape
     program = call.program
@@ -186,8 +192,8 @@ def reduce(x: torch.Tensor, call: ReductionCall, genome: dict) -> list[torch.Ten
         reduce_rows_kernel,
         (triton.cdiv(rows, genome["BLOCK_M"]),),
         matrix,
-        outs[0],
-        outs[-1],
+        result,
+        companion,
         rows,
         row_length,
         call.order,
@@ -197,7 +203,7 @@ def reduce(x: torch.Tensor, call: ReductionCall, genome: dict) -> list[torch.Ten
         CENTER=program.center,
         FINISH=program.finish,
         ACC=accumulator(call, x.dtype),
-        WITH_MEAN=call.with_mean,
+        COMPANION=call.companion,
         num_warps=genome["num_warps"],
         num_stages=genome["num_stages"],
         **{name: genome[name] for name in GENOME_CONSTEXPRS},
