@@ -5,6 +5,8 @@ ones vector (`matmul`). Same RowProgram, same accumulators as the Triton kernel.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..dims import rows_view
@@ -20,6 +22,7 @@ def _transform(v: torch.Tensor, order: float, name: str) -> torch.Tensor:
         "neg": lambda: -v, "abs": v.abs, "neg_abs": lambda: -v.abs(), "square": lambda: v * v,
         "abs_pow": lambda: v.abs().pow(order), "nonzero": lambda: (v != 0).to(v.dtype),
         "is_zero": lambda: (v == 0).to(v.dtype), "exp": v.exp, "none": lambda: v,
+        "nan_to_zero": lambda: v.nan_to_num(0.0, posinf=math.inf, neginf=-math.inf),
     }
     return ops[name]()
 
@@ -77,7 +80,10 @@ def reduce(x: torch.Tensor, call: ReductionCall, fold: str) -> list[torch.Tensor
         center = torch.where(center.abs() == float("inf"), 0.0, center)
     values = _transform(matrix - center[:, None], call.order, program.transform)
     acc, index = _fold(values, program.combine, fold)
-    result = index if program.combine == "argmax" else _finish(acc, center, call.order, divisor(call, length), program.finish)
+    if program.combine == "argmax":
+        result = index
+    else:
+        result = _finish(acc, center, call.order, divisor(call, length), program.finish)
     shape = call.out_shape(x.shape)
     outs = [result.to(call.out_dtype).reshape(shape)]
     if call.companion == "mean":

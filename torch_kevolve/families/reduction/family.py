@@ -15,7 +15,7 @@ from .implementations import DECOMPOSITION, TRITON, remembered_arguments
 
 aten = torch.ops.aten
 INT_DIM_OVERLOADS = (aten.prod.dim_int, aten.argmax.default, aten.argmin.default, aten.any.dim, aten.all.dim,
-                     aten.max.dim, aten.min.dim)
+                     aten.max.dim, aten.min.dim, aten.count_nonzero.default)
 
 
 @dataclass

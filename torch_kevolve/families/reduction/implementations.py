@@ -72,7 +72,8 @@ TRITON = Implementation(
     build=_build_triton,
     supports=tiles_fit,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.spec", "torch_kevolve.families.dims",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.row_tiles", "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.row_tiles",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(

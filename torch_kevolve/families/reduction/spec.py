@@ -30,12 +30,13 @@ class RowProgram:
     """The per-row steps of one reduction (see the module docstring)."""
 
     combine: str  # sum | prod | max | argmax
-    transform: str = "none"  # none | neg | abs | neg_abs | square | abs_pow | nonzero | is_zero | exp
+    transform: str = "none"  # none | neg | abs | neg_abs | square | abs_pow | nonzero | is_zero | exp | nan_to_zero
     center: str = "none"  # none | max | mean
     finish: str = "none"  # none | neg | divide | sqrt_divide | sqrt | root | log_add_center | positive | not
 
 
 SUM, PROD = RowProgram("sum"), RowProgram("prod")
+NANSUM, COUNT_NONZERO = RowProgram("sum", transform="nan_to_zero"), RowProgram("sum", transform="nonzero")
 MEAN = RowProgram("sum", finish="divide")
 AMAX, AMIN = RowProgram("max"), RowProgram("max", transform="neg", finish="neg")
 ARGMAX, ARGMIN = RowProgram("argmax"), RowProgram("argmax", transform="neg")
@@ -59,6 +60,9 @@ GENERAL_NORM = RowProgram("sum", transform="abs_pow", finish="root")
 OVERLOADS = {
     aten.sum.default: (SUM, None, True),
     aten.sum.dim_IntList: (SUM, "dim", True),
+    aten.nansum.default: (NANSUM, "dim", True),
+    aten.count_nonzero.default: (COUNT_NONZERO, "dim", True),
+    aten.count_nonzero.dim_IntList: (COUNT_NONZERO, "dim", True),
     aten.mean.default: (MEAN, None, True),
     aten.mean.dim: (MEAN, "dim", True),
     aten.prod.default: (PROD, None, True),
@@ -88,7 +92,7 @@ OVERLOADS = {
 # of the arg-extremes (max.dim, min.dim: (values, indices))
 COMPANIONS = {aten.var_mean.correction: "mean", aten.std_mean.correction: "mean", aten.max.dim: "values",
               aten.min.dim: "values"}
-INTEGER_KEEPING = (SUM, PROD, AMAX, AMIN)  # integer inputs reduce in int64
+INTEGER_KEEPING = (SUM, NANSUM, PROD, AMAX, AMIN)  # integer inputs reduce in int64
 FLOAT_ONLY = (MEAN, VAR, STD)
 
 
@@ -158,7 +162,7 @@ def _out_dtype(program: RowProgram, dtype: torch.dtype, requested, overload) -> 
     is_int = dtype in INT_DTYPES
     if program in (ANY, ALL):
         return torch.uint8 if dtype == torch.uint8 else torch.bool
-    if program.combine == "argmax":
+    if program.combine == "argmax" or overload in (aten.count_nonzero.default, aten.count_nonzero.dim_IntList):
         return torch.int64
     if requested is not None:
         if requested not in FLOAT_DTYPES + INT_DTYPES:
@@ -180,6 +184,8 @@ def accumulator(call: ReductionCall, in_dtype: torch.dtype) -> str:
         return "fp64"
     if call.program.combine == "argmax":
         return "int64" if in_dtype in INT_DTYPES else "fp32"
+    if call.program == COUNT_NONZERO and call.out_dtype == torch.int64:  # count_nonzero (not the 0-norm):
+        return "int64" if in_dtype in INT_DTYPES else "fp64"  # floats are tested untruncated, counts stay exact
     if call.out_dtype in INT_DTYPES and call.program in INTEGER_KEEPING:
         return "int64"
     return "fp32"

@@ -45,6 +45,8 @@ def _transform(v, order, TRANSFORM: tl.constexpr):
         t = (v == 0).to(v.dtype)
     elif TRANSFORM == "exp":
         t = tl.exp(v)
+    elif TRANSFORM == "nan_to_zero":
+        t = tl.where(v != v, 0, v)
     else:
         t = v
     return t
