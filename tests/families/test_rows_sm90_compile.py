@@ -43,6 +43,7 @@ SOFTMAXES = [
     (aten._softmax.default, (X.half(), 1, True)),
     (aten._softmax_backward_data.default, (X, X, 0, torch.float16)),
     (aten._log_softmax_backward_data.default, (X.double(), X.double(), 1, torch.float64)),
+    (aten._safe_softmax.default, (X.bfloat16(), 1, torch.float32)),
 ]
 
 

@@ -19,6 +19,7 @@ from ..schema import bind_arguments, dtype_name
 aten = torch.ops.aten
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 FORWARD = {aten._softmax.default: False, aten._log_softmax.default: True}  # overload -> log
+SAFE = aten._safe_softmax.default  # softmax whose rows of -inf give 0 instead of NaN; optional output dtype
 BACKWARD = {aten._softmax_backward_data.default: False, aten._log_softmax_backward_data.default: True}
 
 
@@ -28,6 +29,7 @@ class SoftmaxCall:
 
     log: bool
     backward: bool
+    safe: bool
     outer: int
     length: int
     inner: int
@@ -51,7 +53,11 @@ def split(shape: Sequence[int], dim: int) -> tuple[int, int, int]:
 def describe(overload, args: Sequence, kwargs: dict) -> tuple[SoftmaxCall, tuple[torch.Tensor, ...]]:
     """The SoftmaxCall and the tensor arguments (x,) or (grad_output, output); Unsupported if not ours."""
     a = bind_arguments(overload, args, kwargs)
-    if overload in FORWARD:
+    if overload == SAFE:
+        tensors = (a["self"],)
+        log, backward = False, False
+        out_dtype = a["dtype"] or a["self"].dtype
+    elif overload in FORWARD:
         tensors = (a["self"],)
         log, backward = FORWARD[overload], False
         out_dtype = torch.float32 if a["half_to_float"] else a["self"].dtype
@@ -70,7 +76,7 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[SoftmaxCall, tuple
         raise Unsupported(f"output dtype {out_dtype} is not a real floating-point dtype")
     shape = static_shape(tensors[0], "input")
     dim = wrap_dim(a["dim"], len(shape))
-    return SoftmaxCall(log, backward, *split(shape, dim), out_dtype), tensors
+    return SoftmaxCall(log, backward, overload == SAFE, *split(shape, dim), out_dtype), tensors
 
 
 def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:

@@ -28,4 +28,6 @@ def softmax(tensors, call: SoftmaxCall, normalizer: str) -> list[torch.Tensor]:
             out = shifted - total.log()
         else:
             out = e / total if normalizer == "divide" else e * total.reciprocal()
+        if call.safe:
+            out = torch.where(x.amax(1, keepdim=True) == -torch.inf, 0.0, out) if call.length else out
     return [out.to(call.out_dtype).view(tensors[0].shape)]

@@ -16,7 +16,8 @@ from .implementations import DECOMPOSITION, TRITON
 
 @dataclass
 class SoftmaxFamily(KernelFamily):
-    """`_softmax`, `_log_softmax` and their backward along any dim; rows of -inf give NaN as in ATen."""
+    """`_softmax`, `_log_softmax`, their backward and `_safe_softmax` along any dim; rows of -inf give
+    NaN as in ATen (0 for `_safe_softmax`)."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
         if overload not in self.overloads:
@@ -37,6 +38,11 @@ class SoftmaxFamily(KernelFamily):
                 return random_tensor(shape, dist, dtype, g, device)
             return random_tensor(shape[::-1], dist, dtype, g, device).t()
 
+        if overload == calls.SAFE:
+            x = draw(problem.dtype("input"))
+            if dist == "edge":  # every fifth row all -inf
+                x[(slice(None, None, 5),) if dim == -1 else (slice(None), slice(None, None, 5))] = float("-inf")
+            return x, dim, problem.dtype("out")
         if overload in calls.FORWARD:
             return draw(problem.dtype("input")), dim, problem.dtype("out") != problem.dtype("input")
         x = random_tensor(shape, "normal", torch.float64, g, device)
@@ -47,6 +53,8 @@ class SoftmaxFamily(KernelFamily):
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
         overload = overload_named(problem.op)
         wide = [a.detach().cpu().double() if isinstance(a, torch.Tensor) else a for a in args]
+        if overload == calls.SAFE:
+            return (overload(wide[0], wide[1]),)
         if overload in calls.FORWARD:
             return (overload(wide[0], wide[1], False),)
         return (overload(wide[0], wide[1], wide[2], torch.float64),)
@@ -66,6 +74,6 @@ class SoftmaxFamily(KernelFamily):
 SOFTMAX = SoftmaxFamily(
     name="softmax",
     version="1",
-    overloads=tuple(calls.FORWARD) + tuple(calls.BACKWARD),
+    overloads=tuple(calls.FORWARD) + tuple(calls.BACKWARD) + (calls.SAFE,),
     implementations=(TRITON, DECOMPOSITION),
 )

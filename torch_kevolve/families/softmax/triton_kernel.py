@@ -32,6 +32,7 @@ def softmax_forward_kernel(
     length,
     inner,
     LOG: tl.constexpr,
+    SAFE: tl.constexpr,  # rows of -inf give 0 (ATen's _safe_softmax), not NaN
     FP64: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -60,6 +61,8 @@ def softmax_forward_kernel(
             y = x - m[:, None] - tl.log(s)[:, None]
         else:
             y = tl.exp(x - m[:, None]) / s[:, None]
+        if SAFE:
+            y = tl.where(m[:, None] == float("-inf"), 0.0, y)
         tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -112,6 +115,7 @@ def softmax(tensors, call: SoftmaxCall, genome: dict) -> list[torch.Tensor]:
     (out,) = allocate(tensors[0], call)
     inputs = [t.contiguous() for t in tensors]
     kernel = softmax_backward_kernel if call.backward else softmax_forward_kernel
+    forward_only = {} if call.backward else {"SAFE": call.safe}
     rows = call.outer * call.inner
     fp64 = torch.float64 in [t.dtype for t in tensors] + [call.out_dtype]
     launch(
@@ -124,6 +128,7 @@ def softmax(tensors, call: SoftmaxCall, genome: dict) -> list[torch.Tensor]:
         call.inner,
         LOG=call.log,
         FP64=fp64,
+        **forward_only,
         num_warps=genome["num_warps"],
         num_stages=genome["num_stages"],
         **{name: genome[name] for name in GENOME_CONSTEXPRS},
