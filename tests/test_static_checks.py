@@ -55,6 +55,7 @@ def test_honest_kernel_code_passes():
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
 def test_shipped_implementations_pass(family):
-    assert own_operator_names(family)
+    first = family.overloads[0].name().split("::")[-1].lstrip("_")
+    assert first in own_operator_names(family)
     for impl in family.implementations:
         assert implementation_violations(family, impl) == [], impl.name

@@ -17,8 +17,9 @@ from torch_kevolve.families.pointwise.table import OPS
 
 aten = torch.ops.aten
 SM90 = GPUTarget("cuda", 90, 32)
-POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.int32: "*i32",
-                 torch.int64: "*i64", torch.bool: "*i1", torch.int16: "*i16", torch.int8: "*i8", torch.uint8: "*u8"}
+POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.float64: "*fp64",
+                 torch.int32: "*i32", torch.int64: "*i64", torch.int16: "*i16", torch.int8: "*i8", torch.uint8: "*u8",
+                 torch.bool: "*i1"}
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
 
 FORWARD = [  # (mode, dtype, per_sample_weights, padding_idx, index dtype, genome)

@@ -33,3 +33,23 @@ def call_in_schema_order(overload: torch._ops.OpOverload, values: Sequence):
     args = [v for v, a in zip(values, arguments) if not a.kwarg_only]
     kwargs = {a.name: v for v, a in zip(values, arguments) if a.kwarg_only}
     return overload(*args, **kwargs)
+
+
+def overload_named(op: str) -> torch._ops.OpOverload:
+    """The overload `str(overload)` names, e.g. 'aten.sum.dim_IntList'."""
+    namespace, name, overload = op.split(".")
+    return getattr(getattr(getattr(torch.ops, namespace), name), overload)
+
+
+def with_keyword_only(overload: torch._ops.OpOverload, kwargs: dict, remembered: dict) -> dict:
+    """`kwargs` completed by the `remembered` values of the overload's keyword-only arguments.
+
+    A rewritten graph node passes positional arguments only; a family's Problem remembers the rest.
+    """
+    names = {a.name for a in overload._schema.arguments if a.kwarg_only}
+    return {**{k: v for k, v in remembered.items() if k in names}, **kwargs}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: how Problems and JSON params name dtypes (getattr(torch, name) reads it back)."""
+    return str(dtype).removeprefix("torch.")

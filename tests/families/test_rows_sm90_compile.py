@@ -1,0 +1,193 @@
+"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm and gather families compiles for Hopper (sm_90) without a GPU,
+with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
+import math
+
+import pytest
+import torch
+
+from tests.families.test_sm90_compile import compile_for_sm90
+from torch_kevolve.families import BATCH_NORM, GATHER, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN, SOFTMAX
+from torch_kevolve.families.index_select import triton_kernel as gather_kernel
+from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
+from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
+from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
+from torch_kevolve.families.nll_loss import triton_kernel as nll_loss_kernel
+from torch_kevolve.families.reduction import triton_kernel as reduction_kernel
+from torch_kevolve.families.scan import triton_kernel as scan_kernel
+from torch_kevolve.families.softmax import triton_kernel as softmax_kernel
+
+aten = torch.ops.aten
+X = torch.zeros(8, 64)
+GENOME = dict(BLOCK_M=4, BLOCK_N=64, num_warps=4, num_stages=2)
+REDUCTIONS = [  # one call per RowProgram step, over the dtypes that change the accumulator
+    (aten.sum.dim_IntList, (X.half(), [1])),
+    (aten.sum.default, (X.to(torch.int32),)),
+    (aten.prod.dim_int, (X.double(), 1)),
+    (aten.amax.default, (X.bfloat16(), [1])),
+    (aten.amin.default, (X.to(torch.int8), [1])),
+    (aten.argmax.default, (X, 1)),
+    (aten.argmin.default, (X.to(torch.uint8), 1)),
+    (aten.max.dim, (X.half(), 1)),
+    (aten.min.dim, (X.to(torch.int32), 1)),
+    (aten.var_mean.correction, (X, [1])),
+    (aten.std.correction, (X.double(), [1])),
+    (aten.linalg_vector_norm.default, (X, 3.5, [1])),
+    (aten.linalg_vector_norm.default, (X.double(), -math.inf, [1])),
+    (aten.logsumexp.default, (X.half(), [1])),
+    (aten.any.dim, (X.bool(), 1)),
+    (aten.all.dims, (X.to(torch.uint8), [1])),
+]
+SOFTMAXES = [
+    (aten._softmax.default, (X.t(), 0, False)),
+    (aten._log_softmax.default, (X.bfloat16(), 1, False)),
+    (aten._softmax.default, (X.half(), 1, True)),
+    (aten._softmax_backward_data.default, (X, X, 0, torch.float16)),
+    (aten._log_softmax_backward_data.default, (X.double(), X.double(), 1, torch.float64)),
+    (aten._safe_softmax.default, (X.bfloat16(), 1, torch.float32)),
+]
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    calls = []
+    record = lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs))
+    monkeypatch.setattr(reduction_kernel, "launch", record)
+    monkeypatch.setattr(softmax_kernel, "launch", record)
+    monkeypatch.setattr(layer_norm_kernel, "launch", record)
+    monkeypatch.setattr(nll_loss_kernel, "launch", record)
+    monkeypatch.setattr(batch_norm_kernel, "launch", record)
+    monkeypatch.setattr(group_norm_kernel, "launch", record)
+    monkeypatch.setattr(scan_kernel, "launch", record)
+    monkeypatch.setattr(gather_kernel, "launch", record)
+    return calls
+
+
+def compiles(calls, launches=1):
+    assert len(calls) == launches
+    for call in calls:
+        compiled = compile_for_sm90(*call)
+        assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
+    return True
+
+
+@pytest.mark.parametrize("overload,args", REDUCTIONS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_reduction_kernel_compiles_for_sm90(captured, overload, args):
+    problem = REDUCTION.problem(overload, args, {})
+    REDUCTION.implementation("reduction_triton").build(problem, GENOME)(*args)
+    assert compiles(captured)
+
+
+@pytest.mark.parametrize("overload,args", SOFTMAXES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_softmax_kernels_compile_for_sm90(captured, overload, args):
+    problem = SOFTMAX.problem(overload, args, {})
+    SOFTMAX.implementation("softmax_triton").build(problem, GENOME)(*args)
+    assert compiles(captured)
+
+
+W = torch.zeros(64)
+LAYER_NORMS = [  # (overload, args, kernel launches)
+    (aten.native_layer_norm.default, (X, [64], W, W, 1e-5), 1),
+    (aten.native_layer_norm.default, (X.bfloat16(), [64], None, None, 1e-5), 1),
+    (aten.native_layer_norm.default, (X.double(), [8, 64], None, W.expand(8, 64).double(), 1e-5), 1),
+    (aten.native_layer_norm_backward.default, (X.half(), X.half(), [64], X[:, :1], X[:, :1], W.half(), W.half(),
+                                               [True, True, True]), 2),
+    (aten.native_layer_norm_backward.default, (X.double(), X.double(), [64], X[:, :1].double(), X[:, :1].double(),
+                                               None, None, [True, False, False]), 1),
+    (aten.native_layer_norm_backward.default, (X, X, [64], X[:, :1], X[:, :1], W, None, [False, True, False]), 1),
+    (aten._fused_rms_norm.default, (X.half(), [64], W.half(), None), 1),
+    (aten._fused_rms_norm_backward.default, (X.bfloat16(), X.bfloat16(), [64], X[:, :1], W.bfloat16(), [True, True]), 2),
+]
+
+
+@pytest.mark.parametrize("overload,args,launches", LAYER_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches):
+    problem = LAYER_NORM.problem(overload, args, {})
+    LAYER_NORM.implementation("layer_norm_triton").build(problem, GENOME)(*args)
+    assert compiles(captured, launches)
+
+
+TARGET = torch.zeros(8, dtype=torch.long)
+PIXELS = torch.zeros(2, 8, 8, dtype=torch.long)
+NLL_LOSSES = [
+    (aten.nll_loss_forward.default, (X, TARGET, None, 0, -100)),
+    (aten.nll_loss_forward.default, (X.t().contiguous().t(), TARGET.int(), X[0], 1, -100)),
+    (aten.nll_loss_forward.default, (X.double(), TARGET, None, 2, 3)),
+    (aten.nll_loss_backward.default, (X[:, 0].half(), X.half(), TARGET, X[0].half(), 0, -100, X[0, 0].half())),
+    (aten.nll_loss_backward.default, (X[0, 0].double(), X.double(), TARGET, None, 1, -100, X[0, 0].double())),
+    (aten.nll_loss2d_forward.default, (X.view(2, 4, 8, 8), PIXELS, None, 1, -100)),
+    (aten.nll_loss2d_backward.default, (X.view(2, 4, 8, 8)[:, 0], X.view(2, 4, 8, 8), PIXELS, None, 0, -100, X[0, 0])),
+]
+NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, num_warps=4, num_stages=2)
+
+
+@pytest.mark.parametrize("overload,args", NLL_LOSSES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_nll_loss_kernels_compile_for_sm90(captured, overload, args):
+    problem = NLL_LOSS.problem(overload, args, {})
+    NLL_LOSS.implementation("nll_loss_triton").build(problem, NLL_GENOME)(*args)
+    assert compiles(captured)
+
+
+C = torch.zeros(64)  # X: [batch 8, channels 64]
+BATCH_NORMS = [
+    (aten.native_batch_norm.default, (X, C, C, C, C, False, 0.1, 1e-5)),
+    (aten.native_batch_norm.default, (X.double(), None, None, None, None, True, 0.1, 1e-5)),
+    (aten._native_batch_norm_legit_functional.default, (X, C, None, C, C, True, 0.1, 1e-5)),
+    (aten.native_batch_norm_backward.default, (X, X, C, None, None, C, C, True, 1e-5, [True, True, True])),
+    (aten.native_batch_norm_backward.default, (X.double(), X.double(), None, C.double(), C.double(), None, None,
+                                               False, 1e-5, [True, False, False])),
+]
+BATCH_NORM_GENOME = dict(BLOCK=256, num_warps=4, num_stages=2)
+
+
+@pytest.mark.parametrize("overload,args", BATCH_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_batch_norm_kernels_compile_for_sm90(captured, overload, args):
+    problem = BATCH_NORM.problem(overload, args, {})
+    BATCH_NORM.implementation("batch_norm_triton").build(problem, BATCH_NORM_GENOME)(*args)
+    assert compiles(captured)
+
+
+GROUP_NORMS = [  # (overload, args, kernel launches); X: [N 8, C 64], HxW 1
+    (aten.native_group_norm.default, (X, C, C, 8, 64, 1, 4, 1e-5), 1),
+    (aten.native_group_norm.default, (X.half(), None, None, 8, 64, 1, 64, 1e-5), 1),
+    (aten.native_group_norm_backward.default, (X, X, X[:, :4], X[:, :4], C, 8, 64, 1, 4, [True, True, True]), 2),
+    (aten.native_group_norm_backward.default, (X.double(), X.double(), X[:, :2].double(), X[:, :2].double(),
+                                               C.double(), 8, 64, 1, 2, [False, False, True]), 1),
+]
+
+
+@pytest.mark.parametrize("overload,args,launches", GROUP_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_group_norm_kernels_compile_for_sm90(captured, overload, args, launches):
+    problem = GROUP_NORM.problem(overload, args, {})
+    GROUP_NORM.implementation("group_norm_triton").build(problem, GENOME)(*args)
+    assert compiles(captured, launches)
+
+
+SCANS = [
+    (aten.cumsum.default, (X.half(), 1), {}),
+    (aten.cumsum.default, (X.to(torch.int32), 0), {}),
+    (aten.cumprod.default, (X.double(), 1), {}),
+    (aten.cumprod.default, (X.bfloat16(), 0), {"dtype": torch.float32}),
+]
+
+
+@pytest.mark.parametrize("overload,args,kwargs", SCANS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_scan_kernel_compiles_for_sm90(captured, overload, args, kwargs):
+    problem = SCAN.problem(overload, args, kwargs)
+    SCAN.implementation("scan_triton").build(problem, GENOME)(*args, **kwargs)
+    assert compiles(captured)
+
+
+GATHERS = [
+    (aten.index_select.default, (X.bfloat16(), 1, torch.zeros(4, dtype=torch.long))),
+    (aten.embedding.default, (X, torch.zeros(3, 2, dtype=torch.int32))),
+    (aten.embedding_dense_backward.default, (X.half(), torch.zeros(8, dtype=torch.long), 20, 3, False)),
+    (aten.embedding_dense_backward.default, (X.double(), torch.zeros(8, dtype=torch.int32), 20, -1, False)),
+]
+GATHER_GENOME = dict(BLOCK=1024, BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=1)
+
+
+@pytest.mark.parametrize("overload,args", GATHERS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_gather_kernels_compile_for_sm90(captured, overload, args):
+    problem = GATHER.problem(overload, args, {})
+    GATHER.implementation("gather_triton").build(problem, GATHER_GENOME)(*args)
+    assert compiles(captured)

@@ -1,0 +1,1 @@
+"""Batch-norm kernel family: functional batch norm (training and inference) and its backward."""

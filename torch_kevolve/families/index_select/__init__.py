@@ -1,0 +1,1 @@
+"""Row-gather kernel family: `index_select`, `embedding` and the dense embedding gradient."""

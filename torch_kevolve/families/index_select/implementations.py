@@ -1,0 +1,75 @@
+"""The implementations of the gather family: Triton kernels (through a custom op on CPU) and the
+decomposition. Each built callable takes the overload's arguments and returns what it returns."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..custom_call import named_kernel_call
+from ..overload_call import overload_call
+from . import decomposition, triton_kernel
+from .calls import EMBEDDING_BACKWARD, GatherCall, describe
+
+PACKAGE = __name__.rpartition(".")[0]
+
+gather_rows = named_kernel_call("gather_rows", ("values", "index"), GatherCall.from_params, triton_kernel.gather,
+                                triton_kernel.allocate)
+GATHER_CHOICES, BACKWARD_CHOICES = ("BLOCK",), ("BLOCK_N", "BLOCK_D")
+
+
+def _output(outputs, call: GatherCall):
+    return outputs[0]
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(gather_rows, genome=genome), _output)
+
+
+def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
+    DECOMPOSITION.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(decomposition.gather, accumulate=genome["accumulate"]),
+                         _output)
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    """Only the block sizes of the kernel the problem launches vary (the others keep their defaults)."""
+    unused = GATHER_CHOICES if problem.op == str(EMBEDDING_BACKWARD) else BACKWARD_CHOICES
+    default = TRITON.genome_space.default()
+    if any(genome[name] != default[name] for name in unused):
+        return f"{', '.join(unused)} have no effect on {problem.op}"
+    return None
+
+
+def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
+    if genome["accumulate"] != "index_add" and problem.op != str(EMBEDDING_BACKWARD):
+        return "gathers accumulate nothing"
+    return None
+
+
+TRITON = Implementation(
+    name="gather_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK", (1024, 256, 512, 2048, 4096)),
+        ("BLOCK_N", (16, 8, 32, 64)),
+        ("BLOCK_D", (128, 32, 64, 256)),
+        ("num_warps", (4, 1, 2, 8)),
+        ("num_stages", (1, 2, 3)),
+    )),
+    build=_build_triton,
+    supports=_supports_triton,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
+DECOMPOSITION = Implementation(
+    name="gather_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace((("accumulate", decomposition.ACCUMULATES),)),
+    build=_build_decomposition,
+    supports=_supports_decomposition,
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
+)

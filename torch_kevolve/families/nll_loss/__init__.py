@@ -1,0 +1,1 @@
+"""Negative log-likelihood kernel family: `nll_loss_forward` and `nll_loss_backward` (cross-entropy pieces)."""

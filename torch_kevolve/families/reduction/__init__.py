@@ -1,0 +1,1 @@
+"""Reduction kernel family: sum, mean, prod, extremes, arg-extremes, var/std, norms, logsumexp, any/all."""

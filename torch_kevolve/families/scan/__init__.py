@@ -1,0 +1,1 @@
+"""Scan kernel family: cumulative sums and products along a dim (`cumsum`, `cumprod`)."""
