@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
+from .. import row_examples
 from ..base import KernelFamily, Unsupported
 from ..tensor_inputs import generator, random_tensor
 from . import calls
@@ -25,6 +26,9 @@ class BatchNormFamily(KernelFamily):
         if overload not in self.overloads:
             raise Unsupported(f"{overload} is not an overload of family {self.name}")
         return calls.problem(self.name, overload, args, kwargs)
+
+    def example_problems(self, overload) -> tuple[Problem, ...]:
+        return row_examples.example_problems(self, overload)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         """[batch, channels(, inner)] input (channels last in memory when strided), normal affine

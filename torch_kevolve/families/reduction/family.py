@@ -8,7 +8,7 @@ import torch
 
 from ...key import Problem
 from ..base import KernelFamily, Unsupported
-from ..schema import overload_named, with_keyword_only
+from ..schema import bind_arguments, call_in_schema_order, overload_named, with_keyword_only
 from ..tensor_inputs import generator, random_tensor
 from . import spec
 from .implementations import DECOMPOSITION, TRITON, remembered_arguments
@@ -57,7 +57,11 @@ class ReductionFamily(KernelFamily):
         x = args[0].detach().cpu()
         if x.is_floating_point() or problem.dtype("out").is_floating_point:
             x, kwargs["dtype"] = x.double(), torch.float64
-        out = overload(x, *args[1:], **with_keyword_only(overload, {}, kwargs))
+        # Arguments may come positionally in schema order, keyword-only ones included (rewritten nodes).
+        bound = bind_arguments(overload, [x, *args[1:]], with_keyword_only(overload, {}, kwargs))
+        if "dtype" in bound and "dtype" in kwargs:
+            bound["dtype"] = kwargs["dtype"]
+        out = call_in_schema_order(overload, [bound[a.name] for a in overload._schema.arguments])
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
+from .. import row_examples
 from ..base import KernelFamily, Unsupported
 from ..schema import overload_named
 from ..tensor_inputs import generator, random_tensor
@@ -23,6 +24,9 @@ class SoftmaxFamily(KernelFamily):
         if overload not in self.overloads:
             raise Unsupported(f"{overload} is not an overload of family {self.name}")
         return calls.problem(self.name, overload, args, kwargs)
+
+    def example_problems(self, overload) -> tuple[Problem, ...]:
+        return row_examples.example_problems(self, overload)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         """Rows along the last dim ([rows, row_length]) or the first ([row_length, rows]), transposed
