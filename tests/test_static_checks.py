@@ -53,6 +53,11 @@ def test_honest_kernel_code_passes():
     assert violations(source, own_ops=("embedding_bag",)) == []
 
 
+def test_python_number_arithmetic_is_not_the_operator():
+    source = "import math\ndef rows(shape, x):\n    return math.prod(shape), x.prod()\n"
+    assert violations(source, own_ops=("prod",)) == ["line 3: hands its own operator back to PyTorch (x.prod)"]
+
+
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
 def test_shipped_implementations_pass(family):
     first = family.overloads[0].name().split("::")[-1].lstrip("_")

@@ -8,6 +8,7 @@ from torch_kevolve.families import FAMILIES
 from torch_kevolve.families.base import Abstraction
 from torch_kevolve.key import DeviceInfo, OpKey
 
+EMBEDDING_FAMILIES = ["embedding_bag", "embedding_bag_backward"]
 TINY = DLRMConfig(num_tables=2, rows=30, dim=8, batch=4, pooling=3, dense_features=5,
                   bottom=(8, 8), top=(8, 1), modes=("sum", "mean"))
 
@@ -34,7 +35,7 @@ def warm_quietly(model, inputs, options):
 
 def test_keys_held_by_the_user_cache_are_not_tuned_again(tmp_path):
     model, inputs = build(TINY, "cpu")
-    options = {"cache_dir": str(tmp_path), "shipped_cache": False}
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": EMBEDDING_FAMILIES}
     store = UserStore(tmp_path)
     held = records_for_every_key(model, inputs, options)
     for record in held:
@@ -47,7 +48,7 @@ def test_keys_held_by_the_user_cache_are_not_tuned_again(tmp_path):
 def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeypatch):
     model, inputs = build(TINY, "cpu")
     user_dir, shipped_dir = tmp_path / "user", tmp_path / "shipped"
-    options = {"cache_dir": str(user_dir)}
+    options = {"cache_dir": str(user_dir), "families": EMBEDDING_FAMILIES}
     held = records_for_every_key(model, inputs, options)
     export_records(held, shipped_dir / "cpu.json")
     monkeypatch.setattr(warm_module, "make_dispatcher",

@@ -9,10 +9,12 @@ from torch_kevolve.evolve.search_graph import SearchGraph
 from torch_kevolve.evolve.shape_spec import apply_spec
 from torch_kevolve.families import EMBEDDING_BAG
 
+EMBEDDING_ONLY = '{"families": ["embedding_bag", "embedding_bag_backward"]}'
+
 
 def test_warm_evolves_every_key_of_a_model_and_fills_the_cache(tmp_path, capsys):
     assert main(["warm", "tests.evolve.tiny_dlrm:factory", "--device", "cpu", "--cache-dir", str(tmp_path),
-                 "--evaluations", "2", "--policy", "greedy", "--budget", "10m"]) == 0
+                 "--evaluations", "2", "--policy", "greedy", "--budget", "10m", "--options", EMBEDDING_ONLY]) == 0
     out = capsys.readouterr().out
     records = UserStore(tmp_path).records()
     assert {r.key.family for r in records} == {"embedding_bag", "embedding_bag_backward"}
@@ -20,7 +22,8 @@ def test_warm_evolves_every_key_of_a_model_and_fills_the_cache(tmp_path, capsys)
     graph = SearchGraph(tmp_path / "search.sqlite")
     assert sorted(graph.searches()) == sorted(r.key.digest for r in records)
     assert "reference us" in out and "[2/2] evolving" in out
-    assert main(["warm", "tests.evolve.tiny_dlrm:factory", "--device", "cpu", "--cache-dir", str(tmp_path)]) == 0
+    assert main(["warm", "tests.evolve.tiny_dlrm:factory", "--device", "cpu", "--cache-dir", str(tmp_path),
+                 "--options", EMBEDDING_ONLY]) == 0
     assert capsys.readouterr().out.count("already tuned") == 2
     assert main(["report", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "trajectories.png").stat().st_size > 1000
@@ -45,7 +48,7 @@ def test_evolve_refuses_bad_input(tmp_path, capsys, argv, message):
 
 
 def test_shape_spec_edits_dims_params_and_dtypes():
-    template = EMBEDDING_BAG.example_problem(torch.ops.aten._embedding_bag.default)
+    template = EMBEDDING_BAG.example_problems(torch.ops.aten._embedding_bag.default)[0]
     problem = apply_spec(template, "num_bags=99, weight=bfloat16, per_sample_weights=true, padding_idx=-1")
     assert problem.dim("num_bags") == 99 and problem.dtype("weight") == torch.bfloat16
     assert problem.param("per_sample_weights") is True and problem.param("padding_idx") == -1

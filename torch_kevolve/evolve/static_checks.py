@@ -25,6 +25,8 @@ TORCH_ROOTS = frozenset({"torch", "F", "aten", "nn"})
 TRITON_ROOTS = frozenset({"triton", "tl"})
 # torch calls that run work concurrently, or read or write files.
 FORBIDDEN_TORCH_CALLS = frozenset({"fork", "_fork", "load", "save", "from_file", "fromfile", "memmap"})
+# Modules of Python-number arithmetic (math.prod over a shape is not the prod operator).
+PYTHON_NUMBER_ROOTS = frozenset({"math", "operator"})
 DYNAMIC_LOOKUPS = frozenset({"getattr", "__getattr__", "__getattribute__"})
 
 
@@ -101,7 +103,8 @@ def violations(source: str, own_ops: Iterable[str] = ()) -> list[str]:
                 found.append((line, f"calls {name}() (concurrency or file access)"))
             elif root in torch_roots and "." in name and _names_own_op(parts[1:], own):
                 found.append((line, f"hands its own operator back to PyTorch ({name})"))
-            elif root not in triton_roots and isinstance(node.func, ast.Attribute) and _names_own_op([last], own):
+            elif (root not in triton_roots | PYTHON_NUMBER_ROOTS and isinstance(node.func, ast.Attribute)
+                  and _names_own_op([last], own)):
                 found.append((line, f"hands its own operator back to PyTorch ({name})"))
             elif last in DYNAMIC_LOOKUPS and (isinstance(node.func, ast.Attribute) or any(
                     dotted(a).split(".")[0] in torch_roots for a in node.args[:1])):

@@ -50,6 +50,15 @@ def with_keyword_only(overload: torch._ops.OpOverload, kwargs: dict, remembered:
     return {**{k: v for k, v in remembered.items() if k in names}, **kwargs}
 
 
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
+           torch.int64, torch.uint8, torch.bool, torch.complex64, torch.complex128)
+
+
+def dtype_named(name: str) -> torch.dtype:
+    """The dtype `dtype_name` names (KeyError for any other name)."""
+    return {dtype_name(d): d for d in _DTYPES}[name]
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     """'float32' for torch.float32: how Problems and JSON params name dtypes (getattr(torch, name) reads it back)."""
     return str(dtype).removeprefix("torch.")

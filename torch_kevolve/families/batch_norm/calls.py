@@ -5,6 +5,7 @@ product); every statistic is per channel, over batch * inner elements.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -43,7 +44,7 @@ class BatchNormCall:
     output_mask: tuple[bool, bool, bool]  # backward: grad_input, grad_weight, grad_bias
 
     def params(self) -> dict:
-        return dict(vars(self), output_mask=list(self.output_mask))
+        return dict(dataclasses.asdict(self), output_mask=list(self.output_mask))
 
     @staticmethod
     def from_params(p: dict) -> "BatchNormCall":

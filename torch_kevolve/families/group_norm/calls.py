@@ -5,6 +5,7 @@ weight and bias are per channel.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -44,7 +45,7 @@ class GroupNormCall:
         return self.channels // self.groups * self.inner
 
     def params(self) -> dict:
-        return dict(vars(self), output_mask=list(self.output_mask))
+        return dict(dataclasses.asdict(self), output_mask=list(self.output_mask))
 
     @staticmethod
     def from_params(p: dict) -> "GroupNormCall":

@@ -6,6 +6,7 @@ embedding_dense_backward sums gradient rows back into the [num_weights, dim] tab
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -38,7 +39,7 @@ class GatherCall:
     padding_idx: int
 
     def params(self) -> dict:
-        return dict(vars(self), out_shape=list(self.out_shape))
+        return dict(dataclasses.asdict(self), out_shape=list(self.out_shape))
 
     @staticmethod
     def from_params(p: dict) -> "GatherCall":

@@ -5,6 +5,7 @@ is layer norm without centering (no mean, no bias).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -38,7 +39,7 @@ class LayerNormCall:
     output_mask: tuple[bool, bool, bool]  # backward: grad_input, grad_weight, grad_bias (never for RMS)
 
     def params(self) -> dict:
-        return dict(vars(self), output_mask=list(self.output_mask))
+        return dict(dataclasses.asdict(self), output_mask=list(self.output_mask))
 
     @staticmethod
     def from_params(p: dict) -> "LayerNormCall":

@@ -6,6 +6,7 @@ log-probabilities, `inner` = H * W apart. Reduction 0 none, 1 mean, 2 sum.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -38,7 +39,7 @@ class NllLossCall:
     has_weight: bool
 
     def params(self) -> dict:
-        return dict(vars(self), loss_shape=list(self.loss_shape))
+        return dict(dataclasses.asdict(self), loss_shape=list(self.loss_shape))
 
     @staticmethod
     def from_params(p: dict) -> "NllLossCall":

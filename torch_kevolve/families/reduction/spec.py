@@ -8,6 +8,7 @@ Every output element reduces one row of the [rows, row_length] view (dims.rows_v
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -17,7 +18,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import kept_shape, reduced_dims, static_shape
-from ..schema import bind_arguments, dtype_name
+from ..schema import bind_arguments, dtype_name, dtype_named
 
 aten = torch.ops.aten
 
@@ -110,13 +111,13 @@ class ReductionCall:
 
     def params(self) -> dict:
         """JSON-serialisable form (custom-op params)."""
-        return dict(program=vars(self.program), dims=list(self.dims), keepdim=self.keepdim,
+        return dict(program=dataclasses.asdict(self.program), dims=list(self.dims), keepdim=self.keepdim,
                     out_dtype=dtype_name(self.out_dtype), order=self.order,
                     correction=self.correction, companion=self.companion)
 
     @staticmethod
     def from_params(p: dict) -> "ReductionCall":
-        return ReductionCall(RowProgram(**p["program"]), tuple(p["dims"]), p["keepdim"], getattr(torch, p["out_dtype"]),
+        return ReductionCall(RowProgram(**p["program"]), tuple(p["dims"]), p["keepdim"], dtype_named(p["out_dtype"]),
                              p["order"], p["correction"], p["companion"])
 
     def out_shape(self, shape: Sequence[int]) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ Rows run along `dim` of the input viewed as [outer, length, inner] (softmax.call
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -13,7 +14,7 @@ from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape, wrap_dim
 from ..reduction.spec import FLOAT_DTYPES, INT_DTYPES
-from ..schema import bind_arguments, dtype_name
+from ..schema import bind_arguments, dtype_name, dtype_named
 from ..softmax.calls import split
 
 aten = torch.ops.aten
@@ -31,11 +32,11 @@ class ScanCall:
     out_dtype: torch.dtype
 
     def params(self) -> dict:
-        return dict(vars(self), out_dtype=dtype_name(self.out_dtype))
+        return dict(dataclasses.asdict(self), out_dtype=dtype_name(self.out_dtype))
 
     @staticmethod
     def from_params(p: dict) -> "ScanCall":
-        return ScanCall(**{**p, "out_dtype": getattr(torch, p["out_dtype"])})
+        return ScanCall(**{**p, "out_dtype": dtype_named(p["out_dtype"])})
 
 
 def describe(overload, args: Sequence, kwargs: dict, dtype_if_absent: torch.dtype | None = None) -> tuple[ScanCall, tuple]:

@@ -5,6 +5,7 @@ element k of row (o, i) sits at o * length * inner + k * inner + i.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -14,7 +15,7 @@ import torch
 from ...key import Problem
 from ..base import Unsupported
 from ..dims import static_shape, wrap_dim
-from ..schema import bind_arguments, dtype_name
+from ..schema import bind_arguments, dtype_name, dtype_named
 
 aten = torch.ops.aten
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -36,11 +37,11 @@ class SoftmaxCall:
     out_dtype: torch.dtype
 
     def params(self) -> dict:
-        return dict(vars(self), out_dtype=dtype_name(self.out_dtype))
+        return dict(dataclasses.asdict(self), out_dtype=dtype_name(self.out_dtype))
 
     @staticmethod
     def from_params(p: dict) -> "SoftmaxCall":
-        return SoftmaxCall(**{**p, "out_dtype": getattr(torch, p["out_dtype"])})
+        return SoftmaxCall(**{**p, "out_dtype": dtype_named(p["out_dtype"])})
 
 
 def split(shape: Sequence[int], dim: int) -> tuple[int, int, int]:
