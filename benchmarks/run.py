@@ -109,7 +109,7 @@ def main() -> int:
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--warm", action="store_true", help="evolve the model's kernels into the user cache first")
-    p.add_argument("--budget", type=parse_budget, default=600.0, help="with --warm: wall clock (default 10m)")
+    p.add_argument("--budget", type=parse_budget, default=300.0, help="with --warm: wall clock (default 5m)")
     p.add_argument("--evaluations", type=int, default=24, help="with --warm: evaluations per key (default %(default)s)")
     p.add_argument("--policy", default="uct", choices=("greedy", "uct", "islands"), help="with --warm")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
