@@ -6,7 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
-from torch_kevolve.families.base import Abstraction, GenomeSpace, Implementation
+from torch_kevolve.families.base import Abstraction, GenomeSpace, Implementation, supports_all
 from torch_kevolve.families.triton_launch import launch
 
 from .planted_stream import SIDE_STREAM
@@ -101,13 +101,9 @@ def _build(compute):
     return build
 
 
-def _supports_all(problem, genome):
-    return None
-
-
 def _implementation(name, abstraction, compute, genome=(("block", (32,)),)):
     return Implementation(name=name, abstraction=abstraction, genome_space=GenomeSpace(genome),
-                          build=_build(compute), supports=_supports_all, source_modules=(MODULE,))
+                          build=_build(compute), supports=supports_all, source_modules=(MODULE,))
 
 
 TRITON, DECOMPOSITION = Abstraction.TRITON, Abstraction.DECOMPOSITION

@@ -63,6 +63,11 @@ class GenomeSpace:
                 raise ValueError(f"genome {name}={value!r} not in {allowed[name]}")
 
 
+def supports_all(problem: Problem, genome: Genome) -> str | None:
+    """`Implementation.supports` for an implementation that runs every problem of its family."""
+    return None
+
+
 @dataclass(frozen=True)
 class Implementation:
     """One way to compute a family's operator at one abstraction level.
@@ -126,6 +131,11 @@ class KernelFamily(ABC):
     def reduced_extent(self, problem: Problem, args: Sequence) -> int:
         """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1
+
+    def check_overload(self, overload: torch._ops.OpOverload) -> None:
+        """Raise Unsupported unless `overload` is one of this family's."""
+        if overload not in self.overloads:
+            raise Unsupported(f"{overload} is not an overload of family {self.name}")
 
     def example_problems(self, overload: torch._ops.OpOverload) -> tuple[Problem, ...]:
         """Small problems of `overload`: their random inputs (make_inputs) join the coverage suite's samples,

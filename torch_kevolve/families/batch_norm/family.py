@@ -8,7 +8,7 @@ import torch
 
 from ...key import Problem
 from .. import row_examples
-from ..base import KernelFamily, Unsupported
+from ..base import KernelFamily
 from ..tensor_inputs import generator, random_tensor
 from . import calls
 from .implementations import DECOMPOSITION, TRITON
@@ -23,8 +23,7 @@ class BatchNormFamily(KernelFamily):
     running stats) and `native_batch_norm_backward`; float32/float64."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        if overload not in self.overloads:
-            raise Unsupported(f"{overload} is not an overload of family {self.name}")
+        self.check_overload(overload)
         return calls.problem(self.name, overload, args, kwargs)
 
     def example_problems(self, overload) -> tuple[Problem, ...]:

@@ -7,17 +7,12 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ..base import KernelFamily, Unsupported
+from ..base import KernelFamily
 from . import inputs
 from .arguments import MODE_MAX, MODE_MEAN, MODES, backward_problem, forward_problem
 from .implementations import BACKWARD_DECOMPOSITION, BACKWARD_TRITON, FORWARD_DECOMPOSITION, FORWARD_TRITON
 
 aten = torch.ops.aten
-
-
-def _check_overload(family: KernelFamily, overload) -> None:
-    if overload not in family.overloads:
-        raise Unsupported(f"{overload} is not an overload of family {family.name}")
 
 
 def _element_size(dtype: torch.dtype) -> int:
@@ -33,7 +28,7 @@ class EmbeddingBagFamily(KernelFamily):
     """
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        _check_overload(self, overload)
+        self.check_overload(overload)
         return forward_problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
@@ -111,7 +106,7 @@ class EmbeddingBagBackwardFamily(KernelFamily):
     """Dense weight gradient of `_embedding_bag` (`_embedding_bag_backward`, `_embedding_bag_dense_backward`)."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        _check_overload(self, overload)
+        self.check_overload(overload)
         return backward_problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from ...key import Problem
-from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from . import backward_triton, decomposition, forward_triton
 from .arguments import MODE_MAX, reject_unsupported_flags
 from .backward_triton import ALGORITHMS
@@ -147,10 +147,6 @@ def _build_backward_decomposition(problem: Problem, genome: Genome) -> Callable:
     return _backward_call(problem, functools.partial(decomposition.embedding_bag_backward, reduce=genome["reduce"]))
 
 
-def _supports_all(problem: Problem, genome: Genome) -> str | None:
-    return None
-
-
 FORWARD_TRITON = Implementation(
     name="embedding_bag_triton",
     abstraction=Abstraction.TRITON,
@@ -200,6 +196,6 @@ BACKWARD_DECOMPOSITION = Implementation(
     abstraction=Abstraction.DECOMPOSITION,
     genome_space=GenomeSpace((("reduce", decomposition.REDUCTIONS),)),
     build=_build_backward_decomposition,
-    supports=_supports_all,
+    supports=supports_all,
     source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.bags"),
 )

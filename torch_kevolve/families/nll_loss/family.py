@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ..base import KernelFamily, Unsupported
+from ..base import KernelFamily
 from ..tensor_inputs import generator, random_tensor
 from . import calls
 from .implementations import DECOMPOSITION, TRITON
@@ -22,8 +22,7 @@ class NllLossFamily(KernelFamily):
     device-specific)."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        if overload not in self.overloads:
-            raise Unsupported(f"{overload} is not an overload of family {self.name}")
+        self.check_overload(overload)
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:

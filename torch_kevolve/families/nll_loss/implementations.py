@@ -6,7 +6,7 @@ import functools
 from typing import Callable
 
 from ...key import Problem
-from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import named_kernel_call
 from ..overload_call import overload_call
 from . import decomposition, triton_kernel
@@ -41,10 +41,6 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     return None
 
 
-def _supports_all(problem: Problem, genome: Genome) -> str | None:
-    return None
-
-
 TRITON = Implementation(
     name="nll_loss_triton",
     abstraction=Abstraction.TRITON,
@@ -65,6 +61,6 @@ DECOMPOSITION = Implementation(
     abstraction=Abstraction.DECOMPOSITION,
     genome_space=GenomeSpace((("pick", decomposition.PICKS),)),
     build=_build_decomposition,
-    supports=_supports_all,
+    supports=supports_all,
     source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls", f"{PACKAGE}.triton_kernel"),
 )

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from ...key import Problem
-from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from .calls import call_device, resolve_call
 from .codegen import GENERATED_MODULE, generated_module
 from .launcher import run_call
@@ -38,10 +38,6 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
     return pointwise
 
 
-def _supports_all(problem: Problem, genome: Genome) -> str | None:
-    return None
-
-
 generated_module()  # registers GENERATED_MODULE, so that source() can read it
 
 TRITON = Implementation(
@@ -49,7 +45,7 @@ TRITON = Implementation(
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((("BLOCK", (1024, 256, 512, 2048, 4096)), ("num_warps", (4, 1, 2, 8)))),
     build=_build_triton,
-    supports=_supports_all,
+    supports=supports_all,
     # The generated module is codegen's output, so codegen's own text (file plumbing) is not hashed.
     source_modules=(GENERATED_MODULE, f"{PACKAGE}.formulas", f"{PACKAGE}.table", f"{PACKAGE}.calls",
                     f"{PACKAGE}.launcher", f"{PACKAGE}.ops", "torch_kevolve.families.triton_launch"),

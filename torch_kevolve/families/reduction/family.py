@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ..base import KernelFamily, Unsupported
+from ..base import KernelFamily
 from ..schema import bind_arguments, call_in_schema_order, overload_named, with_keyword_only
 from ..tensor_inputs import generator, random_tensor
 from . import spec
@@ -24,8 +24,7 @@ class ReductionFamily(KernelFamily):
     [rows, row_length] view. NaNs propagate as in ATen (argmax/argmin point at the first NaN)."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        if overload not in self.overloads:
-            raise Unsupported(f"{overload} is not an overload of family {self.name}")
+        self.check_overload(overload)
         return spec.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:

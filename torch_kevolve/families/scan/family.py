@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ..base import KernelFamily, Unsupported
+from ..base import KernelFamily
 from ..schema import overload_named
 from ..tensor_inputs import generator, random_tensor
 from . import calls
@@ -19,8 +19,7 @@ class ScanFamily(KernelFamily):
     """`cumsum` and `cumprod` along any dim, with an optional output dtype (integers scan in int64)."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
-        if overload not in self.overloads:
-            raise Unsupported(f"{overload} is not an overload of family {self.name}")
+        self.check_overload(overload)
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:

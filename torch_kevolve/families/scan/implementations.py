@@ -6,7 +6,7 @@ import functools
 from typing import Callable
 
 from ...key import Problem
-from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import kernel_call
 from ..overload_call import overload_call
 from ..row_tiles import ROW_TILES, tiles_fit
@@ -43,10 +43,6 @@ def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, _describe_remembering(problem), compute, _output)
 
 
-def _supports_all(problem: Problem, genome: Genome) -> str | None:
-    return None
-
-
 TRITON = Implementation(
     name="scan_triton",
     abstraction=Abstraction.TRITON,
@@ -63,6 +59,6 @@ DECOMPOSITION = Implementation(
     abstraction=Abstraction.DECOMPOSITION,
     genome_space=GenomeSpace((("span", decomposition.SPANS),)),
     build=_build_decomposition,
-    supports=_supports_all,
+    supports=supports_all,
     source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
 )
