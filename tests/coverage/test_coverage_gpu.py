@@ -17,3 +17,4 @@ def test_coverage_and_speed_tables(tmp_path):
     speed = json.loads((tmp_path / "speed-test.json").read_text())
     assert len(speed["rows"]) == coverage["summary"]["proven"]
     assert all(row["triton_us"] for row in speed["rows"])
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 import torch
 
@@ -36,6 +36,12 @@ class OverloadResult:
     def proven(self) -> bool:
         """Counted as covered: some sample passed and none failed."""
         return self.passed > 0 and self.failed == 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OverloadResult:
+        """Inverse of to_dict (the failure and not-claimed lists keep only what to_dict kept)."""
+        return cls(d["overload"], d["family"], d["passed"], d["failed"], d["not_claimed"], set(d["dtypes"]),
+                   list(d["failures"]), collections.Counter(d["not_claimed_reasons"]))
 
     def to_dict(self) -> dict:
         return {"overload": self.overload, "family": self.family, "passed": self.passed, "failed": self.failed,
@@ -122,14 +128,17 @@ def check_sample(family: KernelFamily, sample: Sample) -> tuple[str, str]:
 
 def run_coverage(families: Sequence[KernelFamily], device: str = "cpu", limit: int | None = None,
                  use_opinfo: bool = True, use_random: bool = True,
-                 progress: Callable[[str], None] | None = None) -> list[OverloadResult]:
-    """One result per overload of `families` (in their order), from at most `limit` OpInfo samples
-    and `limit` random samples each."""
+                 progress: Callable[[str], None] | None = None,
+                 only: Collection[torch._ops.OpOverload] | None = None) -> list[OverloadResult]:
+    """One result per overload of `families` (in their order; only those in `only`, if given), from at
+    most `limit` OpInfo samples and `limit` random samples each."""
     owner = {o: f for f in families for o in f.overloads}
-    traced = select(opinfo_samples(families, device), limit) if use_opinfo else {}
+    traced = select(opinfo_samples(families, device, only=only), limit) if use_opinfo else {}
     results = []
     for family in families:
         for overload in family.overloads:
+            if only is not None and overload not in only:
+                continue
             result = OverloadResult(str(overload), family.name)
             samples = list(traced.get(overload, []))
             if use_random:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -110,15 +110,16 @@ def _trace_sample(opinfo, sample, recorder_for, backward: bool) -> None:
 
 
 def opinfo_samples(families: Sequence[KernelFamily], device: str, dtypes: Sequence[torch.dtype] = SAMPLE_DTYPES,
-                   opinfo_names: Iterable[str] | None = None) -> Iterator[Sample]:
-    """Calls to the families' overloads reached by OpInfo samples (op_db) on `device`, in op_db order,
-    drawn with a fixed seed.
+                   opinfo_names: Iterable[str] | None = None,
+                   only: Collection[torch._ops.OpOverload] | None = None) -> Iterator[Sample]:
+    """Calls to the families' overloads (those in `only`, if given) reached by OpInfo samples (op_db) on
+    `device`, in op_db order, drawn with a fixed seed.
 
     Only OpInfos whose name relates to a claimed operator are traced (or those in `opinfo_names`).
     """
     from torch.testing._internal.common_methods_invocations import op_db
 
-    wanted = frozenset(o for f in families for o in f.overloads)
+    wanted = frozenset(o for f in families for o in f.overloads if only is None or o in only)
     names = _base_names(wanted)
     for opinfo in op_db:
         if opinfo_names is not None and opinfo.name not in opinfo_names:
