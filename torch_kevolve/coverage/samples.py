@@ -119,8 +119,9 @@ def opinfo_samples(families: Sequence[KernelFamily], device: str, dtypes: Sequen
     """
     from torch.testing._internal.common_methods_invocations import op_db
 
-    wanted = frozenset(o for f in families for o in f.overloads if only is None or o in only)
-    names = _base_names(wanted)
+    claimed = frozenset(o for f in families for o in f.overloads)
+    wanted = claimed if only is None else claimed & frozenset(only)
+    names = _base_names(claimed)  # OpInfos reach overloads of other names (nll_loss -> nll_loss2d_forward)
     for opinfo in op_db:
         if opinfo_names is not None and opinfo.name not in opinfo_names:
             continue

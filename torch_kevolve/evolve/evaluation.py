@@ -56,8 +56,9 @@ class EvaluationResult:
 
     `trial_errors`: max abs error per trial that ran; `floor_us`: the fastest copy of the problem's minimal
     bytes on the device (nothing real beats it by much); `ceiling_gbps`: the device's measured copy
-    bandwidth; `kernels`: compile metadata per Triton kernel (registers, spills, shared memory) where
-    Triton exposes it; `seconds`: wall time of the whole evaluation.
+    bandwidth; `timing`: how both times were taken ("graphed": CUDA-graph replay; "launched": call by call);
+    `kernels`: compile metadata per Triton kernel (registers, spills, shared memory) where Triton exposes it;
+    `seconds`: wall time of the whole evaluation.
     """
 
     status: Status
@@ -71,6 +72,7 @@ class EvaluationResult:
     ceiling_gbps: float | None = None
     achieved_tflops: float | None = None
     ceiling_tflops: float | None = None
+    timing: str | None = None
     kernels: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -18,7 +18,7 @@ from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, 
 from ..key import Problem
 from . import poison
 from .evaluation import EvaluationResult, Status
-from .timing import copy_ceiling_gbps, copy_floor_us, matmul_ceiling_tflops, median_us
+from .timing import copy_ceiling_gbps, copy_floor_us, matmul_ceiling_tflops, paired_us
 
 # Text of errors that leave a CUDA context unusable: the worker is as good as dead.
 FATAL_DEVICE_ERRORS = ("illegal memory access", "misaligned address", "unspecified launch failure",
@@ -96,7 +96,7 @@ class Bench:
         flops = family.flops(problem)
         return Bench(
             family, problem, device, trial_list, layouts, reference,
-            t_ref_us=median_us(lambda: reference(*args), device),
+            t_ref_us=paired_us(lambda: reference(*args), lambda: reference(*args), device)[0],
             floor_us=copy_floor_us(family.bytes_moved(problem), device),
             ceiling_gbps=copy_ceiling_gbps(device),
             ceiling_tflops=matmul_ceiling_tflops(device, problem.dtype(problem.dtypes[0][0])) if flops else None,
@@ -251,15 +251,14 @@ def judge(bench: Bench, impl: Implementation, genome: Genome, suspect_below: flo
                       trial_errors=errors)
     args = bench.trials[0].args
     try:
-        t_us = median_us(lambda: fn(*args), device)
-        # The reference is timed again right after the candidate: a load change between the two (another
-        # process, clocks) then moves both times, not the fitness.
-        t_ref_us = median_us(lambda: bench.reference(*args), device)
+        # The reference is timed again right after the candidate, by the same method: a load change between
+        # the two (another process, clocks) then moves both times, not the fitness.
+        t_us, t_ref_us, method = paired_us(lambda: fn(*args), lambda: bench.reference(*args), device)
         kernels = kernel_metadata(impl, lambda: impl.build(problem, genome)(*clone_args(args)), device)
     except Exception as e:
         return result(classify(e), describe(e), trial_errors=errors)
     flops = bench.family.flops(problem)
-    measured = dict(trial_errors=errors, t_ref_us=t_ref_us, t_cand_us=t_us, kernels=kernels,
+    measured = dict(trial_errors=errors, t_ref_us=t_ref_us, t_cand_us=t_us, timing=method, kernels=kernels,
                     achieved_gbps=bench.family.bytes_moved(problem) / (t_us * 1e3),
                     achieved_tflops=flops / (t_us * 1e6) if flops else None)
     if t_us < suspect_below * bench.floor_us:

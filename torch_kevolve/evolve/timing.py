@@ -1,5 +1,9 @@
-"""One timing method for reference and candidates (do_bench median on CUDA, wall-clock median on CPU),
-and the device ceilings measured with it."""
+"""One timing method for reference and candidates, and the device ceilings measured with it.
+
+On CUDA, GPU time of the launches replayed from a CUDA graph (do_bench_cudagraph): what a kernel costs inside
+a compiled model, where Inductor's wrapper launches it, without the Python cost of calling it eagerly;
+do_bench (launch by launch) for work that cannot be captured. On CPU, the wall-clock median.
+"""
 from __future__ import annotations
 
 import functools
@@ -18,6 +22,26 @@ def median_us(fn: Callable[[], object], device: torch.device) -> float:
 def fastest_us(fn: Callable[[], object], device: torch.device) -> float:
     """Fastest run time of `fn` in microseconds, measured as `median_us` measures (a bound: load only slows runs)."""
     return _time_us(fn, device, "min")
+
+
+def paired_us(candidate: Callable[[], object], reference: Callable[[], object], device: torch.device) -> tuple[float, float, str]:
+    """(candidate us, reference us, method): both medians by one method, graphed where both can be captured,
+    else launch by launch (`graphed_us` / `median_us`)."""
+    try:
+        return graphed_us(candidate, device), graphed_us(reference, device), "graphed"
+    except Exception:
+        return median_us(candidate, device), median_us(reference, device), "launched"
+
+
+def graphed_us(fn: Callable[[], object], device: torch.device, mode: str = "median") -> float:
+    """Median (or min) GPU time of `fn`'s launches replayed from a CUDA graph; raises if `fn` cannot be captured
+    (a host synchronisation, say). On CPU the same as `median_us`."""
+    if device.type != "cuda":
+        return _time_us(fn, device, mode)
+    import triton.testing
+
+    torch.cuda.synchronize()
+    return triton.testing.do_bench_cudagraph(fn, rep=100, return_mode=mode) * 1e3
 
 
 def _time_us(fn: Callable[[], object], device: torch.device, mode: str, warmup: int = 3, reps: int = 20) -> float:
@@ -40,7 +64,7 @@ def copy_floor_us(nbytes: int, device: torch.device) -> float:
     kernel that must move that many bytes."""
     src = torch.empty(max(nbytes // 2, 1), dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
-    return fastest_us(lambda: dst.copy_(src), device)
+    return graphed_us(lambda: dst.copy_(src), device, "min")
 
 
 @functools.cache
