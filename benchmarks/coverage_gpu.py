@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -204,20 +205,24 @@ def main(argv=None) -> int:
     results = run_coverage(families, "cuda", limit=args.limit, progress=lambda line: print(line, flush=True), only=only)
     failed = sum(r.failed for r in results)
     print(f"coverage: {sum(r.proven for r in results)} of {len(results)} overloads proven, {failed} samples failed")
-    rows = None if args.no_speed else speed_rows(families, results, args.out_dir, args.shard)
-    if args.shard:
+    if args.shard:  # each shard file is written as soon as it is known: a run cut short keeps what it had
         shard_path(args.out_dir, "coverage", args.device_label, args.shard).write_text(
             json.dumps(json_report(results, "cuda"), indent=1))
-        if rows is not None:
-            shard_path(args.out_dir, "speed", args.device_label, args.shard).write_text(json.dumps({"rows": rows}))
+        speed_file = shard_path(args.out_dir, "speed", args.device_label, args.shard)
+        if not args.no_speed:
+            speed_rows(families, results, args.out_dir, args.shard,
+                       lambda rows: speed_file.write_text(json.dumps({"rows": rows})))
     else:
+        rows = None if args.no_speed else speed_rows(families, results, args.out_dir, None)
         write_reports(args.out_dir, args.device_label, command, results, rows)
     return 1 if failed else 0
 
 
-def speed_rows(families, results: list[OverloadResult], out_dir: Path, shard: tuple[int, int] | None) -> list[dict]:
-    """Timings of every proven overload of `results`. All contenders are compiled first; with shards, every
-    shard process waits for all to finish compiling, then they take turns timing (no CPU contention)."""
+def speed_rows(families, results: list[OverloadResult], out_dir: Path, shard: tuple[int, int] | None,
+               on_row: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:
+    """Timings of every proven overload of `results` (`on_row` sees the rows so far after each). All contenders
+    are compiled first; with shards, every shard process waits for all to finish compiling, then they take
+    turns timing (no CPU contention)."""
     owner = {str(o): (f, o) for f in families for o in f.overloads}
     prepared = []
     for r in results:
@@ -231,6 +236,7 @@ def speed_rows(families, results: list[OverloadResult], out_dir: Path, shard: tu
     for row, contenders, args in prepared:
         with timing_slot(out_dir):
             rows.append(time_contenders(row, contenders, args))
+        on_row(rows)
         print(f"{row['overload']}: " + ", ".join(f"{n} {row[n + '_us']}" for n in ("eager", "inductor", "triton")),
               flush=True)
     return rows
