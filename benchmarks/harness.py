@@ -2,7 +2,7 @@
 
 Each contender gets a fresh copy of the model and a fresh Dynamo state; its first calls are its compile times,
 cold: in-memory compile caches cleared, on-disk ones (Inductor's code and Triton's binaries) in a new empty
-directory, graph caches off;
+directory, graph caches off (as kevolve's decision collector has them);
 then the forward step (under no_grad) and the training step (forward + backward, gradients set to None first)
 are timed by `median_us` and, on CUDA, by the profiler's kernel time; peak memory is measured over one step.
 Losses and gradients are checked against eager's.
@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
 import torch
+import torch._functorch.config as functorch_config
+import torch._inductor.config as inductor_config
 from torch._inductor.utils import fresh_cache
 
 from torch_kevolve.evolve.timing import median_us
@@ -123,7 +125,8 @@ def _sync(device: torch.device) -> None:
 def _first_call_s(step: Callable[[], object], device: torch.device, scratch: str) -> float:
     _sync(device)
     start = time.perf_counter()
-    with fresh_cache(dir=scratch, delete=False), torch.compiler.config.patch(force_disable_caches=True):
+    with (fresh_cache(dir=scratch, delete=False), inductor_config.patch(fx_graph_cache=False),
+          functorch_config.patch(enable_autograd_cache=False)):
         step()
     _sync(device)
     return time.perf_counter() - start

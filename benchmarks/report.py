@@ -92,7 +92,8 @@ def markdown(report: dict) -> str:
         lines.append("| " + " | ".join(row) + " |")
     tol = report["tolerance"]
     lines += ["", f"kevolve vs eager: {'OK' if report['ok'] else 'MISMATCH'} (tolerance: loss {tol['loss']:.0e}, "
-              f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of {report['nodes']} ATen nodes:", ""]
+              f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of {report['nodes']} ATen nodes"
+              + (":" if report["claimed"] else "."), ""]
     counts = Counter((d["graph"], d["op"], d["implementation"]) for d in report["claimed"])
     lines += [f"- {n} x {graph} `{op}` -> {impl}" for (graph, op, impl), n in sorted(counts.items())]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 checked against eager.
 
     python -m benchmarks.run NAME [--device cuda] [--warm [--budget 10m] [--evaluations N]] [--max-autotune]
-                                  [--forward-only] [--interpret] [--save PATH.json]
+                                  [--forward-only] [--families F...] [--interpret] [--save PATH.json]
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.cli import parse_budget
 from torch_kevolve.evolve.search import SearchConfig
 from torch_kevolve.evolve.termination import Termination
+from torch_kevolve.families import FAMILIES
 from torch_kevolve.key import DeviceInfo
 from torch_kevolve.warm import warm
 
@@ -65,12 +66,16 @@ def contenders(options: dict, max_autotune: bool) -> list[Contender]:
 
 
 def run(name: str, device: str, search: SearchConfig | None, budget_s: float | None, interpret: bool,
-        max_autotune: bool, forward_only: bool, save: Path | None) -> int:
-    """Measure benchmark `name` on `device`, print (and save) the results; 0 if kevolve matches eager."""
+        max_autotune: bool, forward_only: bool, save: Path | None, families: list[str] | None = None) -> int:
+    """Measure benchmark `name` on `device`, print (and save) the results; 0 if kevolve matches eager.
+
+    `families` restricts kevolve (its warm-up and its compile) to those kernel families."""
     bench = BENCHMARKS[name]
     dev = torch.device(device)
     model, inputs = bench.factory(device)
     options = {"interpret": True} if interpret else {}
+    if families:
+        options["families"] = families
     if search is not None:
         warm(copy.deepcopy(model), inputs, dev, options, verbose=False, search=search, budget_s=budget_s)
     ref = Reference.of(model, inputs)
@@ -107,13 +112,15 @@ def main() -> int:
     p.add_argument("--max-autotune", action="store_true", help="also Inductor with mode='max-autotune' (compiles long)")
     p.add_argument("--forward-only", action="store_true", help="time the forward step only (no training step)")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
+    p.add_argument("--families", nargs="+", choices=sorted(f.name for f in FAMILIES), metavar="FAMILY",
+                   help="restrict kevolve (warm and compile) to these kernel families")
     p.add_argument("--save", type=Path, help="write the results as JSON here, and as markdown beside it (.md)")
     args = p.parse_args()
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
               if args.warm else None)
     return run(args.name, args.device, search, args.budget, args.interpret, args.max_autotune, args.forward_only,
-               args.save)
+               args.save, args.families)
 
 
 if __name__ == "__main__":

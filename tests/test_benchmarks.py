@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from benchmarks import report
-from benchmarks.harness import Reference, max_grad_error, rel_err, train_step
+from benchmarks.harness import Phase, Reference, Result, max_grad_error, rel_err, train_step
 from benchmarks.run import BENCHMARKS, run
 from torch_kevolve.backend.decisions import collect_decisions
 
@@ -27,3 +27,36 @@ def test_model_under_interpreted_kevolve_kernels_matches_eager(name, tmp_path):
     claimed = {d.op for d in decisions if d.claimed}
     assert FAMILY_OPS[name] in claimed
     assert {d.graph for d in decisions if d.claimed} == {"forward", "backward"}
+
+
+def test_harness_run_saves_every_field(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "results" / "dlrm_tiny.json"
+    assert run("dlrm_tiny", "cpu", None, None, interpret=False, max_autotune=False, forward_only=False, save=out) == 0
+    saved = json.loads(out.read_text())
+    assert saved["benchmark"] == "dlrm_tiny" and saved["device"]["type"] == "cpu"
+    assert saved["versions"]["torch"] == torch.__version__ and saved["date"] and saved["command"]
+    assert list(saved["contenders"]) == ["eager", "inductor", "kevolve"]
+    for c in saved["contenders"].values():
+        for phase in ("train", "forward"):
+            p = c["phases"][phase]
+            assert p["wall_us"] > 0 and p["first_call_s"] > 0 and p["kernel_us"] is None and p["peak_mib"] is None
+        assert c["loss_rel_err"] <= 1e-4 and c["grad_rel_err"] <= 1e-3
+    walls = {name: c["phases"]["train"]["wall_us"] for name, c in saved["contenders"].items()}
+    assert saved["speedup_vs_inductor"]["kevolve"]["train_wall"] == pytest.approx(walls["inductor"] / walls["kevolve"])
+    assert saved["ok"] is True and saved["nodes"] > 0 and saved["warm"] is None
+    assert saved["nodes"] >= len(saved["claimed"]) + len(saved["left"]) > 0
+    md = out.with_suffix(".md").read_text()
+    assert all(f"| {name} | " in md for name in saved["contenders"])
+    assert "kevolve vs eager: OK" in md
+
+
+def test_markdown_of_a_forward_only_gpu_run():
+    results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
+               Result("kevolve", {"forward": Phase(150.0, 40.0, 32.5, 35.0)}, 1e-7)]
+    summary = report.summary("x", torch.device("cpu"), results, [], BENCHMARKS["dlrm_tiny"].tolerance, True, None)
+    assert summary["speedup_vs_inductor"]["kevolve"] == {"forward_wall": pytest.approx(200 / 150),
+                                                         "forward_kernel": pytest.approx(2.5)}
+    md = report.markdown(summary)
+    assert "train" not in md
+    assert "| kevolve | 150.0 / 40.0 | 1.33x / 2.50x | 32.5 | 35.00 | 1.0e-07 | - |" in md
