@@ -37,8 +37,8 @@ def speedups(results: list[Result]) -> dict[str, dict[str, float]]:
 
 
 def summary(name: str, device: torch.device, results: list[Result], decisions: list[NodeDecision],
-            tolerance: Tolerance, ok: bool, warm: dict | None) -> dict:
-    """Everything a run measured, JSON-ready."""
+            tolerance: Tolerance, ok: bool, warm: dict | None, families: tuple[str, ...] | None = None) -> dict:
+    """Everything a run measured, JSON-ready (`families`: those kevolve was restricted to, None for all)."""
     claimed = [d for d in decisions if d.claimed]
     return {
         "benchmark": name,
@@ -47,6 +47,7 @@ def summary(name: str, device: torch.device, results: list[Result], decisions: l
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
         "warm": warm,
+        "families": None if families is None else list(families),
         "contenders": {r.name: {
             "phases": {phase: dataclasses.asdict(p) for phase, p in r.phases.items()},
             "loss_rel_err": r.loss_rel_err, "grad_rel_err": r.grad_rel_err, "grad_where": r.grad_where,

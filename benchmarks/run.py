@@ -65,26 +65,40 @@ def contenders(options: dict, max_autotune: bool) -> list[Contender]:
     return out
 
 
-def run(name: str, device: str, search: SearchConfig | None, budget_s: float | None, interpret: bool,
-        max_autotune: bool, forward_only: bool, save: Path | None, families: list[str] | None = None) -> int:
-    """Measure benchmark `name` on `device`, print (and save) the results; 0 if kevolve matches eager.
+@dataclass(frozen=True)
+class RunConfig:
+    """One benchmark run: model `name` on `device`; kevolve warmed first by `search` within `budget_s` if given,
+    forced onto its Triton kernels if `interpret`, restricted to `families` if given."""
 
-    `families` restricts kevolve (its warm-up and its compile) to those kernel families."""
-    bench = BENCHMARKS[name]
-    dev = torch.device(device)
-    model, inputs = bench.factory(device)
-    options = {"interpret": True} if interpret else {}
-    if families:
-        options["families"] = families
-    if search is not None:
-        warm(copy.deepcopy(model), inputs, dev, options, verbose=False, search=search, budget_s=budget_s)
+    name: str
+    device: str
+    search: SearchConfig | None = None
+    budget_s: float | None = None
+    interpret: bool = False
+    max_autotune: bool = False
+    forward_only: bool = False
+    families: tuple[str, ...] | None = None
+    save: Path | None = None
+
+
+def run(cfg: RunConfig) -> int:
+    """Measure the benchmark, print (and save) the results; 0 if kevolve matches eager."""
+    bench = BENCHMARKS[cfg.name]
+    dev = torch.device(cfg.device)
+    model, inputs = bench.factory(cfg.device)
+    options = {"interpret": True} if cfg.interpret else {}
+    if cfg.families:
+        options["families"] = list(cfg.families)
+    if cfg.search is not None:
+        warm(copy.deepcopy(model), inputs, dev, options, verbose=False, search=cfg.search, budget_s=cfg.budget_s)
     ref = Reference.of(model, inputs)
     warm_up_compiler(dev)
-    results = [measure(c, model, inputs, ref, dev, train=not forward_only) for c in contenders(options, max_autotune)]
+    results = [measure(c, model, inputs, ref, dev, train=not cfg.forward_only)
+               for c in contenders(options, cfg.max_autotune)]
     kevolve = results[-1]
     decisions = kevolve.watched
     ok = kevolve.within(bench.tolerance)
-    print(f"\n{name} on {DeviceInfo.of(dev).name}: {len(decisions)} ATen nodes, "
+    print(f"\n{cfg.name} on {DeviceInfo.of(dev).name}: {len(decisions)} ATen nodes, "
           f"{sum(d.claimed for d in decisions)} claimed by kevolve")
     for d in decisions:
         if d.claimed:
@@ -92,12 +106,12 @@ def run(name: str, device: str, search: SearchConfig | None, budget_s: float | N
     left = Counter((d.graph, d.op, d.reason) for d in decisions if d.family and not d.claimed)
     for (graph, op, reason), n in sorted(left.items()):
         print(f"  inductor {graph:8} {op:42} x{n} ({reason})")
-    warmed = None if search is None else {"budget_s": budget_s, "policy": search.policy,
-                                          "evaluations": search.termination.max_evaluations}
-    summary = report.summary(name, dev, results, decisions, bench.tolerance, ok, warmed)
+    warmed = None if cfg.search is None else {"budget_s": cfg.budget_s, "policy": cfg.search.policy,
+                                              "evaluations": cfg.search.termination.max_evaluations}
+    summary = report.summary(cfg.name, dev, results, decisions, bench.tolerance, ok, warmed, cfg.families)
     print("\n" + report.markdown(summary))
-    if save:
-        print(f"wrote {save} and {report.save(summary, save)}")
+    if cfg.save:
+        print(f"wrote {cfg.save} and {report.save(summary, cfg.save)}")
     return 0 if ok else 1
 
 
@@ -119,8 +133,8 @@ def main() -> int:
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
               if args.warm else None)
-    return run(args.name, args.device, search, args.budget, args.interpret, args.max_autotune, args.forward_only,
-               args.save, args.families)
+    return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,
+                         args.forward_only, tuple(args.families) if args.families else None, args.save))
 
 
 if __name__ == "__main__":

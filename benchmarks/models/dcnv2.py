@@ -16,8 +16,8 @@ from .dlrm import DLRMConfig, embedding_bags, make_inputs, mlp
 
 @dataclass(frozen=True)
 class DCNv2Config(DLRMConfig):
-    """DLRM's sizes, with `bottom` the dense MLP (ending at `dim`) and `top` the deep MLP after the
-    `cross_layers` cross layers (ending at 1)."""
+    """DLRM's sizes, with `bottom` the dense MLP and `top` the deep MLP after the `cross_layers` cross layers
+    (ending at 1)."""
 
     cross_layers: int = 3
 
@@ -44,11 +44,9 @@ class DCNv2(nn.Module):
 
     def __init__(self, cfg: DCNv2Config):
         super().__init__()
-        if cfg.bottom[-1] != cfg.dim:
-            raise ValueError("the dense MLP must end at the embedding dim")
         self.embeddings = embedding_bags(cfg)
         self.bottom = mlp([cfg.dense_features, *cfg.bottom], last_activation=True)
-        width = cfg.dim * (cfg.num_tables + 1)
+        width = cfg.bottom[-1] + cfg.dim * cfg.num_tables
         self.cross = nn.ModuleList(CrossLayer(width) for _ in range(cfg.cross_layers))
         self.deep = mlp([width, *cfg.top], last_activation=False)
 
