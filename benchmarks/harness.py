@@ -106,10 +106,14 @@ def rel_err(got: float, want: float) -> float:
 def max_grad_error(model: torch.nn.Module, ref: Reference) -> tuple[float, str]:
     """Largest gradient difference against the reference relative to the parameter's largest eager gradient
     (at least 1e-3 of the model's largest: a gradient that is zero in exact arithmetic, such as a bias before
-    a softmax, holds only rounding noise), and the parameter where it is."""
+    a softmax, holds only rounding noise), and the parameter where it is; inf where only one side has a gradient."""
     floor = 1e-3 * max(g.abs().max().item() for g in ref.grads.values())
     worst, where = 0.0, ""
     for name, p in model.named_parameters():
+        if (p.grad is None) != (name not in ref.grads):
+            return float("inf"), name
+        if p.grad is None:
+            continue
         want = ref.grads[name].float()
         err = ((p.grad.float() - want).abs().max() / want.abs().max().clamp_min(max(floor, 1e-30))).item()
         if err > worst:

@@ -60,3 +60,16 @@ def test_markdown_of_a_forward_only_gpu_run():
     md = report.markdown(summary)
     assert "train" not in md
     assert "| kevolve | 150.0 / 40.0 | 1.33x / 2.50x | 32.5 | 35.00 | 1.0e-07 | - |" in md
+
+
+def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradient():
+    model = torch.nn.Linear(3, 2)
+    ref = Reference(0.0, {"weight": torch.tensor([[4.0, 0, 0], [0, 0, 0]]), "bias": torch.zeros(2)})
+    model.weight.grad = torch.tensor([[4.0, 0, 0], [0, 0, 2.0]])
+    model.bias.grad = torch.zeros(2)
+    assert max_grad_error(model, ref) == (0.5, "weight")
+    model.weight.grad = ref.grads["weight"].clone()
+    model.bias.grad = torch.tensor([0.0, 1e-6])  # rounding noise where the exact gradient is 0: 1e-6 / (1e-3 * 4)
+    assert max_grad_error(model, ref) == (pytest.approx(2.5e-4), "bias")
+    model.bias.grad = None
+    assert max_grad_error(model, ref) == (float("inf"), "bias")
