@@ -4,6 +4,9 @@
 #   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
 #               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
+#   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS) through the harness, each after a short
+#               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags and gathers), each
+#               stopped after MODEL_TIMEOUT seconds
 #   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
 # Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
 set -uo pipefail
@@ -20,6 +23,12 @@ for phase in "$@"; do
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
+    models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
+            timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
+              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward gather} \
+              --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
+            echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
+          done ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

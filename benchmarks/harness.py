@@ -1,0 +1,191 @@
+"""Measure one model under several contenders (eager, Inductor, kevolve...) the same way, in one process.
+
+Each contender gets a fresh copy of the model and a fresh Dynamo state; its first calls are its compile times,
+cold: in-memory compile caches cleared, on-disk ones (Inductor's code and Triton's binaries) in a new empty
+directory, graph caches off (as kevolve's decision collector has them);
+then the forward step (under no_grad) and the training step (forward + backward, gradients set to None first)
+are timed by `median_us` and, on CUDA, by the profiler's kernel time; peak memory is measured over one step.
+Losses and gradients are checked against eager's.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import gc
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager
+
+import torch
+import torch._functorch.config as functorch_config
+import torch._inductor.config as inductor_config
+from torch._inductor.utils import fresh_cache
+
+from torch_kevolve.evolve.timing import median_us
+
+from .device_time import kernel_us
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Largest relative errors against eager: of the loss, and of the gradients (see `max_grad_error`)."""
+
+    loss: float
+    grad: float
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A way to run a model: `wrap(model)` gives the callable; `watch()` is entered around its whole measurement
+    and what it yields is kept (kevolve's node decisions)."""
+
+    name: str
+    wrap: Callable[[torch.nn.Module], Callable]
+    watch: Callable[[], ContextManager] = contextlib.nullcontext
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One kind of step of one contender: times in us, peak memory of one step in MiB, first call in s."""
+
+    wall_us: float
+    kernel_us: float | None
+    peak_mib: float | None
+    first_call_s: float
+
+
+@dataclass
+class Result:
+    """A contender's phases ("forward", "train") and its errors against eager."""
+
+    name: str
+    phases: dict[str, Phase] = field(default_factory=dict)
+    loss_rel_err: float | None = None
+    grad_rel_err: float | None = None
+    grad_where: str | None = None
+    watched: object = None
+
+    def within(self, tol: Tolerance) -> bool:
+        return (self.loss_rel_err is not None and self.loss_rel_err <= tol.loss
+                and (self.grad_rel_err is None or self.grad_rel_err <= tol.grad))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Eager's loss and gradients on the inputs."""
+
+    loss: float
+    grads: dict[str, torch.Tensor]
+
+    @staticmethod
+    def of(model: torch.nn.Module, inputs: tuple) -> "Reference":
+        loss = train_step(model, inputs).item()
+        grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad(set_to_none=True)
+        return Reference(loss, grads)
+
+
+def train_step(model: Callable, inputs: tuple) -> torch.Tensor:
+    """Forward + backward; gradients are replaced, not accumulated."""
+    model.zero_grad(set_to_none=True)
+    loss = model(*inputs)
+    loss.backward()
+    return loss
+
+
+def forward_step(model: Callable, inputs: tuple) -> torch.Tensor:
+    with torch.no_grad():
+        return model(*inputs)
+
+
+def rel_err(got: float, want: float) -> float:
+    return abs(got - want) / max(abs(want), 1e-12)
+
+
+def max_grad_error(model: torch.nn.Module, ref: Reference) -> tuple[float, str]:
+    """Largest gradient difference against the reference relative to the parameter's largest eager gradient
+    (at least 1e-3 of the model's largest: a gradient that is zero in exact arithmetic, such as a bias before
+    a softmax, holds only rounding noise), and the parameter where it is; inf where only one side has a gradient."""
+    floor = 1e-3 * max(g.abs().max().item() for g in ref.grads.values())
+    worst, where = 0.0, ""
+    for name, p in model.named_parameters():
+        if (p.grad is None) != (name not in ref.grads):
+            return float("inf"), name
+        if p.grad is None:
+            continue
+        want = ref.grads[name].float()
+        err = ((p.grad.float() - want).abs().max() / want.abs().max().clamp_min(max(floor, 1e-30))).item()
+        if err > worst:
+            worst, where = err, name
+    return worst, where
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _first_call_s(step: Callable[[], object], device: torch.device, scratch: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    with (fresh_cache(dir=scratch, delete=False), inductor_config.patch(fx_graph_cache=False),
+          functorch_config.patch(enable_autograd_cache=False)):
+        step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
+    """Most memory one call of `step` holds above what was allocated before it (None off CUDA)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+
+def _phase(step: Callable[[], object], first_call_s: float, model: torch.nn.Module, device: torch.device) -> Phase:
+    wall = median_us(step, device)
+    kernels = kernel_us(step) if device.type == "cuda" else None
+    model.zero_grad(set_to_none=True)
+    return Phase(wall, kernels, peak_mib(step, device), first_call_s)
+
+
+def warm_up_compiler(device: torch.device) -> None:
+    """Compile and run a tiny training step, so that one-time costs (imports, compile workers, toolchain checks)
+    are not charged to the first contender's compile time."""
+    torch._dynamo.reset()
+    x, w = torch.randn(8, 8, device=device), torch.randn(8, 8, device=device, requires_grad=True)
+    torch.compile(lambda a, b: (a @ b).relu().sum())(x, w).backward()
+    _sync(device)
+
+
+def measure(contender: Contender, base: torch.nn.Module, inputs: tuple, ref: Reference, device: torch.device,
+            train: bool) -> Result:
+    """Compile (first calls), check and time `contender` on a fresh copy of `base`.
+
+    The loss error is the larger of the training step's and the forward step's."""
+    torch._dynamo.reset()
+    model = copy.deepcopy(base)
+    run = contender.wrap(model)
+    result = Result(contender.name)
+    losses: dict[str, torch.Tensor] = {}
+    with contender.watch() as watched, tempfile.TemporaryDirectory() as scratch:
+        if train:
+            first_train = _first_call_s(lambda: losses.setdefault("train", train_step(run, inputs)), device, scratch)
+            result.grad_rel_err, result.grad_where = max_grad_error(model, ref)
+        first_forward = _first_call_s(lambda: losses.setdefault("forward", forward_step(run, inputs)), device, scratch)
+        result.loss_rel_err = max(rel_err(loss.item(), ref.loss) for loss in losses.values())
+        result.phases["forward"] = _phase(lambda: forward_step(run, inputs), first_forward, model, device)
+        if train:
+            result.phases["train"] = _phase(lambda: train_step(run, inputs), first_train, model, device)
+    result.watched = watched
+    del run, model
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result

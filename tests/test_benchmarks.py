@@ -1,0 +1,75 @@
+"""The benchmark models at test size train under backend="kevolve" as in eager; the harness reports every field."""
+import json
+
+import pytest
+import torch
+
+from benchmarks import report
+from benchmarks.harness import Phase, Reference, Result, max_grad_error, rel_err, train_step
+from benchmarks.run import BENCHMARKS, RunConfig, run
+from torch_kevolve.backend.decisions import collect_decisions
+
+FAMILY_OPS = {"dcnv2_tiny": "aten._embedding_bag.default", "seq_tiny": "aten.embedding.default",
+              "dlrm_bf16_tiny": "aten._embedding_bag.default"}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OPS))
+def test_model_under_interpreted_kevolve_kernels_matches_eager(name, tmp_path):
+    torch._dynamo.reset()
+    bench = BENCHMARKS[name]
+    model, inputs = bench.factory("cpu")
+    ref = Reference.of(model, inputs)
+    compiled = torch.compile(model, backend="kevolve", options={"interpret": True, "cache_dir": str(tmp_path)})
+    with collect_decisions() as decisions:
+        loss = train_step(compiled, inputs)
+    assert rel_err(loss.item(), ref.loss) <= bench.tolerance.loss
+    assert max_grad_error(model, ref)[0] <= bench.tolerance.grad
+    claimed = {d.op for d in decisions if d.claimed}
+    assert FAMILY_OPS[name] in claimed
+    assert {d.graph for d in decisions if d.claimed} == {"forward", "backward"}
+
+
+def test_harness_run_saves_every_field(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "results" / "dlrm_tiny.json"
+    assert run(RunConfig("dlrm_tiny", "cpu", save=out)) == 0
+    saved = json.loads(out.read_text())
+    assert saved["benchmark"] == "dlrm_tiny" and saved["device"]["type"] == "cpu"
+    assert saved["versions"]["torch"] == torch.__version__ and saved["date"] and saved["command"]
+    assert list(saved["contenders"]) == ["eager", "inductor", "kevolve"]
+    for c in saved["contenders"].values():
+        for phase in ("train", "forward"):
+            p = c["phases"][phase]
+            assert p["wall_us"] > 0 and p["first_call_s"] > 0 and p["kernel_us"] is None and p["peak_mib"] is None
+        assert c["loss_rel_err"] <= 1e-4 and c["grad_rel_err"] <= 1e-3
+    walls = {name: c["phases"]["train"]["wall_us"] for name, c in saved["contenders"].items()}
+    assert saved["speedup_vs_inductor"]["kevolve"]["train_wall"] == pytest.approx(walls["inductor"] / walls["kevolve"])
+    assert saved["ok"] is True and saved["warm"] is None and saved["families"] is None
+    assert saved["nodes"] >= len(saved["claimed"]) + len(saved["left"]) > 0
+    md = out.with_suffix(".md").read_text()
+    assert all(f"| {name} | " in md for name in saved["contenders"])
+    assert "kevolve vs eager: OK" in md
+
+
+def test_markdown_of_a_forward_only_gpu_run():
+    results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
+               Result("kevolve", {"forward": Phase(150.0, 40.0, 32.5, 35.0)}, 1e-7)]
+    summary = report.summary("x", torch.device("cpu"), results, [], BENCHMARKS["dlrm_tiny"].tolerance, True, None)
+    assert summary["speedup_vs_inductor"]["kevolve"] == {"forward_wall": pytest.approx(200 / 150),
+                                                         "forward_kernel": pytest.approx(2.5)}
+    md = report.markdown(summary)
+    assert "train" not in md
+    assert "| kevolve | 150.0 / 40.0 | 1.33x / 2.50x | 32.5 | 35.00 | 1.0e-07 | - |" in md
+
+
+def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradient():
+    model = torch.nn.Linear(3, 2)
+    ref = Reference(0.0, {"weight": torch.tensor([[4.0, 0, 0], [0, 0, 0]]), "bias": torch.zeros(2)})
+    model.weight.grad = torch.tensor([[4.0, 0, 0], [0, 0, 2.0]])
+    model.bias.grad = torch.zeros(2)
+    assert max_grad_error(model, ref) == (0.5, "weight")
+    model.weight.grad = ref.grads["weight"].clone()
+    model.bias.grad = torch.tensor([0.0, 1e-6])  # rounding noise where the exact gradient is 0: 1e-6 / (1e-3 * 4)
+    assert max_grad_error(model, ref) == (pytest.approx(2.5e-4), "bias")
+    model.bias.grad = None
+    assert max_grad_error(model, ref) == (float("inf"), "bias")
