@@ -32,3 +32,8 @@ def random_offsets(count: int, total: int, dist: str, g: torch.Generator) -> tor
 def longest(offsets: torch.Tensor) -> int:
     """The most rows one segment of `offsets` holds (0 without segments)."""
     return int(offsets.diff().max()) if offsets.numel() > 1 else 0
+
+
+def inner_shape(inner: int, rank: int) -> tuple[int, ...]:
+    """Trailing dims of `rank` whose product is `inner` ([inner, 1, ...]; rank 0 needs inner 1)."""
+    return ((inner,) + (1,) * (rank - 1)) if rank else ()

@@ -10,16 +10,10 @@ import torch
 
 from ...key import Problem
 from ..base import KernelFamily
-from ..segments import longest, random_offsets
+from ..segments import inner_shape, longest, random_offsets
 from ..tensor_inputs import generator, random_tensor
 from . import calls
 from .implementations import DECOMPOSITION, TRITON
-
-
-def _inner_shape(problem: Problem) -> tuple[int, ...]:
-    """Trailing dims of the problem's rank whose product is its inner size ([inner, 1, ...])."""
-    rank = problem.param("inner_rank")
-    return ((problem.dim("inner"),) + (1,) * (rank - 1)) if rank else ()
 
 
 @dataclass
@@ -39,7 +33,7 @@ class JaggedFamily(KernelFamily):
         dtype, g = problem.dtype("values"), generator(seed, device)
         offsets = random_offsets(batch, total, dist, generator(seed, torch.device("cpu")))
         offsets = offsets.to(device=device, dtype=problem.dtype("offsets"))
-        inner = _inner_shape(problem)
+        inner = inner_shape(problem.dim("inner"), problem.param("inner_rank"))
         if problem.op == str(calls.TO_JAGGED):
             return random_tensor((batch, max_length) + inner, dist, dtype, g, device), [offsets], total
         if problem.contiguous:

@@ -1,8 +1,8 @@
 """Triton jagged <-> padded-dense copies (no arithmetic; values pass through fp32 for the padding select).
 
-to_padded: program (b, j) writes padded rows [j * BLOCK_L, (j + 1) * BLOCK_L) of segment b: row l is
+to_padded: program (b, j) writes padded rows [j * BLOCK_N, (j + 1) * BLOCK_N) of segment b: row l is
            values[offsets[b] + l] while l < min(length_b, max_length), else the padding value.
-to_jagged: program j writes packed rows [j * BLOCK_L, (j + 1) * BLOCK_L); each row finds its segment
+to_jagged: program j writes packed rows [j * BLOCK_N, (j + 1) * BLOCK_N); each row finds its segment
            by binary search over the offsets and copies dense[b, l], or 0 where l >= max_length (the
            rows a truncating forward dropped) or no segment holds the row.
 Both walk the inner dim in BLOCK_D tiles.
@@ -16,7 +16,7 @@ import triton.language as tl
 from ..triton_launch import launch
 from .calls import JaggedCall
 
-GENOME_CONSTEXPRS = ("BLOCK_L", "BLOCK_D")
+GENOME_CONSTEXPRS = ("BLOCK_N", "BLOCK_D")
 
 
 @triton.jit
@@ -27,11 +27,11 @@ def jagged_to_padded_kernel(
     max_length,
     inner,
     padding_value,
-    BLOCK_L: tl.constexpr,
+    BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
     b = tl.program_id(0)
-    rows = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
+    rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     start = tl.load(offsets_ptr + b).to(tl.int64)
     length = tl.minimum(tl.load(offsets_ptr + b + 1).to(tl.int64) - start, max_length)
     present = (rows < length)[:, None]
@@ -56,13 +56,13 @@ def padded_to_jagged_kernel(
     total,
     inner,
     search_steps,  # batch.bit_length(): enough halvings to narrow [0, batch) to one segment
-    BLOCK_L: tl.constexpr,
+    BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_L + tl.arange(0, BLOCK_L)
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     # seg: the last segment starting at or before the row (lo <= seg < hi throughout)
-    lo = tl.zeros([BLOCK_L], dtype=tl.int32)
-    hi = tl.full([BLOCK_L], batch, dtype=tl.int32)
+    lo = tl.zeros([BLOCK_N], dtype=tl.int32)
+    hi = tl.full([BLOCK_N], batch, dtype=tl.int32)
     for _ in range(search_steps):
         mid = (lo + hi) // 2
         after = tl.load(offsets_ptr + mid).to(tl.int64) <= rows
@@ -96,11 +96,11 @@ def convert(t: dict, call: JaggedCall, genome: dict) -> list[torch.Tensor]:
     options = dict(num_warps=genome["num_warps"], num_stages=genome["num_stages"],
                    **{name: genome[name] for name in GENOME_CONSTEXPRS})
     if call.to_padded:
-        grid = (call.batch, triton.cdiv(call.max_length, genome["BLOCK_L"]))
+        grid = (call.batch, triton.cdiv(call.max_length, genome["BLOCK_N"]))
         launch(jagged_to_padded_kernel, grid, source, offsets, out, call.max_length, call.inner, call.padding_value,
                **options)
     else:
-        grid = (triton.cdiv(call.total, genome["BLOCK_L"]),)
+        grid = (triton.cdiv(call.total, genome["BLOCK_N"]),)
         launch(padded_to_jagged_kernel, grid, source, offsets, out, call.batch, call.max_length, call.total,
                call.inner, call.batch.bit_length(), **options)
     return [out]
