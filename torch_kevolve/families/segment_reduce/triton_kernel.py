@@ -117,10 +117,9 @@ def segment_reduce_backward_kernel(
     start = tl.load(offsets_ptr + s).to(tl.int64)
     end = tl.load(offsets_ptr + s + 1).to(tl.int64)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
-    picks = REDUCE == "max" or REDUCE == "min"
     if REDUCE == "mean":
         g = g / tl.maximum(end - start, 1).to(tl.float32)
-    if picks:
+    if REDUCE == "max" or REDUCE == "min":
         target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
         count = tl.zeros([BLOCK_D], tl.int32)
         for row in range(start, end, BLOCK_N):
@@ -134,7 +133,7 @@ def segment_reduce_backward_kernel(
         r = row + tl.arange(0, BLOCK_N)
         mask = (r < end)[:, None] & in_d[None, :]
         value = tl.zeros([BLOCK_N, BLOCK_D], tl.float32) + g[None, :]
-        if picks:
+        if REDUCE == "max" or REDUCE == "min":
             x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=0).to(tl.float32)
             value = tl.where((x == target[None, :]) | (x != x), value, 0.0)
         tl.store(grad_in_ptr + r[:, None] * inner + d[None, :], value.to(grad_in_ptr.dtype.element_ty), mask=mask)
