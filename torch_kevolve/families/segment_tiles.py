@@ -9,7 +9,7 @@ from .row_tiles import SMALLEST_TILE
 
 SEGMENT_TILES = GenomeSpace((
     ("BLOCK_N", (16, 4, 8, 32, 64)),
-    ("BLOCK_D", (128, 16, 32, 64, 256)),
+    ("BLOCK_D", (128, 64, 32, 16, 256)),
     ("num_warps", (4, 1, 2, 8)),
     ("num_stages", (1, 2, 3)),
 ))
@@ -17,8 +17,7 @@ SEGMENT_TILES = GenomeSpace((
 
 def inner_tiles_fit(problem: Problem, genome: Genome) -> str | None:
     """Rejects BLOCK_D tiles wider than the inner dim needs (they would only repeat a narrower genome)."""
-    inner = problem.dim("inner")
-    widest = max(SMALLEST_TILE, 1 << max(inner - 1, 0).bit_length())
-    if genome["BLOCK_D"] > widest:
-        return f"BLOCK_D={genome['BLOCK_D']} is wider than an inner dim of {inner} needs ({widest})"
+    inner, block = problem.dim("inner"), genome["BLOCK_D"]
+    if block // 2 >= max(inner, SMALLEST_TILE):  # half the tile would cover it
+        return f"BLOCK_D={block} is wider than an inner dim of {inner} needs"
     return None

@@ -32,6 +32,23 @@ def _identity(REDUCE: tl.constexpr):
 
 
 @triton.jit
+def _segment_program(offsets_ptr, inner, BLOCK_D: tl.constexpr):
+    """(segment s, the program's columns d, which of them lie inside inner, s's first row, s's end row)."""
+    s = tl.program_id(0)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    start = tl.load(offsets_ptr + s).to(tl.int64)
+    end = tl.load(offsets_ptr + s + 1).to(tl.int64)
+    return s, d, d < inner, start, end
+
+
+@triton.jit
+def _tile(row, end, d, in_d, inner, BLOCK_N: tl.constexpr):
+    """(element offsets, mask) of the tile of rows [row, row + BLOCK_N) before `end` and columns d."""
+    r = row + tl.arange(0, BLOCK_N)
+    return r[:, None] * inner + d[None, :], (r < end)[:, None] & in_d[None, :]
+
+
+@triton.jit
 def segment_reduce_kernel(
     data_ptr,  # [rows, inner] contiguous
     offsets_ptr,  # [segments + 1]: segment s holds rows [offsets[s], offsets[s + 1])
@@ -43,19 +60,13 @@ def segment_reduce_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    s = tl.program_id(0)
-    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_d = d < inner
-    start = tl.load(offsets_ptr + s).to(tl.int64)
-    end = tl.load(offsets_ptr + s + 1).to(tl.int64)
+    s, d, in_d, start, end = _segment_program(offsets_ptr, inner, BLOCK_D)
     identity = _identity(REDUCE)
     acc = tl.full([BLOCK_N, BLOCK_D], identity, tl.float32)
     nan_seen = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in range(start, end, BLOCK_N):
-        r = row + tl.arange(0, BLOCK_N)
-        mask = (r < end)[:, None] & in_d[None, :]
-        x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=0).to(tl.float32)
-        x = tl.where(mask, x, identity)
+        offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
+        x = tl.where(mask, tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), identity)
         if REDUCE == "max":
             acc = tl.maximum(acc, x)
             nan_seen = nan_seen | (x != x).to(tl.int32)
@@ -92,9 +103,8 @@ def segment_reduce_kernel(
 def _zero_rows(ptr, lo, hi, d, in_d, inner, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     """ptr[lo:hi, d] = 0 for the columns d (in_d: those inside the inner dim)."""
     for row in range(lo, hi, BLOCK_N):
-        r = row + tl.arange(0, BLOCK_N)
-        mask = (r < hi)[:, None] & in_d[None, :]
-        tl.store(ptr + r[:, None] * inner + d[None, :], tl.zeros([BLOCK_N, BLOCK_D], ptr.dtype.element_ty), mask=mask)
+        offs, mask = _tile(row, hi, d, in_d, inner, BLOCK_N)
+        tl.store(ptr + offs, tl.zeros([BLOCK_N, BLOCK_D], ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -111,11 +121,7 @@ def segment_reduce_backward_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    s = tl.program_id(0)
-    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_d = d < inner
-    start = tl.load(offsets_ptr + s).to(tl.int64)
-    end = tl.load(offsets_ptr + s + 1).to(tl.int64)
+    s, d, in_d, start, end = _segment_program(offsets_ptr, inner, BLOCK_D)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     if REDUCE == "mean":
         g = g / tl.maximum(end - start, 1).to(tl.float32)
@@ -123,20 +129,18 @@ def segment_reduce_backward_kernel(
         target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
         count = tl.zeros([BLOCK_D], tl.int32)
         for row in range(start, end, BLOCK_N):
-            r = row + tl.arange(0, BLOCK_N)
-            mask = (r < end)[:, None] & in_d[None, :]
-            x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=0).to(tl.float32)
+            offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
+            x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
             hit = ((x == target[None, :]) | (x != x)) & mask
             count += tl.sum(hit.to(tl.int32), 0)
         g = tl.where((count >= 2) & (g > 0), g / tl.maximum(count, 1).to(tl.float32), g)
     for row in range(start, end, BLOCK_N):
-        r = row + tl.arange(0, BLOCK_N)
-        mask = (r < end)[:, None] & in_d[None, :]
+        offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         value = tl.zeros([BLOCK_N, BLOCK_D], tl.float32) + g[None, :]
         if REDUCE == "max" or REDUCE == "min":
-            x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=0).to(tl.float32)
+            x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
             value = tl.where((x == target[None, :]) | (x != x), value, 0.0)
-        tl.store(grad_in_ptr + r[:, None] * inner + d[None, :], value.to(grad_in_ptr.dtype.element_ty), mask=mask)
+        tl.store(grad_in_ptr + offs, value.to(grad_in_ptr.dtype.element_ty), mask=mask)
     if s == 0:
         _zero_rows(grad_in_ptr, 0, start, d, in_d, inner, BLOCK_N, BLOCK_D)
     if s == segments - 1:
