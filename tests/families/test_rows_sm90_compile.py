@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm and gather families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm, gather, jagged and segment_reduce families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import BATCH_NORM, GATHER, GROUP_NORM, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN, SOFTMAX
+from torch_kevolve.families import (BATCH_NORM, GATHER, GROUP_NORM, JAGGED, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN,
+                                   SEGMENT_REDUCE, SOFTMAX)
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
+from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
+from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
 from torch_kevolve.families.layer_norm import triton_kernel as layer_norm_kernel
@@ -59,6 +62,8 @@ def captured(monkeypatch):
     monkeypatch.setattr(group_norm_kernel, "launch", record)
     monkeypatch.setattr(scan_kernel, "launch", record)
     monkeypatch.setattr(gather_kernel, "launch", record)
+    monkeypatch.setattr(jagged_kernel, "launch", record)
+    monkeypatch.setattr(segment_reduce_kernel, "launch", record)
     return calls
 
 
@@ -190,4 +195,43 @@ GATHER_GENOME = dict(BLOCK=1024, BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages
 def test_gather_kernels_compile_for_sm90(captured, overload, args):
     problem = GATHER.problem(overload, args, {})
     GATHER.implementation("gather_triton").build(problem, GATHER_GENOME)(*args)
+    assert compiles(captured)
+
+
+OFFSETS = torch.tensor([0, 3, 3, 8])
+JAGGEDS = [
+    (aten._jagged_to_padded_dense_forward.default, (X.bfloat16(), [OFFSETS], [4], -1.0)),
+    (aten._jagged_to_padded_dense_forward.default, (X[:, :3], [OFFSETS.int()], [6], 0.0)),
+    (aten._padded_dense_to_jagged_forward.default, (X.half().view(4, 2, 64)[:3], [OFFSETS], 8)),
+    (aten._padded_dense_to_jagged_forward.default, (X.view(4, 2, 64)[:3], [OFFSETS.int()], 8)),
+]
+SEGMENT_GENOME = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=2)
+
+
+@pytest.mark.parametrize("overload,args", JAGGEDS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_jagged_kernels_compile_for_sm90(captured, overload, args):
+    problem = JAGGED.problem(overload, args, {})
+    JAGGED.implementation("jagged_triton").build(problem, SEGMENT_GENOME)(*args)
+    assert compiles(captured)
+
+
+LENGTHS = torch.tensor([3, 0, 5])
+SEGMENT_REDUCES = [  # every reduction forward and backward, by lengths and offsets, with and without initial
+    (aten.segment_reduce.default, (X, "sum"), {"lengths": LENGTHS}),
+    (aten.segment_reduce.default, (X.bfloat16(), "mean"), {"offsets": OFFSETS.int(), "initial": 1.0}),
+    (aten.segment_reduce.default, (X.half(), "max"), {"lengths": LENGTHS.int()}),
+    (aten.segment_reduce.default, (X, "min"), {"offsets": OFFSETS, "initial": 0.5}),
+    (aten._segment_reduce_backward.default, (X[:3], X[:3], X, "sum"), {"lengths": LENGTHS}),
+    (aten._segment_reduce_backward.default, (X[:3].half(), X[:3].half(), X.half(), "mean"), {"offsets": OFFSETS}),
+    (aten._segment_reduce_backward.default, (X[:3].bfloat16(), X[:3].bfloat16(), X.bfloat16(), "max"),
+     {"lengths": LENGTHS.int()}),
+    (aten._segment_reduce_backward.default, (X[:3], X[:3], X, "min"), {"offsets": OFFSETS.int(), "initial": 2.0}),
+]
+
+
+@pytest.mark.parametrize("overload,args,kwargs", SEGMENT_REDUCES,
+                         ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwargs):
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    SEGMENT_REDUCE.implementation("segment_reduce_triton").build(problem, SEGMENT_GENOME)(*args, **kwargs)
     assert compiles(captured)

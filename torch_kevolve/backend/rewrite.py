@@ -5,6 +5,7 @@ import operator
 from typing import Callable, Sequence
 
 import torch
+import torch.utils._pytree as pytree
 from torch._guards import detect_fake_mode
 from torch._inductor.pattern_matcher import fwd_only
 from torch.fx import Graph, Node
@@ -19,8 +20,8 @@ def positional_args(node: Node) -> list:
 
 
 def example_values(args: Sequence) -> list:
-    """Replace every Node in `args` by its fake value (meta['val'])."""
-    return [a.meta["val"] if isinstance(a, Node) else a for a in args]
+    """Replace every Node in `args` (lists of them too, such as Tensor[] arguments) by its fake value (meta['val'])."""
+    return [torch.fx.map_arg(a, lambda n: n.meta["val"]) for a in args]
 
 
 def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None:
@@ -31,14 +32,15 @@ def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None
     for user in node.users:
         if isinstance(node.meta.get("val"), (tuple, list)) and user.target is not operator.getitem:
             raise ValueError(f"cannot replace {node.name}: tuple output used by {user.format_node()}")
-    values = example_values(args)
-    node_positions = [i for i, a in enumerate(args) if isinstance(a, Node)]
+    leaves, spec = pytree.tree_flatten(list(args))
+    values = [a.meta["val"] if isinstance(a, Node) else a for a in leaves]
+    node_positions = [i for i, a in enumerate(leaves) if isinstance(a, Node)]
 
     def on_tensors(*tensors):
         full = list(values)
         for i, t in zip(node_positions, tensors):
             full[i] = t
-        return fn(*full)
+        return fn(*pytree.tree_unflatten(full, spec))
 
     tensors = [values[i] for i in node_positions]
     fake_mode = detect_fake_mode(tensors)
@@ -47,7 +49,7 @@ def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None
         traced = fwd_only(on_tensors, tensors, run_functional_passes=False)
 
     env: dict[Node, Node] = {}
-    placeholders = iter(args[i] for i in node_positions)
+    placeholders = iter(leaves[i] for i in node_positions)
     with graph.inserting_before(node):
         for t in traced.graph.nodes:
             if t.op == "placeholder":

@@ -8,16 +8,18 @@ from .batch_norm.family import BATCH_NORM
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .group_norm.family import GROUP_NORM
 from .index_select.family import GATHER
+from .jagged.family import JAGGED
 from .layer_norm.family import LAYER_NORM
 from .nll_loss.family import NLL_LOSS
 from .pointwise import POINTWISE
 from .reduction.family import REDUCTION
 from .scan.family import SCAN
+from .segment_reduce.family import SEGMENT_REDUCE
 from .softmax.family import SOFTMAX
 
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
-    SCAN, GATHER,
+    SCAN, GATHER, JAGGED, SEGMENT_REDUCE,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

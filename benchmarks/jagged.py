@@ -1,0 +1,121 @@
+"""Jagged and segment-reduce microbenchmark at a DLRM-like size: eager vs Inductor vs our Triton kernels.
+
+    python -m benchmarks.jagged OUT.json [--batch 4096] [--max-length 200] [--dim 128]
+
+B users with lengths uniform in [0, max_length] (mean ~max_length / 2), D-wide rows, fp32 and bf16.
+Per op: correctness of our default genome first (float64 reference), then the median time
+(triton.testing.do_bench) of eager, Inductor (torch.compile of the op) and our kernel with the default
+genome and the best of a small genome sweep; achieved GB/s from the family's bytes_moved and the
+fraction of the H100's measured copy bandwidth. CUDA only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import triton.testing
+
+from torch_kevolve.coverage.report import environment
+from torch_kevolve.coverage.run import default_genome, triton_implementation
+from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
+from torch_kevolve.families.checking import compare
+from torch_kevolve.families.schema import schema_values
+
+aten = torch.ops.aten
+COPY_GBPS = 3000.0  # H100 measured copy bandwidth (bytes read + written per second)
+SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
+         for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
+                         (64, 128, 8))]
+
+
+def _median_us(fn) -> float:
+    return triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median") * 1e3
+
+
+def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:
+    """(label, family, overload, args, kwargs) of every op on one layout of `batch` segments."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    lengths = torch.randint(0, max_length + 1, (batch,), generator=g).to(device)
+    offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
+    total = int(offsets[-1])
+    values = torch.randn(total, dim, device=device).to(dtype)
+    dense = torch.randn(batch, max_length, dim, device=device).to(dtype)
+    rows = [
+        ("jagged_to_padded", JAGGED, aten._jagged_to_padded_dense_forward.default,
+         (values, [offsets], [max_length], 0.0), {}),
+        ("padded_to_jagged", JAGGED, aten._padded_dense_to_jagged_forward.default, (dense, [offsets], total), {}),
+    ]
+    for reduce in ("sum", "max"):
+        output = aten.segment_reduce(values, reduce, lengths=lengths)
+        grad = torch.randn_like(output)
+        rows += [
+            (f"segment_reduce {reduce}", SEGMENT_REDUCE, aten.segment_reduce.default, (values, reduce),
+             {"lengths": lengths}),
+            (f"segment_reduce_backward {reduce}", SEGMENT_REDUCE, aten._segment_reduce_backward.default,
+             (grad, output, values, reduce), {"lengths": lengths}),
+        ]
+    return rows
+
+
+def measure(label, family, overload, args, kwargs) -> dict:
+    problem = family.problem(overload, args, kwargs)
+    impl = triton_implementation(family)
+    default = default_genome(impl, problem)
+    kernel = impl.build(problem, default)
+    full = schema_values(overload, args, kwargs)
+    want = family.reference(problem, full)
+    error = compare(family, problem, (kernel(*args, **kwargs),), want, family.reduced_extent(problem, full))
+    nbytes = family.bytes_moved(problem)
+
+    def op(*a):
+        return overload(*a, **kwargs)
+
+    torch._dynamo.reset()
+    inductor = torch.compile(op, dynamic=False)
+    row = {"op": label, "overload": str(overload), "dtype": str(args[0].dtype).removeprefix("torch."),
+           "dims": dict(problem.dims), "bytes_moved": nbytes, "max_abs_error": error,
+           "eager_us": _median_us(lambda: op(*args)), "inductor_us": _median_us(lambda: inductor(*args)),
+           "triton_default_us": _median_us(lambda: kernel(*args, **kwargs)), "default_genome": default}
+    sweep = [(row["triton_default_us"], default)]
+    for genome in SWEEP:
+        if genome != default and impl.supports(problem, genome) is None:
+            fn = impl.build(problem, genome)
+            compare(family, problem, (fn(*args, **kwargs),), want, family.reduced_extent(problem, full))
+            sweep.append((_median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
+    row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
+    for name in ("eager", "inductor", "triton_default", "triton_best"):
+        gbps = nbytes / (row[f"{name}_us"] * 1e3)
+        row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / COPY_GBPS
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--max-length", type=int, default=200)
+    p.add_argument("--dim", type=int, default=128)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("benchmarks.jagged needs a CUDA device; skipped")
+        return 0
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for case in cases(args.batch, args.max_length, args.dim, dtype, "cuda"):
+            row = measure(*case)
+            rows.append(row)
+            print(f"{row['op']:>28} {row['dtype']:>8}: eager {row['eager_us']:8.1f} us, inductor "
+                  f"{row['inductor_us']:8.1f} us, triton {row['triton_default_us']:8.1f} us (best "
+                  f"{row['triton_best_us']:8.1f} us, {row['triton_best_fraction_of_copy']:.0%} of copy)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"environment": environment("cuda"), "copy_gbps": COPY_GBPS,
+                                    "command": "python -m benchmarks.jagged " + " ".join(sys.argv[1:]),
+                                    "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

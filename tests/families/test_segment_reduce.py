@@ -1,0 +1,117 @@
+"""The segment_reduce family: both implementations against ATen's float64 result for every reduction,
+by lengths and by offsets, with and without initial values, with empty segments (initial value, identity,
+NaN for mean), NaN data, ties of max/min with gradients of both signs, rows no segment holds
+(unsafe=True), rank 1 and 3 data and strided data, on poisoned allocations."""
+import itertools
+
+import pytest
+import torch
+
+from torch_kevolve.families import SEGMENT_REDUCE, family_for
+from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.checking import check_kernel, compare
+from torch_kevolve.families.schema import schema_values
+
+aten = torch.ops.aten
+FORWARD, BACKWARD = aten.segment_reduce.default, aten._segment_reduce_backward.default
+g = torch.Generator().manual_seed(0)
+LENGTHS = torch.tensor([2, 0, 5, 1, 0])
+OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
+DATA = torch.randn(8, 3, generator=g)
+TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
+TIE_LENGTHS = torch.tensor([3, 0, 2])
+
+
+def forward_calls():
+    calls = []
+    for reduce, (initial, index) in itertools.product(("sum", "mean", "max", "min"),
+                                                      [(None, "lengths"), (1.5, "offsets"), (-2, "lengths")]):
+        kwargs = {"lengths": LENGTHS} if index == "lengths" else {"offsets": OFFSETS.int()}
+        calls.append(((DATA, reduce), dict(kwargs, initial=initial)))
+    calls += [
+        ((DATA.half(), "mean"), {"lengths": LENGTHS.int()}),
+        ((DATA.bfloat16()[:, 0], "max"), {"offsets": OFFSETS}),
+        ((torch.randn(8, 2, 3, generator=g), "sum"), {"lengths": LENGTHS, "initial": 0.25}),
+        ((torch.randn(3, 8, generator=g).t(), "min"), {"lengths": LENGTHS}),
+        ((torch.randn(10, 2, generator=g), "sum"), {"lengths": LENGTHS, "unsafe": True}),  # rows 8, 9 in no segment
+        ((TIES, "max"), {"lengths": TIE_LENGTHS}),
+        ((TIES, "min"), {"lengths": TIE_LENGTHS, "initial": 4.0}),
+    ]
+    return calls
+
+
+def backward_calls():
+    calls = []
+    for (data, reduce), kwargs in forward_calls():
+        output = FORWARD(data, reduce, **kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if k != "unsafe"}
+        grad = torch.randn(output.shape, generator=g).to(data.dtype)
+        calls.append(((grad, output, data, reduce), kwargs))
+    return calls
+
+
+CALLS = [(FORWARD, *c) for c in forward_calls()] + [(BACKWARD, *c) for c in backward_calls()]
+
+
+def ids(value):
+    return str(value).split(".")[1] if isinstance(value, torch._ops.OpOverload) else ""
+
+
+@pytest.mark.parametrize("overload,args,kwargs", CALLS, ids=ids)
+def test_implementations_match_reference(overload, args, kwargs, poisoned_allocations):
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    full = schema_values(overload, args, kwargs)
+    want = SEGMENT_REDUCE.reference(problem, full)
+    eager = overload(*args, **kwargs)
+    triton_impl = SEGMENT_REDUCE.implementation("segment_reduce_triton")
+    decomposition = SEGMENT_REDUCE.implementation("segment_reduce_decomposition")
+    genome = triton_impl.genomes(problem)[0]
+    runs = [(triton_impl, genome), (triton_impl, dict(genome, BLOCK_N=4))]
+    runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
+    for impl, genome in runs:
+        got = impl.build(problem, genome)(*args, **kwargs)
+        assert (got.shape, got.dtype) == (eager.shape, eager.dtype)
+        compare(SEGMENT_REDUCE, problem, (got,), want, SEGMENT_REDUCE.reduced_extent(problem, full))
+
+
+def test_ties_follow_aten_and_the_reference_is_eager():
+    """Ties of the max share a positive gradient and each keep a negative one; NaN takes the gradient."""
+    output = FORWARD(TIES, "max", lengths=TIE_LENGTHS)
+    grad = torch.tensor([[-2.0, 4.0], [7.0, 7.0], [1.0, 1.0]])
+    args = (grad, output, TIES, "max")
+    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": TIE_LENGTHS})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_triton").build(problem, dict(
+        BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1))(*args, lengths=TIE_LENGTHS)
+    assert got.tolist() == [[0.0, 2.0], [-2.0, 2.0], [-2.0, 0.0], [1.0, 0.5], [0.0, 0.5]]
+    full = schema_values(BACKWARD, args, {"lengths": TIE_LENGTHS})
+    torch.testing.assert_close(SEGMENT_REDUCE.reference(problem, full)[0], got.double())
+
+
+@pytest.mark.parametrize("index", [0, 6, 23, 25, 34])
+def test_generated_inputs(index):
+    overload, args, kwargs = CALLS[index]
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    for impl in SEGMENT_REDUCE.implementations:
+        fn = impl.build(problem, impl.genomes(problem)[0])
+        check_kernel(SEGMENT_REDUCE, problem, fn, torch.device("cpu"), seeds=(0, 1), dists=DISTRIBUTIONS)
+
+
+def test_problem_and_registry():
+    problem = SEGMENT_REDUCE.problem(FORWARD, (torch.randn(8, 2, 3), "mean"), {"offsets": OFFSETS, "initial": 1})
+    assert tuple(problem.dim(n) for n in ("segments", "rows", "inner")) == (5, 8, 6)
+    assert (problem.param("initial"), problem.param("by_lengths"), problem.param("inner_rank")) == (1.0, False, 2)
+    assert family_for(BACKWARD) is SEGMENT_REDUCE and SEGMENT_REDUCE.bytes_moved(problem) > 0
+
+
+@pytest.mark.parametrize("args,kwargs,reason", [
+    ((DATA, "prod"), {"lengths": LENGTHS}, "prod"),
+    ((DATA, "sum"), {"lengths": torch.tensor([1, 2, 0])[None].expand(8, 3), "axis": 1}, "axis 0"),
+    ((DATA, "sum"), {"lengths": LENGTHS, "offsets": OFFSETS}, "exactly one"),
+    ((DATA, "sum"), {}, "exactly one"),
+    ((DATA, "sum"), {"lengths": LENGTHS.float()}, "int32/int64"),
+    ((DATA.double(), "sum"), {"lengths": LENGTHS}, "float64"),
+    ((DATA, "sum"), {"lengths": LENGTHS[None]}, "1-D"),
+])
+def test_unsupported_calls(args, kwargs, reason):
+    with pytest.raises(Unsupported, match=reason):
+        SEGMENT_REDUCE.problem(FORWARD, args, kwargs)
