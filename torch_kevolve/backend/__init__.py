@@ -1,12 +1,17 @@
 """The `kevolve` torch.compile backend: Inductor compiles the graph, KevolvePass swaps in our kernels."""
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch._inductor import list_mode_options
 from torch._inductor.compile_fx import compile_fx
 
 from ..cache import Dispatcher, ShippedStore, UserStore
+from ..patterns import rewrite_patterns
 from .options import MODES, KevolveOptions
+
+log = logging.getLogger("torch_kevolve")
 
 __all__ = ["kevolve_backend", "KevolveOptions", "make_dispatcher"]
 
@@ -26,6 +31,10 @@ def kevolve_backend(gm: torch.fx.GraphModule, example_inputs, *, options: dict |
     opts = KevolveOptions.from_user(options)
     if mode is not None and mode not in MODES:
         raise ValueError(f"kevolve: unknown mode {mode!r}; known modes: {', '.join(MODES)}")
+    if opts.patterns:
+        replaced = rewrite_patterns(gm)
+        if replaced:
+            log.debug("kevolve: patterns replaced by pattern ops: %s", ", ".join(replaced))
     patches = dict(list_mode_options(mode)) if mode else {}
     patches["post_grad_custom_post_pass"] = KevolvePass(opts, make_dispatcher(opts))
     return compile_fx(gm, example_inputs, config_patches=patches)

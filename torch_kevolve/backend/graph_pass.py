@@ -15,6 +15,8 @@ from ..families import FAMILIES, family_for
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
 from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
+from ..patterns import is_pattern_op, meaning
+from ..patterns import ops as pattern_ops
 from . import decisions, rewrite
 from .options import KevolveOptions
 
@@ -32,7 +34,10 @@ class _Plan:
 
 
 class KevolvePass(CustomGraphPass):
-    """Visit every ATen node; replace it by our kernel only where the cache says ours is faster."""
+    """Visit every ATen node; replace it by our kernel only where the cache says ours is faster.
+
+    A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
+    """
 
     def __init__(self, options: KevolveOptions, dispatcher: Dispatcher):
         self.options = options
@@ -41,7 +46,7 @@ class KevolvePass(CustomGraphPass):
     def uuid(self) -> str:
         """Changes with our code, the options, the families' sources and the cache contents."""
         h = hashlib.sha256()
-        h.update(get_hash_for_files((__file__, rewrite.__file__)))
+        h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_ops.__file__)))
         h.update(self.options.fingerprint().encode())
         for family in FAMILIES:
             h.update(f"{family.name}:{family.version}".encode())
@@ -52,33 +57,47 @@ class KevolvePass(CustomGraphPass):
 
     def __call__(self, graph: Graph) -> None:
         label = "backward" if any(n.op == "placeholder" and n.name.startswith("tangents") for n in graph.nodes) else "forward"
-        for node in list(graph.nodes):
-            if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
-                self._visit(graph, node, label)
+        self._visit_all(graph, list(graph.nodes), label)
         graph.lint()
 
-    def _visit(self, graph: Graph, node: Node, label: str) -> None:
+    def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
+        for node in nodes:
+            if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+                if not self._visit(graph, node, label) and is_pattern_op(node.target):
+                    self._visit_all(graph, self._decompose(graph, node, label), label)
+
+    @staticmethod
+    def _decompose(graph: Graph, node: Node, label: str) -> list[Node]:
+        """Replace pattern-op `node` by its plain-ATen meaning, which Inductor compiles as the original
+        pattern; the nodes of the meaning (visited like the graph's own)."""
+        before = set(graph.nodes)
+        rewrite.replace_node(graph, node, meaning(node.target), rewrite.positional_args(node))
+        log.debug("kevolve: %s %s (%s) decomposed back to ATen", label, node.name, node.target)
+        return [n for n in graph.nodes if n not in before]
+
+    def _visit(self, graph: Graph, node: Node, label: str) -> bool:
+        """Replace `node` by a kernel where one is chosen; whether it was replaced."""
         op = str(node.target)
         family = family_for(node.target)
         if family is None or (self.options.families is not None and family.name not in self.options.families):
             self._leave(label, node, op, None, None, "no kevolve family implements it")
-            return
+            return False
         try:
             args = rewrite.positional_args(node)
             problem = family.problem(node.target, rewrite.example_values(args), {})
             key, plan = self._plan(family, problem, node)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
-            return
+            return False
         except Exception as e:  # a family bug must not break the user's compile either
             if not self.options.fallback:
                 raise
             log.warning("kevolve: %s left to Inductor: family %s failed on it: %s", node.name, family.name, e)
             self._leave(label, node, op, family.name, None, f"family failed ({type(e).__name__}: {e})")
-            return
+            return False
         if isinstance(plan, str):
             self._leave(label, node, op, family.name, key.short(), plan, problem)
-            return
+            return False
         try:
             fn = plan.implementation.build(plan.problem, plan.genome)
             if self.options.verify:
@@ -90,12 +109,13 @@ class KevolvePass(CustomGraphPass):
                 raise
             log.warning("kevolve: %s left to Inductor: %s %s failed: %s", node.name, plan.implementation.name, plan.genome, e)
             self._leave(label, node, op, family.name, plan.key.short(), f"kernel failed ({type(e).__name__}: {e})", problem)
-            return
+            return False
         log.info("kevolve: %s %s -> %s %s (%s)", label, op, plan.implementation.name, plan.genome, plan.reason)
         decisions.report(
             decisions.NodeDecision(label, node.name, op, family.name, plan.key.short(), True,
                                    plan.implementation.name, plan.genome, plan.reason, problem)
         )
+        return True
 
     def _plan(self, family: KernelFamily, problem: Problem, node: Node) -> tuple[OpKey, _Plan | str]:
         """The node's key, and what to run for it or the reason to leave it to Inductor."""

@@ -22,6 +22,8 @@ class KevolveOptions:
     interpret: force our Triton kernel on every node a family accepts, whatever the cache says
         (on CPU they run in the Triton interpreter); for testing the graph rewrite, not for speed.
     families: restrict kevolve to these family names (None: all).
+    patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction) by kevolve pattern
+        ops, which families implement; where none claims one it is decomposed back to its ATen pattern.
     """
 
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -30,6 +32,7 @@ class KevolveOptions:
     verify: bool = False
     interpret: bool = False
     families: tuple[str, ...] | None = None
+    patterns: bool = True
 
     @staticmethod
     def from_user(options: dict | None) -> "KevolveOptions":

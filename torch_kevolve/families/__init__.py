@@ -1,4 +1,4 @@
-"""Kernel families: what each owns (ATen overloads), and the lookup from an overload to its family."""
+"""Kernel families: what each owns (ATen overloads, or kevolve pattern ops), and the lookup from an overload to its family."""
 from __future__ import annotations
 
 import torch
@@ -8,6 +8,7 @@ from .batch_norm.family import BATCH_NORM
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .group_norm.family import GROUP_NORM
 from .index_select.family import GATHER
+from .interaction.family import INTERACTION
 from .jagged.family import JAGGED
 from .layer_norm.family import LAYER_NORM
 from .nll_loss.family import NLL_LOSS
@@ -19,7 +20,7 @@ from .softmax.family import SOFTMAX
 
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
-    SCAN, GATHER, JAGGED, SEGMENT_REDUCE,
+    SCAN, GATHER, JAGGED, SEGMENT_REDUCE, INTERACTION,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

@@ -1,0 +1,79 @@
+"""The implementations of the interaction family: Triton kernels (through a custom op on CPU) and the
+decompositions. Each built callable takes the pattern op's arguments and returns what it returns."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import triton
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
+from ..custom_call import named_kernel_call
+from ..overload_call import overload_call
+from . import decomposition, triton_kernel
+from .calls import PAIRWISE_DOTS_BACKWARD, InteractionCall, describe
+
+PACKAGE = __name__.rpartition(".")[0]
+
+interaction_kernels = named_kernel_call("interaction", ("features", "first", "second", "grad"),
+                                        InteractionCall.from_params, triton_kernel.interaction,
+                                        triton_kernel.allocate)
+
+
+def _output(outputs, call: InteractionCall):
+    return outputs[0]
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(interaction_kernels, genome=genome), _output)
+
+
+def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
+    DECOMPOSITION.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(decomposition.interaction, method=genome["method"]),
+                         _output)
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    """The gram matrix (forward gram, backward) must fit in registers and needs tl.dot (no fp64); blocks
+    beyond the padded extents only repeat smaller ones."""
+    backward = problem.op == str(PAIRWISE_DOTS_BACKWARD)
+    gram = backward or genome["algorithm"] == "gram"
+    if backward and genome["algorithm"] != "gram":
+        return "the backward has the gram algorithm only"
+    if gram and problem.dim("rows") > triton_kernel.GRAM_MAX_ROWS:
+        return f"rows > {triton_kernel.GRAM_MAX_ROWS}: the [rows, rows] gram does not fit in registers"
+    if gram and problem.dtype("features").itemsize == 8:
+        return "fp64 has no tl.dot here"
+    for block, extent in (("BLOCK_D", "dim"), ("BLOCK_P", "pairs")):
+        if genome[block] > max(triton_kernel.TILE_MIN, triton.next_power_of_2(problem.dim(extent))):
+            return f"{block} {genome[block]} exceeds the padded {extent}"
+    return None
+
+
+TRITON = Implementation(
+    name="interaction_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("algorithm", ("gram", "gather")),
+        ("BLOCK_P", (32, 16, 64, 128)),
+        ("BLOCK_D", (64, 16, 32, 128, 256)),
+        ("num_warps", (4, 1, 2, 8)),
+        ("num_stages", (1, 2)),
+    )),
+    build=_build_triton,
+    supports=_supports_triton,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
+DECOMPOSITION = Implementation(
+    name="interaction_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace((("method", decomposition.METHODS),)),
+    build=_build_decomposition,
+    supports=supports_all,
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls", "torch_kevolve.patterns.ops"),
+)
