@@ -1,0 +1,93 @@
+"""The interaction family: both implementations (every Triton algorithm, both decompositions) against the
+float64 reference on pairs with repeats, i == j, negative indices, int32 indices, strided operands and
+every float dtype, on generated inputs of every distribution, and the calls it refuses."""
+import pytest
+import torch
+
+from torch_kevolve.families import INTERACTION, family_for
+from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.checking import check_kernel, compare
+from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
+
+g = torch.Generator().manual_seed(0)
+X = torch.randn(3, 6, 20, generator=g)
+FIRST = torch.tensor([1, 2, 5, 5, 0, 4, -1, 3, 3])
+SECOND = torch.tensor([0, 2, 1, 1, 0, 3, 2, 5, 5])  # (5, 1) and (3, 5) twice, (2, 2), (0, 0), -1 is row 5
+GRAD = torch.randn(3, 9, generator=g)
+CALLS = [
+    (PAIRWISE_DOTS, (X, FIRST, SECOND)),
+    (PAIRWISE_DOTS, (X.half(), FIRST.int(), SECOND.int())),
+    (PAIRWISE_DOTS, (X.bfloat16().transpose(1, 2).contiguous().transpose(1, 2), FIRST, SECOND)),
+    (PAIRWISE_DOTS, (X.double(), FIRST, SECOND)),
+    (PAIRWISE_DOTS, (X, FIRST[:0], SECOND[:0])),
+    (PAIRWISE_DOTS_BACKWARD, (GRAD, X, FIRST, SECOND)),
+    (PAIRWISE_DOTS_BACKWARD, (GRAD.bfloat16(), X.bfloat16(), FIRST.int(), SECOND.int())),
+    (PAIRWISE_DOTS_BACKWARD, (GRAD.half().t().contiguous().t(), X.half(), FIRST, SECOND)),
+    (PAIRWISE_DOTS_BACKWARD, (GRAD.double(), X.double(), FIRST, SECOND)),
+]
+SMALL = dict(BLOCK_P=16, BLOCK_D=16, num_warps=1, num_stages=1)
+
+
+def ids(value):
+    return str(value) if isinstance(value, torch._ops.OpOverload) else ""
+
+
+def runs(problem):
+    """(implementation, genome): each Triton algorithm with small blocks (D and P in two blocks), every
+    decomposition."""
+    triton_impl, decomposition = INTERACTION.implementations
+    out = [(triton_impl, dict(SMALL, algorithm=a)) for a in ("gram", "gather")]
+    out = [(i, genome) for i, genome in out if i.supports(problem, genome) is None]
+    return out + [(decomposition, genome) for genome in decomposition.genomes(problem)]
+
+
+@pytest.mark.parametrize("overload,args", CALLS, ids=ids)
+def test_implementations_match_reference(overload, args, poisoned_allocations):
+    problem = INTERACTION.problem(overload, args, {})
+    want = INTERACTION.reference(problem, args)
+    eager = overload(*args)
+    assert len(runs(problem)) >= 3 if problem.dtype("features") != torch.float64 else len(runs(problem)) >= 2
+    for impl, genome in runs(problem):
+        got = impl.build(problem, genome)(*args)
+        assert (got.shape, got.dtype) == (eager.shape, eager.dtype), (impl.name, genome)
+        compare(INTERACTION, problem, (got,), want, INTERACTION.reduced_extent(problem, args))
+
+
+@pytest.mark.parametrize("overload", [PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD], ids=str)
+def test_generated_inputs(overload):
+    problem = INTERACTION.example_problems(overload)[2]
+    for impl, genome in runs(problem):
+        check_kernel(INTERACTION, problem, impl.build(problem, genome), torch.device("cpu"), seeds=(0, 1),
+                     dists=DISTRIBUTIONS)
+
+
+def test_generated_pairs_are_dlrms_or_edge_cases():
+    problem = INTERACTION.example_problems(PAIRWISE_DOTS)[0]
+    _, first, second = INTERACTION.make_inputs(problem, 0, "normal", torch.device("cpu"))
+    assert torch.equal(torch.stack([first, second]), torch.tril_indices(4, 4, -1))
+    _, first, second = INTERACTION.make_inputs(problem, 0, "edge", torch.device("cpu"))
+    assert (first == second).any() and (first < 0).any()
+
+
+def test_problem_and_registry():
+    problem = INTERACTION.problem(PAIRWISE_DOTS, CALLS[0][1], {})
+    assert tuple(problem.dim(n) for n in ("batch", "rows", "dim", "pairs")) == (3, 6, 20, 9)
+    assert INTERACTION.bytes_moved(problem) == 4 * (3 * 6 * 20 + 3 * 9) + 2 * 9 * 8
+    assert INTERACTION.flops(problem) == 2 * 3 * 9 * 20
+    assert family_for(PAIRWISE_DOTS_BACKWARD) is INTERACTION
+    triton_impl = INTERACTION.implementation("interaction_triton")
+    assert "padded dim" in triton_impl.supports(problem, dict(SMALL, algorithm="gram", BLOCK_D=64))
+    backward = INTERACTION.problem(PAIRWISE_DOTS_BACKWARD, CALLS[5][1], {})
+    assert "gram algorithm only" in triton_impl.supports(backward, dict(SMALL, algorithm="gather"))
+
+
+@pytest.mark.parametrize("overload,args,reason", [
+    (PAIRWISE_DOTS, (X[0], FIRST, SECOND), r"\[batch, rows, dim\]"),
+    (PAIRWISE_DOTS, (X.int(), FIRST, SECOND), "not fp32"),
+    (PAIRWISE_DOTS, (X, FIRST, SECOND[:3]), "one length"),
+    (PAIRWISE_DOTS, (X, FIRST.int(), SECOND), "index dtypes"),
+    (PAIRWISE_DOTS_BACKWARD, (GRAD.half(), X, FIRST, SECOND), "grad must be"),
+])
+def test_unsupported_calls(overload, args, reason):
+    with pytest.raises(Unsupported, match=reason):
+        INTERACTION.problem(overload, args, {})
