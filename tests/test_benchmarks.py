@@ -73,3 +73,10 @@ def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradien
     assert max_grad_error(model, ref) == (pytest.approx(2.5e-4), "bias")
     model.bias.grad = None
     assert max_grad_error(model, ref) == (float("inf"), "bias")
+
+
+def test_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
+    from benchmarks import interaction
+
+    assert interaction.main([str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
