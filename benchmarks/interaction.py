@@ -11,14 +11,12 @@ checked; achieved GB/s from the family's bytes_moved. CUDA only.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks.jagged import COPY_GBPS, _median_us
-from torch_kevolve.coverage.report import environment
+from benchmarks.microbench import add_rates, median_us, say, write
 from torch_kevolve.coverage.run import default_genome
 from torch_kevolve.families import INTERACTION
 from torch_kevolve.families.checking import compare
@@ -60,19 +58,16 @@ def measure(label, overload, args) -> dict:
     nbytes = INTERACTION.bytes_moved(problem)
     row = {"op": label, "overload": str(overload), "dtype": str(args[-3].dtype).removeprefix("torch."),
            "dims": dict(problem.dims), "bytes_moved": nbytes, "max_abs_error": error,
-           "eager_us": _median_us(lambda: pattern(*args)), "inductor_us": _median_us(lambda: inductor(*args)),
-           "triton_default_us": _median_us(lambda: kernel(*args)), "default_genome": default}
+           "eager_us": median_us(lambda: pattern(*args)), "inductor_us": median_us(lambda: inductor(*args)),
+           "triton_default_us": median_us(lambda: kernel(*args)), "default_genome": default}
     sweep = [(row["triton_default_us"], default)]
     for genome in SWEEP:
         if genome != default and TRITON.supports(problem, genome) is None:
             fn, _ = checked(genome)
-            sweep.append((_median_us(lambda fn=fn: fn(*args)), genome))
+            sweep.append((median_us(lambda fn=fn: fn(*args)), genome))
     row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
     row["sweep"] = [{"us": us, "genome": genome} for us, genome in sweep]
-    for name in ("eager", "inductor", "triton_default", "triton_best"):
-        gbps = nbytes / (row[f"{name}_us"] * 1e3)
-        row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / COPY_GBPS
-    return row
+    return add_rates(row, nbytes)
 
 
 def main(argv=None) -> int:
@@ -88,15 +83,9 @@ def main(argv=None) -> int:
     rows = []
     for dtype in (torch.float32, torch.bfloat16):
         for case in cases(args.batch, args.rows, args.dim, dtype, "cuda"):
-            row = measure(*case)
-            rows.append(row)
-            print(f"{row['op']:>24} {row['dtype']:>8}: eager {row['eager_us']:8.1f} us, inductor "
-                  f"{row['inductor_us']:8.1f} us, triton {row['triton_default_us']:8.1f} us (best "
-                  f"{row['triton_best_us']:8.1f} us {json.dumps(row['best_genome'])})", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"environment": environment("cuda"), "copy_gbps": COPY_GBPS,
-                                    "command": "python -m benchmarks.interaction " + " ".join(sys.argv[1:]),
-                                    "rows": rows}, indent=1))
+            rows.append(measure(*case))
+            say(rows[-1], 24)
+    write(args.out, "benchmarks.interaction", rows)
     return 0
 
 

@@ -11,28 +11,21 @@ fraction of the H100's measured copy bandwidth. CUDA only.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
-import triton.testing
 
-from torch_kevolve.coverage.report import environment
+from benchmarks.microbench import add_rates, median_us, say, write
 from torch_kevolve.coverage.run import default_genome, triton_implementation
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
 from torch_kevolve.families.checking import compare
 from torch_kevolve.families.schema import schema_values
 
 aten = torch.ops.aten
-COPY_GBPS = 3000.0  # H100 measured copy bandwidth (bytes read + written per second)
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
          for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
                          (64, 128, 8))]
-
-
-def _median_us(fn) -> float:
-    return triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median") * 1e3
 
 
 def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:
@@ -77,19 +70,16 @@ def measure(label, family, overload, args, kwargs) -> dict:
     inductor = torch.compile(op, dynamic=False)
     row = {"op": label, "overload": str(overload), "dtype": str(args[0].dtype).removeprefix("torch."),
            "dims": dict(problem.dims), "bytes_moved": nbytes, "max_abs_error": error,
-           "eager_us": _median_us(lambda: op(*args)), "inductor_us": _median_us(lambda: inductor(*args)),
-           "triton_default_us": _median_us(lambda: kernel(*args, **kwargs)), "default_genome": default}
+           "eager_us": median_us(lambda: op(*args)), "inductor_us": median_us(lambda: inductor(*args)),
+           "triton_default_us": median_us(lambda: kernel(*args, **kwargs)), "default_genome": default}
     sweep = [(row["triton_default_us"], default)]
     for genome in SWEEP:
         if genome != default and impl.supports(problem, genome) is None:
             fn = impl.build(problem, genome)
             compare(family, problem, (fn(*args, **kwargs),), want, family.reduced_extent(problem, full))
-            sweep.append((_median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
+            sweep.append((median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
     row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
-    for name in ("eager", "inductor", "triton_default", "triton_best"):
-        gbps = nbytes / (row[f"{name}_us"] * 1e3)
-        row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / COPY_GBPS
-    return row
+    return add_rates(row, nbytes)
 
 
 def main(argv=None) -> int:
@@ -105,15 +95,9 @@ def main(argv=None) -> int:
     rows = []
     for dtype in (torch.float32, torch.bfloat16):
         for case in cases(args.batch, args.max_length, args.dim, dtype, "cuda"):
-            row = measure(*case)
-            rows.append(row)
-            print(f"{row['op']:>28} {row['dtype']:>8}: eager {row['eager_us']:8.1f} us, inductor "
-                  f"{row['inductor_us']:8.1f} us, triton {row['triton_default_us']:8.1f} us (best "
-                  f"{row['triton_best_us']:8.1f} us, {row['triton_best_fraction_of_copy']:.0%} of copy)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"environment": environment("cuda"), "copy_gbps": COPY_GBPS,
-                                    "command": "python -m benchmarks.jagged " + " ".join(sys.argv[1:]),
-                                    "rows": rows}, indent=1))
+            rows.append(measure(*case))
+            say(rows[-1], 28)
+    write(args.out, "benchmarks.jagged", rows)
     return 0
 
 
