@@ -28,7 +28,7 @@ def _with_edges(values: torch.Tensor, boundaries: torch.Tensor, rows: int, per_r
                 g: torch.Generator) -> torch.Tensor:
     """Values of which every other one equals a boundary of its row, and (floats) NaN and infinities,
     with the strides of `values`."""
-    flat = values.reshape(rows, per_row).clone()
+    flat = values.reshape(rows, per_row).clone(memory_format=torch.contiguous_format)
     length = boundaries.shape[-1]
     if length and flat.shape[1]:
         picks = torch.randint(0, length, (rows, flat[:, ::2].shape[1]), generator=g, device=values.device)

@@ -21,17 +21,21 @@ SEARCHES = ("binary", "linear", "staged")
 
 
 @triton.jit
-def _comparable(x):
-    if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
-        return x.to(tl.float32)
-    return x
+def _comparable(x, HALF: tl.constexpr):
+    if HALF:
+        y = x.to(tl.float32)
+    else:
+        y = x
+    return y
 
 
 @triton.jit
 def _below(boundary, value, RIGHT: tl.constexpr):
     if RIGHT:
-        return ~(boundary > value)
-    return ~(boundary >= value)
+        below = ~(boundary > value)
+    else:
+        below = ~(boundary >= value)
+    return below
 
 
 @triton.jit
@@ -44,6 +48,7 @@ def bucketize_kernel(
     length,
     steps,  # length.bit_length(): halvings that narrow [0, length] to one index
     RIGHT: tl.constexpr,
+    HALF: tl.constexpr,  # fp16 / bf16: compared in fp32
     BATCHED: tl.constexpr,
     SEARCH: tl.constexpr,
     STAGED: tl.constexpr,  # register tile of the staged search (power of two >= length)
@@ -51,7 +56,7 @@ def bucketize_kernel(
 ):
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = e < total
-    value = _comparable(tl.load(values_ptr + e, mask=mask, other=0))
+    value = _comparable(tl.load(values_ptr + e, mask=mask, other=0), HALF)
     if BATCHED:
         row_start = (e // per_row) * length
     else:
@@ -62,7 +67,7 @@ def bucketize_kernel(
         for _ in range(steps):
             active = lo < hi
             mid = (lo + hi) // 2
-            boundary = _comparable(tl.load(boundaries_ptr + row_start + mid, mask=mask & active, other=0))
+            boundary = _comparable(tl.load(boundaries_ptr + row_start + mid, mask=mask & active, other=0), HALF)
             below = _below(boundary, value, RIGHT)
             lo = tl.where(active & below, mid + 1, lo)
             hi = tl.where(active & ~below, mid, hi)
@@ -74,7 +79,7 @@ def bucketize_kernel(
                 boundary = tl.load(boundaries_ptr + row_start + k, mask=mask, other=0)
             else:
                 boundary = tl.load(boundaries_ptr + k)
-            count += _below(_comparable(boundary), value, RIGHT).to(tl.int32)
+            count += _below(_comparable(boundary, HALF), value, RIGHT).to(tl.int32)
     else:
         k = tl.arange(0, STAGED)
         in_row = k < length
@@ -83,7 +88,7 @@ def bucketize_kernel(
                              other=0)
         else:
             staged = tl.load(boundaries_ptr + k, mask=in_row, other=0)[None, :]
-        below = _below(_comparable(staged), value[:, None], RIGHT) & in_row[None, :]
+        below = _below(_comparable(staged, HALF), value[:, None], RIGHT) & in_row[None, :]
         count = tl.sum(below.to(tl.int32), axis=1)
     tl.store(out_ptr + e, count.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -105,7 +110,7 @@ def bucketize(t: dict, call: BucketizeCall, genome: dict) -> list[torch.Tensor]:
     (out,) = allocate(t, call)
     total = out.numel()
     launch(bucketize_kernel, (triton.cdiv(total, genome["BLOCK"]),), values, boundaries, out, total,
-           max(call.per_row, 1), call.length, call.length.bit_length(), RIGHT=call.right, BATCHED=call.batched,
+           max(call.per_row, 1), call.length, call.length.bit_length(), RIGHT=call.right, HALF=call.compare_dtype in (torch.float16, torch.bfloat16), BATCHED=call.batched,
            SEARCH=genome["search"], STAGED=staged_tile(call.length) if genome["search"] == "staged" else 1,
            BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
     return [out]
