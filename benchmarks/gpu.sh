@@ -4,6 +4,8 @@
 #   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
 #               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
+#   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
+#               (bucketize keys tuned in a temporary cache), preprocessing-h100.json
 #   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
 # Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
 set -uo pipefail
@@ -20,6 +22,8 @@ for phase in "$@"; do
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
+    prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
+            | grep -v "^W1\|^  " ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

@@ -24,6 +24,16 @@ EXAMPLES = {
 }
 
 
+def _draw(shape, dist: str, dtype: torch.dtype, g: torch.Generator, device) -> torch.Tensor:
+    """random_tensor's draw, but integers (except on the edge distribution) spread over up to +-2^30, so
+    that searches take varied paths as real ids do."""
+    if dtype.is_floating_point or dist == "edge":
+        return random_tensor(shape, dist, dtype, g, device)
+    info = torch.iinfo(dtype)
+    low, high = max(info.min, -(1 << 30)), min(info.max, 1 << 30)
+    return torch.randint(low, high + 1, shape, generator=g, device=device).to(dtype)
+
+
 def _with_edges(values: torch.Tensor, boundaries: torch.Tensor, rows: int, per_row: int,
                 g: torch.Generator) -> torch.Tensor:
     """Values of which every other one equals a boundary of its row, and (floats) NaN and infinities,
@@ -51,18 +61,19 @@ class BucketizeFamily(KernelFamily):
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
-        """Sorted boundary rows and values from `dist` (edge: ties on the normal draw rounded to halves,
-        every other value equal to a boundary, NaN and infinities), in schema order."""
+        """Sorted boundary rows and values from `dist` (integers spread wide; edge: ties on the normal draw
+        rounded to halves or integers in [-5, 5), every other value equal to a boundary, NaN and
+        infinities), in schema order."""
         rows, per_row, length = (problem.dim(n) for n in ("rows", "per_row", "length"))
         g = generator(seed, device)
         batched = problem.param("batched")
         bshape = (rows, length) if batched else (length,)
-        boundaries = random_tensor(bshape, dist, problem.dtype("boundaries"), g, device).sort(-1).values
+        boundaries = _draw(bshape, dist, problem.dtype("boundaries"), g, device).sort(-1).values
         if batched:
             drawn = (rows, per_row) if problem.contiguous else (per_row, rows)
         else:
             drawn = (per_row if problem.contiguous else 2 * per_row,) if problem.param("values_rank") else ()
-        values = random_tensor(drawn, dist, problem.dtype("values"), g, device)
+        values = _draw(drawn, dist, problem.dtype("values"), g, device)
         if not problem.contiguous:
             values = values.t() if batched else values[::2]
         if dist == "edge":
@@ -86,11 +97,13 @@ class BucketizeFamily(KernelFamily):
         return (0,)
 
     def bytes_moved(self, problem: Problem) -> int:
+        """Values read and buckets written once, and the boundaries read once, or (a search need not
+        touch them all) one per value when the values are fewer."""
         rows, per_row, length = (problem.dim(n) for n in ("rows", "per_row", "length"))
         out = 4 if problem.param("out_int32") else 8
-        boundary_rows = rows if problem.param("batched") else 1
+        boundaries = (rows if problem.param("batched") else 1) * length
         return (rows * per_row * (problem.dtype("values").itemsize + out)
-                + boundary_rows * length * problem.dtype("boundaries").itemsize)
+                + min(boundaries, rows * per_row) * problem.dtype("boundaries").itemsize)
 
     def example_problems(self, overload) -> tuple[Problem, ...]:
         problems = []
