@@ -15,6 +15,7 @@ import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
 from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, make_trials, mutated_input
+from ..families.schema import call_in_schema_order
 from ..key import Problem
 from . import poison
 from .evaluation import EvaluationResult, Status
@@ -90,7 +91,7 @@ class Bench:
         trial_list = [make_trials(family, problem, device, (seed,), (dist,))[0] for seed, dist in trial_plan(trials)]
         overload = overload_of(family, problem)
         torch._dynamo.reset()
-        reference = torch.compile(lambda *a: overload(*a), dynamic=False)
+        reference = torch.compile(lambda *a: call_in_schema_order(overload, a), dynamic=False)  # kwarg-only by keyword
         layouts = [[Layout.of(o) for o in as_tuple(reference(*t.args))] for t in trial_list]
         args = trial_list[0].args
         flops = family.flops(problem)
