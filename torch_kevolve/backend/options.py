@@ -22,6 +22,8 @@ class KevolveOptions:
     interpret: force our Triton kernel on every node a family accepts, whatever the cache says
         (on CPU they run in the Triton interpreter); for testing the graph rewrite, not for speed.
     families: restrict kevolve to these family names (None: all).
+    transfer: on a cache miss, try the winner of the nearest solved key of the same overload (within
+        transfer_distance, the cosine distance of their retrieval vectors), checked on the new key first.
     """
 
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -30,6 +32,8 @@ class KevolveOptions:
     verify: bool = False
     interpret: bool = False
     families: tuple[str, ...] | None = None
+    transfer: bool = False
+    transfer_distance: float = 1e-3
 
     @staticmethod
     def from_user(options: dict | None) -> "KevolveOptions":
@@ -52,6 +56,10 @@ class KevolveOptions:
                     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                         raise ValueError("kevolve: option 'families' must be a list of family names or None")
                     value = tuple(value)
+            elif name == "transfer_distance":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 2:
+                    raise ValueError(f"kevolve: option 'transfer_distance' must be a number in (0, 2], got {value!r}")
+                value = float(value)
             elif not isinstance(value, bool):
                 raise ValueError(f"kevolve: option {name!r} must be a bool, got {value!r}")
             values[name] = value
