@@ -4,7 +4,7 @@
 #   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
 #               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
-#   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS) through the harness, each after a short
+#   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags, gathers, jagged, segment and bucketize ops), each
 #               stopped after MODEL_TIMEOUT seconds
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
@@ -28,7 +28,7 @@ for phase in "$@"; do
     models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
               --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward gather jagged segment_reduce bucketize} \
-              --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
+              ${RUN_FLAGS:-} --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
           done ;;
     prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
