@@ -4,9 +4,11 @@
 #   eb:I,J      embedding-bag microbenchmark cases I,J (indices into benchmarks/embedding_bag.CASES):
 #               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
-#   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS) through the harness, each after a short
-#               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags and gathers), each
+#   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
+#               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags, gathers, jagged, segment and bucketize ops), each
 #               stopped after MODEL_TIMEOUT seconds
+#   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
+#               (bucketize keys tuned in a temporary cache), preprocessing-h100.json
 #   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
 # Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
 set -uo pipefail
@@ -25,10 +27,12 @@ for phase in "$@"; do
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
-              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward gather} \
-              --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
+              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward gather jagged segment_reduce bucketize} \
+              ${RUN_FLAGS:-} --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
           done ;;
+    prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
+            | grep -v "^W1\|^  " ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from torch_kevolve.backend import kevolve_backend
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.cli import parse_budget
 from torch_kevolve.evolve.search import SearchConfig
@@ -55,13 +57,18 @@ BENCHMARKS = {
 }
 
 
-def contenders(options: dict, max_autotune: bool) -> list[Contender]:
-    """eager, Inductor (default mode), Inductor max-autotune if asked, kevolve (collecting its node decisions)."""
+def contenders(options: dict, max_autotune: bool, cudagraphs: bool = False) -> list[Contender]:
+    """eager, Inductor (default mode), Inductor max-autotune if asked, kevolve (collecting its node decisions),
+    and if asked Inductor and kevolve with CUDA graphs (mode="reduce-overhead": no per-launch CPU cost)."""
     out = [Contender("eager", lambda m: m), Contender("inductor", torch.compile)]
     if max_autotune:
         out.append(Contender("inductor-max-autotune", lambda m: torch.compile(m, mode="max-autotune")))
     out.append(Contender("kevolve", lambda m: torch.compile(m, backend="kevolve", options=options),
                          watch=collect_decisions))
+    if cudagraphs:
+        graphed = functools.partial(kevolve_backend, options=options, mode="reduce-overhead")
+        out += [Contender("inductor-cudagraphs", lambda m: torch.compile(m, mode="reduce-overhead")),
+                Contender("kevolve-cudagraphs", lambda m: torch.compile(m, backend=graphed))]
     return out
 
 
@@ -77,6 +84,7 @@ class RunConfig:
     interpret: bool = False
     max_autotune: bool = False
     forward_only: bool = False
+    cudagraphs: bool = False
     families: tuple[str, ...] | None = None
     save: Path | None = None
 
@@ -94,10 +102,11 @@ def run(cfg: RunConfig) -> int:
     ref = Reference.of(model, inputs)
     warm_up_compiler(dev)
     results = [measure(c, model, inputs, ref, dev, train=not cfg.forward_only)
-               for c in contenders(options, cfg.max_autotune)]
-    kevolve = results[-1]
+               for c in contenders(options, cfg.max_autotune, cfg.cudagraphs)]
+    kevolve = next(r for r in results if r.name == "kevolve")
     decisions = kevolve.watched
-    ok = kevolve.within(bench.tolerance)
+    tolerance = bench.tolerance.at_least_twice(next(r for r in results if r.name == "inductor"))
+    ok = kevolve.within(tolerance)
     print(f"\n{cfg.name} on {DeviceInfo.of(dev).name}: {len(decisions)} ATen nodes, "
           f"{sum(d.claimed for d in decisions)} claimed by kevolve")
     for d in decisions:
@@ -108,7 +117,7 @@ def run(cfg: RunConfig) -> int:
         print(f"  inductor {graph:8} {op:42} x{n} ({reason})")
     warmed = None if cfg.search is None else {"budget_s": cfg.budget_s, "policy": cfg.search.policy,
                                               "evaluations": cfg.search.termination.max_evaluations}
-    summary = report.summary(cfg.name, dev, results, decisions, bench.tolerance, ok, warmed, cfg.families)
+    summary = report.summary(cfg.name, dev, results, decisions, tolerance, ok, warmed, cfg.families)
     print("\n" + report.markdown(summary))
     if cfg.save:
         print(f"wrote {cfg.save} and {report.save(summary, cfg.save)}")
@@ -124,6 +133,8 @@ def main() -> int:
     p.add_argument("--evaluations", type=int, default=24, help="with --warm: evaluations per key (default %(default)s)")
     p.add_argument("--policy", default="uct", choices=("greedy", "uct", "islands"), help="with --warm")
     p.add_argument("--max-autotune", action="store_true", help="also Inductor with mode='max-autotune' (compiles long)")
+    p.add_argument("--cudagraphs", action="store_true",
+                   help="also Inductor and kevolve with mode='reduce-overhead' (CUDA graphs; CUDA only)")
     p.add_argument("--forward-only", action="store_true", help="time the forward step only (no training step)")
     p.add_argument("--interpret", action="store_true", help="force Triton kernels (interpreted on CPU): tests the rewrite")
     p.add_argument("--families", nargs="+", choices=sorted(f.name for f in FAMILIES), metavar="FAMILY",
@@ -134,7 +145,7 @@ def main() -> int:
     search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
               if args.warm else None)
     return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,
-                         args.forward_only, tuple(args.families) if args.families else None, args.save))
+                         args.forward_only, args.cudagraphs, tuple(args.families) if args.families else None, args.save))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def run_search(problem: Problem, memo: Memo, device: DeviceInfo, policy: str, bu
     return trajectory
 
 
-def measure(problems: list[Problem], memo: Memo, device: DeviceInfo, sample: int, budget: int, out: Path) -> dict:
+def measure(problems: list[Problem], memo: Memo, device: DeviceInfo, sample: int, budget: int, out: Path,
+            on_key: Callable[[dict], None] = lambda result: None) -> dict:
+    """The policy, transfer and seeding measurements; `on_key` sees the result so far after each key's report."""
     from torch_kevolve.evolve.evaluation import family_spec
 
     spec, graphs = family_spec(EMBEDDING_BAG), out / "graphs"
@@ -107,6 +109,7 @@ def measure(problems: list[Problem], memo: Memo, device: DeviceInfo, sample: int
             "seeded_uct_evaluations_to_95": evaluations_to(seeded, target),
             "seeded_uct_trajectory": seeded,
         })
+        on_key({"sample": sample, "budget": budget, "keys": report})
     return {"sample": sample, "budget": budget, "keys": report}
 
 
@@ -122,11 +125,15 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     problems = [grid_problem(*GRID[int(i)]) for i in args.keys.split(",")]
+    context = dict(device=DeviceInfo.of(args.device).__dict__, torch=torch.__version__, command=" ".join(sys.argv))
+
+    def save(result: dict) -> None:  # after every key: a run cut short keeps the keys it finished
+        (args.out / "search_quality.json").write_text(json.dumps({**result, **context}, indent=1) + "\n")
+
     with Evaluator(EvaluatorConfig(device=args.device)) as evaluator:
         memo = Memo(args.out / "evaluations.json", evaluator.evaluate)
-        result = measure(problems, memo, DeviceInfo.of(args.device), args.sample, args.budget, args.out)
-    result.update(device=DeviceInfo.of(args.device).__dict__, torch=torch.__version__, command=" ".join(sys.argv))
-    (args.out / "search_quality.json").write_text(json.dumps(result, indent=1) + "\n")
+        result = measure(problems, memo, DeviceInfo.of(args.device), args.sample, args.budget, args.out, save)
+    save(result)
     for k in result["keys"]:
         print(f"{k['key'][:90]:90} to 95%: {k['evaluations_to_95']} seeded uct {k['seeded_uct_evaluations_to_95']} "
               f"transfer {k['transfer']['ratio_to_best']:.2f}")

@@ -22,17 +22,19 @@ def key_index(directory: str | os.PathLike, records: list[KernelRecord],
     return KeyIndex.load_or_rebuild(directory, vectorizer or KeyVectorizer(), [r.key for r in records])
 
 
-def cache_index(store: UserStore, shipped: ShippedStore) -> KeyIndex:
-    """An index over every key of both caches: the shipped index as built while the user cache is empty
-    (no writes), else the user's index, kept up to date."""
-    records = shipped.records() + store.records()
+def cache_index(store: UserStore, shipped: ShippedStore | None) -> KeyIndex:
+    """An index over every key of both caches (the user's only, if `shipped` is None): the shipped index as
+    built while the user cache is empty (no writes), else the user's index, kept up to date."""
+    shipped_records = shipped.records() if shipped is not None else []
+    records = shipped_records + store.records()
     vectorizer = KeyVectorizer()
     if not store.records():
-        try:
-            index = KeyIndex.load(SHIPPED_INDEX_DIR, vectorizer)
-        except RetrievalIndexError as e:
-            log.warning("kevolve: the shipped retrieval index is unusable (%s); indexing in memory", e)
-            index = KeyIndex(vectorizer)
+        index = KeyIndex(vectorizer)
+        if shipped is not None:
+            try:
+                index = KeyIndex.load(SHIPPED_INDEX_DIR, vectorizer)
+            except RetrievalIndexError as e:
+                log.warning("kevolve: the shipped retrieval index is unusable (%s); indexing in memory", e)
         index.add(r.key for r in records)
         return index
     return key_index(user_index_dir(store.directory), records, vectorizer)

@@ -31,9 +31,9 @@ def train(model, inputs, steps=2):
     return torch.stack(losses), [p.grad.clone() for p in model.parameters()]
 
 
-def run_against_eager(options):
+def run_against_eager(options, config=TINY):
     torch._dynamo.reset()
-    model, inputs = build(TINY, "cpu")
+    model, inputs = build(config, "cpu")
     twin = copy.deepcopy(model)
     want_losses, want_grads = train(model, inputs)
     compiled = torch.compile(twin, backend="kevolve", options=options)

@@ -1,4 +1,4 @@
-"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm, gather, jagged and segment_reduce families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm, gather, jagged, segment_reduce and bucketize families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tests.families.test_sm90_compile import compile_for_sm90
-from torch_kevolve.families import (BATCH_NORM, GATHER, GROUP_NORM, JAGGED, LAYER_NORM, NLL_LOSS, REDUCTION, SCAN,
-                                   SEGMENT_REDUCE, SOFTMAX)
+from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, JAGGED, LAYER_NORM, NLL_LOSS, REDUCTION,
+                                   SCAN, SEGMENT_REDUCE, SOFTMAX)
+from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
 from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
@@ -64,6 +65,7 @@ def captured(monkeypatch):
     monkeypatch.setattr(gather_kernel, "launch", record)
     monkeypatch.setattr(jagged_kernel, "launch", record)
     monkeypatch.setattr(segment_reduce_kernel, "launch", record)
+    monkeypatch.setattr(bucketize_kernel, "launch", record)
     return calls
 
 
@@ -234,4 +236,25 @@ SEGMENT_REDUCES = [  # every reduction forward and backward, by lengths and offs
 def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwargs):
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     SEGMENT_REDUCE.implementation("segment_reduce_triton").build(problem, SEGMENT_GENOME)(*args, **kwargs)
+    assert compiles(captured)
+
+
+ROWS = torch.zeros(8, 40)
+BUCKETIZES = [  # (overload, args, kwargs, genome): every search, 1-D and batched boundaries, each compared dtype
+    (aten.bucketize.Tensor, (X, W), {}, dict(BLOCK=1024, search="binary", num_warps=4)),
+    (aten.bucketize.Tensor, (X.bfloat16(), W[:40].bfloat16()), {"right": True},
+     dict(BLOCK=512, search="staged", num_warps=4)),
+    (aten.bucketize.Tensor, (X.to(torch.int8), W[:9].to(torch.int8)), {"out_int32": True},
+     dict(BLOCK=2048, search="linear", num_warps=8)),
+    (aten.bucketize.Tensor, (X.double(), W.double()), {"right": True}, dict(BLOCK=256, search="binary", num_warps=1)),
+    (aten.searchsorted.Tensor, (ROWS.half(), X.half()), {"out_int32": True}, dict(BLOCK=1024, search="binary", num_warps=4)),
+    (aten.searchsorted.Tensor, (ROWS.long(), X.long()), {"right": True}, dict(BLOCK=1024, search="staged", num_warps=4)),
+    (aten.searchsorted.Tensor, (ROWS, X), {}, dict(BLOCK=512, search="linear", num_warps=2)),
+]
+
+
+@pytest.mark.parametrize("overload,args,kwargs,genome", BUCKETIZES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_bucketize_kernel_compiles_for_sm90(captured, overload, args, kwargs, genome):
+    problem = BUCKETIZE.problem(overload, args, kwargs)
+    BUCKETIZE.implementation("bucketize_triton").build(problem, genome)(*args)
     assert compiles(captured)

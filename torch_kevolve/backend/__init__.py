@@ -36,5 +36,12 @@ def kevolve_backend(gm: torch.fx.GraphModule, example_inputs, *, options: dict |
         if replaced:
             log.debug("kevolve: patterns replaced by pattern ops: %s", ", ".join(replaced))
     patches = dict(list_mode_options(mode)) if mode else {}
-    patches["post_grad_custom_post_pass"] = KevolvePass(opts, make_dispatcher(opts))
+    dispatcher = make_dispatcher(opts)
+    transfer = None
+    if opts.transfer:
+        from .transfer import NeighbourTransfer
+
+        transfer = NeighbourTransfer(UserStore(opts.cache_dir), ShippedStore() if opts.shipped_cache else None,
+                                     dispatcher, opts.transfer_distance)
+    patches["post_grad_custom_post_pass"] = KevolvePass(opts, dispatcher, transfer)
     return compile_fx(gm, example_inputs, config_patches=patches)

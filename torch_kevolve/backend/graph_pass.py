@@ -19,6 +19,7 @@ from ..patterns import is_pattern_op, meaning
 from ..patterns import ops as pattern_ops
 from . import decisions, rewrite
 from .options import KevolveOptions
+from .transfer import NeighbourTransfer
 
 log = logging.getLogger("torch_kevolve")
 
@@ -31,17 +32,20 @@ class _Plan:
     implementation: Implementation
     genome: dict
     reason: str
+    transferred: bool = False
 
 
 class KevolvePass(CustomGraphPass):
-    """Visit every ATen node; replace it by our kernel only where the cache says ours is faster.
+    """Visit every ATen node; replace it by our kernel only where the cache says ours is faster (or, with
+    `transfer`, where a near solved key's winner passes the correctness check on this key).
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
     """
 
-    def __init__(self, options: KevolveOptions, dispatcher: Dispatcher):
+    def __init__(self, options: KevolveOptions, dispatcher: Dispatcher, transfer: NeighbourTransfer | None = None):
         self.options = options
         self.dispatcher = dispatcher
+        self.transfer = transfer
 
     def uuid(self) -> str:
         """Changes with our code, the options, the families' sources and the cache contents."""
@@ -100,7 +104,7 @@ class KevolvePass(CustomGraphPass):
             return False
         try:
             fn = plan.implementation.build(plan.problem, plan.genome)
-            if self.options.verify:
+            if self.options.verify or plan.transferred:
                 with unset_fake_temporarily():
                     check_kernel(plan.family, plan.problem, fn, _device_of(node), seeds=(0, 1), dists=("normal", "edge"))
             rewrite.replace_node(graph, node, fn, args)
@@ -122,6 +126,7 @@ class KevolvePass(CustomGraphPass):
         device = _device_of(node)
         key = OpKey.of(problem, DeviceInfo.of(device))
         choice = self.dispatcher.choose(key)
+        transferred = False
         if self.options.interpret:
             impl = next((i for i in family.implementations if i.abstraction is Abstraction.TRITON), None)
             if impl is None:
@@ -136,17 +141,23 @@ class KevolvePass(CustomGraphPass):
                 genome = default if default in genomes else genomes[0]
                 reason = "interpret mode (forced), first supporting genome"
         else:
-            if choice.record is None:
+            record, reason = choice.record, choice.reason
+            if record is None and self.transfer is not None:
+                donor = self.transfer.donor(key, family, problem)
+                if donor is not None:
+                    record, transferred = donor.record, True
+                    reason = (f"transferred from {donor.record.key.short()} (distance {donor.distance:.2g}, its "
+                              f"fitness {donor.record.fitness:.2f}); checked on this key")
+            if record is None:
                 return key, choice.reason
-            impl = family.implementation(choice.record.implementation)
-            genome = choice.record.genome
-            reason = choice.reason
+            impl = family.implementation(record.implementation)
+            genome = record.genome
             if impl.abstraction is Abstraction.TRITON and device.type != "cuda":
                 return key, f"Triton kernels run on {device.type} only in interpret mode"
         unsupported = impl.supports(problem, genome)
         if unsupported is not None:
             return key, f"{impl.name} {genome} does not support this call: {unsupported}"
-        return key, _Plan(family, problem, key, impl, genome, reason)
+        return key, _Plan(family, problem, key, impl, genome, reason, transferred)
 
     @staticmethod
     def _leave(label: str, node: Node, op: str, family: str | None, key: str | None, reason: str,

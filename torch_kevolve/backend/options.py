@@ -24,6 +24,8 @@ class KevolveOptions:
     families: restrict kevolve to these family names (None: all).
     patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction) by kevolve pattern
         ops, which families implement; where none claims one it is decomposed back to its ATen pattern.
+    transfer: on a cache miss, try the winner of the nearest solved key of the same overload (within
+        transfer_distance, the cosine distance of their retrieval vectors), checked on the new key first.
     """
 
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -33,6 +35,8 @@ class KevolveOptions:
     interpret: bool = False
     families: tuple[str, ...] | None = None
     patterns: bool = True
+    transfer: bool = False
+    transfer_distance: float = 1e-3
 
     @staticmethod
     def from_user(options: dict | None) -> "KevolveOptions":
@@ -55,6 +59,10 @@ class KevolveOptions:
                     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                         raise ValueError("kevolve: option 'families' must be a list of family names or None")
                     value = tuple(value)
+            elif name == "transfer_distance":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 2:
+                    raise ValueError(f"kevolve: option 'transfer_distance' must be a number in (0, 2], got {value!r}")
+                value = float(value)
             elif not isinstance(value, bool):
                 raise ValueError(f"kevolve: option {name!r} must be a bool, got {value!r}")
             values[name] = value

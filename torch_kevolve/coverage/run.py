@@ -13,7 +13,7 @@ from typing import Callable, Collection, Iterable, Sequence
 import torch
 
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
-from ..families.checking import Mismatch, as_tuple, compare
+from ..families.checking import Mismatch, as_tuple, compare, same_values
 from .samples import Sample, opinfo_samples, random_samples
 
 SHOWN_MESSAGES = 3
@@ -94,11 +94,6 @@ def _written(overload: torch._ops.OpOverload) -> set[int]:
     return {i for i, a in enumerate(overload._schema.arguments) if a.alias_info is not None and a.alias_info.is_write}
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal shapes and values, NaN equal to NaN."""
-    return a.shape == b.shape and bool(((a == b) | ((a != a) & (b != b))).all())
-
-
 def _copy(value):
     return value.clone() if isinstance(value, torch.Tensor) else value
 
@@ -118,7 +113,7 @@ def check_sample(family: KernelFamily, sample: Sample) -> tuple[str, str]:
         args = [_copy(a) for a in sample.args]
         got = as_tuple(impl.build(problem, genome)(*args))
         for i in set(range(len(args))) - _written(sample.overload):
-            if isinstance(args[i], torch.Tensor) and not _same(args[i], sample.args[i]):
+            if isinstance(args[i], torch.Tensor) and not same_values(args[i], sample.args[i]):
                 raise Mismatch(f"kernel changed argument {i}, which it does not write")
         compare(family, problem, got, want, family.reduced_extent(problem, sample.args))
     except Exception as e:

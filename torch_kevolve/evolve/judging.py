@@ -15,10 +15,11 @@ import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
 from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, make_trials, mutated_input
+from ..families.schema import call_in_schema_order
 from ..key import Problem
 from . import poison
 from .evaluation import EvaluationResult, Status
-from .timing import copy_ceiling_gbps, copy_floor_us, matmul_ceiling_tflops, paired_us
+from .timing import copy_ceiling_gbps, copy_floor_us, graphed_or_launched_us, matmul_ceiling_tflops, paired_us
 
 # Text of errors that leave a CUDA context unusable: the worker is as good as dead.
 FATAL_DEVICE_ERRORS = ("illegal memory access", "misaligned address", "unspecified launch failure",
@@ -90,13 +91,13 @@ class Bench:
         trial_list = [make_trials(family, problem, device, (seed,), (dist,))[0] for seed, dist in trial_plan(trials)]
         overload = overload_of(family, problem)
         torch._dynamo.reset()
-        reference = torch.compile(lambda *a: overload(*a), dynamic=False)
+        reference = torch.compile(lambda *a: call_in_schema_order(overload, a), dynamic=False)  # kwarg-only by keyword
         layouts = [[Layout.of(o) for o in as_tuple(reference(*t.args))] for t in trial_list]
         args = trial_list[0].args
         flops = family.flops(problem)
         return Bench(
             family, problem, device, trial_list, layouts, reference,
-            t_ref_us=paired_us(lambda: reference(*args), lambda: reference(*args), device)[0],
+            t_ref_us=graphed_or_launched_us(lambda: reference(*args), device),
             floor_us=copy_floor_us(family.bytes_moved(problem), device),
             ceiling_gbps=copy_ceiling_gbps(device),
             ceiling_tflops=matmul_ceiling_tflops(device, problem.dtype(problem.dtypes[0][0])) if flops else None,

@@ -33,6 +33,14 @@ def paired_us(candidate: Callable[[], object], reference: Callable[[], object], 
         return median_us(candidate, device), median_us(reference, device), "launched"
 
 
+def graphed_or_launched_us(fn: Callable[[], object], device: torch.device) -> float:
+    """`graphed_us`, or `median_us` where `fn` cannot be captured."""
+    try:
+        return graphed_us(fn, device)
+    except Exception:
+        return median_us(fn, device)
+
+
 def graphed_us(fn: Callable[[], object], device: torch.device, mode: str = "median") -> float:
     """Median (or min) GPU time of `fn`'s launches replayed from a CUDA graph; raises if `fn` cannot be captured
     (a host synchronisation, say). On CPU the same as `median_us`."""

@@ -5,6 +5,7 @@ import torch
 
 from .base import KernelFamily
 from .batch_norm.family import BATCH_NORM
+from .bucketize.family import BUCKETIZE
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .group_norm.family import GROUP_NORM
 from .index_select.family import GATHER
@@ -20,7 +21,7 @@ from .softmax.family import SOFTMAX
 
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
-    SCAN, GATHER, JAGGED, SEGMENT_REDUCE, INTERACTION,
+    SCAN, GATHER, JAGGED, SEGMENT_REDUCE, BUCKETIZE, INTERACTION,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

@@ -84,10 +84,15 @@ def clone_args(args: Sequence) -> list:
     return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
 
 
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shapes and values, NaN equal to NaN."""
+    return a.shape == b.shape and bool(((a == b) | ((a != a) & (b != b))).all())
+
+
 def mutated_input(args: Sequence, originals: Sequence) -> int | None:
-    """Index of the first tensor of `args` that no longer equals its original, or None."""
+    """Index of the first tensor of `args` that no longer equals its original (NaN equals NaN), or None."""
     for i, (a, original) in enumerate(zip(args, originals)):
-        if isinstance(a, torch.Tensor) and not torch.equal(a, original):
+        if isinstance(a, torch.Tensor) and not same_values(a, original):
             return i
     return None
 

@@ -1,0 +1,1 @@
+"""Bucketize kernel family: bucket indices of values in sorted boundaries (`bucketize`, `searchsorted`)."""

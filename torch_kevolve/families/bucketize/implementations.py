@@ -1,0 +1,80 @@
+"""The implementations of the bucketize family: the Triton kernel (through a custom op on CPU) and the
+decompositions. Each built callable takes the overload's arguments and returns its bucket indices."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..custom_call import named_kernel_call
+from ..overload_call import overload_call
+from . import decomposition, triton_kernel
+from .calls import BucketizeCall, describe, remembered
+
+PACKAGE = __name__.rpartition(".")[0]
+SHORT_ROW = 64  # longest boundary row the linear and staged searches take
+STAGED_ELEMENTS = 1 << 16  # most BLOCK x staged-tile comparisons one program holds
+COMPARED_ROW = 256  # longest boundary row the compare decomposition materialises
+
+bucketize_values = named_kernel_call("bucketize_values", ("values", "boundaries"), BucketizeCall.from_params,
+                                     triton_kernel.bucketize, triton_kernel.allocate)
+
+
+def _output(outputs, call: BucketizeCall):
+    return outputs[0]
+
+
+def _describe_remembering(problem: Problem) -> Callable:
+    return functools.partial(describe, remembered=remembered(problem))
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    return overload_call(problem, _describe_remembering(problem), functools.partial(bucketize_values, genome=genome),
+                         _output)
+
+
+def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
+    DECOMPOSITION.genome_space.validate(genome)
+    compute = functools.partial(decomposition.bucketize, method=genome["method"])
+    return overload_call(problem, _describe_remembering(problem), compute, _output)
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    length = problem.dim("length")
+    if genome["search"] != "binary" and length > SHORT_ROW:
+        return f"{genome['search']} search is for rows of at most {SHORT_ROW} boundaries, not {length}"
+    if genome["search"] == "staged" and genome["BLOCK"] * triton_kernel.staged_tile(length) > STAGED_ELEMENTS:
+        return f"BLOCK {genome['BLOCK']} x a staged row of {length} exceeds {STAGED_ELEMENTS} comparisons"
+    return None
+
+
+def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
+    if genome["method"] == "compare" and problem.dim("length") > COMPARED_ROW:
+        return f"compare materialises every value against rows of at most {COMPARED_ROW} boundaries"
+    return None
+
+
+TRITON = Implementation(
+    name="bucketize_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK", (1024, 256, 512, 2048, 4096)),
+        ("search", triton_kernel.SEARCHES),
+        ("num_warps", (4, 1, 2, 8)),
+    )),
+    build=_build_triton,
+    supports=_supports_triton,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
+DECOMPOSITION = Implementation(
+    name="bucketize_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace((("method", decomposition.METHODS),)),
+    build=_build_decomposition,
+    supports=_supports_decomposition,
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
+)

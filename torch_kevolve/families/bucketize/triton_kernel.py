@@ -1,0 +1,116 @@
+"""Triton bucketize: each program finds the buckets of BLOCK values of the [rows, per_row] view.
+
+SEARCH picks how a value counts the boundaries below it in its row:
+  binary: halving search over the row in memory (length.bit_length() steps, any length);
+  linear: one pass over the row, a scalar (batched: gathered) load per boundary, for short rows;
+  staged: the whole row loaded once into a register tile of STAGED (>= length) boundaries and
+          compared with every value at once, for short rows.
+"below" is not(boundary >= value) (right: not(boundary > value)), as ATen compares, so that a NaN
+value counts every boundary. fp16/bf16 are compared in fp32 (exact); others in their own dtype.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..triton_launch import launch
+from .calls import BucketizeCall
+
+SEARCHES = ("binary", "linear", "staged")
+
+
+@triton.jit
+def _comparable(x, HALF: tl.constexpr):
+    if HALF:
+        y = x.to(tl.float32)
+    else:
+        y = x
+    return y
+
+
+@triton.jit
+def _below(boundary, value, RIGHT: tl.constexpr):
+    if RIGHT:
+        below = ~(boundary > value)
+    else:
+        below = ~(boundary >= value)
+    return below
+
+
+@triton.jit
+def bucketize_kernel(
+    values_ptr,  # [rows, per_row] contiguous
+    boundaries_ptr,  # [rows, length] contiguous (rows 1 unless BATCHED), each row sorted
+    out_ptr,  # [rows, per_row] int32 / int64 bucket indices
+    total,  # rows * per_row
+    per_row,
+    length,
+    steps,  # length.bit_length(): halvings that narrow [0, length] to one index
+    RIGHT: tl.constexpr,
+    HALF: tl.constexpr,  # fp16 / bf16: compared in fp32
+    BATCHED: tl.constexpr,
+    SEARCH: tl.constexpr,
+    STAGED: tl.constexpr,  # register tile of the staged search (power of two >= length)
+    BLOCK: tl.constexpr,
+):
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = e < total
+    value = _comparable(tl.load(values_ptr + e, mask=mask, other=0), HALF)
+    if BATCHED:
+        row_start = (e // per_row) * length
+    else:
+        row_start = tl.zeros([BLOCK], dtype=tl.int64)
+    if SEARCH == "binary":
+        lo = tl.zeros([BLOCK], dtype=tl.int32)
+        hi = tl.full([BLOCK], length, dtype=tl.int32)
+        for _ in range(steps):
+            active = lo < hi
+            mid = (lo + hi) // 2
+            boundary = _comparable(tl.load(boundaries_ptr + row_start + mid, mask=mask & active, other=0), HALF)
+            below = _below(boundary, value, RIGHT)
+            lo = tl.where(active & below, mid + 1, lo)
+            hi = tl.where(active & ~below, mid, hi)
+        count = lo
+    elif SEARCH == "linear":
+        count = tl.zeros([BLOCK], dtype=tl.int32)
+        for k in range(length):
+            if BATCHED:
+                boundary = tl.load(boundaries_ptr + row_start + k, mask=mask, other=0)
+            else:
+                boundary = tl.load(boundaries_ptr + k)
+            count += _below(_comparable(boundary, HALF), value, RIGHT).to(tl.int32)
+    else:
+        k = tl.arange(0, STAGED)
+        in_row = k < length
+        if BATCHED:
+            staged = tl.load(boundaries_ptr + row_start[:, None] + k[None, :], mask=mask[:, None] & in_row[None, :],
+                             other=0)
+        else:
+            staged = tl.load(boundaries_ptr + k, mask=in_row, other=0)[None, :]
+        below = _below(_comparable(staged, HALF), value[:, None], RIGHT) & in_row[None, :]
+        count = tl.sum(below.to(tl.int32), axis=1)
+    tl.store(out_ptr + e, count.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def staged_tile(length: int) -> int:
+    """The register tile that holds a row of `length` boundaries."""
+    return triton.next_power_of_2(max(length, 1))
+
+
+def allocate(t: dict, call: BucketizeCall) -> list[torch.Tensor]:
+    dtype = torch.int32 if call.out_int32 else torch.int64
+    return [torch.empty(call.out_shape, dtype=dtype, device=t["values"].device)]
+
+
+def bucketize(t: dict, call: BucketizeCall, genome: dict) -> list[torch.Tensor]:
+    """The call's bucket indices, computed by bucketize_kernel (mixed dtypes converted to the compared one first)."""
+    values = t["values"].to(call.compare_dtype).contiguous()
+    boundaries = t["boundaries"].to(call.compare_dtype).contiguous()
+    (out,) = allocate(t, call)
+    total = out.numel()
+    launch(bucketize_kernel, (triton.cdiv(total, genome["BLOCK"]),), values, boundaries, out, total,
+           max(call.per_row, 1), call.length, call.length.bit_length(), RIGHT=call.right, HALF=call.compare_dtype in (torch.float16, torch.bfloat16), BATCHED=call.batched,
+           SEARCH=genome["search"], STAGED=staged_tile(call.length) if genome["search"] == "staged" else 1,
+           BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
+    return [out]
