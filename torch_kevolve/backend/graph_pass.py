@@ -16,7 +16,7 @@ from ..families.base import Abstraction, Implementation, KernelFamily, Unsupport
 from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
 from ..patterns import is_pattern_op, meaning
-from ..patterns import ops as pattern_ops
+from ..patterns import meanings as pattern_meanings
 from . import decisions, rewrite
 from .options import KevolveOptions
 from .transfer import NeighbourTransfer
@@ -50,7 +50,7 @@ class KevolvePass(CustomGraphPass):
     def uuid(self) -> str:
         """Changes with our code, the options, the families' sources and the cache contents."""
         h = hashlib.sha256()
-        h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_ops.__file__)))
+        h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__)))
         h.update(self.options.fingerprint().encode())
         for family in FAMILIES:
             h.update(f"{family.name}:{family.version}".encode())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ...patterns import ops
+from ...patterns import meanings
 from .calls import InteractionCall
 
 METHODS = ("pattern", "rows")
@@ -22,8 +22,8 @@ def interaction(t: dict, call: InteractionCall, method: str) -> list[torch.Tenso
     x, first, second = t["features"], t["first"], t["second"]
     if method == "pattern":
         if call.backward:
-            return [ops.pairwise_dots_backward_meaning(t["grad"], x, first, second)]
-        return [ops.pairwise_dots_meaning(x, first, second)]
+            return [meanings.pairwise_dots_backward_meaning(t["grad"], x, first, second)]
+        return [meanings.pairwise_dots_meaning(x, first, second)]
     wide = torch.float64 if call.dtype == torch.float64 else torch.float32
     first, second = _wrapped(first, call.rows), _wrapped(second, call.rows)
     x = x.to(wide)

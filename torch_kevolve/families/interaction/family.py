@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ...patterns import ops
+from ...patterns import meanings
 from ..base import KernelFamily
 from ..embedding_bag.inputs import FP16_SAFE_SUM
 from ..tensor_inputs import generator, random_tensor
@@ -72,8 +72,8 @@ class InteractionFamily(KernelFamily):
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
         wide = [a.detach().cpu().double() if a.is_floating_point() else a.cpu() for a in args]
         if problem.op == str(calls.PAIRWISE_DOTS):
-            return (ops.pairwise_dots_meaning(*wide),)
-        return (ops.pairwise_dots_backward_meaning(*wide),)
+            return (meanings.pairwise_dots_meaning(*wide),)
+        return (meanings.pairwise_dots_backward_meaning(*wide),)
 
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
         return (0,)

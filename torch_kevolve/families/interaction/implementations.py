@@ -75,5 +75,5 @@ DECOMPOSITION = Implementation(
     genome_space=GenomeSpace((("method", decomposition.METHODS),)),
     build=_build_decomposition,
     supports=supports_all,
-    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls", "torch_kevolve.patterns.ops"),
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls", "torch_kevolve.patterns.meanings"),
 )
