@@ -80,8 +80,8 @@ def make_trials(family: KernelFamily, problem: Problem, device: torch.device,
 
 
 def clone_args(args: Sequence) -> list:
-    """The arguments with every tensor cloned (a run on them cannot touch the originals)."""
-    return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    """The arguments with every tensor cloned, in lists too (a run on them cannot touch the originals)."""
+    return [a.clone() if isinstance(a, torch.Tensor) else clone_args(a) if isinstance(a, list) else a for a in args]
 
 
 def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -90,9 +90,12 @@ def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def mutated_input(args: Sequence, originals: Sequence) -> int | None:
-    """Index of the first tensor of `args` that no longer equals its original (NaN equals NaN), or None."""
+    """Index of the first argument of `args` (a tensor, or a list holding one) that no longer equals its
+    original (NaN equals NaN), or None."""
     for i, (a, original) in enumerate(zip(args, originals)):
         if isinstance(a, torch.Tensor) and not same_values(a, original):
+            return i
+        if isinstance(a, list) and mutated_input(a, original) is not None:
             return i
     return None
 
