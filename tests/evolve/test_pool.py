@@ -3,7 +3,6 @@ candidate is in flight, fills its width otherwise, and several keys share one po
 concurrent writer processes; GPU slots are pinned; without Ray a local pool stands in."""
 import functools
 import json
-import multiprocessing
 import sqlite3
 import sys
 import time
@@ -13,6 +12,7 @@ import torch
 
 from tests.evolve.landscape import HashJudge, LandscapeJudge, landscape_result
 from tests.evolve.pool_searches import check_keys_at_once, check_pool_search
+from tests.writers import run_writers
 from torch_kevolve.evolve.evaluation import EvaluationResult, Status
 from torch_kevolve.evolve.evaluator import EvaluatorConfig
 from torch_kevolve.evolve.pool import InlinePool, LocalPool, make_pool
@@ -104,15 +104,9 @@ def _add_nodes(path: str, worker: int, count: int, start) -> None:
 
 def test_the_search_graph_takes_concurrent_writer_processes(tmp_path):
     workers, count = 3, 60
-    context = multiprocessing.get_context("fork")  # the writers need nothing but SearchGraph
-    start = context.Barrier(workers)
     path = str(tmp_path / "search.sqlite")
-    processes = [context.Process(target=_add_nodes, args=(path, w, count, start)) for w in range(workers)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=60)
-    assert [p.exitcode for p in processes] == [0] * workers
+    # forked: the writers need nothing but SearchGraph
+    assert run_writers(_add_nodes, [(path, w, count) for w in range(workers)], "fork") == [0] * workers
     graph = SearchGraph(path)
     for w in range(workers):
         nodes = graph.nodes(f"search{w}")
