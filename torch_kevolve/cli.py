@@ -107,14 +107,14 @@ def cmd_warm(args) -> int:
     model, inputs = build_model(args.model, args.device)
     warm(model, inputs, torch.device(args.device), _options(args), retune=args.retune, verbose=args.verbose_search,
          evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout), search=_search_config(args),
-         budget_s=args.budget)
+         budget_s=args.budget, workers=args.workers, ray_address=args.ray_address)
     return 0
 
 
 def cmd_evolve(args) -> int:
     from .backend.options import KevolveOptions
     from .cache import UserStore
-    from .evolve.evaluator import Evaluator
+    from .evolve.pool import make_pool
     from .evolve.search_graph import SearchGraph
     from .evolve.shape_spec import apply_spec
     from .families import family_for
@@ -139,8 +139,9 @@ def cmd_evolve(args) -> int:
     opts = KevolveOptions.from_user(_options(args))
     store = UserStore(opts.cache_dir)
     graph = SearchGraph(Path(opts.cache_dir) / "search.sqlite")
-    with Evaluator(EvaluatorConfig(device=args.device, timeout_s=args.timeout)) as judge:
-        record, summary = evolve_key(family, problem, judge, graph, _search_config(args), args.budget, store,
+    with make_pool(EvaluatorConfig(device=args.device, timeout_s=args.timeout), args.workers,
+                   args.ray_address) as pool:
+        record, summary = evolve_key(family, problem, pool, graph, _search_config(args), args.budget, store,
                                      torch.device(args.device), True, print)
     graph.close()
     if record is not None:
@@ -317,6 +318,11 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--timeout", type=float, default=EvaluatorConfig.timeout_s,
                        help="seconds one variant may take before its worker is killed (default %(default)s)")
+        s.add_argument("--workers", type=int, help="candidates evaluated at once (default: one per GPU, of this "
+                                                   "machine or of the Ray cluster; on the CPU 1, or one per "
+                                                   "cluster CPU)")
+        s.add_argument("--ray-address", help="evaluate on this Ray cluster (e.g. auto, or ray://HOST:10001), one "
+                                             "actor per worker; without it, or without Ray, a local pool")
         return s
 
     warm = search_options(model_command("warm", "evolve kernels for every node a family claims in a model"))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +18,7 @@ from .cache import KernelRecord, ShippedStore, UserStore
 from .evolve.evaluation import Candidate, EvaluationResult
 from .evolve.evaluator import Evaluator, EvaluatorConfig, EvaluatorSetupError
 from .evolve.judging import timeable
+from .evolve.pool import EvaluationPool, MakeJudge, make_pool
 from .evolve.search import Search, SearchConfig
 from .evolve.search_graph import SearchGraph
 from .evolve.tune import tune
@@ -43,14 +46,17 @@ def _print_evaluation(candidate: Candidate, r: EvaluationResult) -> None:
 def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: dict | None = None,
          limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
          verbose: bool = True, evaluator: EvaluatorConfig | None = None, search: SearchConfig | None = None,
-         budget_s: float | None = None) -> list[KernelRecord]:
+         budget_s: float | None = None, workers: int | None = None, ray_address: str | None = None,
+         make_judge: MakeJudge = Evaluator) -> list[KernelRecord]:
     """Find a kernel for every problem of `model` on `device` and store each best record in the user cache
     (and its key in the user's retrieval index); return the new records.
 
     Without `search`, every genome (or `limit` per implementation) is evaluated; with it, each key is
     evolved (seeded by the genomes of its nearest solved keys), largest problems first, the keys sharing
-    `budget_s` seconds. Candidates are judged by an Evaluator configured by `evaluator`. Unless `retune`,
-    keys are skipped that the user cache holds, or for which the shipped cache holds a usable kernel.
+    `budget_s` seconds. Candidates are judged by a pool (pool.make_pool) of `workers` judges made by
+    `make_judge` (Evaluators configured by `evaluator`), on the Ray cluster at `ray_address` if given; as many
+    keys are evolved at once as the pool has workers. Unless `retune`, keys are skipped that the user cache
+    holds, or for which the shipped cache holds a usable kernel.
     """
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
@@ -66,37 +72,77 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
             todo.append((key_text, families[family_name], problem))
     if search is not None:
         todo.sort(key=lambda t: -t[1].bytes_moved(t[2]))
-    started = time.monotonic()
-    records, rows = [], []
-    graph = SearchGraph(Path(opts.cache_dir) / "search.sqlite") if search is not None else None
-    with Evaluator(config) as judge:
-        for i, (key_text, family, problem) in enumerate(todo):
-            say(f"[{i + 1}/{len(todo)}] {'evolving' if search else 'tuning'} {key_text}")
-            try:
-                if search is None:
-                    record, _ = tune(family, problem, judge, limit, progress=_print_evaluation if verbose else None)
-                    summary = "exhaustive" if limit is None else f"sampled ({limit} per implementation)"
-                else:
-                    share = None if budget_s is None else max(budget_s - (time.monotonic() - started), 0) / (len(todo) - i)
-                    record, summary = evolve_key(family, problem, judge, graph, search, share, store, device, verbose, say)
-            except EvaluatorSetupError as e:
-                say(f"  cannot evaluate this key: {e}")
-                rows.append((key_text, None, "setup failed"))
-                continue
-            if record is None:
-                say("  no candidate ran correctly; nothing stored")
-                rows.append((key_text, None, summary))
-                continue
-            store_record(record, store, say)
-            records.append(record)
-            rows.append((key_text, record, summary))
-    if graph is not None:
-        graph.close()
+    if not todo:
+        return []
+    with make_pool(config, workers, ray_address, say, make_judge) as pool:
+        if search is None:
+            rows = [tune_key(i, todo, pool, limit, store, verbose, say) for i in range(len(todo))]
+        else:
+            rows = evolve_keys(todo, pool, Path(opts.cache_dir) / "search.sqlite", search, budget_s, store,
+                               device, verbose, say)
+    records = [record for _, record, _ in rows if record is not None]
     if records:
         key_index(user_index_dir(opts.cache_dir), store.records())
-    if rows:
-        say(summary_table(rows))
+    say(summary_table(rows))
     return records
+
+
+def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store: UserStore, verbose: bool,
+             say: Callable[[str], None]) -> tuple[str, KernelRecord | None, str]:
+    """Tune the i-th key of `todo` exhaustively (or `limit` per implementation), store its best record: its
+    summary row."""
+    key_text, family, problem = todo[i]
+    say(f"[{i + 1}/{len(todo)}] tuning {key_text}")
+    try:
+        record, _ = tune(family, problem, pool, limit, progress=_print_evaluation if verbose else None)
+    except EvaluatorSetupError as e:
+        say(f"  cannot evaluate this key: {e}")
+        return key_text, None, "setup failed"
+    if record is None:
+        say("  no candidate ran correctly; nothing stored")
+    else:
+        store_record(record, store, say)
+    return key_text, record, "exhaustive" if limit is None else f"sampled ({limit} per implementation)"
+
+
+def evolve_keys(todo: list, pool: EvaluationPool, graph_path: Path, search: SearchConfig, budget_s: float | None,
+                store: UserStore, device: torch.device, verbose: bool,
+                say: Callable[[str], None]) -> list[tuple[str, KernelRecord | None, str]]:
+    """Evolve the keys of `todo` over `pool`, as many at once as it has workers (each search keeping its
+    share of them busy, with its own connection to the graph at `graph_path`), store each best record as
+    its search ends; their summary rows, in order.
+    A key's budget share: the time left, times the keys running, over the keys not yet started."""
+    at_once = min(len(todo), pool.width)
+    width = max(pool.width // at_once, 1)
+    started = time.monotonic()
+    lock = threading.Lock()
+    begun = [0]
+
+    def one(i: int) -> tuple[str, KernelRecord | None, str]:
+        key_text, family, problem = todo[i]
+        with lock:
+            left = len(todo) - begun[0]
+            begun[0] += 1
+            share = (None if budget_s is None
+                     else max(budget_s - (time.monotonic() - started), 0) * min(at_once, left) / left)
+        say(f"[{i + 1}/{len(todo)}] evolving {key_text}")
+        graph = SearchGraph(graph_path)
+        try:
+            record, summary = evolve_key(family, problem, pool, graph, search, share, store, device, verbose, say,
+                                         width)
+        except EvaluatorSetupError as e:
+            say(f"  cannot evaluate {key_text}: {e}")
+            return key_text, None, "setup failed"
+        finally:
+            graph.close()
+        if record is None:
+            say(f"  no candidate of {key_text} ran correctly; nothing stored")
+        else:
+            store_record(record, store, say)
+        return key_text, record, summary
+
+    with ThreadPoolExecutor(at_once, thread_name_prefix="kevolve-key") as keys:
+        return list(keys.map(one, range(len(todo))))
 
 
 def store_record(record: KernelRecord, store: UserStore, say: Callable[[str], None]) -> None:
@@ -108,11 +154,11 @@ def store_record(record: KernelRecord, store: UserStore, say: Callable[[str], No
         f"{'stored' if stored else 'the cache already holds a better one'})")
 
 
-def evolve_key(family: KernelFamily, problem: Problem, judge: Evaluator, graph: SearchGraph, config: SearchConfig,
-               budget_s: float | None, store: UserStore, device: torch.device, verbose: bool,
-               say: Callable[[str], None]) -> tuple[KernelRecord | None, str]:
-    """Evolve one key (seeded by its nearest solved keys); the best record (None if nothing was timed) and
-    how the search stopped."""
+def evolve_key(family: KernelFamily, problem: Problem, pool: EvaluationPool, graph: SearchGraph,
+               config: SearchConfig, budget_s: float | None, store: UserStore, device: torch.device, verbose: bool,
+               say: Callable[[str], None], width: int | None = None) -> tuple[KernelRecord | None, str]:
+    """Evolve one key (seeded by its nearest solved keys) over `pool`, `width` candidates in flight (default:
+    the pool's width); the best record (None if nothing was timed) and how the search stopped."""
     implementations = [i for i in family.implementations if timeable(i, torch.device(device))]
     if not implementations:
         return None, "no implementation is timeable on this device"
@@ -122,8 +168,8 @@ def evolve_key(family: KernelFamily, problem: Problem, judge: Evaluator, graph: 
     if seeds:
         say(f"  seeded by {len(seeds)} nearest solved keys")
     termination = dataclasses.replace(config.termination, wall_seconds=budget_s)
-    search = Search(family, problem, implementations, judge.evaluate, graph, DeviceInfo.of(device),
-                    dataclasses.replace(config, termination=termination), seeds=seeds)
+    search = Search(family, problem, implementations, pool, graph, DeviceInfo.of(device),
+                    dataclasses.replace(config, termination=termination), seeds=seeds, width=width)
     best = [0.0]
 
     def progress(node):

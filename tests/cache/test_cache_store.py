@@ -1,11 +1,11 @@
 import dataclasses
 import json
-import multiprocessing
 import random
 import sqlite3
 
 import pytest
 
+from tests.writers import run_writers
 from torch_kevolve.cache import CacheError, KernelRecord, UserStore, default_cache_dir
 
 
@@ -70,16 +70,8 @@ def _put_many(directory: str, record_json: str, worker: int, count: int, start) 
 
 def test_concurrent_writers(tmp_path, make_record, make_key):
     workers, count = 4, 100
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(workers)
     record_json = json.dumps(make_record(fitness=1.0).to_dict())
-    processes = [context.Process(target=_put_many, args=(str(tmp_path), record_json, w, count, start))
-                 for w in range(workers)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=60)
-    assert [p.exitcode for p in processes] == [0] * workers
+    assert run_writers(_put_many, [(str(tmp_path), record_json, w, count) for w in range(workers)]) == [0] * workers
     store = UserStore(tmp_path)
     assert len(store.records()) == workers * count + 1
     assert store.get(make_key()).fitness == pytest.approx(workers + (count - 1) / count)

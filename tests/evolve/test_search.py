@@ -3,8 +3,8 @@ the persisted graph's lineage, and the operator's diagnosis -> knowledge -> reme
 import random
 
 import pytest
-import torch
 
+from tests.evolve.landscape import H100, IMPL, OPTIMUM, PEAK, backward_problem, synthetic_evaluate
 from torch_kevolve.evolve.diagnosis import (COMPILE_ERROR, LAUNCH_OVERHEAD, LOW_BANDWIDTH_FINDING, NEAR_ROOFLINE_FINDING,
                                             OUT_OF_SHARED_MEMORY, SPILLS, Diagnosis)
 from torch_kevolve.evolve.evaluation import EvaluationResult, Status
@@ -14,40 +14,6 @@ from torch_kevolve.evolve.search import Search, SearchConfig
 from torch_kevolve.evolve.search_graph import SearchGraph
 from torch_kevolve.evolve.termination import Termination
 from torch_kevolve.families import EMBEDDING_BAG_BACKWARD
-from torch_kevolve.key import DeviceInfo
-
-H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", "sm_90")
-IMPL = EMBEDDING_BAG_BACKWARD.implementation("embedding_bag_backward_triton")
-OPTIMUM = {"algorithm": "segment", "BLOCK_N": 32, "BLOCK_D": 64, "ITEMS_PER_PROGRAM": 16, "num_warps": 2,
-           "num_stages": 2}
-PEAK = 4.0
-
-
-def backward_problem():
-    grad = torch.zeros(32, 128)
-    indices, offsets = torch.zeros(96, dtype=torch.int64), torch.arange(0, 96, 3)
-    args = (grad, indices, offsets, indices, offsets, torch.zeros(32, dtype=torch.int64), 64, False, 0, False,
-            None, -1)
-    return EMBEDDING_BAG_BACKWARD.problem(torch.ops.aten._embedding_bag_backward.default, args, {})
-
-
-def landscape_fitness(genome):
-    """Separable and unimodal along each gene's sorted values, peak PEAK at OPTIMUM."""
-    score = PEAK
-    for name, values in IMPL.genome_space.choices:
-        ordered = sorted(values, key=str) if name == "algorithm" else sorted(values)
-        distance = abs(ordered.index(genome[name]) - ordered.index(OPTIMUM[name]))
-        score *= 0.8 ** distance
-    return score
-
-
-def synthetic_evaluate(calls):
-    def evaluate(candidate):
-        calls.append(candidate)
-        fitness = landscape_fitness(candidate.genome)
-        return EvaluationResult(Status.OK, fitness=fitness, t_ref_us=100.0, t_cand_us=100.0 / fitness,
-                                achieved_gbps=500.0 * fitness, ceiling_gbps=3000.0)
-    return evaluate
 
 
 def run_search(tmp_path, policy, budget, calls=None, seed=0, **termination):

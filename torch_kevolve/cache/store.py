@@ -139,7 +139,7 @@ class UserStore:
         return CacheError(f"{self.path} is corrupt or not a kernel cache ({text}); {self._remedy()}")
 
     def _initialise(self, db: sqlite3.Connection) -> None:
-        _enable_wal(db)
+        enable_wal(db)
         db.execute("BEGIN IMMEDIATE")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _SCHEMA_VERSION):
@@ -154,7 +154,7 @@ class UserStore:
         self._ready = True
 
 
-def _enable_wal(db: sqlite3.Connection) -> None:
+def enable_wal(db: sqlite3.Connection) -> None:
     """Switch the database to WAL, retrying: a concurrent switch answers "locked" at once, without the busy timeout."""
     deadline = time.monotonic() + _BUSY_TIMEOUT_S
     while True:

@@ -35,6 +35,7 @@ class EvaluatorConfig:
     trials: correctness runs, each on fresh inputs of the next distribution (normal, uniform, large, edge, ...).
     suspect_below: a candidate timed under this fraction of the roofline floor (the fastest copy of the
         problem's bytes) is SUSPECT, not fast.
+    gpu: the local GPU the worker runs on (it sees only that one); None: whatever the environment shows.
     """
 
     device: str = field(default_factory=default_device)
@@ -42,6 +43,7 @@ class EvaluatorConfig:
     setup_timeout_s: float = 600.0
     trials: int = 6
     suspect_below: float = 0.5
+    gpu: int | None = None
 
 
 class EvaluatorSetupError(RuntimeError):
@@ -121,7 +123,7 @@ class Evaluator:
     def _send_prepare(self, candidate: Candidate) -> None:
         """Ask the worker (started if there is none) to prepare `candidate`'s problem; the reply is read later."""
         if self._worker is None:
-            self._worker = WorkerProcess()
+            self._worker = WorkerProcess(self.config.gpu)
         self._worker.send({"op": "prepare", "family": candidate.family, "problem": candidate.problem.to_dict(),
                            "device": self.config.device, "trials": self.config.trials})
         self._pending.append(self._problem_key(candidate))

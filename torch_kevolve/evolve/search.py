@@ -5,8 +5,10 @@ fitness = t_reference / t_candidate (0 for any failure), as the Evaluator measur
 """
 from __future__ import annotations
 
+import json
 import random
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -16,6 +18,7 @@ from ..key import DeviceInfo, OpKey, Problem
 from .evaluation import Candidate, EvaluationResult, family_spec
 from .operator import Operator, OperatorContext, UniversalOperator
 from .policies import POLICIES, Policy
+from .pool import EvaluationPool, InlinePool
 from .search_graph import Node, SearchGraph
 from .termination import Termination
 
@@ -55,14 +58,19 @@ class SearchOutcome:
 
 
 class Search:
-    """Searches `implementations` of `family` for `problem`; nodes go to `graph` under the key's digest."""
+    """Searches `implementations` of `family` for `problem`; nodes go to `graph` under the key's digest.
+    Candidates are judged by `evaluate` (a function, or a pool; `width` of them at once, by default the
+    pool's width): with one at a time the search is deterministic for a given seed and landscape."""
 
     def __init__(self, family: KernelFamily, problem: Problem, implementations: Sequence[Implementation],
-                 evaluate: Evaluate, graph: SearchGraph, device: DeviceInfo, config: SearchConfig = SearchConfig(),
-                 operator: Operator | None = None, seeds: Sequence[tuple[str, Genome]] = ()):
+                 evaluate: Evaluate | EvaluationPool, graph: SearchGraph, device: DeviceInfo,
+                 config: SearchConfig = SearchConfig(), operator: Operator | None = None,
+                 seeds: Sequence[tuple[str, Genome]] = (), width: int | None = None):
         if not implementations:
             raise ValueError(f"no implementation of {family.name} to search on {device.name}")
-        self.family, self.problem, self.evaluate, self.graph, self.device = family, problem, evaluate, graph, device
+        self.family, self.problem, self.graph, self.device = family, problem, graph, device
+        self.pool = evaluate if isinstance(evaluate, EvaluationPool) else InlinePool(evaluate)
+        self.width = width or self.pool.width
         self.implementations = {impl.name: impl for impl in implementations}
         self.config = config
         self.policy = config.make_policy()
@@ -71,28 +79,52 @@ class Search:
         self.key = OpKey.of(problem, device)
         self.id = self.key.digest
         self._spec = family_spec(family)
+        self._flying: set[str] = set()  # candidates submitted, not yet in the graph
 
     def run(self, progress: Callable[[Node], None] | None = None) -> SearchOutcome:
+        """Evolve until a termination rule fires, keeping up to `width` candidates in flight and recording each
+        result as it arrives (in flight ones count against the budget and are never proposed twice). A
+        failed evaluation (an EvaluatorSetupError...) stops new proposals; it is raised once the rest land."""
         started, new = time.monotonic(), 0
         nodes = self.graph.nodes(self.id)
         rng = random.Random(self.config.seed * 1_000_003 + len(nodes))
         stuck: set[int] = set()
+        flying: dict[Future, tuple] = {}
+        reason, error = None, None
         while True:
-            reason = self.config.termination.reason(nodes, started, new)
-            if reason:
+            while reason is None and error is None and len(flying) < self.width:
+                reason = self.config.termination.reason(nodes, started, new, in_flight=len(flying))
+                if reason:
+                    break
+                if self._drafts_left(nodes, flying):
+                    step = self._draft(nodes, rng, len(flying))
+                else:
+                    step = self._expand(nodes, rng, stuck)
+                if step is None:
+                    reason = None if flying else "search space exhausted"
+                    break
+                impl, genome = step[0], step[1]
+                flying[self.pool.submit(Candidate(self._spec, impl.name, genome, self.problem))] = step
+                self._flying.add(_genome_id(impl.name, genome))
+            if not flying:
                 break
-            step = self._draft(nodes, rng) if self._drafts_left(nodes) else self._expand(nodes, rng, stuck)
-            if step is None:
-                reason = "search space exhausted"
-                break
-            impl, genome, island, parents = step
-            result = self.evaluate(Candidate(self._spec, impl.name, genome, self.problem))
-            node = self.graph.add(self.id, impl.name, impl.abstraction.value, genome, impl.source_sha256(), result,
-                                  island, parents)
-            nodes.append(node)
-            new += 1
-            if progress:
-                progress(node)
+            done, _ = wait(flying, return_when=FIRST_COMPLETED)
+            for future in [f for f in flying if f in done]:
+                impl, genome, island, parents = flying.pop(future)
+                self._flying.discard(_genome_id(impl.name, genome))
+                try:
+                    result = future.result()
+                except Exception as e:
+                    error = error or e
+                    continue
+                node = self.graph.add(self.id, impl.name, impl.abstraction.value, genome, impl.source_sha256(),
+                                      result, island, parents)
+                nodes.append(node)
+                new += 1
+                if progress:
+                    progress(node)
+        if error is not None:
+            raise error
         return SearchOutcome(self.graph.best(self.id), len(nodes), new, reason)
 
     def record(self, outcome: SearchOutcome) -> KernelRecord | None:
@@ -110,16 +142,18 @@ class Search:
             stats={"method": f"evolve ({self.config.policy})", "evaluated": outcome.evaluations,
                    "statuses": statuses, "stopped": outcome.reason, "node": best.id})
 
-    def _drafts_left(self, nodes: list[Node]) -> bool:
+    def _drafts_left(self, nodes: list[Node], flying: dict[Future, tuple]) -> bool:
         children = {c for kids in self.graph.children(self.id).values() for c in kids}
-        return sum(1 for n in nodes if n.id not in children) < self.config.drafts
+        drafts = sum(1 for n in nodes if n.id not in children) + sum(1 for step in flying.values() if not step[3])
+        return drafts < self.config.drafts
 
     def _tried(self, implementation: str, genome: Genome) -> bool:
-        return self.graph.find(self.id, implementation, genome) is not None
+        return (_genome_id(implementation, genome) in self._flying
+                or self.graph.find(self.id, implementation, genome) is not None)
 
-    def _draft(self, nodes: list[Node], rng: random.Random):
+    def _draft(self, nodes: list[Node], rng: random.Random, flying: int):
         """An independent sample: a seed, an implementation's default genome, or a random supported genome."""
-        island = len(nodes) % max(self.config.islands, 1)
+        island = (len(nodes) + flying) % max(self.config.islands, 1)
         ordered = list(self.seeds) + [(name, impl.genome_space.default()) for name, impl in self.implementations.items()]
         for name, genome in ordered:
             impl = self.implementations[name]
@@ -151,3 +185,7 @@ class Search:
                 parents = tuple((p.id, proposal.transformation) for p in selection.parents)
                 return impl, proposal.genome, selection.island, parents
             stuck.update(p.id for p in selection.parents)
+
+
+def _genome_id(implementation: str, genome: Genome) -> str:
+    return implementation + json.dumps(genome, sort_keys=True)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache.store import enable_wal
 from ..families.base import Genome
 from .evaluation import EvaluationResult
 
@@ -61,13 +62,14 @@ class Node:
 
 
 class SearchGraph:
-    """Nodes and edges of every search stored in `path` (SQLite, WAL: safe with concurrent writers)."""
+    """Nodes and edges of every search stored in `path` (SQLite, WAL, 60 s busy timeout: safe with concurrent
+    writers, processes or threads, each with its own SearchGraph)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:

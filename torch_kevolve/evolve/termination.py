@@ -18,9 +18,10 @@ class Termination:
     target_fitness: float | None = None
     roofline: float | None = 0.9
 
-    def reason(self, nodes: list[Node], started: float, evaluated_here: int) -> str | None:
-        """Why the search must stop now, or None. `evaluated_here` counts this run's evaluations only."""
-        if self.max_evaluations is not None and len(nodes) >= self.max_evaluations:
+    def reason(self, nodes: list[Node], started: float, evaluated_here: int, in_flight: int = 0) -> str | None:
+        """Why the search must stop now, or None. `evaluated_here` counts this run's evaluations only;
+        `in_flight` the candidates submitted whose results have not arrived (they count against the budget)."""
+        if self.max_evaluations is not None and len(nodes) + in_flight >= self.max_evaluations:
             return f"evaluation budget ({self.max_evaluations}) spent"
         if self.wall_seconds is not None and evaluated_here and time.monotonic() - started >= self.wall_seconds:
             return f"wall-clock budget ({self.wall_seconds:g} s) spent"

@@ -27,23 +27,31 @@ class WorkerTimeout(Exception):
     """The worker did not answer before the deadline."""
 
 
-def worker_environment() -> dict[str, str]:
-    """This process's environment, with its import path (so the worker imports the same families) and the
-    allocation poisoning."""
+def worker_environment(gpu: int | None = None) -> dict[str, str]:
+    """This process's environment, with its import path (so the worker imports the same families), the
+    allocation poisoning and, given `gpu`, only that local GPU visible."""
     path = [os.path.abspath(p or os.getcwd()) for p in sys.path if os.path.isdir(p or os.getcwd())]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), **WORKER_ENV}
+    pinned = {} if gpu is None else {"CUDA_VISIBLE_DEVICES": _visible_device(gpu)}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), **WORKER_ENV, **pinned}
+
+
+def _visible_device(gpu: int) -> str:
+    """The CUDA_VISIBLE_DEVICES entry of this process's `gpu`-th visible device."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",")[gpu] if visible else str(gpu)
 
 
 class WorkerProcess:
     """One worker (`python -m torch_kevolve.evolve.worker`), started without waiting for it: requests may be
-    sent at once (the worker reads them once it is up); the first `receive` also waits for it to be ready."""
+    sent at once (the worker reads them once it is up); the first `receive` also waits for it to be ready.
+    Given `gpu`, the worker sees only that local GPU (as its cuda:0)."""
 
-    def __init__(self):
+    def __init__(self, gpu: int | None = None):
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "torch_kevolve.evolve.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=worker_environment(), start_new_session=True,
+            env=worker_environment(gpu), start_new_session=True,
         )
         self._buffer = b""
         self._ready = False
