@@ -9,8 +9,8 @@ from benchmarks.harness import Phase, Reference, Result, max_grad_error, rel_err
 from benchmarks.run import BENCHMARKS, RunConfig, run
 from torch_kevolve.backend.decisions import collect_decisions
 
-FAMILY_OPS = {"dcnv2_tiny": "aten._embedding_bag.default", "seq_tiny": "aten.embedding.default",
-              "dlrm_bf16_tiny": "aten._embedding_bag.default"}
+FAMILY_OPS = {"dcnv2_tiny": "kevolve.embedding_bags.default", "seq_tiny": "aten.embedding.default",
+              "dlrm_bf16_tiny": "kevolve.embedding_bags_backward.default"}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY_OPS))
@@ -79,4 +79,27 @@ def test_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
     from benchmarks import interaction
 
     assert interaction.main([str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
+
+
+def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
+    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, stacked decomposition) all pass its
+    float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
+    from benchmarks import tbe
+
+    calls = []
+    monkeypatch.setattr(tbe, "median_us", lambda fn: calls.append(fn()) or 1.0)
+    monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[0], BLOCK_D=16)])
+    monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[0], BLOCK_D=16)])
+    forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu")
+    assert forward["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
+    assert len(forward["sweep"]) == 2 and len(backward["sweep"]) == 2
+    assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10
+    assert len(calls) == 9
+
+
+def test_tbe_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
+    from benchmarks import tbe
+
+    assert tbe.main([str(tmp_path / "out.json")]) == 0
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()

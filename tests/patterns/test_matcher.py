@@ -1,9 +1,11 @@
-"""The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast) in Dynamo's graph
-and replaces it by kevolve::pairwise_dots with the same value; anything not exactly the pattern is left alone."""
+"""The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast) and groups of
+F.embedding_bag calls in Dynamo's graph and replaces them by kevolve::pairwise_dots and kevolve::embedding_bags
+with the same value (and gradients); anything not exactly the pattern is left alone."""
 import operator
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmarks.models.dcnv2 import dcnv2_tiny
 from benchmarks.models.dlrm import dlrm_bf16_tiny, dlrm_tiny, small_dlrm
@@ -11,6 +13,7 @@ from benchmarks.models.seq import seq_tiny
 from torch_kevolve.patterns import rewrite_patterns
 
 PAIRWISE_DOTS = torch.ops.kevolve.pairwise_dots.default
+EMBEDDING_BAGS = torch.ops.kevolve.embedding_bags.default
 
 
 def dynamo_graph(fn, inputs, rewrite=True):
@@ -32,15 +35,69 @@ def dynamo_graph(fn, inputs, rewrite=True):
 def test_dlrm_interaction_is_replaced(factory):
     model, inputs = factory("cpu")
     replaced, targets, got = dynamo_graph(model, inputs)
-    assert replaced == ["pairwise_dots"]
+    assert replaced == ["embedding_bags", "pairwise_dots"]
     assert PAIRWISE_DOTS in targets and torch.bmm not in targets
+    assert targets.count(EMBEDDING_BAGS) == 1
+    assert (F.embedding_bag in targets) == (factory is small_dlrm)  # its one mean and one max table stay alone
     torch.testing.assert_close(got, model(*inputs))
 
 
-@pytest.mark.parametrize("factory", [dcnv2_tiny, seq_tiny])
-def test_models_without_the_interaction_are_left_alone(factory):
-    model, inputs = factory("cpu")
+def test_dcnv2_has_its_tables_batched_and_no_interaction():
+    model, inputs = dcnv2_tiny("cpu")
+    replaced, targets, got = dynamo_graph(model, inputs)
+    assert replaced == ["embedding_bags"] and F.embedding_bag not in targets
+    torch.testing.assert_close(got, model(*inputs))
+
+
+def test_models_without_either_pattern_are_left_alone():
+    model, inputs = seq_tiny("cpu")
     assert dynamo_graph(model, inputs)[0] == []
+
+
+G = torch.Generator().manual_seed(1)
+W = [torch.randn(rows, 4, generator=G) for rows in (6, 9, 5, 7)]
+IDX = torch.tensor([0, 3, 4, 4, 1])
+OFF = torch.tensor([0, 2, 2])
+
+
+def bags(*modes, **kwargs):
+    """fn(weights...) pooling the same bags from each weight with the given modes, results concatenated."""
+    def fn(*weights):
+        return torch.cat([F.embedding_bag(IDX, w, OFF, mode=m, **kwargs) for w, m in zip(weights, modes)], 1)
+    return fn
+
+
+def test_bags_are_grouped_by_mode_with_equal_values_and_gradients():
+    fn = bags("sum", "mean", "sum", "mean")
+    weights = [w.clone().requires_grad_() for w in W]
+    replaced, targets, got = dynamo_graph(fn, weights)
+    assert replaced == ["embedding_bags", "embedding_bags"] and F.embedding_bag not in targets
+    want_weights = [w.clone().requires_grad_() for w in W]
+    want = fn(*want_weights)
+    torch.testing.assert_close(got, want)
+    got.pow(2).sum().backward()
+    want.pow(2).sum().backward()
+    for a, b in zip(weights, want_weights):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+BAG_NEAR_MISSES = {
+    "a single table": (bags("sum"), W[:1]),
+    "max mode": (bags("max", "max"), W[:2]),
+    "one of each mode": (bags("sum", "mean"), W[:2]),
+    "per-sample weights": (lambda a, b: bags("sum", "sum", per_sample_weights=torch.ones(5))(a, b), W[:2]),
+    "padding index": (bags("sum", "sum", padding_idx=0), W[:2]),
+    "different widths": (bags("sum", "sum"), [W[0], torch.randn(9, 8, generator=G)]),
+    "different dtypes": (bags("sum", "sum"), [W[0], W[1].double()]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAG_NEAR_MISSES))
+def test_bag_near_misses_are_left_alone(name):
+    fn, weights = BAG_NEAR_MISSES[name]
+    replaced, targets, got = dynamo_graph(fn, weights)
+    assert replaced == [] and EMBEDDING_BAGS not in targets
+    torch.testing.assert_close(got, fn(*weights))
 
 
 X = torch.randn(2, 4, 3)

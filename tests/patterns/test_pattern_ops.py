@@ -1,6 +1,6 @@
 """The pattern ops kevolve::pairwise_dots and its backward against an independent float64 einsum reference
-(repeated pairs, i == j, negative indices, int32/int64 indices, fp32/fp16/bf16), their fakes, and the
-autograd formula checked by gradcheck in float64."""
+(repeated pairs, i == j, negative indices, int32/int64 indices, fp32/fp16/bf16), kevolve::embedding_bags
+against one-hot matrix products, their fakes, and the autograd formulas checked by gradcheck in float64."""
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -73,3 +73,41 @@ def test_backward_graph_holds_the_backward_op():
     x = X.float().requires_grad_()
     torch.compile(lambda t: torch.ops.kevolve.pairwise_dots(t, FIRST, SECOND).sum(), backend=backend)(x).backward()
     assert "kevolve.pairwise_dots.default" in seen and "kevolve.pairwise_dots_backward.default" in seen
+
+
+EB_ROWS = (5, 8)
+EB_INDICES = [torch.tensor([0, 4, 4, 2]), torch.tensor([7, 1, 1, 1, 0, 3])]
+EB_OFFSETS = [torch.tensor([0, 1, 1]), torch.tensor([0, 4, 5])]  # table 0's bag 1 is empty
+
+
+def one_hot_bags(weight, indices, offsets, mode):
+    """Pooled rows as (bag membership matrix) @ (one-hot rows) @ weight, divided by bag sizes in mean mode."""
+    bags = torch.zeros(offsets.numel(), indices.numel(), dtype=torch.float64)
+    ends = torch.cat([offsets[1:], torch.tensor([indices.numel()])])
+    for b, (start, end) in enumerate(zip(offsets.tolist(), ends.tolist())):
+        bags[b, start:end] = 1
+    if mode == 1:
+        bags = bags / bags.sum(1, keepdim=True).clamp_min(1)
+    return bags @ torch.eye(weight.shape[0], dtype=torch.float64)[indices] @ weight
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+def test_embedding_bags_matches_one_hot_products_and_passes_gradcheck(mode):
+    weights = [torch.randn(rows, 3, generator=g, dtype=torch.float64, requires_grad=True) for rows in EB_ROWS]
+    pooled = torch.ops.kevolve.embedding_bags(weights, EB_INDICES, EB_OFFSETS, mode, False)
+    for out, w, i, o in zip(pooled, weights, EB_INDICES, EB_OFFSETS):
+        torch.testing.assert_close(out, one_hot_bags(w, i, o, mode))
+    assert torch.autograd.gradcheck(
+        lambda a, b: torch.ops.kevolve.embedding_bags([a, b], EB_INDICES, EB_OFFSETS, mode, False), tuple(weights))
+
+
+def test_embedding_bags_fakes_match_real_outputs():
+    weights = [torch.randn(rows, 3) for rows in EB_ROWS]
+    mode = FakeTensorMode()
+    fake = [mode.from_tensor(t) for t in weights], [mode.from_tensor(t) for t in EB_INDICES]
+    offsets = [mode.from_tensor(torch.cat([o, torch.tensor([i.numel()])])) for o, i in zip(EB_OFFSETS, EB_INDICES)]
+    with mode:
+        pooled = torch.ops.kevolve.embedding_bags(fake[0], fake[1], offsets, 1, True)
+        grads = torch.ops.kevolve.embedding_bags_backward(pooled, fake[1], offsets, list(EB_ROWS), 1, True)
+    assert [tuple(p.shape) for p in pooled] == [(3, 3), (3, 3)]
+    assert [tuple(w.shape) for w in grads] == [(5, 3), (8, 3)]

@@ -20,3 +20,27 @@ def pairwise_dots_backward_meaning(grad: torch.Tensor, features: torch.Tensor, f
     square = aten.index_put.default(grad.new_zeros(batch, rows, rows), [None, first, second], grad, True)
     square = square.to(features.dtype)
     return torch.bmm(square, features) + torch.bmm(square.transpose(1, 2), features)
+
+
+def embedding_bags_meaning(weights: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor],
+                           mode: int, include_last_offset: bool) -> list[torch.Tensor]:
+    """Each table's pooled rows, as nn.EmbeddingBag computes them (mode 0 sum, 1 mean; no padding index)."""
+    return [aten._embedding_bag.default(w, i, o, False, mode, False, None, include_last_offset, -1)[0]
+            for w, i, o in zip(weights, indices, offsets)]
+
+
+def embedding_bags_backward_meaning(grads: list[torch.Tensor], indices: list[torch.Tensor],
+                                    offsets: list[torch.Tensor], num_weights: list[int], mode: int,
+                                    include_last_offset: bool) -> list[torch.Tensor]:
+    """Each table's dense weight gradient, as autograd derives it from aten._embedding_bag, with the bag of
+    every index and the bag sizes recomputed from the offsets (the last bag ends at the last index)."""
+    out = []
+    for grad, index, offset, rows in zip(grads, indices, offsets, num_weights):
+        bags = grad.shape[0]
+        positions = torch.arange(index.numel(), dtype=offset.dtype, device=offset.device)
+        bag_of_index = torch.searchsorted(offset[:bags], positions, right=True, out_int32=offset.dtype == torch.int32) - 1
+        bag_size = torch.zeros(bags, dtype=offset.dtype, device=offset.device).index_add(
+            0, bag_of_index, torch.ones_like(bag_of_index))
+        out.append(aten._embedding_bag_backward.default(grad, index, offset, bag_of_index, bag_size,
+                                                        torch.zeros_like(bag_size), rows, False, mode, False, None, -1))
+    return out

@@ -6,7 +6,8 @@ from typing import Callable
 
 import torch
 
-from .meanings import pairwise_dots_backward_meaning, pairwise_dots_meaning
+from .meanings import (embedding_bags_backward_meaning, embedding_bags_meaning, pairwise_dots_backward_meaning,
+                       pairwise_dots_meaning)
 
 
 @torch.library.custom_op("kevolve::pairwise_dots", mutates_args=())
@@ -44,7 +45,53 @@ def _pairwise_dots_grad(ctx, grad):
 
 pairwise_dots.register_autograd(_pairwise_dots_grad, setup_context=_save)
 
+@torch.library.custom_op("kevolve::embedding_bags", mutates_args=())
+def embedding_bags(weights: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor], mode: int,
+                   include_last_offset: bool) -> list[torch.Tensor]:
+    """Many embedding bags at once (sum or mean mode, one weight, indices and offsets per table): the
+    pooled [bags_t, dim] rows of every table t."""
+    return embedding_bags_meaning(weights, indices, offsets, mode, include_last_offset)
+
+
+@embedding_bags.register_fake
+def _(weights, indices, offsets, mode, include_last_offset):
+    return [w.new_empty(o.shape[0] - include_last_offset, w.shape[1]) for w, o in zip(weights, offsets)]
+
+
+@torch.library.custom_op("kevolve::embedding_bags_backward", mutates_args=())
+def embedding_bags_backward(grads: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor],
+                            num_weights: list[int], mode: int, include_last_offset: bool) -> list[torch.Tensor]:
+    """The dense [num_weights_t, dim] weight gradient of every table of embedding_bags."""
+    return embedding_bags_backward_meaning(grads, indices, offsets, num_weights, mode, include_last_offset)
+
+
+@embedding_bags_backward.register_fake
+def _(grads, indices, offsets, num_weights, mode, include_last_offset):
+    return [g.new_empty(rows, g.shape[1]) for g, rows in zip(grads, num_weights)]
+
+
+def _save_tables(ctx, inputs, output) -> None:
+    weights, indices, offsets, mode, include_last_offset = inputs
+    ctx.tables, ctx.mode, ctx.include_last_offset = len(weights), mode, include_last_offset
+    ctx.num_weights, ctx.dim, ctx.dtype = [w.shape[0] for w in weights], weights[0].shape[1], weights[0].dtype
+    ctx.save_for_backward(*indices, *offsets)
+
+
+def _embedding_bags_grad(ctx, grads):
+    saved = ctx.saved_tensors
+    indices, offsets = list(saved[:ctx.tables]), list(saved[ctx.tables:])
+    grads = [g if g is not None else torch.zeros(o.shape[0] - ctx.include_last_offset, ctx.dim, dtype=ctx.dtype,
+                                                 device=o.device) for g, o in zip(grads, offsets)]
+    weight_grads = torch.ops.kevolve.embedding_bags_backward(grads, indices, offsets, ctx.num_weights, ctx.mode,
+                                                             ctx.include_last_offset)
+    return weight_grads, [None] * ctx.tables, [None] * ctx.tables, None, None
+
+
+embedding_bags.register_autograd(_embedding_bags_grad, setup_context=_save_tables)
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
+    torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
+    torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.pairwise_dots.default: pairwise_dots_meaning,
     torch.ops.kevolve.pairwise_dots_backward.default: pairwise_dots_backward_meaning,
 }

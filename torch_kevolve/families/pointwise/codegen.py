@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from triton.runtime.jit import JITFunction
+from triton.runtime.jit import JITFunction, KernelInterface
 
 from . import formulas
 from .calls import MAX_RANK
@@ -102,7 +102,7 @@ def kernel_source(op: PointwiseOp) -> str:
 
 def module_source() -> str:
     """The text of the generated module: every row's kernel."""
-    helpers = sorted(n for n, v in vars(formulas).items() if isinstance(v, JITFunction))
+    helpers = sorted(n for n, v in vars(formulas).items() if isinstance(v, KernelInterface))
     header = _HEADER.format(formulas=formulas.__name__, helpers=", ".join(helpers))
     return header + "".join(kernel_source(op) for op in OPS)
 

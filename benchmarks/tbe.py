@@ -1,0 +1,121 @@
+"""Batched embedding bags (DLRM's tables) microbenchmark: eager ATen vs Inductor vs our batched forward and
+stacked backward, on the tables of the `dlrm` benchmark.
+
+    python -m benchmarks.tbe OUT.json [--tables 26] [--rows 100000] [--dim 128] [--batch 4096] [--pooling 20]
+
+Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
+(every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
+the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
+sweep, and (backward) the stacked index_add decomposition compiled by Inductor. Each variant is checked
+against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
+and bf16 tables. CUDA only.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from benchmarks.microbench import add_rates, median_us, say, write
+from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
+from torch_kevolve.families.checking import compare
+from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
+
+aten = torch.ops.aten
+FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num_stages=1)
+                 for n, d, b, w in ((32, 128, 1, 1), (32, 128, 2, 2), (16, 128, 4, 4), (64, 128, 1, 2))]
+BACKWARD_SWEEP = [dict(algorithm="segment", BLOCK_N=n, BLOCK_D=d, ITEMS_PER_PROGRAM=i, num_warps=w, num_stages=1)
+                  for n, d, i, w in ((8, 128, 4, 1), (8, 128, 16, 2), (32, 128, 4, 4), (16, 128, 64, 4))]
+
+
+def bags(tables: int, rows: int, batch: int, pooling: int, device: str) -> tuple[list, list]:
+    """Per table: uniform row ids, `pooling` per bag (DLRM's fixed pooling), offsets without the last."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    indices = [torch.randint(0, rows, (batch * pooling,), generator=g).to(device) for _ in range(tables)]
+    offsets = [torch.arange(0, batch * pooling, pooling, device=device) for _ in range(tables)]
+    return indices, offsets
+
+
+def aten_backward(saved):
+    """ATen's per-table backward with the forward's offset2bag and bag sizes (what autograd runs)."""
+    def backward(grads, indices, offsets, num_weights, mode, include_last_offset):
+        return [aten._embedding_bag_backward(g, i, o, o2b, size, maxi, rows, False, mode, False, None, -1)
+                for g, i, o, (o2b, size, maxi), rows in zip(grads, indices, offsets, saved, num_weights)]
+    return backward
+
+
+def measure(label, family, overload, args, eager, sweep, extra) -> dict:
+    """Checked and timed eager, Inductor(eager), Triton default and sweep, and `extra` (name -> callable)."""
+    problem = family.problem(overload, args, {})
+    want = family.reference(problem, args)
+    extent = family.reduced_extent(problem, args)
+    triton_impl = family.implementations[0]
+
+    def checked(fn):
+        compare(family, problem, fn(*args), want, extent)
+        return median_us(lambda: fn(*args))
+
+    torch._dynamo.reset()
+    row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "dims": dict(problem.dims),
+           "tables": problem.param("tables"), "bytes_moved": family.bytes_moved(problem),
+           "eager_us": checked(eager), "inductor_us": checked(torch.compile(eager, dynamic=False))}
+    default = triton_impl.genome_space.default()
+    timed = [(checked(triton_impl.build(problem, default)), default)]
+    timed += [(checked(triton_impl.build(problem, g)), g) for g in sweep
+              if g != default and triton_impl.supports(problem, g) is None]
+    row["triton_default_us"], row["default_genome"] = timed[0]
+    row["triton_best_us"], row["best_genome"] = min(timed, key=lambda t: t[0])
+    row["sweep"] = [{"us": us, "genome": g} for us, g in timed]
+    for name, fn in extra.items():
+        row[f"{name}_us"] = checked(fn)
+    return add_rates(row, row["bytes_moved"])
+
+
+def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch.dtype, device: str = "cuda") -> list[dict]:
+    """The checked and timed forward and backward rows at one size."""
+    g = torch.Generator(device="cpu").manual_seed(1)
+    weights = [torch.randn(rows, dim, generator=g).to(device, dtype) for _ in range(tables)]
+    indices, offsets = bags(tables, rows, batch, pooling, device)
+    forward_args = (weights, indices, offsets, 0, False)
+    saved = [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[1:] for w, i, o in zip(*forward_args[:3])]
+    grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
+    backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
+    stacked = EMBEDDING_BAGS_BACKWARD.implementations[1]
+    backward_problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, backward_args, {})
+    torch._dynamo.reset()
+    stacked_inductor = torch.compile(stacked.build(backward_problem, {"method": "stacked"}), dynamic=False)
+    forward = measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args,
+                      lambda *a: [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[0]
+                                  for w, i, o in zip(*a[:3])], FORWARD_SWEEP, {})
+    backward = measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
+                       aten_backward(saved), BACKWARD_SWEEP, {"stacked_decomposition_inductor": stacked_inductor})
+    return [forward, backward]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("--tables", type=int, default=26)
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--pooling", type=int, default=20)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("benchmarks.tbe needs a CUDA device; skipped")
+        return 0
+    results = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for row in run(args.tables, args.rows, args.dim, args.batch, args.pooling, dtype):
+            results.append(row)
+            say(row, 24)
+            if "stacked_decomposition_inductor_us" in row:
+                print(f"{'':>24}   stacked decomposition under Inductor {row['stacked_decomposition_inductor_us']:8.1f} us")
+        write(args.out, "benchmarks.tbe", results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The batched embedding-bag families (kevolve::embedding_bags and its backward): every implementation
+against float64 autograd through F.embedding_bag (tables of different sizes, empty bags, repeated rows,
+both modes, include_last_offset, int32 indices, half precision), on generated inputs of every distribution,
+and the calls they refuse."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for
+from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.checking import check_kernel
+from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD, split
+
+ROWS = (9, 14, 5)
+DIM = 16
+SMALL_FORWARD = dict(BLOCK_N=8, BLOCK_D=16, BAGS_PER_PROGRAM=2, num_warps=1, num_stages=1)
+SMALL_BACKWARD = dict(algorithm="segment", BLOCK_N=8, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)
+
+
+def tables(seed, include_last_offset, dtype=torch.float32, index_dtype=torch.int64):
+    """Per table: weight, indices (rows repeated), offsets (bag 1 empty), grad of the pooled rows."""
+    g = torch.Generator().manual_seed(seed)
+    weights, indices, offsets, grads = [], [], [], []
+    for rows in ROWS:
+        lengths = torch.randint(1, 5, (4,), generator=g)
+        lengths[1] = 0
+        index = torch.randint(0, rows, (int(lengths.sum()),), generator=g)
+        offset = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+        if include_last_offset:
+            offset = torch.cat([offset, torch.tensor([index.numel()])])
+        weights.append(torch.randn(rows, DIM, generator=g).to(dtype))
+        indices.append(index.to(index_dtype))
+        offsets.append(offset.to(index_dtype))
+        grads.append(torch.randn(4, DIM, generator=g).to(dtype))
+    return weights, indices, offsets, grads
+
+
+def autograd_reference(weights, indices, offsets, grads, mode, include_last_offset):
+    """Pooled rows and weight gradients of each table in float64, through F.embedding_bag's autograd."""
+    pooled, weight_grads = [], []
+    for w, i, o, g in zip(weights, indices, offsets, grads):
+        w = w.double().requires_grad_()
+        out = F.embedding_bag(i, w, o, mode=("sum", "mean")[mode], include_last_offset=include_last_offset)
+        out.backward(g.double())
+        pooled.append(out.detach())
+        weight_grads.append(w.grad)
+    return pooled, weight_grads
+
+
+def runs(family, problem):
+    triton_impl, decomposition = family.implementations
+    small = SMALL_BACKWARD if family is EMBEDDING_BAGS_BACKWARD else SMALL_FORWARD
+    return [(triton_impl, small)] + [(decomposition, genome) for genome in decomposition.genomes(problem)]
+
+
+CASES = [(mode, ilo, dtype, index) for mode in (0, 1) for ilo in (False, True)
+         for dtype, index in ((torch.float32, torch.int64), (torch.bfloat16, torch.int32))]
+
+
+@pytest.mark.parametrize("mode,include_last_offset,dtype,index_dtype", CASES)
+def test_every_implementation_matches_autograd(mode, include_last_offset, dtype, index_dtype, assert_matches,
+                                               poisoned_allocations):
+    weights, indices, offsets, grads = tables(mode + 2 * include_last_offset, include_last_offset, dtype, index_dtype)
+    want_pooled, want_grads = autograd_reference(weights, indices, offsets, grads, mode, include_last_offset)
+    forward_args = (weights, indices, offsets, mode, include_last_offset)
+    backward_args = (grads, indices, offsets, list(ROWS), mode, include_last_offset)
+    for family, overload, args, want in ((EMBEDDING_BAGS, FORWARD, forward_args, want_pooled),
+                                         (EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args, want_grads)):
+        problem = family.problem(overload, args, {})
+        assert len(runs(family, problem)) >= 2
+        for impl, genome in runs(family, problem):
+            got = impl.build(problem, genome)(*args)
+            assert len(got) == len(ROWS), (impl.name, genome)
+            for g, w in zip(got, want):
+                assert g.dtype == dtype, (impl.name, genome)
+                assert_matches(g, w, reach=8, scale=4)
+
+
+@pytest.mark.parametrize("family,overload", [(EMBEDDING_BAGS, FORWARD), (EMBEDDING_BAGS_BACKWARD, BACKWARD)])
+def test_generated_inputs(family, overload):
+    for problem in family.example_problems(overload):
+        for impl, genome in runs(family, problem):
+            check_kernel(family, problem, impl.build(problem, genome), torch.device("cpu"), seeds=(0, 1),
+                         dists=DISTRIBUTIONS)
+
+
+def test_problem_totals_and_registry():
+    weights, indices, offsets, grads = tables(0, False)
+    problem = EMBEDDING_BAGS.problem(FORWARD, (weights, indices, offsets, 1, False), {})
+    assert problem.param("tables") == 3 and problem.dim("rows") == sum(ROWS) and problem.dim("bags") == 12
+    assert problem.dim("indices") == sum(i.numel() for i in indices)
+    backward = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, (grads, indices, offsets, list(ROWS), 1, False), {})
+    assert backward.dims == problem.dims and backward.family == "embedding_bags_backward"
+    assert family_for(FORWARD) is EMBEDDING_BAGS and family_for(BACKWARD) is EMBEDDING_BAGS_BACKWARD
+    assert split(10, 3) == [4, 3, 3] and sum(split(7, 7)) == 7
+
+
+def refused(change):
+    weights, indices, offsets, _ = tables(0, False)
+    args = change([weights, indices, offsets, 0, False])
+    with pytest.raises(Unsupported) as info:
+        EMBEDDING_BAGS.problem(FORWARD, tuple(args), {})
+    return str(info.value)
+
+
+def test_refused_calls_say_why():
+    assert "mode 2" in refused(lambda a: a[:3] + [2, False])
+    assert "width" in refused(lambda a: [[a[0][0], a[0][1][:, :8], a[0][2]]] + a[1:])
+    assert "dtype" in refused(lambda a: [[a[0][0], a[0][1].double(), a[0][2]]] + a[1:])
+    assert "per table" in refused(lambda a: [a[0][:2]] + a[1:])
+    with pytest.raises(Unsupported):
+        EMBEDDING_BAGS.problem(BACKWARD, (), {})

@@ -1,0 +1,99 @@
+"""The implementations of the batched embedding-bag families. Each built callable takes the pattern op's
+arguments and returns its list of tensors.
+
+Triton forward: the embedding_bag family's forward kernel on each table (one launch per table).
+Triton backward: one stacked segment pass for all tables (embedding_bag.multi_table).
+Decompositions: the plain-ATen meaning, or (backward) one stacked index_add.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+
+from ...key import Problem
+from ...patterns import meanings
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
+from ..embedding_bag import forward_triton
+from ..embedding_bag import implementations as single
+from ..embedding_bag.multi_table import embedding_bags_backward
+from ..embedding_bag.ops import genome_json
+from . import decomposition
+
+PACKAGE = __name__.rpartition(".")[0]
+SINGLE = "torch_kevolve.families.embedding_bag"
+
+
+def _build_forward_triton(problem: Problem, genome: Genome) -> Callable:
+    FORWARD_TRITON.genome_space.validate(genome)
+    text = genome_json(genome)
+
+    def embedding_bags(weights, indices, offsets, mode, include_last_offset):
+        if weights[0].device.type == "cpu":
+            pool = functools.partial(torch.ops.kevolve.embedding_bag_forward, genome=text)
+        else:
+            pool = functools.partial(forward_triton.embedding_bag_forward, genome=genome)
+        return [pool(w, i, o, None, mode, include_last_offset, -1)[0] for w, i, o in zip(weights, indices, offsets)]
+
+    return embedding_bags
+
+
+def _build_backward_triton(problem: Problem, genome: Genome) -> Callable:
+    BACKWARD_TRITON.genome_space.validate(genome)
+    text = genome_json(genome)
+
+    def stacked_backward(grads, indices, offsets, num_weights, mode, include_last_offset):
+        if grads[0].device.type == "cpu":
+            return torch.ops.kevolve.stacked_embedding_bags_backward(grads, indices, offsets, num_weights, mode, text)
+        return embedding_bags_backward(grads, indices, offsets, num_weights, mode, genome)
+
+    return stacked_backward
+
+
+def _build_forward_decomposition(problem: Problem, genome: Genome) -> Callable:
+    FORWARD_DECOMPOSITION.genome_space.validate(genome)
+    return meanings.embedding_bags_meaning
+
+
+def _build_backward_decomposition(problem: Problem, genome: Genome) -> Callable:
+    BACKWARD_DECOMPOSITION.genome_space.validate(genome)
+    return functools.partial(decomposition.embedding_bags_backward, method=genome["method"])
+
+
+FORWARD_TRITON = Implementation(
+    name="embedding_bags_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=single.FORWARD_TRITON.genome_space,
+    build=_build_forward_triton,
+    supports=single.FORWARD_TRITON.supports,
+    source_modules=(__name__, *single.FORWARD_TRITON.source_modules),
+)
+
+FORWARD_DECOMPOSITION = Implementation(
+    name="embedding_bags_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace(()),
+    build=_build_forward_decomposition,
+    supports=supports_all,
+    source_modules=(__name__, "torch_kevolve.patterns.meanings"),
+)
+
+BACKWARD_TRITON = Implementation(
+    name="embedding_bags_backward_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace(tuple((name, ("segment",) if name == "algorithm" else values)
+                                   for name, values in single.BACKWARD_TRITON.genome_space.choices)),
+    build=_build_backward_triton,
+    supports=single.BACKWARD_TRITON.supports,
+    source_modules=(__name__, f"{SINGLE}.multi_table", *single.BACKWARD_TRITON.source_modules),
+)
+
+BACKWARD_DECOMPOSITION = Implementation(
+    name="embedding_bags_backward_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace((("method", decomposition.METHODS),)),
+    build=_build_backward_decomposition,
+    supports=supports_all,
+    source_modules=(__name__, f"{PACKAGE}.decomposition", "torch_kevolve.patterns.meanings"),
+)
