@@ -110,3 +110,15 @@ def test_refused_calls_say_why():
     assert "per table" in refused(lambda a: [a[0][:2]] + a[1:])
     with pytest.raises(Unsupported):
         EMBEDDING_BAGS.problem(BACKWARD, (), {})
+
+
+def test_strided_tables_are_left_to_the_decomposition(assert_matches):
+    weights, indices, offsets, grads = tables(3, False)
+    strided = [w.t().contiguous().t() for w in weights]
+    args = (strided, indices, offsets, 0, False)
+    problem = EMBEDDING_BAGS.problem(FORWARD, args, {})
+    triton_impl, decomposition = EMBEDDING_BAGS.implementations
+    assert "contiguous" in triton_impl.supports(problem, SMALL_FORWARD)
+    want, _ = autograd_reference(weights, indices, offsets, grads, 0, False)
+    for got, w in zip(decomposition.build(problem, {})(*args), want):
+        assert_matches(got, w, reach=8, scale=4)

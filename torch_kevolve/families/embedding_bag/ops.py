@@ -2,7 +2,6 @@
 
     kevolve::embedding_bag_forward  -> (output, offset2bag, bag_size, max_indices), ATen's layout
     kevolve::embedding_bag_backward -> dense weight gradient [num_weights, dim]
-    kevolve::stacked_embedding_bags_backward -> every table's dense weight gradient (multi_table.py)
 
 The genome travels as a JSON string (parsed once per distinct string).
 """
@@ -16,7 +15,6 @@ from torch import Tensor
 from .backward_triton import embedding_bag_backward
 from .forward_triton import embedding_bag_forward
 from .layout import forward_outputs
-from .multi_table import embedding_bags_backward
 
 
 def genome_json(genome: dict) -> str:
@@ -80,18 +78,3 @@ def embedding_bag_backward_op(
 @embedding_bag_backward_op.register_fake
 def _(grad, indices, offsets, offset2bag, max_indices, per_sample_weights, num_weights, mode, padding_idx, genome):
     return grad.new_empty(num_weights, grad.shape[1])
-
-
-@torch.library.custom_op("kevolve::stacked_embedding_bags_backward", mutates_args=())
-def stacked_embedding_bags_backward_op(
-    grads: list[Tensor], indices: list[Tensor], offsets: list[Tensor], num_weights: list[int], mode: int, genome: str
-) -> list[Tensor]:
-    """Every table's dense weight gradient from one stacked segment pass (copies of its views: custom-op
-    outputs may not alias each other)."""
-    stacked = embedding_bags_backward(grads, indices, offsets, num_weights, mode, dict(_parsed(genome)))
-    return [g.clone() for g in stacked]
-
-
-@stacked_embedding_bags_backward_op.register_fake
-def _(grads, indices, offsets, num_weights, mode, genome):
-    return [g.new_empty(rows, g.shape[1]) for g, rows in zip(grads, num_weights)]

@@ -1,8 +1,9 @@
 """The implementations of the batched embedding-bag families. Each built callable takes the pattern op's
 arguments and returns its list of tensors.
 
-Triton forward: the embedding_bag family's forward kernel on each table (one launch per table).
+Triton forward: one launch for all tables (forward_triton).
 Triton backward: one stacked segment pass for all tables (embedding_bag.multi_table).
+On CPU both run through custom ops (ops.py); on GPUs the launchers are called, so Inductor launches them.
 Decompositions: the plain-ATen meaning, or (backward) one stacked index_add.
 """
 from __future__ import annotations
@@ -15,11 +16,11 @@ import torch
 from ...key import Problem
 from ...patterns import meanings
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
-from ..embedding_bag import forward_triton
 from ..embedding_bag import implementations as single
 from ..embedding_bag.multi_table import embedding_bags_backward
 from ..embedding_bag.ops import genome_json
-from . import decomposition
+from . import calls, decomposition, ops
+from .forward_triton import embedding_bags_forward
 
 PACKAGE = __name__.rpartition(".")[0]
 SINGLE = "torch_kevolve.families.embedding_bag"
@@ -31,10 +32,8 @@ def _build_forward_triton(problem: Problem, genome: Genome) -> Callable:
 
     def embedding_bags(weights, indices, offsets, mode, include_last_offset):
         if weights[0].device.type == "cpu":
-            pool = functools.partial(torch.ops.kevolve.embedding_bag_forward, genome=text)
-        else:
-            pool = functools.partial(forward_triton.embedding_bag_forward, genome=genome)
-        return [pool(w, i, o, None, mode, include_last_offset, -1)[0] for w, i, o in zip(weights, indices, offsets)]
+            return ops.batched_embedding_bags_forward(weights, indices, offsets, mode, include_last_offset, text)
+        return embedding_bags_forward(weights, indices, offsets, mode, include_last_offset, genome)
 
     return embedding_bags
 
@@ -45,10 +44,20 @@ def _build_backward_triton(problem: Problem, genome: Genome) -> Callable:
 
     def stacked_backward(grads, indices, offsets, num_weights, mode, include_last_offset):
         if grads[0].device.type == "cpu":
-            return torch.ops.kevolve.stacked_embedding_bags_backward(grads, indices, offsets, num_weights, mode, text)
+            return ops.stacked_embedding_bags_backward(grads, indices, offsets, num_weights, mode, text)
         return embedding_bags_backward(grads, indices, offsets, num_weights, mode, genome)
 
     return stacked_backward
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    """The single-table kernels' limits; the forward indexes rows of contiguous tables (the stacked backward
+    copies the gradients into one contiguous block anyway)."""
+    if problem.op == str(calls.BACKWARD):
+        return single.BACKWARD_TRITON.supports(problem, genome)
+    if not problem.contiguous:
+        return "the forward indexes rows of contiguous tables"
+    return single.FORWARD_TRITON.supports(problem, genome)
 
 
 def _build_forward_decomposition(problem: Problem, genome: Genome) -> Callable:
@@ -66,8 +75,9 @@ FORWARD_TRITON = Implementation(
     abstraction=Abstraction.TRITON,
     genome_space=single.FORWARD_TRITON.genome_space,
     build=_build_forward_triton,
-    supports=single.FORWARD_TRITON.supports,
-    source_modules=(__name__, *single.FORWARD_TRITON.source_modules),
+    supports=_supports_triton,
+    source_modules=(__name__, f"{PACKAGE}.forward_triton", f"{PACKAGE}.ops", "torch_kevolve.families.triton_launch",
+                    "torch_kevolve.families.generated_source"),
 )
 
 FORWARD_DECOMPOSITION = Implementation(
@@ -85,8 +95,8 @@ BACKWARD_TRITON = Implementation(
     genome_space=GenomeSpace(tuple((name, ("segment",) if name == "algorithm" else values)
                                    for name, values in single.BACKWARD_TRITON.genome_space.choices)),
     build=_build_backward_triton,
-    supports=single.BACKWARD_TRITON.supports,
-    source_modules=(__name__, f"{SINGLE}.multi_table", *single.BACKWARD_TRITON.source_modules),
+    supports=_supports_triton,
+    source_modules=(__name__, f"{PACKAGE}.ops", f"{SINGLE}.multi_table", *single.BACKWARD_TRITON.source_modules),
 )
 
 BACKWARD_DECOMPOSITION = Implementation(

@@ -1,20 +1,14 @@
 """Kernel source generation: one Triton kernel per table row, all from one template.
 
-The generated module is written to a file named by its sha256 (Triton's JIT reads kernel source
-through inspect, which needs a real file) and imported once per process as GENERATED_MODULE.
+The generated module is imported once per process as GENERATED_MODULE (families.generated_source).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
-from pathlib import Path
 
 from triton.runtime.jit import JITFunction, KernelInterface
 
+from ..generated_source import import_generated
 from . import formulas
 from .calls import MAX_RANK
 from .table import OPS, PointwiseOp
@@ -107,27 +101,10 @@ def module_source() -> str:
     return header + "".join(kernel_source(op) for op in OPS)
 
 
-def _cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / f"torch_kevolve-{os.getuid()}" / "pointwise"
-
-
 @functools.cache
 def generated_module():
-    """The generated kernels' module, written (atomically, once per source hash) and imported."""
-    if GENERATED_MODULE in sys.modules:
-        return sys.modules[GENERATED_MODULE]
-    source = module_source()
-    path = _cache_dir() / f"kernels_{hashlib.sha256(source.encode()).hexdigest()}.py"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(source)
-        os.replace(partial, path)
-    spec = importlib.util.spec_from_file_location(GENERATED_MODULE, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[GENERATED_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
+    """The generated kernels' module (written once per source hash and imported)."""
+    return import_generated(GENERATED_MODULE, module_source(), "pointwise")
 
 
 def kernel(op: PointwiseOp) -> JITFunction:
