@@ -76,8 +76,7 @@ FORWARD_TRITON = Implementation(
     genome_space=single.FORWARD_TRITON.genome_space,
     build=_build_forward_triton,
     supports=_supports_triton,
-    source_modules=(__name__, f"{PACKAGE}.forward_triton", f"{PACKAGE}.ops", "torch_kevolve.families.triton_launch",
-                    "torch_kevolve.families.generated_source"),
+    source_modules=(__name__, f"{PACKAGE}.forward_triton", f"{PACKAGE}.ops", "torch_kevolve.families.triton_launch"),
 )
 
 FORWARD_DECOMPOSITION = Implementation(
