@@ -5,8 +5,10 @@
 #               tuned in one process, measured in a fresh one
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
 #   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
-#               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags, gathers, jagged, segment and bucketize ops), each
-#               stopped after MODEL_TIMEOUT seconds
+#               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
+#               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds
+#   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-h100.json), dot interaction
+#               (interaction-h100.json), jagged and segment ops (jagged-h100.json)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
 #               (bucketize keys tuned in a temporary cache), preprocessing-h100.json
 #   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
@@ -27,10 +29,13 @@ for phase in "$@"; do
             --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
-              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward gather jagged segment_reduce bucketize} \
+              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward embedding_bags embedding_bags_backward gather jagged segment_reduce bucketize interaction} \
               ${RUN_FLAGS:-} --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
           done ;;
+    micro) for bench in tbe interaction jagged; do
+             python3 -m "benchmarks.$bench" "$OUT/$bench-h100.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
+           done ;;
     prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
             | grep -v "^W1\|^  " ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
