@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection, Iterable, Sequence
 
 import torch
+import torch.utils._pytree as pytree
 
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
 from ..families.checking import Mismatch, as_tuple, compare, same_values
@@ -70,7 +71,7 @@ def _signature(value):
 
 
 def _dtype_of(sample: Sample) -> str:
-    tensors = [a for a in sample.args if isinstance(a, torch.Tensor)]
+    tensors = [a for a in pytree.tree_leaves(sample.args) if isinstance(a, torch.Tensor)]
     return str(tensors[0].dtype).removeprefix("torch.") if tensors else "scalar"
 
 
