@@ -20,6 +20,7 @@ from ..triton_launch import launch
 
 GENOME_CONSTEXPRS = ("BLOCK_N", "BLOCK_D", "BAGS_PER_PROGRAM")
 PER_TABLE = ("weight", "indices", "offsets", "num_indices", "num_bags", "first_row")
+MAX_TABLES_PER_LAUNCH = 64  # beyond, one launch per 64 tables (the select chain and argument list stay short)
 
 
 @triton.jit
@@ -98,10 +99,12 @@ def embedding_bags_forward(weights: Sequence[torch.Tensor], indices: Sequence[to
     dim = weights[0].shape[1]
     out = weights[0].new_empty(sum(bags), dim)
     first_rows = [sum(bags[:t]) for t in range(len(bags))]
-    per_table = [a for w, i, o, b, r in zip(weights, indices, offsets, bags, first_rows)
-                 for a in (w, i, o, i.numel(), b, r)]
-    grid = (triton.cdiv(max(bags, default=0), genome["BAGS_PER_PROGRAM"]), len(weights),
-            triton.cdiv(dim, genome["BLOCK_D"]))
-    launch(kernel(len(weights)), grid, *per_table, out, dim, MODE=mode, num_warps=genome["num_warps"],
-           num_stages=genome["num_stages"], **{name: genome[name] for name in GENOME_CONSTEXPRS})
+    per_table = list(zip(weights, indices, offsets, [i.numel() for i in indices], bags, first_rows))
+    for start in range(0, len(per_table), MAX_TABLES_PER_LAUNCH):
+        chunk = per_table[start:start + MAX_TABLES_PER_LAUNCH]
+        grid = (triton.cdiv(max(c[4] for c in chunk), genome["BAGS_PER_PROGRAM"]), len(chunk),
+                triton.cdiv(dim, genome["BLOCK_D"]))
+        launch(kernel(len(chunk)), grid, *(a for table in chunk for a in table), out, dim, MODE=mode,
+               num_warps=genome["num_warps"], num_stages=genome["num_stages"],
+               **{name: genome[name] for name in GENOME_CONSTEXPRS})
     return list(out.split(bags))
