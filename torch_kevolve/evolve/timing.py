@@ -41,15 +41,15 @@ def graphed_or_launched_us(fn: Callable[[], object], device: torch.device) -> fl
         return median_us(fn, device)
 
 
-def graphed_us(fn: Callable[[], object], device: torch.device, mode: str = "median") -> float:
-    """Median (or min) GPU time of `fn`'s launches replayed from a CUDA graph; raises if `fn` cannot be captured
-    (a host synchronisation, say). On CPU the same as `median_us`."""
+def graphed_us(fn: Callable[[], object], device: torch.device, mode: str = "median", rep_ms: int = 100) -> float:
+    """Median (or min) GPU time of `fn`'s launches replayed from a CUDA graph for about `rep_ms`; raises if `fn`
+    cannot be captured (a host synchronisation, say). On CPU the same as `median_us`."""
     if device.type != "cuda":
         return _time_us(fn, device, mode)
     import triton.testing
 
     torch.cuda.synchronize()
-    return triton.testing.do_bench_cudagraph(fn, rep=100, return_mode=mode) * 1e3
+    return triton.testing.do_bench_cudagraph(fn, rep=rep_ms, return_mode=mode) * 1e3
 
 
 def _time_us(fn: Callable[[], object], device: torch.device, mode: str, warmup: int = 3, reps: int = 20) -> float:
