@@ -9,6 +9,8 @@
 #               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-h100.json), dot interaction
 #               (interaction-h100.json), jagged and segment ops (jagged-h100.json)
+#   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-h100.json, extended
+#               key by key; replay it anywhere with benchmarks.landscape_replay)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
 #               (bucketize keys tuned in a temporary cache), preprocessing-h100.json
 #   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
@@ -36,6 +38,8 @@ for phase in "$@"; do
     micro) for bench in tbe interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-h100.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;
+    landscape:*) python3 -m benchmarks.landscape "$OUT/landscape-h100.json" --keys "${phase#landscape:}" 2>&1 \
+            | tee -a "$OUT/landscape.log" | grep -v "^W1\|Warning" ;;
     prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
             | grep -v "^W1\|^  " ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;

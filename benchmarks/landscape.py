@@ -4,7 +4,7 @@ reference, so that searches can be replayed on it offline (benchmarks.landscape_
 
     python -m benchmarks.landscape OUT.json [--keys 0,1,2,3] [--jobs 15] [--rep-ms 20]
 
-Keys are benchmarks.search_quality.GRID entries; OUT.json is extended key by key (a key already there is
+Keys are benchmarks.search_grid.GRID entries; OUT.json is extended key by key (a key already there is
 skipped, so a cut run resumes). Compiling is the slow part of an evaluation: `jobs` spawned processes first
 compile every genome on the real inputs (filling Triton's on-disk cache), then this process loads, checks and
 times each one (CUDA-graph replay, `rep_ms` per genome; the reference is timed before and after the sweep).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.search_quality import GRID, TRITON, grid_problem
+from benchmarks.search_grid import GRID, TRITON, grid_problem
 from torch_kevolve.coverage.report import environment
 from torch_kevolve.evolve.evaluation import Status
 from torch_kevolve.evolve.judging import Bench, classify, describe
@@ -101,7 +101,7 @@ def measure_key(problem: Problem, device: str, jobs: int, rep_ms: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path)
-    p.add_argument("--keys", default="0,1,2,3", help="indices into benchmarks.search_quality.GRID")
+    p.add_argument("--keys", default="0,1,2,3", help="indices into benchmarks.search_grid.GRID")
     p.add_argument("--jobs", type=int, default=15, help="compiling processes (0: compile while timing)")
     p.add_argument("--rep-ms", type=int, default=20, help="CUDA-graph replay time per genome")
     p.add_argument("--device", default="cuda")

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.search_quality import POLICIES, TRITON, evaluations_to
+from benchmarks.search_grid import POLICIES, TRITON, evaluations_to
 from torch_kevolve.coverage.run import default_genome
 from torch_kevolve.evolve.evaluation import Candidate, EvaluationResult, Status
 from torch_kevolve.evolve.search import Search, SearchConfig

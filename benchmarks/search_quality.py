@@ -28,16 +28,9 @@ from torch_kevolve.families import EMBEDDING_BAG
 from torch_kevolve.key import DeviceInfo, OpKey, Problem
 from torch_kevolve.retrieval import KeyIndex, KeyVectorizer
 
-GRID = [(rows, dim, dtype) for rows in (100_000, 1_000_000) for dim in (64, 128) for dtype in ("float32", "bfloat16")]
-POLICIES = ("greedy", "uct", "islands")
-TRITON = EMBEDDING_BAG.implementation("embedding_bag_triton")
+from benchmarks.search_grid import GRID, POLICIES, TRITON, evaluations_to, grid_problem
+
 Evaluate = Callable[[Candidate], EvaluationResult]
-
-
-def grid_problem(rows: int, dim: int, dtype: str, indices: int = 262_144, bag: int = 32) -> Problem:
-    args = (torch.empty(rows, dim, dtype=getattr(torch, dtype)), torch.zeros(indices, dtype=torch.int64),
-            torch.zeros(indices // bag, dtype=torch.int64), False, 0, False, None, False, -1)
-    return EMBEDDING_BAG.problem(torch.ops.aten._embedding_bag_forward_only.default, args, {})
 
 
 class Memo:
@@ -53,10 +46,6 @@ class Memo:
             self.results[key] = self.evaluate(candidate).to_dict()
             self.path.write_text(json.dumps(self.results))
         return EvaluationResult.from_dict(self.results[key])
-
-
-def evaluations_to(trajectory: list[tuple[int, float, float]], target: float) -> int | None:
-    return next((i for i, _, best in trajectory if best >= target), None)
 
 
 def run_search(problem: Problem, memo: Memo, device: DeviceInfo, policy: str, budget: int, graphs: Path,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmarks import landscape, landscape_replay
-from benchmarks.search_quality import GRID, POLICIES, TRITON, grid_problem
+from benchmarks.search_grid import GRID, POLICIES, TRITON, grid_problem
 from torch_kevolve.evolve.evaluation import Candidate, Status
 from torch_kevolve.key import DeviceInfo
 
