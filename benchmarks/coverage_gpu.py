@@ -2,11 +2,13 @@
 
     python -m benchmarks.coverage_gpu OUT_DIR [--family NAME] [--limit N] [--no-speed] [--device-label h100] [--shard I/N]
     python -m benchmarks.coverage_gpu OUT_DIR --merge N     (after N shard processes ran, e.g. in parallel)
+    python -m benchmarks.coverage_gpu OUT_DIR --family F --update benchmarks/results   (rerun some families)
 
 Writes OUT_DIR/coverage-LABEL.md and .json (all OpInfo samples and random inputs, as `kevolve
 coverage --device cuda`), then OUT_DIR/speed-LABEL.md and .json: per proven overload, the median
 GPU time (replayed from a CUDA graph) of eager, Inductor (torch.compile) and our default Triton kernel on
-one benchmark-sized problem. Works with torch 2.11+ and Triton 3.6+.
+one benchmark-sized problem. With --update DIR the reports of DIR (same device) are rewritten into OUT_DIR with
+the rows of the overloads run now replaced or added. Works with torch 2.11+ and Triton 3.6+.
 """
 from __future__ import annotations
 
@@ -165,17 +167,39 @@ def write_reports(out_dir: Path, label: str, command: str, results: list[Overloa
             json.dumps({"environment": environment(device), "command": command, "rows": rows}, indent=1))
 
 
+def _in_family_order(results: list[OverloadResult], rows: list[dict]) -> tuple[list[OverloadResult], list[dict]]:
+    order = {str(o): i for i, o in enumerate(o for f in FAMILIES for o in f.overloads)}
+    return sorted(results, key=lambda r: order[r.overload]), sorted(rows, key=lambda r: order[r["overload"]])
+
+
+def update_reports(previous: Path, out_dir: Path, label: str, command: str, results: list[OverloadResult],
+                   rows: list[dict] | None, device: str = "cuda") -> list[OverloadResult]:
+    """The reports in `previous` with the rows of `results` (and `rows`) replacing or joining theirs, written to
+    `out_dir`; refused (ValueError) when `previous` was measured on another device."""
+    old = json.loads((previous / f"coverage-{label}.json").read_text())
+    old_device, new_device = old["environment"].split(",")[0], environment(device).split(",")[0]
+    if old_device != new_device:
+        raise ValueError(f"{previous} holds {old_device} results; this is {new_device}: run the whole coverage")
+    speed_file = previous / f"speed-{label}.json"
+    old_rows = json.loads(speed_file.read_text())["rows"] if speed_file.exists() else []
+    new = {r.overload for r in results}
+    merged = [OverloadResult.from_dict(d) for d in old["overloads"] if d["overload"] not in new] + list(results)
+    timed = {r["overload"] for r in rows or ()}
+    merged_rows = [r for r in old_rows if r["overload"] not in timed] + list(rows or ())
+    merged, merged_rows = _in_family_order(merged, merged_rows)
+    write_reports(out_dir, label, command, merged, merged_rows or None, device)
+    return merged
+
+
 def merge_shards(out_dir: Path, label: str, shards: int, command: str, device: str = "cuda") -> list[OverloadResult]:
     """Join the shard files of one run (in overload order) into the final reports; returns the results."""
-    order = {str(o): i for i, o in enumerate(o for f in FAMILIES for o in f.overloads)}
     results, rows = [], []
     for i in range(shards):
         results += [OverloadResult.from_dict(d) for d in
                     json.loads(shard_path(out_dir, "coverage", label, (i, shards)).read_text())["overloads"]]
         speed = shard_path(out_dir, "speed", label, (i, shards))
         rows += json.loads(speed.read_text())["rows"] if speed.exists() else []
-    results.sort(key=lambda r: order[r.overload])
-    rows.sort(key=lambda r: order[r["overload"]])
+    results, rows = _in_family_order(results, rows)
     write_reports(out_dir, label, command, results, rows or None, device)
     return results
 
@@ -190,6 +214,7 @@ def main(argv=None) -> int:
     p.add_argument("--shard", type=parse_shard, help="I/N: only every N-th overload from the I-th; writes shard files "
                    "(run N such processes at once: timings take turns on the GPU)")
     p.add_argument("--merge", type=int, metavar="N", help="join the N shard files in OUT_DIR into the reports")
+    p.add_argument("--update", type=Path, metavar="DIR", help="rewrite DIR's reports (same device) with this run's rows")
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.coverage_gpu " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -214,7 +239,10 @@ def main(argv=None) -> int:
                        lambda rows: speed_file.write_text(json.dumps({"rows": rows})))
     else:
         rows = None if args.no_speed else speed_rows(families, results, args.out_dir, None)
-        write_reports(args.out_dir, args.device_label, command, results, rows)
+        if args.update:
+            update_reports(args.update, args.out_dir, args.device_label, command, results, rows)
+        else:
+            write_reports(args.out_dir, args.device_label, command, results, rows)
     return 1 if failed else 0
 
 

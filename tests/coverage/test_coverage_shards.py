@@ -17,3 +17,33 @@ def test_shards_merge_to_the_unsharded_report(tmp_path):
     merged = coverage_gpu.merge_shards(tmp_path, "t", 2, "test", "cpu")
     assert [r.to_dict() for r in merged] == [r.to_dict() for r in whole]
     assert json.loads((tmp_path / "coverage-t.json").read_text())["summary"]["proven"] == len(SCAN.overloads)
+
+
+def test_update_replaces_the_rerun_rows_and_keeps_the_others(tmp_path):
+    """A rerun of one family rewrites an earlier report: its rows replaced, the other family's rows kept, in
+    family order; a report from another device is refused."""
+    import pytest
+
+    from torch_kevolve.coverage import json_report, run_coverage
+    from torch_kevolve.coverage.report import environment
+    from torch_kevolve.families.index_select.family import GATHER
+    from torch_kevolve.families.scan.family import SCAN
+
+    previous, out = tmp_path / "previous", tmp_path / "out"
+    previous.mkdir()
+    out.mkdir()
+    before = run_coverage([SCAN, GATHER], "cpu", limit=1)
+    stale = [r.to_dict() for r in before]
+    stale[0] = dict(stale[0], passed=0, failed=3)
+    (previous / "coverage-t.json").write_text(json.dumps(dict(json_report(before, "cpu"), overloads=stale)))
+    timed = {"overload": str(GATHER.overloads[0]), "family": "gather", "dtypes": {}, "eager_us": 2.0,
+             "inductor_us": 1.5, "triton_us": 1.0}
+    (previous / "speed-t.json").write_text(json.dumps({"rows": [timed]}))
+    rerun = run_coverage([SCAN], "cpu", limit=1)
+    merged = coverage_gpu.update_reports(previous, out, "t", "test", rerun, None, "cpu")
+    assert [r.to_dict() for r in merged] == [r.to_dict() for r in before]
+    assert json.loads((out / "speed-t.json").read_text())["rows"] == [timed]
+    report = json.loads((previous / "coverage-t.json").read_text())
+    (previous / "coverage-t.json").write_text(json.dumps(dict(report, environment="Other GPU, " + environment("cpu"))))
+    with pytest.raises(ValueError, match="run the whole coverage"):
+        coverage_gpu.update_reports(previous, out, "t", "test", rerun, None, "cpu")
