@@ -4,7 +4,7 @@ largest tiles the family accepts."""
 import pytest
 import torch
 
-from tests.families.test_sm90_compile import assert_compiled
+from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import FM_INTERACTION
 from torch_kevolve.families.fm_interaction import triton_kernel
 from torch_kevolve.families.fm_interaction.calls import FM_INTERACTION as FORWARD
@@ -25,9 +25,7 @@ KERNELS = {FORWARD: "fm_forward_kernel", BACKWARD: "fm_backward_kernel"}
 
 @pytest.fixture
 def captured(monkeypatch):
-    calls = []
-    monkeypatch.setattr(triton_kernel, "launch", lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs)))
-    return calls
+    return captured_launches(monkeypatch, triton_kernel)
 
 
 @pytest.mark.parametrize("overload,dtype,rows,dim,k,shared,genome", CASES)

@@ -14,7 +14,7 @@ import torch
 
 from ...key import Problem
 from ...patterns import ops  # noqa: F401  (registers the kevolve pattern ops)
-from ..base import Unsupported
+from ..base import Unsupported, one_device
 from ..dims import static_shape
 from ..schema import bind_arguments, dtype_name, dtype_named
 
@@ -67,9 +67,7 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[FMCall, dict]:
         if tuple(grad.shape) != (batch, rows, call.k) or grad.dtype != features.dtype:
             raise Unsupported("grad must be [batch, rows, k] in the features' dtype")
         tensors["grad"] = grad
-    devices = {t.device for t in tensors.values()}
-    if len(devices) != 1:
-        raise Unsupported(f"tensors on several devices: {sorted(map(str, devices))}")
+    one_device(*tensors.values())
     return call, tensors
 
 
