@@ -1,14 +1,17 @@
-"""Shared pieces of the per-op CUDA microbenchmarks (benchmarks.jagged, benchmarks.interaction): timing,
-achieved bandwidth, the printed line and the JSON file."""
+"""Shared pieces of the per-op CUDA microbenchmarks (benchmarks.jagged, interaction, tbe, fm_interaction):
+timing, the checked and timed row of one op, achieved bandwidth, the printed line and the JSON file."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
+import torch
 import triton.testing
 
 from torch_kevolve.coverage.report import environment
+from torch_kevolve.coverage.run import default_genome, triton_implementation
+from torch_kevolve.families.checking import as_tuple, compare
 
 COPY_GBPS = 3000.0  # H100 measured copy bandwidth (bytes read + written per second)
 TIMED = ("eager", "inductor", "triton_default", "triton_best")
@@ -16,6 +19,35 @@ TIMED = ("eager", "inductor", "triton_default", "triton_best")
 
 def median_us(fn) -> float:
     return triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median") * 1e3
+
+
+def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict], extra: dict) -> dict:
+    """The row of one op: eager, Inductor (eager compiled), our Triton kernel with its default genome and with
+    every genome of `sweep` it supports, and each callable of `extra` (name -> fn), every one checked against
+    the family's float64 reference before it is timed; the problem's params and dims, rates from bytes_moved."""
+    problem = family.problem(overload, args, {})
+    want = family.reference(problem, args)
+    extent = family.reduced_extent(problem, args)
+    triton_impl = triton_implementation(family)
+
+    def checked(fn):
+        compare(family, problem, as_tuple(fn(*args)), want, extent)
+        return median_us(lambda: fn(*args))
+
+    torch._dynamo.reset()
+    row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "params": dict(problem.params),
+           "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
+           "eager_us": checked(eager), "inductor_us": checked(torch.compile(eager, dynamic=False))}
+    default = default_genome(triton_impl, problem)
+    timed = [(checked(triton_impl.build(problem, default)), default)]
+    timed += [(checked(triton_impl.build(problem, g)), g) for g in sweep
+              if g != default and triton_impl.supports(problem, g) is None]
+    row["triton_default_us"], row["default_genome"] = timed[0]
+    row["triton_best_us"], row["best_genome"] = min(timed, key=lambda t: t[0])
+    row["sweep"] = [{"us": us, "genome": g} for us, g in timed]
+    for name, fn in extra.items():
+        row[f"{name}_us"] = checked(fn)
+    return add_rates(row, row["bytes_moved"])
 
 
 def add_rates(row: dict, nbytes: int) -> dict:

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.microbench import add_rates, median_us, say, write
+from benchmarks.microbench import measure, say, write
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
-from torch_kevolve.families.checking import compare
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 
 aten = torch.ops.aten
@@ -44,33 +43,6 @@ def aten_backward(saved):
         return [aten._embedding_bag_backward(g, i, o, o2b, size, maxi, rows, False, mode, False, None, -1)
                 for g, i, o, (o2b, size, maxi), rows in zip(grads, indices, offsets, saved, num_weights)]
     return backward
-
-
-def measure(label, family, overload, args, eager, sweep, extra) -> dict:
-    """Checked and timed eager, Inductor(eager), Triton default and sweep, and `extra` (name -> callable)."""
-    problem = family.problem(overload, args, {})
-    want = family.reference(problem, args)
-    extent = family.reduced_extent(problem, args)
-    triton_impl = family.implementations[0]
-
-    def checked(fn):
-        compare(family, problem, fn(*args), want, extent)
-        return median_us(lambda: fn(*args))
-
-    torch._dynamo.reset()
-    row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "dims": dict(problem.dims),
-           "tables": problem.param("tables"), "bytes_moved": family.bytes_moved(problem),
-           "eager_us": checked(eager), "inductor_us": checked(torch.compile(eager, dynamic=False))}
-    default = triton_impl.genome_space.default()
-    timed = [(checked(triton_impl.build(problem, default)), default)]
-    timed += [(checked(triton_impl.build(problem, g)), g) for g in sweep
-              if g != default and triton_impl.supports(problem, g) is None]
-    row["triton_default_us"], row["default_genome"] = timed[0]
-    row["triton_best_us"], row["best_genome"] = min(timed, key=lambda t: t[0])
-    row["sweep"] = [{"us": us, "genome": g} for us, g in timed]
-    for name, fn in extra.items():
-        row[f"{name}_us"] = checked(fn)
-    return add_rates(row, row["bytes_moved"])
 
 
 def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch.dtype, device: str = "cuda") -> list[dict]:

@@ -85,14 +85,14 @@ def test_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
 def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
     """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, stacked decomposition) all pass its
     float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
-    from benchmarks import tbe
+    from benchmarks import microbench, tbe
 
     calls = []
-    monkeypatch.setattr(tbe, "median_us", lambda fn: calls.append(fn()) or 1.0)
-    monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[0], BLOCK_D=16)])
-    monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[0], BLOCK_D=16)])
+    monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
+    monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[1], BLOCK_D=16)])  # not the default genome
+    monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[1], BLOCK_D=16)])
     forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu")
-    assert forward["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
+    assert forward["params"]["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
     assert len(forward["sweep"]) == 2 and len(backward["sweep"]) == 2
     assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10
     assert len(calls) == 9
@@ -102,4 +102,29 @@ def test_tbe_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
     from benchmarks import tbe
 
     assert tbe.main([str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_fm_interaction_benchmark_checks_every_variant_on_cpu(monkeypatch, shared):
+    """The FM microbenchmark's variants (eager, Inductor, Triton default and sweep, gram decomposition under
+    Inductor) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
+    from benchmarks import fm_interaction, microbench
+
+    calls = []
+    monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
+    monkeypatch.setattr(fm_interaction, "SWEEP", [dict(fm_interaction.SWEEP[3], BLOCK_D=16),  # not the default genome
+                                                  dict(fm_interaction.SWEEP[4], BLOCK_D=16)])
+    forward, backward = fm_interaction.run(batch=3, rows=5, dim=24, k=6, shared=shared, dtype=torch.float32,
+                                           device="cpu")
+    assert forward["params"] == {"shared": shared} and forward["dims"] == {"batch": 3, "rows": 5, "dim": 24, "k": 6}
+    assert len(forward["sweep"]) == len(backward["sweep"]) == 3
+    assert "gram_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"]
+    assert len(calls) == 2 * 6
+
+
+def test_fm_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
+    from benchmarks import fm_interaction
+
+    assert fm_interaction.main([str(tmp_path / "out.json")]) == 0
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()

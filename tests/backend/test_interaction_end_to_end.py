@@ -14,10 +14,11 @@ from torch_kevolve.backend.decisions import collect_decisions
 FORWARD, BACKWARD = "kevolve.pairwise_dots.default", "kevolve.pairwise_dots_backward.default"
 
 
-def train_step(options, tmp_path):
-    """(eager loss, compiled loss, eager model, compiled model, decisions) of one forward and backward."""
+def train_step(options, tmp_path, factory=small_dlrm):
+    """(eager loss, compiled loss, eager model, compiled model, decisions) of one forward and backward of the
+    model `factory` makes."""
     torch._dynamo.reset()
-    model, inputs = small_dlrm("cpu")
+    model, inputs = factory("cpu")
     twin = copy.deepcopy(model)
     want = model(*inputs)
     want.backward()

@@ -4,7 +4,7 @@ constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import pytest
 import torch
 
-from tests.families.test_sm90_compile import assert_compiled
+from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from torch_kevolve.families.embedding_bag import backward_triton
 from torch_kevolve.families.embedding_bags import forward_triton
@@ -17,10 +17,7 @@ CASES = [(26, 0, torch.float32, torch.int64), (2, 1, torch.bfloat16, torch.int32
 
 @pytest.fixture
 def captured(monkeypatch):
-    calls = []
-    for module in (forward_triton, backward_triton):
-        monkeypatch.setattr(module, "launch", lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs)))
-    return calls
+    return captured_launches(monkeypatch, forward_triton, backward_triton)
 
 
 def bags(tables, index_dtype):

@@ -3,7 +3,7 @@ arguments and constexprs its launcher passes (captured, as in test_sm90_compile)
 import pytest
 import torch
 
-from tests.families.test_sm90_compile import assert_compiled
+from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import INTERACTION
 from torch_kevolve.families.interaction import triton_kernel
 from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
@@ -27,9 +27,7 @@ CASES = [  # (overload, dtype, index dtype, genome, kernel)
 
 @pytest.fixture
 def captured(monkeypatch):
-    calls = []
-    monkeypatch.setattr(triton_kernel, "launch", lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs)))
-    return calls
+    return captured_launches(monkeypatch, triton_kernel)
 
 
 @pytest.mark.parametrize("overload,dtype,index_dtype,genome,kernel", CASES)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tests.families.test_sm90_compile import compile_for_sm90
+from tests.families.test_sm90_compile import captured_launches, compile_for_sm90
 from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, JAGGED, LAYER_NORM, NLL_LOSS, REDUCTION,
                                    SCAN, SEGMENT_REDUCE, SOFTMAX)
 from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
@@ -53,20 +53,9 @@ SOFTMAXES = [
 
 @pytest.fixture
 def captured(monkeypatch):
-    calls = []
-    record = lambda kernel, grid, *args, **kwargs: calls.append((kernel, args, kwargs))
-    monkeypatch.setattr(reduction_kernel, "launch", record)
-    monkeypatch.setattr(softmax_kernel, "launch", record)
-    monkeypatch.setattr(layer_norm_kernel, "launch", record)
-    monkeypatch.setattr(nll_loss_kernel, "launch", record)
-    monkeypatch.setattr(batch_norm_kernel, "launch", record)
-    monkeypatch.setattr(group_norm_kernel, "launch", record)
-    monkeypatch.setattr(scan_kernel, "launch", record)
-    monkeypatch.setattr(gather_kernel, "launch", record)
-    monkeypatch.setattr(jagged_kernel, "launch", record)
-    monkeypatch.setattr(segment_reduce_kernel, "launch", record)
-    monkeypatch.setattr(bucketize_kernel, "launch", record)
-    return calls
+    return captured_launches(monkeypatch, reduction_kernel, softmax_kernel, layer_norm_kernel, nll_loss_kernel,
+                             batch_norm_kernel, group_norm_kernel, scan_kernel, gather_kernel, jagged_kernel,
+                             segment_reduce_kernel, bucketize_kernel)
 
 
 def compiles(calls, launches=1):

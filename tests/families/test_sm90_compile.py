@@ -45,18 +45,22 @@ BACKWARD = [  # (mode, dtype, per_sample_weights, padding_idx, index dtype, cont
 ]
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """Launches of the Triton launchers, recorded instead of run."""
+def captured_launches(monkeypatch, *modules) -> list:
+    """The launches made through each module's `launch`, recorded as (kernel, args, kwargs) instead of run."""
     calls = []
 
     def record(kernel, grid, *args, **kwargs):
         calls.append((kernel, args, kwargs))
 
-    monkeypatch.setattr(forward_triton, "launch", record)
-    monkeypatch.setattr(backward_triton, "launch", record)
-    monkeypatch.setattr(launcher, "launch", record)
+    for module in modules:
+        monkeypatch.setattr(module, "launch", record)
     return calls
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Launches of the Triton launchers, recorded instead of run."""
+    return captured_launches(monkeypatch, forward_triton, backward_triton, launcher)
 
 
 def compile_for_sm90(kernel, args, kwargs):

@@ -1,6 +1,7 @@
-"""The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast) and groups of
-F.embedding_bag calls in Dynamo's graph and replaces them by kevolve::pairwise_dots and kevolve::embedding_bags
-with the same value (and gradients); anything not exactly the pattern is left alone."""
+"""The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast), groups of
+F.embedding_bag calls and WuKong's factorization-machine product x @ (xᵀ @ y) in Dynamo's graph and replaces them
+by kevolve::pairwise_dots, kevolve::embedding_bags and kevolve::fm_interaction with the same value (and
+gradients); anything not exactly the pattern is left alone."""
 import operator
 
 import pytest
@@ -14,6 +15,7 @@ from torch_kevolve.patterns import rewrite_patterns
 
 PAIRWISE_DOTS = torch.ops.kevolve.pairwise_dots.default
 EMBEDDING_BAGS = torch.ops.kevolve.embedding_bags.default
+FM_INTERACTION = torch.ops.kevolve.fm_interaction.default
 
 
 def dynamo_graph(fn, inputs, rewrite=True):
@@ -113,14 +115,6 @@ NEAR_MISSES = {
 }
 
 
-@pytest.mark.parametrize("name", list(NEAR_MISSES))
-def test_near_misses_are_left_alone(name):
-    fn = NEAR_MISSES[name]
-    replaced, targets, got = dynamo_graph(fn, (X, Y))
-    assert replaced == [] and PAIRWISE_DOTS not in targets
-    torch.testing.assert_close(got, fn(X, Y))
-
-
 @pytest.mark.parametrize("spelling", [
     lambda x: torch.bmm(x, x.transpose(1, 2)),
     lambda x: torch.bmm(x, x.transpose(-1, -2)),
@@ -132,3 +126,69 @@ def test_spellings_of_the_square_are_found(spelling):
     replaced, targets, got = dynamo_graph(fn, (X,))
     assert replaced == ["pairwise_dots"] and operator.getitem not in targets
     torch.testing.assert_close(got, fn(X))
+
+
+FM_X = torch.randn(2, 5, 3, generator=G)
+FM_Y = torch.randn(5, 4, generator=G)
+FM_Y_PER_SAMPLE = torch.randn(2, 5, 4, generator=G)
+FM_SPELLINGS = {
+    "matmul, shared": (lambda x, y: torch.matmul(x, torch.matmul(x.transpose(1, 2), y)), FM_Y),
+    "@, negative dims": (lambda x, y: x @ (x.transpose(-1, -2) @ y), FM_Y),
+    "bmm, permute": (lambda x, y: torch.bmm(x, torch.bmm(x.permute(0, 2, 1), y)), FM_Y_PER_SAMPLE),
+    "methods, mixed": (lambda x, y: x.matmul(torch.transpose(x, 2, 1).bmm(y)), FM_Y_PER_SAMPLE),
+    "bmm outside, matmul inside": (lambda x, y: torch.bmm(x, torch.matmul(x.transpose(1, 2), y)), FM_Y),
+}
+
+
+@pytest.mark.parametrize("name", list(FM_SPELLINGS))
+def test_fm_spellings_are_found_with_equal_values_and_gradients(name):
+    product, y = FM_SPELLINGS[name]
+    fn = lambda x, y: product(x, y).tanh()  # noqa: E731
+    x, y = FM_X.clone().requires_grad_(), y.clone().requires_grad_()
+    replaced, targets, got = dynamo_graph(fn, (x, y))
+    assert replaced == ["fm_interaction"] and targets.count(FM_INTERACTION) == 1
+    assert not {torch.bmm, torch.matmul, operator.matmul, "bmm", "matmul"} & set(targets)
+    want_x, want_y = FM_X.clone().requires_grad_(), y.detach().clone().requires_grad_()
+    want = fn(want_x, want_y)
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    want.sum().backward()
+    torch.testing.assert_close(x.grad, want_x.grad)
+    torch.testing.assert_close(y.grad, want_y.grad)
+
+
+def test_fm_under_autocast_casts_its_operands():
+    def fn(x, y):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return x @ (x.transpose(1, 2) @ y)
+
+    replaced, targets, got = dynamo_graph(fn, (FM_X, FM_Y))
+    assert replaced == ["fm_interaction"] and targets.count("to") == 2
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, fn(FM_X, FM_Y), rtol=2e-2, atol=2e-2)
+
+
+Z = torch.randn(2, 5, 3, generator=G)
+CUBE = torch.randn(4, 4, 4, generator=G)
+FM_NEAR_MISSES = {  # name: (fn, args)
+    "other operand outside": (lambda x, y, z: z @ (x.transpose(1, 2) @ y), (FM_X, FM_Y, Z)),
+    "other operand inside": (lambda x, y, z: x @ (z.transpose(1, 2) @ y), (FM_X, FM_Y, Z)),
+    "product used twice": (lambda x, y: (lambda m: x @ m + m.sum())(x.transpose(1, 2) @ y), (FM_X, FM_Y)),
+    "transposed outside": (lambda x, w: x.transpose(1, 2) @ (x @ w), (FM_X, torch.randn(3, 4, generator=G))),
+    "batch dim transposed": (lambda x, y: x @ (x.transpose(0, 1) @ y), (CUBE, CUBE[0])),
+    "projection on the left": (lambda x, y: (y.t() @ x) @ x.transpose(1, 2), (FM_X, FM_Y)),
+    "broadcast batch": (lambda x, y: x @ (x.transpose(1, 2) @ y[None]), (FM_X, FM_Y)),
+    "4-D features": (lambda x, y: x @ (x.transpose(2, 3) @ y), (FM_X.expand(2, 2, 5, 3), FM_Y)),
+    "elementwise outside": (lambda x, y: x * (x.transpose(1, 2) @ y).sum(), (FM_X, FM_Y)),
+}
+
+ALL_NEAR_MISSES = {**{f"dots: {name}": (PAIRWISE_DOTS, fn, (X, Y)) for name, fn in NEAR_MISSES.items()},
+                   **{f"fm: {name}": (FM_INTERACTION, fn, args) for name, (fn, args) in FM_NEAR_MISSES.items()}}
+
+
+@pytest.mark.parametrize("name", list(ALL_NEAR_MISSES))
+def test_near_misses_are_left_alone(name):
+    op, fn, args = ALL_NEAR_MISSES[name]
+    replaced, targets, got = dynamo_graph(fn, args)
+    assert replaced == [] and op not in targets
+    torch.testing.assert_close(got, fn(*args))

@@ -1,6 +1,7 @@
 """The pattern ops kevolve::pairwise_dots and its backward against an independent float64 einsum reference
 (repeated pairs, i == j, negative indices, int32/int64 indices, fp32/fp16/bf16), kevolve::embedding_bags
-against one-hot matrix products, their fakes, and the autograd formulas checked by gradcheck in float64."""
+against one-hot matrix products, kevolve::fm_interaction and its backward against einsums (shared and
+per-sample projections), their fakes, and the autograd formulas checked by gradcheck in float64."""
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -58,7 +59,8 @@ def test_autograd_formula_passes_gradcheck():
     assert torch.autograd.gradcheck(lambda t: torch.ops.kevolve.pairwise_dots(t, FIRST, SECOND), (x,))
 
 
-def test_backward_graph_holds_the_backward_op():
+def aot_targets(fn, *inputs) -> list[str]:
+    """The call_function targets of the forward and backward ATen graphs of one compiled fn(*inputs).sum()."""
     seen = []
 
     def backend(gm, example_inputs):
@@ -70,8 +72,13 @@ def test_backward_graph_holds_the_backward_op():
         return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler)
 
     torch._dynamo.reset()
-    x = X.float().requires_grad_()
-    torch.compile(lambda t: torch.ops.kevolve.pairwise_dots(t, FIRST, SECOND).sum(), backend=backend)(x).backward()
+    torch.compile(lambda *a: fn(*a).sum(), backend=backend)(*inputs).backward()
+    torch._dynamo.reset()
+    return seen
+
+
+def test_backward_graph_holds_the_backward_op():
+    seen = aot_targets(lambda t: torch.ops.kevolve.pairwise_dots(t, FIRST, SECOND), X.float().requires_grad_())
     assert "kevolve.pairwise_dots.default" in seen and "kevolve.pairwise_dots_backward.default" in seen
 
 
@@ -111,3 +118,64 @@ def test_embedding_bags_fakes_match_real_outputs():
         grads = torch.ops.kevolve.embedding_bags_backward(pooled, fake[1], offsets, list(EB_ROWS), 1, True)
     assert [tuple(p.shape) for p in pooled] == [(3, 3), (3, 3)]
     assert [tuple(w.shape) for w in grads] == [(5, 3), (8, 3)]
+
+
+fm_interaction = torch.ops.kevolve.fm_interaction.default
+fm_interaction_backward = torch.ops.kevolve.fm_interaction_backward.default
+FM_X = torch.randn(3, 5, 7, generator=g, dtype=torch.float64)
+FM_PROJECTIONS = {"shared": torch.randn(5, 4, generator=g, dtype=torch.float64),
+                  "per sample": torch.randn(3, 5, 4, generator=g, dtype=torch.float64)}
+FM_GRAD = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+
+
+def batched(y):
+    return y.expand(FM_X.shape[0], *y.shape) if y.dim() == 2 else y
+
+
+def einsum_fm(x, y):
+    """out[b, n, k] = sum over m, d of x[b, n, d] x[b, m, d] y[b, m, k]."""
+    return torch.einsum("bnd,bmd,bmk->bnk", x, x, batched(y))
+
+
+def einsum_fm_grads(grad, x, y):
+    """Both gradients of einsum_fm, term by term: x appears twice, y once (summed over the batch when shared)."""
+    yb = batched(y)
+    grad_x = torch.einsum("bnk,bmd,bmk->bnd", grad, x, yb) + torch.einsum("bmk,bmd,bnk->bnd", grad, x, yb)
+    grad_y = torch.einsum("bmk,bmd,bnd->bnk", grad, x, x)
+    return grad_x, grad_y.sum(0) if y.dim() == 2 else grad_y
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("layout", list(FM_PROJECTIONS))
+def test_fm_ops_match_einsum(dtype, layout):
+    x, y, grad = FM_X.to(dtype), FM_PROJECTIONS[layout].to(dtype), FM_GRAD.to(dtype)
+    out = fm_interaction(x, y)
+    assert (out.shape, out.dtype) == ((3, 5, 4), dtype)
+    torch.testing.assert_close(out.double(), einsum_fm(x.double(), y.double()), rtol=RTOL[dtype], atol=RTOL[dtype] * 35)
+    got = fm_interaction_backward(grad, x, y)
+    want = einsum_fm_grads(grad.double(), x.double(), y.double())
+    for a, b, t in zip(got, want, (x, y)):
+        assert (a.shape, a.dtype) == (t.shape, dtype)
+        torch.testing.assert_close(a.double(), b, rtol=RTOL[dtype], atol=RTOL[dtype] * 105)
+
+
+@pytest.mark.parametrize("layout", list(FM_PROJECTIONS))
+def test_fm_fakes_match_real_outputs(layout):
+    mode = FakeTensorMode()
+    x, y, grad = (mode.from_tensor(t.float()) for t in (FM_X, FM_PROJECTIONS[layout], FM_GRAD))
+    with mode:
+        out, (dx, dy) = fm_interaction(x, y), fm_interaction_backward(grad, x, y)
+    assert (out.shape, dx.shape, dy.shape) == ((3, 5, 4), FM_X.shape, FM_PROJECTIONS[layout].shape)
+    assert all(t.dtype == torch.float32 and t.is_contiguous() for t in (out, dx, dy))
+
+
+@pytest.mark.parametrize("layout", list(FM_PROJECTIONS))
+def test_fm_autograd_formula_passes_gradcheck(layout):
+    x, y = FM_X.clone().requires_grad_(), FM_PROJECTIONS[layout].clone().requires_grad_()
+    assert torch.autograd.gradcheck(torch.ops.kevolve.fm_interaction, (x, y))
+
+
+def test_fm_backward_graph_holds_the_backward_op():
+    seen = aot_targets(torch.ops.kevolve.fm_interaction, FM_X.float().requires_grad_(),
+                       FM_PROJECTIONS["shared"].float().requires_grad_())
+    assert "kevolve.fm_interaction.default" in seen and "kevolve.fm_interaction_backward.default" in seen

@@ -22,8 +22,9 @@ class KevolveOptions:
     interpret: force our Triton kernel on every node a family accepts, whatever the cache says
         (on CPU they run in the Triton interpreter); for testing the graph rewrite, not for speed.
     families: restrict kevolve to these family names (None: all).
-    patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction, groups of embedding bags) by kevolve pattern
-        ops, which families implement; where none claims one it is decomposed back to its ATen pattern.
+    patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction, WuKong's FM product,
+        groups of embedding bags) by kevolve pattern ops, which families implement; where none claims one it
+        is decomposed back to its ATen pattern.
     transfer: on a cache miss, try the winner of the nearest solved key of the same overload (within
         transfer_distance, the cosine distance of their retrieval vectors), checked on the new key first.
     """

@@ -24,6 +24,14 @@ class Unsupported(Exception):
     """Raised by a family when a call falls outside its declared constraints; the message says why."""
 
 
+def one_device(*tensors) -> torch.device:
+    """The device of all the tensors (None skipped); Unsupported when they are on several."""
+    devices = {t.device for t in tensors if t is not None}
+    if len(devices) != 1:
+        raise Unsupported(f"tensors on several devices: {sorted(map(str, devices))}")
+    return devices.pop()
+
+
 class Abstraction(str, enum.Enum):
     TRITON = "triton"
     CUTE = "cute"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from .embedding_bag.inputs import generator, values
+from .embedding_bag.inputs import FP16_SAFE_SUM, generator, values
 
-__all__ = ["generator", "random_tensor"]
+__all__ = ["generator", "product_factors", "random_tensor"]
 
 
 def random_tensor(shape, dist: str, dtype: torch.dtype, g: torch.Generator, device, reach: int = 1) -> torch.Tensor:
@@ -23,3 +23,13 @@ def random_tensor(shape, dist: str, dtype: torch.dtype, g: torch.Generator, devi
     if dist == "edge":
         out = out.mul(2).round().div(2)
     return out.to(dtype)
+
+
+def product_factors(shape, dist: str, dtype: torch.dtype, g: torch.Generator, device, reach: int,
+                    factors: int = 2) -> torch.Tensor:
+    """Factors of products of `factors` terms summed `reach` at a time; large: U(-m, m) with m as large as
+    fp16 sums allow."""
+    if dist != "large":
+        return random_tensor(shape, dist, dtype, g, device, reach)
+    m = (FP16_SAFE_SUM / max(reach, 1)) ** (1 / factors)
+    return (random_tensor(shape, "uniform", torch.float64, g, device) * m).to(dtype)

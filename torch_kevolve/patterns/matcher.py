@@ -104,13 +104,15 @@ def _match_pairwise_dots(node: Node) -> Match | None:
     return Match(node, (node, square, transposed), {"features": a, "first": first, "second": second, "dtype": dtype})
 
 
+def _cast(graph: Graph, node: Node, dtype: torch.dtype, like: Node) -> Node:
+    """`node`, or node.to(dtype) where its dtype differs (the cast autocast made inside the pattern)."""
+    return node if _value(node).dtype == dtype else insert_call(graph, "call_method", "to", (node, dtype), like)
+
+
 def _replace_pairwise_dots(graph: Graph, match: Match) -> Node:
     b = match.bindings
-    features = b["features"]
-    if _value(features).dtype != b["dtype"]:
-        features = insert_call(graph, "call_method", "to", (features, b["dtype"]), match.root)
     return insert_call(graph, "call_function", torch.ops.kevolve.pairwise_dots.default,
-                       (features, b["first"], b["second"]), match.root)
+                       (_cast(graph, b["features"], b["dtype"], match.root), b["first"], b["second"]), match.root)
 
 
 PAIRWISE_DOTS = Pattern("pairwise_dots", _match_pairwise_dots, _replace_pairwise_dots)
@@ -194,7 +196,47 @@ def _replace_embedding_bags(graph: Graph, match: Match) -> Node:
 
 
 EMBEDDING_BAGS = Pattern("embedding_bags", _match_embedding_bags, _replace_embedding_bags)
-PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS)
+
+_MATMULS = ((torch.bmm, "bmm"), (torch.matmul, "matmul"), (operator.matmul, "matmul"))
+
+
+def _product_operands(node) -> tuple | None:
+    """(a, b) when `node` is a matrix product of a and b (torch.bmm, torch.matmul, @, or their methods)."""
+    if not (isinstance(node, Node) and len(node.args) == 2 and not node.kwargs):
+        return None
+    return node.args if any(_is_call(node, function, method) for function, method in _MATMULS) else None
+
+
+def _match_fm_interaction(node: Node) -> Match | None:
+    """x @ (x.transpose(1, 2) @ y) in any spelling of the products, with the same 3-D float x [B, N, D] both
+    times, y [N, K] or [B, N, K] (no broadcast batch) and the inner product used by the outer one only."""
+    outer = _product_operands(node)
+    if outer is None:
+        return None
+    x, inner = outer
+    operands = _product_operands(inner)
+    if operands is None or len(inner.users) != 1:
+        return None
+    transposed, y = operands
+    if not isinstance(transposed, Node) or _transposed_of(transposed) is not x or not isinstance(y, Node):
+        return None
+    features, projection = _value(x), _value(y)
+    if not (features.is_floating_point() and isinstance(projection, torch.Tensor) and projection.is_floating_point()):
+        return None
+    batch, rows, _ = features.shape
+    if tuple(projection.shape[:-1]) not in ((rows,), (batch, rows)):
+        return None
+    return Match(node, (node, inner, transposed), {"features": x, "projection": y, "dtype": _value(node).dtype})
+
+
+def _replace_fm_interaction(graph: Graph, match: Match) -> Node:
+    b = match.bindings
+    operands = tuple(_cast(graph, b[name], b["dtype"], match.root) for name in ("features", "projection"))
+    return insert_call(graph, "call_function", torch.ops.kevolve.fm_interaction.default, operands, match.root)
+
+
+FM_INTERACTION = Pattern("fm_interaction", _match_fm_interaction, _replace_fm_interaction)
+PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION)
 
 
 def rewrite_patterns(gm: GraphModule, patterns: Sequence[Pattern] = PATTERNS) -> list[str]:

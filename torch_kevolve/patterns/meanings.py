@@ -44,3 +44,21 @@ def embedding_bags_backward_meaning(grads: list[torch.Tensor], indices: list[tor
         out.append(aten._embedding_bag_backward.default(grad, index, offset, bag_of_index, bag_size,
                                                         torch.zeros_like(bag_size), rows, False, mode, False, None, -1))
     return out
+
+
+def fm_interaction_meaning(features: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+    """out = X (Xᵀ Y): features X [B, N, D], projection Y [N, K] (shared) or [B, N, K] -> [B, N, K], as
+    WuKong's factorization-machine block writes it (the [B, D, K] product first)."""
+    return torch.matmul(features, torch.matmul(features.transpose(1, 2), projection))
+
+
+def fm_interaction_backward_meaning(grad: torch.Tensor, features: torch.Tensor,
+                                    projection: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of fm_interaction for X and Y given G = d out, as autograd derives them from the two
+    matmuls: dX = G (XᵀY)ᵀ + Y (XᵀG)ᵀ and dY = X (XᵀG), summed over the batch when Y is shared."""
+    transposed = features.transpose(1, 2)
+    spread = torch.matmul(transposed, grad)
+    grad_features = (torch.matmul(grad, torch.matmul(transposed, projection).transpose(1, 2))
+                     + torch.matmul(projection, spread.transpose(1, 2)))
+    grad_projection = torch.matmul(features, spread)
+    return grad_features, grad_projection.sum(0) if projection.dim() == 2 else grad_projection

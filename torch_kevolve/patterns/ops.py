@@ -6,8 +6,8 @@ from typing import Callable
 
 import torch
 
-from .meanings import (embedding_bags_backward_meaning, embedding_bags_meaning, pairwise_dots_backward_meaning,
-                       pairwise_dots_meaning)
+from .meanings import (embedding_bags_backward_meaning, embedding_bags_meaning, fm_interaction_backward_meaning,
+                       fm_interaction_meaning, pairwise_dots_backward_meaning, pairwise_dots_meaning)
 
 
 @torch.library.custom_op("kevolve::pairwise_dots", mutates_args=())
@@ -33,9 +33,8 @@ def _(grad, features, first, second):
     return torch.empty_like(features, memory_format=torch.contiguous_format)
 
 
-def _save(ctx, inputs, output) -> None:
-    features, first, second = inputs
-    ctx.save_for_backward(features, first, second)
+def _save_inputs(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
 
 
 def _pairwise_dots_grad(ctx, grad):
@@ -43,7 +42,7 @@ def _pairwise_dots_grad(ctx, grad):
     return torch.ops.kevolve.pairwise_dots_backward(grad, features, first, second), None, None
 
 
-pairwise_dots.register_autograd(_pairwise_dots_grad, setup_context=_save)
+pairwise_dots.register_autograd(_pairwise_dots_grad, setup_context=_save_inputs)
 
 @torch.library.custom_op("kevolve::embedding_bags", mutates_args=())
 def embedding_bags(weights: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor], mode: int,
@@ -89,9 +88,43 @@ def _embedding_bags_grad(ctx, grads):
 
 embedding_bags.register_autograd(_embedding_bags_grad, setup_context=_save_tables)
 
+
+@torch.library.custom_op("kevolve::fm_interaction", mutates_args=())
+def fm_interaction(features: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+    """WuKong's factorization-machine interaction X (Xᵀ Y): features [B, N, D], projection [N, K] or
+    [B, N, K] -> [B, N, K]."""
+    return fm_interaction_meaning(features, projection)
+
+
+@fm_interaction.register_fake
+def _(features, projection):
+    return features.new_empty(features.shape[0], features.shape[1], projection.shape[-1])
+
+
+@torch.library.custom_op("kevolve::fm_interaction_backward", mutates_args=())
+def fm_interaction_backward(grad: torch.Tensor, features: torch.Tensor,
+                            projection: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients (for features, for projection) of fm_interaction, given the gradient [B, N, K] of its output."""
+    return fm_interaction_backward_meaning(grad, features, projection)
+
+
+@fm_interaction_backward.register_fake
+def _(grad, features, projection):
+    return (torch.empty_like(features, memory_format=torch.contiguous_format),
+            torch.empty_like(projection, memory_format=torch.contiguous_format))
+
+
+def _fm_interaction_grad(ctx, grad):
+    return torch.ops.kevolve.fm_interaction_backward(grad, *ctx.saved_tensors)
+
+
+fm_interaction.register_autograd(_fm_interaction_grad, setup_context=_save_inputs)
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
+    torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
+    torch.ops.kevolve.fm_interaction_backward.default: fm_interaction_backward_meaning,
     torch.ops.kevolve.pairwise_dots.default: pairwise_dots_meaning,
     torch.ops.kevolve.pairwise_dots_backward.default: pairwise_dots_backward_meaning,
 }

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 
 from ...key import Problem
-from ..base import Unsupported
+from ..base import Unsupported, one_device
 from ..schema import bind_arguments
 
 MODES = {0: "sum", 1: "mean", 2: "max"}
@@ -152,10 +152,7 @@ def _check_per_sample_weights(psw, mode: int, values: torch.Tensor, num_indices:
 
 
 def _check_device(*tensors) -> None:
-    devices = {t.device for t in tensors if t is not None}
-    if len(devices) != 1:
-        raise Unsupported(f"tensors on several devices: {sorted(map(str, devices))}")
-    (device,) = devices
+    device = one_device(*tensors)
     if device.type not in DEVICE_TYPES:
         raise Unsupported(f"device {device} is not cpu or cuda")
 

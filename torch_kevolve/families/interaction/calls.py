@@ -13,7 +13,7 @@ import torch
 
 from ...key import Problem
 from ...patterns import ops  # noqa: F401  (registers the kevolve pattern ops)
-from ..base import Unsupported
+from ..base import Unsupported, one_device
 from ..dims import static_shape
 from ..schema import bind_arguments, dtype_name, dtype_named
 
@@ -66,9 +66,7 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[InteractionCall, d
         if tuple(grad.shape) != (batch, pairs) or grad.dtype != features.dtype:
             raise Unsupported("grad must be [batch, pairs] in the features' dtype")
         tensors["grad"] = grad
-    devices = {t.device for t in tensors.values()}
-    if len(devices) != 1:
-        raise Unsupported(f"tensors on several devices: {sorted(map(str, devices))}")
+    one_device(*tensors.values())
     return InteractionCall(backward, batch, rows, dim, pairs, features.dtype), tensors
 
 

@@ -10,8 +10,7 @@ import torch
 from ...key import Problem
 from ...patterns import meanings
 from ..base import KernelFamily
-from ..embedding_bag.inputs import FP16_SAFE_SUM
-from ..tensor_inputs import generator, random_tensor
+from ..tensor_inputs import generator, product_factors
 from . import calls
 from .implementations import DECOMPOSITION, TRITON
 
@@ -28,14 +27,6 @@ def _pairs(rows: int, pairs: int, dist: str, g: torch.Generator, device) -> tupl
         first[1::4], second[1::4] = first[0], second[0]
         first[2::5] -= rows
     return first, second
-
-
-def _factors(shape, dist: str, dtype, g, device, reach: int) -> torch.Tensor:
-    """Factors of products summed `reach` at a time; large: U(-m, m) with m as large as fp16 sums allow."""
-    if dist != "large":
-        return random_tensor(shape, dist, dtype, g, device, reach)
-    m = (FP16_SAFE_SUM / max(reach, 1)) ** 0.5
-    return (random_tensor(shape, "uniform", torch.float64, g, device) * m).to(dtype)
 
 
 def touches(first: torch.Tensor, second: torch.Tensor, rows: int) -> int:
@@ -57,16 +48,16 @@ class InteractionFamily(KernelFamily):
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         """Features [batch, rows, dim] (transposed last dims when strided), the pairs (see _pairs) and, for the
-        backward, the dots' gradient [batch, pairs] (transposed when strided); see _factors for large."""
+        backward, the dots' gradient [batch, pairs] (transposed when strided); see product_factors for large."""
         batch, rows, dim, pairs = (problem.dim(n) for n in ("batch", "rows", "dim", "pairs"))
         dtype, g = problem.dtype("features"), generator(seed, device)
         strided = not problem.contiguous
-        x = _factors((batch, dim, rows) if strided else (batch, rows, dim), dist, dtype, g, device, dim)
+        x = product_factors((batch, dim, rows) if strided else (batch, rows, dim), dist, dtype, g, device, dim)
         x = x.transpose(1, 2) if strided else x
         first, second = (t.to(problem.dtype("index")) for t in _pairs(rows, pairs, dist, g, device))
         if problem.op == str(calls.PAIRWISE_DOTS):
             return x, first, second
-        grad = _factors((pairs, batch) if strided else (batch, pairs), dist, dtype, g, device, max(pairs, dim))
+        grad = product_factors((pairs, batch) if strided else (batch, pairs), dist, dtype, g, device, max(pairs, dim))
         return (grad.t() if strided else grad), x, first, second
 
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
