@@ -52,3 +52,19 @@ def test_a_kernel_that_mutates_its_input_fails():
 
     with pytest.raises(Mismatch, match="mutated"):
         check_trials(FAMILY, None, sneaky, [Trial((x,), (x.double(),))])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_sums_must_accumulate_in_fp32(dtype):
+    """Row sums of 512 terms with much cancellation: accumulated in fp32 and rounded once they pass; accumulated
+    term by term in the half dtype (what no ATen or Inductor kernel does) they fail."""
+    g = torch.Generator().manual_seed(0)
+    terms = torch.randn(64, 512, generator=g).to(dtype)
+    want = terms.double().sum(1)
+    fp32 = terms.float().sum(1).to(dtype)
+    compare(FAMILY, None, [fp32], [want], extent=512)
+    half = torch.zeros(64, dtype=dtype)
+    for j in range(512):
+        half = half + terms[:, j]
+    with pytest.raises(Mismatch):
+        compare(FAMILY, None, [half], [want], extent=512)
