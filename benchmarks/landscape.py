@@ -2,7 +2,7 @@
 GPU: every supported genome checked against the float64 reference and timed against the torch.compile'd
 reference, so that searches can be replayed on it offline (benchmarks.landscape_replay).
 
-    python -m benchmarks.landscape OUT.json [--keys 0,1,2,3] [--jobs 15] [--rep-ms 20]
+    python -m benchmarks.landscape OUT.json [--keys 0,1,2,3] [--jobs 15] [--rep-ms 5]
 
 Keys are benchmarks.search_grid.GRID entries; OUT.json is extended key by key (a key already there is
 skipped, so a cut run resumes). Compiling is the slow part of an evaluation: `jobs` spawned processes first
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--keys", default="0,1,2,3", help="indices into benchmarks.search_grid.GRID")
     p.add_argument("--jobs", type=int, default=15, help="compiling processes (0: compile while timing)")
-    p.add_argument("--rep-ms", type=int, default=20, help="CUDA-graph replay time per genome")
+    p.add_argument("--rep-ms", type=int, default=5, help="CUDA-graph replay time per genome (x10 replays)")
     p.add_argument("--device", default="cuda")
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
