@@ -142,3 +142,24 @@ def test_an_edited_entry_makes_the_index_stale_and_retrieval_falls_back_to_keywo
         assert kb.index is None
     assert "stale for the knowledge entries ['register_spills']" in caplog.text
     assert kb.retrieve(Diagnosis((SPILLS,), SPILLS))[0].name == "register_spills"
+
+
+@pytest.mark.parametrize("policy", ["greedy", "uct", "islands"])
+def test_a_one_genome_space_ends_the_search_after_one_evaluation(tmp_path, policy):
+    """A decomposition with no genes (one genome) is drafted once; then nothing is left to propose, and the
+    search ends as exhausted rather than failing in the operator."""
+    from torch_kevolve.families import EMBEDDING_BAGS
+    from torch_kevolve.families.embedding_bags.calls import FORWARD
+
+    decomposition = EMBEDDING_BAGS.implementation("embedding_bags_decomposition")
+    problem = EMBEDDING_BAGS.example_problems(FORWARD)[0]
+    calls = []
+
+    def evaluate(candidate):
+        calls.append(candidate)
+        return EvaluationResult(Status.OK, fitness=1.2)
+
+    graph = SearchGraph(tmp_path / "search.sqlite")
+    config = SearchConfig(policy=policy, termination=Termination(max_evaluations=10, roofline=None))
+    outcome = Search(EMBEDDING_BAGS, problem, [decomposition], evaluate, graph, H100, config).run()
+    assert len(calls) == 1 and outcome.evaluations == 1 and "exhausted" in outcome.reason

@@ -78,6 +78,8 @@ class UniversalOperator:
     def _mutate(self, context: OperatorContext, rng: random.Random) -> Proposal | None:
         parent = context.parents[0]
         choices = [(name, values) for name, values in context.implementation.genome_space.choices if len(values) > 1]
+        if not choices:  # a one-genome space: nothing to mutate
+            return None
         for _ in range(self.attempts):
             name, values = rng.choice(choices)
             genome = {**parent.genome, name: rng.choice([v for v in values if v != parent.genome[name]])}
