@@ -1,4 +1,7 @@
-"""kevolve warm skips the keys that already have an answer: a user-cache record or a usable shipped kernel."""
+"""kevolve warm skips the keys that already have an answer (a user-cache record or a usable shipped kernel), and
+evolves the pattern families' keys."""
+import dataclasses
+
 import torch
 
 import torch_kevolve.warm as warm_module
@@ -57,3 +60,21 @@ def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeyp
     assert records == []
     assert len(said) == len(held) and all(line.startswith("already tuned") for line in said)
     assert UserStore(user_dir).records() == []
+
+
+def test_warm_evolves_the_pattern_families_keys(tmp_path):
+    """An evolving warm of a tiny DLRM's batched embedding bags and interaction on CPU: every key gets a record
+    (the batched forward's decomposition has a one-genome space: its search ends as exhausted)."""
+    from torch_kevolve.evolve.search import SearchConfig
+    from torch_kevolve.evolve.termination import Termination
+
+    model, inputs = build(dataclasses.replace(TINY, modes=("sum",)), "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False,
+               "families": ["embedding_bags", "embedding_bags_backward", "interaction"]}
+    search = SearchConfig(policy="greedy", termination=Termination(max_evaluations=2, roofline=None))
+    said = []
+    records = warm_module.warm(model, inputs, torch.device("cpu"), options, say=said.append, verbose=False,
+                               search=search)
+    assert sorted(r.key.op for r in records) == sorted(p.op for _, p in warm_module.model_problems(
+        model, inputs, options).values())
+    assert {r.key.op for r in records} >= {"kevolve.embedding_bags.default", "kevolve.embedding_bags_backward.default"}
