@@ -7,8 +7,8 @@
 #   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
 #               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds
-#   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-h100.json), dot interaction
-#               (interaction-h100.json), jagged and segment ops (jagged-h100.json)
+#   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-h100.json), dot and FM interactions
+#               (interaction-h100.json, fm_interaction-h100.json), jagged and segment ops (jagged-h100.json)
 #   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-h100.json, extended
 #               key by key; replay it anywhere with benchmarks.landscape_replay)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
@@ -35,7 +35,7 @@ for phase in "$@"; do
               ${RUN_FLAGS:-} --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
           done ;;
-    micro) for bench in tbe interaction jagged; do
+    micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-h100.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;
     landscape:*) python3 -m benchmarks.landscape "$OUT/landscape-h100.json" --keys "${phase#landscape:}" 2>&1 \
