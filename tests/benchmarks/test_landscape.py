@@ -10,7 +10,6 @@ import torch
 from benchmarks import landscape, landscape_replay
 from benchmarks.search_grid import GRID, POLICIES, TRITON, grid_problem
 from torch_kevolve.evolve.evaluation import Candidate, Status
-from torch_kevolve.key import DeviceInfo
 
 DEVICE = {"type": "cuda", "name": "NVIDIA H100 80GB HBM3", "capability": "sm_90"}
 

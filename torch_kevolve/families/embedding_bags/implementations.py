@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-import torch
-
 from ...key import Problem
 from ...patterns import meanings
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
