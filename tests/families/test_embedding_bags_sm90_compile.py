@@ -43,3 +43,32 @@ def test_stacked_backward_kernels_compile_for_sm90(captured, tables, mode, dtype
     EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_triton").build(problem, BACKWARD_GENOME)(*args)
     assert_compiled(captured, "count_rows_kernel", "place_entries_kernel", "zero_untouched_rows_kernel",
                     "reduce_runs_kernel")
+
+
+class _Hopper:
+    """A stand-in for Triton's active driver: only the target it reports (sm_90) is asked for."""
+
+    def get_current_target(self):
+        from triton.backends.compiler import GPUTarget
+
+        return GPUTarget("cuda", 90, 32)
+
+
+def test_inductor_sees_the_forward_write_only_its_output(monkeypatch):
+    """Inductor's analysis of user Triton kernels (from their TTIR) must find the 26 weight pointers, chosen
+    by selects, read only; were it to give up, Inductor would copy every table before each launch."""
+    from triton.runtime import driver
+    wrap = pytest.importorskip("torch._higher_order_ops.triton_kernel_wrap")
+    if not hasattr(wrap, "identify_accessed_tensors"):
+        pytest.skip("this torch analyses user kernels under another name")
+    kernel = forward_triton.kernel(26)
+    args = [torch.zeros(96, dtype=torch.int64) if name.startswith(("indices", "offsets")) else
+            torch.zeros(64, 128) if name.startswith("weight") else 96 if name.startswith("num_indices") else
+            32 if name.startswith("num_bags") else 0 for name in kernel.arg_names[:-6]]
+    kwargs = dict(zip(kernel.arg_names, args + [torch.zeros(26 * 32, 128), 128]),
+                  MODE=0, BLOCK_N=32, BLOCK_D=128, BAGS_PER_PROGRAM=1)
+    monkeypatch.setattr(driver, "_active", _Hopper())
+    accesses = wrap.identify_accessed_tensors(kernel, kwargs, {})
+    assert {dep.name for dep in accesses.read_writes.writes} == {"out_ptr"}
+    assert {dep.name for dep in accesses.read_writes.reads} == {f"{n}{t}" for t in range(26)
+                                                                for n in ("weight", "indices", "offsets")}
