@@ -39,13 +39,14 @@ def genome_id(genome: dict) -> str:
 class Landscape:
     """One key's measured genomes: fitness lookups and the EvaluationResult the evaluator would have given."""
 
-    def __init__(self, key: dict, ceiling_gbps: float):
+    def __init__(self, key: dict):
         self.problem = Problem.from_dict(key["problem"])
         self.reference_us, self.bytes_moved = key["reference_us"], key["bytes_moved"]
-        self.floor_us, self.ceiling_gbps = key["floor_us"], ceiling_gbps
+        self.floor_us, self.ceiling_gbps = key["floor_us"], key["ceiling_gbps"]
         self.rows = {genome_id(row["genome"]): row for row in key["genomes"]}
         self.default = default_genome(TRITON, self.problem)
-        self.best = max(row["fitness"] for row in self.rows.values())
+        best = max(self.rows.values(), key=lambda row: row["fitness"])
+        self.best, self.winner = best["fitness"], best["genome"]
 
     def label(self) -> str:
         """The key's dims and dtypes, briefly."""
@@ -95,28 +96,24 @@ def transfers(landscapes: list[Landscape], keys: list[OpKey]) -> tuple[list[dict
     index.add(keys)
     pairs = []
     for receiver, key in zip(landscapes, keys):
+        similarity = {n.key: n.similarity for n in index.nearest(key, k=len(keys))}
         for donor, other in zip(landscapes, keys):
-            if donor is receiver:
-                continue
-            similarity = next(n.similarity for n in index.nearest(key, k=len(keys)) if n.key == other)
-            winner = max(donor.rows.values(), key=lambda r: r["fitness"])["genome"]
-            pairs.append({"receiver": key.short(), "donor": other.short(), "distance": 1.0 - similarity,
-                          "genome": winner, "ratio_to_best": receiver.fitness(winner) / receiver.best})
+            if donor is not receiver:
+                pairs.append({"receiver": key.short(), "donor": other.short(), "distance": 1.0 - similarity[other],
+                              "genome": donor.winner, "ratio_to_best": receiver.fitness(donor.winner) / receiver.best})
     nearest = [index.nearest(key, k=1, exclude_self=True)[0].key for key in keys]
     return pairs, nearest
 
 
 def run(landscape_file: dict, seeds: int, budget: int, folder: Path) -> dict:
     device = DeviceInfo(**landscape_file["device"])
-    ceiling = landscape_file["keys"][0]["ceiling_gbps"] if landscape_file["keys"] else 0.0
-    landscapes = [Landscape(key, key.get("ceiling_gbps", ceiling)) for key in landscape_file["keys"]]
+    landscapes = [Landscape(key) for key in landscape_file["keys"]]
     keys = [OpKey.of(landscape.problem, device) for landscape in landscapes]
     pairs, nearest = transfers(landscapes, keys)
     report = []
     for landscape, key, neighbour in zip(landscapes, keys, nearest):
         target = GOOD * landscape.best
-        donor = landscapes[keys.index(neighbour)]
-        donor_genome = max(donor.rows.values(), key=lambda r: r["fitness"])["genome"]
+        donor_genome = landscapes[keys.index(neighbour)].winner
         policies = {policy: spread([evaluations_to(replay(landscape, device, policy, s, budget, folder), target)
                                     for s in range(seeds)]) for policy in POLICIES}
         seeded = spread([evaluations_to(replay(landscape, device, "uct", s, budget, folder,

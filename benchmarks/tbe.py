@@ -21,6 +21,7 @@ import torch
 from benchmarks.microbench import measure, say, write
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
+from torch_kevolve.patterns import meanings
 
 aten = torch.ops.aten
 FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num_stages=1)
@@ -54,13 +55,12 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
     saved = [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[1:] for w, i, o in zip(*forward_args[:3])]
     grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
     backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
-    stacked = EMBEDDING_BAGS_BACKWARD.implementations[1]
+    stacked = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_decomposition")
     backward_problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, backward_args, {})
     torch._dynamo.reset()
     stacked_inductor = torch.compile(stacked.build(backward_problem, {"method": "stacked"}), dynamic=False)
-    forward = measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args,
-                      lambda *a: [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[0]
-                                  for w, i, o in zip(*a[:3])], FORWARD_SWEEP, {})
+    forward = measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args, meanings.embedding_bags_meaning,
+                      FORWARD_SWEEP, {})
     backward = measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
                        aten_backward(saved), BACKWARD_SWEEP, {"stacked_decomposition_inductor": stacked_inductor})
     return [forward, backward]

@@ -88,7 +88,7 @@ def test_transfer_between_keys_with_one_optimum_is_perfect(replayed):
 
 
 def test_landscape_evaluation_matches_the_table():
-    land = landscape_replay.Landscape(planted_key(0, BEST), 3000.0)
+    land = landscape_replay.Landscape(planted_key(0, BEST))
     ok = land.evaluate(Candidate("embedding_bag", TRITON.name, BEST, land.problem))
     assert ok.status is Status.OK and ok.fitness == pytest.approx(3.0)
     assert ok.achieved_gbps == pytest.approx(3000.0)  # 1e8 bytes in 33.3 us

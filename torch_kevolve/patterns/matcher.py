@@ -117,7 +117,7 @@ def _replace_pairwise_dots(graph: Graph, match: Match) -> Node:
 
 PAIRWISE_DOTS = Pattern("pairwise_dots", _match_pairwise_dots, _replace_pairwise_dots)
 
-_EMBEDDING_BAG_PARAMETERS = tuple(inspect.signature(F.embedding_bag).parameters)
+_EMBEDDING_BAG_SIGNATURE = inspect.signature(F.embedding_bag)
 _POOLING_MODES = {"sum": 0, "mean": 1}
 
 
@@ -128,7 +128,7 @@ def _embedding_bag_call(node: Node) -> dict | None:
     if not (node.op == "call_function" and node.target is F.embedding_bag):
         return None
     try:
-        bound = inspect.signature(F.embedding_bag).bind(*node.args, **node.kwargs)
+        bound = _EMBEDDING_BAG_SIGNATURE.bind(*node.args, **node.kwargs)
     except TypeError:
         return None
     bound.apply_defaults()

@@ -68,6 +68,10 @@ def problem(family: str, overload, args: Sequence, kwargs: dict) -> Problem:
     )
 
 
+def is_backward(problem: Problem) -> bool:
+    return problem.op == str(BACKWARD)
+
+
 def split(total: int, parts: int) -> list[int]:
     """`total` in `parts` near-equal shares (the first ones one larger)."""
     return [total // parts + (t < total % parts) for t in range(parts)]

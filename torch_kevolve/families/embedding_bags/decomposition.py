@@ -12,13 +12,9 @@ from typing import Sequence
 import torch
 
 from ...patterns import meanings
+from ..embedding_bag.bags import bag_sizes, offset2bag
 
 METHODS = ("meaning", "stacked")
-
-
-def _bag_of_each_index(offsets: torch.Tensor, bags: int, count: int) -> torch.Tensor:
-    positions = torch.arange(count, device=offsets.device, dtype=offsets.dtype)
-    return torch.searchsorted(offsets[:bags].contiguous(), positions, right=True) - 1
 
 
 def stacked_backward(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
@@ -29,10 +25,10 @@ def stacked_backward(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tens
     rows, first_row = [], 0
     contributions = []
     for grad, index, offset, table_rows in zip(grads, indices, offsets, num_weights):
-        bag = _bag_of_each_index(offset, grad.shape[0], index.numel())
+        bag = offset2bag(offset, grad.shape[0], index.numel())
         pooled = grad.to(wide)
         if mode == 1:
-            sizes = torch.bincount(bag, minlength=grad.shape[0]).clamp_min(1).to(wide)
+            sizes = bag_sizes(bag, index, -1, grad.shape[0]).clamp_min(1).to(wide)
             pooled = pooled / sizes[:, None]
         contributions.append(pooled[bag])
         rows.append(index.to(torch.int64) + first_row)

@@ -48,14 +48,14 @@ class EmbeddingBagsFamily(KernelFamily):
             indices.append(index.to(device, index_dtype))
             offsets.append(offset.to(device, offsets_dtype))
             rows.append(table.dim("num_weights"))
-            if problem.op == str(calls.BACKWARD):
+            if calls.is_backward(problem):
                 reach = inputs.most_repeats(index)
                 values.append(inputs.values((table.dim("num_bags"), dim), dist, reach, dtype, g, device))
             else:
                 reach = inputs.longest_bag(offset, table.dim("num_bags"), index.numel())
                 values.append(inputs.table((rows[-1], dim), dist, reach, dtype, g, device))
         mode, ilo = problem.param("mode"), problem.param("include_last_offset")
-        if problem.op == str(calls.BACKWARD):
+        if calls.is_backward(problem):
             return values, indices, offsets, rows, mode, ilo
         return values, indices, offsets, mode, ilo
 
@@ -63,7 +63,7 @@ class EmbeddingBagsFamily(KernelFamily):
         """ATen's CPU embedding bag (or its backward) per table, in float64."""
         values, rest = [v.detach().cpu().double() for v in args[0]], args[1:]
         indices, offsets = [i.cpu() for i in rest[0]], [o.cpu() for o in rest[1]]
-        if problem.op == str(calls.BACKWARD):
+        if calls.is_backward(problem):
             return tuple(meanings.embedding_bags_backward_meaning(values, indices, offsets, *rest[2:]))
         return tuple(meanings.embedding_bags_meaning(values, indices, offsets, *rest[2:]))
 
@@ -72,7 +72,7 @@ class EmbeddingBagsFamily(KernelFamily):
 
     def reduced_extent(self, problem: Problem, args: Sequence) -> int:
         """The most terms one output row sums: the longest bag (forward) or the most used row (backward)."""
-        if problem.op == str(calls.BACKWARD):
+        if calls.is_backward(problem):
             return max((inputs.most_repeats(i.cpu()) for i in args[1]), default=1)
         ilo = problem.param("include_last_offset")
         return max((inputs.longest_bag(o.cpu(), o.shape[0] - ilo, i.numel()) for i, o in zip(args[1], args[2])),
@@ -84,7 +84,7 @@ class EmbeddingBagsFamily(KernelFamily):
         size = problem.dtype("values").itemsize
         rows, dim, n, bags = (problem.dim(k) for k in ("rows", "dim", "indices", "bags"))
         index_bytes = n * problem.dtype("index").itemsize + bags * problem.dtype("offsets").itemsize
-        if problem.op == str(calls.BACKWARD):
+        if calls.is_backward(problem):
             return bags * dim * size + index_bytes + rows * dim * size
         return n * dim * size + index_bytes + bags * dim * size
 

@@ -51,7 +51,7 @@ def _build_backward_triton(problem: Problem, genome: Genome) -> Callable:
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     """The single-table kernels' limits; the forward indexes rows of contiguous tables (the stacked backward
     copies the gradients into one contiguous block anyway)."""
-    if problem.op == str(calls.BACKWARD):
+    if calls.is_backward(problem):
         return single.BACKWARD_TRITON.supports(problem, genome)
     if not problem.contiguous:
         return "the forward indexes rows of contiguous tables"
