@@ -7,17 +7,20 @@
 #   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
 #               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds
-#   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-h100.json), dot and FM interactions
-#               (interaction-h100.json, fm_interaction-h100.json), jagged and segment ops (jagged-h100.json)
-#   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-h100.json, extended
+#   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
+#               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
+#   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-DEV.json, extended
 #               key by key; replay it anywhere with benchmarks.landscape_replay)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
-#               (bucketize keys tuned in a temporary cache), preprocessing-h100.json
-#   coverage    every claimed overload on CUDA (coverage-h100.md/json) and its speed (speed-h100.md/json)
-# Results and logs go to $OUT (default /tmp/kevolve-out); the tuned records are exported there too.
+#               (bucketize keys tuned in a temporary cache), preprocessing-DEV.json
+#   coverage    every claimed overload on CUDA (coverage-DEV.md/json) and its speed (speed-DEV.md/json)
+# Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
+# records are exported there too.
 set -uo pipefail
 OUT=${OUT:-/tmp/kevolve-out}
 mkdir -p "$OUT"
+DEV=${DEV:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "[AHBL][0-9]\{2,3\}" | head -1 | tr A-Z a-z)}
+DEV=${DEV:-gpu}
 export KEVOLVE_CACHE_DIR=${KEVOLVE_CACHE_DIR:-/tmp/kevolve-cache} PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
 for phase in "$@"; do
@@ -28,21 +31,21 @@ for phase in "$@"; do
           python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --tune skip \
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
-            --save "$OUT/dlrm_small-h100.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
+            --save "$OUT/dlrm_small-$DEV.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
               --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward embedding_bags embedding_bags_backward gather jagged segment_reduce bucketize interaction} \
-              ${RUN_FLAGS:-} --save "$OUT/$name-h100.json" > "$OUT/$name.log" 2>&1
+              ${RUN_FLAGS:-} --save "$OUT/$name-$DEV.json" > "$OUT/$name.log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
           done ;;
     micro) for bench in tbe interaction fm_interaction jagged; do
-             python3 -m "benchmarks.$bench" "$OUT/$bench-h100.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
+             python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;
-    landscape:*) python3 -m benchmarks.landscape "$OUT/landscape-h100.json" --keys "${phase#landscape:}" 2>&1 \
+    landscape:*) python3 -m benchmarks.landscape "$OUT/landscape-$DEV.json" --keys "${phase#landscape:}" 2>&1 \
             | tee -a "$OUT/landscape.log" | grep -v "^W1\|Warning" ;;
-    prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-h100.json" 2>&1 | tee "$OUT/preprocessing.log" \
+    prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-$DEV.json" 2>&1 | tee "$OUT/preprocessing.log" \
             | grep -v "^W1\|^  " ;;
-    coverage) python3 -m benchmarks.coverage_gpu "$OUT" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
+    coverage) python3 -m benchmarks.coverage_gpu "$OUT" --device-label "$DEV" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done

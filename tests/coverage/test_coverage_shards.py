@@ -19,6 +19,17 @@ def test_shards_merge_to_the_unsharded_report(tmp_path):
     assert json.loads((tmp_path / "coverage-t.json").read_text())["summary"]["proven"] == len(SCAN.overloads)
 
 
+def test_a_missing_shard_is_named_and_the_others_merge(tmp_path, capsys):
+    from torch_kevolve.coverage import json_report, run_coverage
+    from torch_kevolve.families.scan.family import SCAN
+
+    part = run_coverage([SCAN], "cpu", limit=1, only=set(SCAN.overloads[1::2]))
+    coverage_gpu.shard_path(tmp_path, "coverage", "t", (1, 2)).write_text(json.dumps(json_report(part, "cpu")))
+    merged = coverage_gpu.merge_shards(tmp_path, "t", 2, "test", "cpu")
+    assert [r.overload for r in merged] == [str(o) for o in SCAN.overloads[1::2]]
+    assert "shard 0/2 wrote no coverage file" in capsys.readouterr().out
+
+
 def test_update_replaces_the_rerun_rows_and_keeps_the_others(tmp_path):
     """A rerun of one family rewrites an earlier report: its rows replaced, the other family's rows kept, in
     family order; a report from another device is refused."""
