@@ -25,7 +25,7 @@ import torch
 
 from torch_kevolve.coverage import OverloadResult, json_report, markdown_table, run_coverage
 from torch_kevolve.coverage.report import environment
-from torch_kevolve.coverage.run import default_genome, triton_implementation
+from torch_kevolve.coverage.run import triton_implementation
 from torch_kevolve.families import FAMILIES, POINTWISE
 from torch_kevolve.families.pointwise.inputs import example_arguments
 from torch_kevolve.families.pointwise.overloads import OP_OF_OVERLOAD
@@ -63,7 +63,7 @@ def prepare_overload(family, overload, device: str = "cuda") -> tuple[dict, dict
            "dtypes": dict(problem.dtypes)}
     contenders = {"eager": eager, "inductor": torch.compile(eager, dynamic=False)}
     try:
-        contenders["triton"] = impl.build(problem, default_genome(impl, problem))
+        contenders["triton"] = impl.build(problem, impl.default_genome(problem))
     except Exception as e:
         row["triton_error"] = _error_text(e)
     for name, fn in list(contenders.items()):

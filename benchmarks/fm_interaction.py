@@ -63,7 +63,7 @@ def main(argv=None) -> int:
             results.append(row)
             say(row, 24)
             print(f"{'':>24}   (X Xᵀ) Y decomposition under Inductor {row['gram_decomposition_inductor_us']:8.1f} us")
-        write(args.out, "benchmarks.fm_interaction", results)
+            write(args.out, "benchmarks.fm_interaction", results)
     return 0
 
 

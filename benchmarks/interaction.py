@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from benchmarks.microbench import add_rates, median_us, say, write
-from torch_kevolve.coverage.run import default_genome
 from torch_kevolve.families import INTERACTION
 from torch_kevolve.families.checking import compare
 from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
@@ -49,7 +48,7 @@ def measure(label, overload, args) -> dict:
         fn = TRITON.build(problem, genome)
         return fn, compare(INTERACTION, problem, (fn(*args),), want, extent)
 
-    default = default_genome(TRITON, problem)
+    default = TRITON.default_genome(problem)
     kernel, error = checked(default)
     pattern = meaning(overload)
     torch._dynamo.reset()
@@ -67,7 +66,7 @@ def measure(label, overload, args) -> dict:
             sweep.append((median_us(lambda fn=fn: fn(*args)), genome))
     row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
     row["sweep"] = [{"us": us, "genome": genome} for us, genome in sweep]
-    return add_rates(row, nbytes)
+    return add_rates(row, nbytes, args[-3].device)
 
 
 def main(argv=None) -> int:
@@ -85,7 +84,7 @@ def main(argv=None) -> int:
         for case in cases(args.batch, args.rows, args.dim, dtype, "cuda"):
             rows.append(measure(*case))
             say(rows[-1], 24)
-    write(args.out, "benchmarks.interaction", rows)
+            write(args.out, "benchmarks.interaction", rows)
     return 0
 
 

@@ -6,7 +6,7 @@ B users with lengths uniform in [0, max_length] (mean ~max_length / 2), D-wide r
 Per op: correctness of our default genome first (float64 reference), then the median time
 (triton.testing.do_bench) of eager, Inductor (torch.compile of the op) and our kernel with the default
 genome and the best of a small genome sweep; achieved GB/s from the family's bytes_moved and the
-fraction of the H100's measured copy bandwidth. CUDA only.
+fraction of the device's measured copy bandwidth. CUDA only.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.microbench import add_rates, median_us, say, write
-from torch_kevolve.coverage.run import default_genome, triton_implementation
+from torch_kevolve.coverage.run import triton_implementation
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
 from torch_kevolve.families.checking import compare
 from torch_kevolve.families.schema import schema_values
@@ -56,7 +56,7 @@ def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
 def measure(label, family, overload, args, kwargs) -> dict:
     problem = family.problem(overload, args, kwargs)
     impl = triton_implementation(family)
-    default = default_genome(impl, problem)
+    default = impl.default_genome(problem)
     kernel = impl.build(problem, default)
     full = schema_values(overload, args, kwargs)
     want = family.reference(problem, full)
@@ -79,7 +79,7 @@ def measure(label, family, overload, args, kwargs) -> dict:
             compare(family, problem, (fn(*args, **kwargs),), want, family.reduced_extent(problem, full))
             sweep.append((median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
     row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
-    return add_rates(row, nbytes)
+    return add_rates(row, nbytes, args[0].device)
 
 
 def main(argv=None) -> int:
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         for case in cases(args.batch, args.max_length, args.dim, dtype, "cuda"):
             rows.append(measure(*case))
             say(rows[-1], 28)
-    write(args.out, "benchmarks.jagged", rows)
+            write(args.out, "benchmarks.jagged", rows)
     return 0
 
 

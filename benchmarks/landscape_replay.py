@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.search_grid import POLICIES, TRITON, evaluations_to
-from torch_kevolve.coverage.run import default_genome
 from torch_kevolve.evolve.evaluation import Candidate, EvaluationResult, Status
 from torch_kevolve.evolve.search import Search, SearchConfig
 from torch_kevolve.evolve.search_graph import SearchGraph
@@ -44,7 +43,7 @@ class Landscape:
         self.reference_us, self.bytes_moved = key["reference_us"], key["bytes_moved"]
         self.floor_us, self.ceiling_gbps = key["floor_us"], key["ceiling_gbps"]
         self.rows = {genome_id(row["genome"]): row for row in key["genomes"]}
-        self.default = default_genome(TRITON, self.problem)
+        self.default = TRITON.default_genome(self.problem)
         best = max(self.rows.values(), key=lambda row: row["fitness"])
         self.best, self.winner = best["fitness"], best["genome"]
 

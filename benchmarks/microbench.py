@@ -1,5 +1,6 @@
 """Shared pieces of the per-op CUDA microbenchmarks (benchmarks.jagged, interaction, tbe, fm_interaction):
-timing, the checked and timed row of one op, achieved bandwidth, the printed line and the JSON file."""
+timing, the checked and timed row of one op, achieved bandwidth against the device's measured copy bandwidth,
+the printed line and the JSON file."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,12 @@ from pathlib import Path
 import torch
 import triton.testing
 
+from benchmarks.device_time import kernel_us
 from torch_kevolve.coverage.report import environment
-from torch_kevolve.coverage.run import default_genome, triton_implementation
+from torch_kevolve.coverage.run import triton_implementation
+from torch_kevolve.evolve.timing import copy_ceiling_gbps
 from torch_kevolve.families.checking import as_tuple, compare
 
-COPY_GBPS = 3000.0  # H100 measured copy bandwidth (bytes read + written per second)
 TIMED = ("eager", "inductor", "triton_default", "triton_best")
 
 
@@ -24,7 +26,9 @@ def median_us(fn) -> float:
 def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict], extra: dict) -> dict:
     """The row of one op: eager, Inductor (eager compiled), our Triton kernel with its default genome and with
     every genome of `sweep` it supports, and each callable of `extra` (name -> fn), every one checked against
-    the family's float64 reference before it is timed; the problem's params and dims, rates from bytes_moved."""
+    the family's float64 reference before it is timed; the problem's params and dims, rates from bytes_moved.
+    On CUDA, eager, Inductor and the best Triton genome also get their GPU kernel time (`*_kernel_us`): a wall
+    time far above it is CPU launch overhead, not the kernel."""
     problem = family.problem(overload, args, {})
     want = family.reference(problem, args)
     extent = family.reduced_extent(problem, args)
@@ -38,7 +42,7 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "params": dict(problem.params),
            "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
            "eager_us": checked(eager), "inductor_us": checked(torch.compile(eager, dynamic=False))}
-    default = default_genome(triton_impl, problem)
+    default = triton_impl.default_genome(problem)
     timed = [(checked(triton_impl.build(problem, default)), default)]
     timed += [(checked(triton_impl.build(problem, g)), g) for g in sweep
               if g != default and triton_impl.supports(problem, g) is None]
@@ -47,14 +51,21 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     row["sweep"] = [{"us": us, "genome": g} for us, g in timed]
     for name, fn in extra.items():
         row[f"{name}_us"] = checked(fn)
-    return add_rates(row, row["bytes_moved"])
+    device = next(a.device for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, torch.Tensor))
+    if device.type == "cuda":
+        best = triton_impl.build(problem, row["best_genome"])
+        for name, fn in (("eager", eager), ("inductor", torch.compile(eager, dynamic=False)), ("triton_best", best)):
+            row[f"{name}_kernel_us"] = kernel_us(lambda fn=fn: fn(*args))
+    return add_rates(row, row["bytes_moved"], device)
 
 
-def add_rates(row: dict, nbytes: int) -> dict:
-    """`row` with achieved GB/s and the fraction of copy bandwidth of every timed variant."""
+def add_rates(row: dict, nbytes: int, device: torch.device) -> dict:
+    """`row` with achieved GB/s and the fraction of `device`'s measured copy bandwidth of every timed variant."""
+    ceiling = copy_ceiling_gbps(device)
+    row["copy_gbps"] = ceiling
     for name in TIMED:
         gbps = nbytes / (row[f"{name}_us"] * 1e3)
-        row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / COPY_GBPS
+        row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / ceiling
     return row
 
 
@@ -62,11 +73,14 @@ def say(row: dict, width: int) -> None:
     print(f"{row['op']:>{width}} {row['dtype']:>8}: eager {row['eager_us']:8.1f} us, inductor "
           f"{row['inductor_us']:8.1f} us, triton {row['triton_default_us']:8.1f} us (best "
           f"{row['triton_best_us']:8.1f} us, {row['triton_best_fraction_of_copy']:.0%} of copy, "
-          f"{json.dumps(row['best_genome'])})", flush=True)
+          f"{json.dumps(row['best_genome'])})" + (f"; kernels: eager {row['eager_kernel_us']:.1f}, inductor "
+          f"{row['inductor_kernel_us']:.1f}, triton best {row['triton_best_kernel_us']:.1f} us"
+          if "eager_kernel_us" in row else ""), flush=True)
 
 
 def write(out: Path, module: str, rows: list[dict]) -> None:
-    """The rows with the environment and the command line, as JSON at `out`."""
+    """The rows with the environment and the command line, as JSON at `out` (rewritten after each row, so a
+    run cut short keeps what it measured)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": environment("cuda"), "copy_gbps": COPY_GBPS,
+    out.write_text(json.dumps({"environment": environment("cuda"),
                                "command": f"python -m {module} " + " ".join(sys.argv[1:]), "rows": rows}, indent=1))

@@ -25,7 +25,8 @@ from torch_kevolve.patterns import meanings
 
 aten = torch.ops.aten
 FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num_stages=1)
-                 for n, d, b, w in ((32, 128, 1, 1), (32, 128, 2, 2), (16, 128, 4, 4), (64, 128, 1, 2))]
+                 for n, d, b, w in ((32, 128, 1, 1), (32, 128, 2, 2), (16, 128, 4, 4), (64, 128, 1, 2), (32, 64, 1, 1),
+                                    (64, 64, 1, 2))]
 BACKWARD_SWEEP = [dict(algorithm="segment", BLOCK_N=n, BLOCK_D=d, ITEMS_PER_PROGRAM=i, num_warps=w, num_stages=1)
                   for n, d, i, w in ((8, 128, 4, 1), (8, 128, 16, 2), (32, 128, 4, 4), (16, 128, 64, 4))]
 
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
             say(row, 24)
             if "stacked_decomposition_inductor_us" in row:
                 print(f"{'':>24}   stacked decomposition under Inductor {row['stacked_decomposition_inductor_us']:8.1f} us")
-        write(args.out, "benchmarks.tbe", results)
+            write(args.out, "benchmarks.tbe", results)
     return 0
 
 

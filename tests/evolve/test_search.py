@@ -163,3 +163,19 @@ def test_a_one_genome_space_ends_the_search_after_one_evaluation(tmp_path, polic
     config = SearchConfig(policy=policy, termination=Termination(max_evaluations=10, roofline=None))
     outcome = Search(EMBEDDING_BAGS, problem, [decomposition], evaluate, graph, H100, config).run()
     assert len(calls) == 1 and outcome.evaluations == 1 and "exhausted" in outcome.reason
+
+
+def test_the_first_draft_is_the_default_genome_adapted_to_the_problem(tmp_path):
+    """Where the space's default does not fit the problem (BLOCK_D=128 on rows of 32), the search starts from the
+    supporting genome that changes the fewest of its genes, not from a random one."""
+    import torch
+
+    grad, indices, offsets = torch.zeros(8, 32), torch.zeros(24, dtype=torch.int64), torch.arange(0, 24, 3)
+    args = (grad, indices, offsets, indices, offsets, torch.zeros(8, dtype=torch.int64), 64, False, 0, False, None, -1)
+    problem = EMBEDDING_BAG_BACKWARD.problem(torch.ops.aten._embedding_bag_backward.default, args, {})
+    assert IMPL.supports(problem, IMPL.genome_space.default()) is not None
+    calls = []
+    config = SearchConfig(policy="greedy", termination=Termination(max_evaluations=1, roofline=None))
+    Search(EMBEDDING_BAG_BACKWARD, problem, [IMPL], synthetic_evaluate(calls), SearchGraph(tmp_path / "s.sqlite"), H100,
+           config).run()
+    assert [c.genome for c in calls] == [dict(IMPL.genome_space.default(), BLOCK_D=32)]

@@ -107,6 +107,10 @@ def test_genome_spaces_reject_wide_tiles_and_foreign_genomes():
     problem = make_problem(0, torch.float32, False, False, False, torch.int64, 4, 8, 10, 8)
     assert {g["BLOCK_D"] for g in impl.genomes(problem)} == {16}
     assert "BLOCK_D=128" in impl.supports(problem, impl.genome_space.default())
+    # The default adapted to the problem changes only the gene that did not fit.
+    assert impl.default_genome(problem) == dict(impl.genome_space.default(), BLOCK_D=16)
+    wide = make_problem(0, torch.float32, False, False, False, torch.int64, 4, 128, 10, 8)
+    assert impl.default_genome(wide) == impl.genome_space.default()
     with pytest.raises(ValueError):
         impl.build(problem, {"BLOCK_N": 3})
     decomposition = EMBEDDING_BAG.implementation("embedding_bag_decomposition")

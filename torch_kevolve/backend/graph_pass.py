@@ -134,12 +134,10 @@ class KevolvePass(CustomGraphPass):
             if choice.record is not None and choice.record.implementation == impl.name:
                 genome, reason = choice.record.genome, "interpret mode (forced), cached genome"
             else:
-                genomes = impl.genomes(problem)
-                if not genomes:
+                genome = impl.default_genome(problem)
+                if genome is None:
                     return key, f"interpret mode: no genome of {impl.name} supports this call"
-                default = impl.genome_space.default()
-                genome = default if default in genomes else genomes[0]
-                reason = "interpret mode (forced), first supporting genome"
+                reason = "interpret mode (forced), default genome"
         else:
             record, reason = choice.record, choice.reason
             if record is None and self.transfer is not None:

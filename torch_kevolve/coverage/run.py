@@ -54,14 +54,6 @@ def triton_implementation(family: KernelFamily) -> Implementation:
     return next(i for i in family.implementations if i.abstraction is Abstraction.TRITON)
 
 
-def default_genome(impl: Implementation, problem) -> dict | None:
-    """The space's default genome when it supports the problem, else the first that does (None if none)."""
-    default = impl.genome_space.default()
-    if impl.supports(problem, default) is None:
-        return default
-    return next(iter(impl.genomes(problem)), None)
-
-
 def _signature(value):
     if isinstance(value, torch.Tensor):
         return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.device.type)
@@ -106,7 +98,7 @@ def check_sample(family: KernelFamily, sample: Sample) -> tuple[str, str]:
     except Unsupported as e:
         return "not claimed", str(e)
     impl = triton_implementation(family)
-    genome = default_genome(impl, problem)
+    genome = impl.default_genome(problem)
     if genome is None:
         return "not claimed", f"no genome of {impl.name} supports it"
     try:

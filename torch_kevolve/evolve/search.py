@@ -152,10 +152,11 @@ class Search:
                 or self.graph.find(self.id, implementation, genome) is not None)
 
     def _draft(self, nodes: list[Node], rng: random.Random, flying: int):
-        """An independent sample: a seed, an implementation's default genome, or a random supported genome."""
+        """An independent sample: a seed, an implementation's default genome (adapted to the problem), or a random
+        supported genome."""
         island = (len(nodes) + flying) % max(self.config.islands, 1)
-        ordered = list(self.seeds) + [(name, impl.genome_space.default()) for name, impl in self.implementations.items()]
-        for name, genome in ordered:
+        defaults = [(name, impl.default_genome(self.problem)) for name, impl in self.implementations.items()]
+        for name, genome in list(self.seeds) + [(name, g) for name, g in defaults if g is not None]:
             impl = self.implementations[name]
             if impl.supports(self.problem, genome) is None and not self._tried(name, genome):
                 return impl, genome, island, ()

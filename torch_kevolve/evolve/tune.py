@@ -31,8 +31,8 @@ def candidates(impl: Implementation, problem: Problem, limit: int | None) -> lis
     genomes = impl.genomes(problem)
     if limit is None or len(genomes) <= limit:
         return genomes
-    default = impl.genome_space.default()
-    first = [default] if default in genomes else []
+    default = impl.default_genome(problem)
+    first = [default] if default is not None else []
     rest = [g for g in genomes if g != default]
     rng = random.Random(hash_text(repr(problem)))
     return first + rng.sample(rest, limit - len(first))

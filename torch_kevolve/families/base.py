@@ -103,6 +103,14 @@ class Implementation:
         """Every genome of the space that supports `problem`."""
         return [g for g in self.genome_space if self.supports(problem, g) is None]
 
+    def default_genome(self, problem: Problem) -> Genome | None:
+        """The space's default genome adapted to `problem`: the default when it supports the problem, else the
+        supporting genome that changes the fewest of its genes (the first such in space order); None if none."""
+        default = self.genome_space.default()
+        if self.supports(problem, default) is None:
+            return default
+        return min(self.genomes(problem), key=lambda g: sum(g[name] != default[name] for name in default), default=None)
+
 
 @dataclass
 class KernelFamily(ABC):
