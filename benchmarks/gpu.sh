@@ -6,7 +6,10 @@
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
 #   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
-#               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds
+#               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
+#               (the cache of an earlier warm: phase on the same machine is used)
+#   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES; every evaluation printed to warm-A.log),
+#               each stopped after MODEL_TIMEOUT seconds: the DLRM's 26-table keys take minutes each to prepare
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
 #   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-DEV.json, extended
@@ -32,11 +35,14 @@ for phase in "$@"; do
             --save "$OUT/embedding_bag-$(echo "${phase#eb:}" | tr , -)-$(date +%s).json" 2>&1 | tee -a "$OUT/embedding_bag.log" | grep -v "^tuning\|^  best\|^already\|^    \|^W1" ;;
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
             --save "$OUT/dlrm_small-$DEV.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
-    models:*) for name in $(echo "${phase#models:}" | tr , ' '); do
-            timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda --warm \
+    models:*|warm:*) for name in $(echo "${phase#*:}" | tr , ' '); do
+            if [ "${phase%%:*}" = warm ]; then how=(--warm --warm-only); log="$OUT/warm-$name.log"
+            else how=(${RUN_FLAGS:-} --save "$OUT/$name-$DEV.json"); log="$OUT/$name.log"
+                 [ "${WARM:-1}" = 0 ] || how=(--warm "${how[@]}"); fi
+            timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda "${how[@]}" \
               --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward embedding_bags embedding_bags_backward gather jagged segment_reduce bucketize interaction} \
-              ${RUN_FLAGS:-} --save "$OUT/$name-$DEV.json" > "$OUT/$name.log" 2>&1
-            echo "$name: exit $?"; grep -A8 "^| contender" "$OUT/$name.log"
+              > "$log" 2>&1
+            echo "$name: exit $?"; grep -A8 "^| contender" "$log"; grep "^  best\|evolving\|cannot" "$log"
           done ;;
     micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"

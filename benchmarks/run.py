@@ -1,8 +1,11 @@
 """Run a model benchmark: eager vs Inductor (vs Inductor max-autotune) vs kevolve, forward and training steps,
 checked against eager.
 
-    python -m benchmarks.run NAME [--device cuda] [--warm [--budget 10m] [--evaluations N]] [--max-autotune]
-                                  [--forward-only] [--families F...] [--interpret] [--save PATH.json]
+    python -m benchmarks.run NAME [--device cuda] [--warm [--budget 10m] [--evaluations N] [--warm-only]]
+                                  [--max-autotune] [--forward-only] [--families F...] [--interpret] [--save PATH.json]
+
+With --warm-only the run stops after the warm (printing every evaluation): a later run without --warm measures
+with the filled cache, e.g. on another call to a lent GPU.
 """
 from __future__ import annotations
 
@@ -74,8 +77,9 @@ def contenders(options: dict, max_autotune: bool, cudagraphs: bool = False) -> l
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One benchmark run: model `name` on `device`; kevolve warmed first by `search` within `budget_s` if given,
-    forced onto its Triton kernels if `interpret`, restricted to `families` if given."""
+    """One benchmark run: model `name` on `device`; kevolve warmed first by `search` within `budget_s` if given
+    (and nothing measured if `warm_only`), forced onto its Triton kernels if `interpret`, restricted to `families`
+    if given."""
 
     name: str
     device: str
@@ -87,6 +91,7 @@ class RunConfig:
     cudagraphs: bool = False
     families: tuple[str, ...] | None = None
     save: Path | None = None
+    warm_only: bool = False
 
 
 def run(cfg: RunConfig) -> int:
@@ -98,7 +103,10 @@ def run(cfg: RunConfig) -> int:
     if cfg.families:
         options["families"] = list(cfg.families)
     if cfg.search is not None:
-        warm(copy.deepcopy(model), inputs, dev, options, verbose=False, search=cfg.search, budget_s=cfg.budget_s)
+        warm(copy.deepcopy(model), inputs, dev, options, verbose=cfg.warm_only, search=cfg.search,
+             budget_s=cfg.budget_s)
+        if cfg.warm_only:
+            return 0
     ref = Reference.of(model, inputs)
     warm_up_compiler(dev)
     results = [measure(c, model, inputs, ref, dev, train=not cfg.forward_only)
@@ -132,6 +140,7 @@ def main() -> int:
     p.add_argument("--budget", type=parse_budget, default=300.0, help="with --warm: wall clock (default 5m)")
     p.add_argument("--evaluations", type=int, default=24, help="with --warm: evaluations per key (default %(default)s)")
     p.add_argument("--policy", default="uct", choices=("greedy", "uct", "islands"), help="with --warm")
+    p.add_argument("--warm-only", action="store_true", help="with --warm: stop after the warm, measure nothing")
     p.add_argument("--max-autotune", action="store_true", help="also Inductor with mode='max-autotune' (compiles long)")
     p.add_argument("--cudagraphs", action="store_true",
                    help="also Inductor and kevolve with mode='reduce-overhead' (CUDA graphs; CUDA only)")
@@ -141,11 +150,14 @@ def main() -> int:
                    help="restrict kevolve (warm and compile) to these kernel families")
     p.add_argument("--save", type=Path, help="write the results as JSON here, and as markdown beside it (.md)")
     args = p.parse_args()
+    if args.warm_only and not args.warm:
+        p.error("--warm-only needs --warm")
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
               if args.warm else None)
     return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,
-                         args.forward_only, args.cudagraphs, tuple(args.families) if args.families else None, args.save))
+                         args.forward_only, args.cudagraphs, tuple(args.families) if args.families else None, args.save,
+                         args.warm_only))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,20 @@ def test_harness_run_saves_every_field(tmp_path, monkeypatch):
     assert "kevolve vs eager: OK" in md
 
 
+def test_warm_only_fills_the_cache_and_measures_nothing(tmp_path, monkeypatch):
+    """`--warm-only` evolves the model's keys into the user cache and stops before any contender is timed."""
+    import benchmarks.run as run_module
+    from torch_kevolve.cache.store import UserStore
+    from torch_kevolve.evolve.search import SearchConfig
+    from torch_kevolve.evolve.termination import Termination
+
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(run_module, "measure", lambda *a, **k: pytest.fail("--warm-only measured a contender"))
+    search = SearchConfig(policy="greedy", termination=Termination(max_evaluations=2))
+    assert run(RunConfig("dlrm_tiny", "cpu", search, 120.0, families=("embedding_bags_backward",), warm_only=True)) == 0
+    assert UserStore(tmp_path / "cache").records()
+
+
 def test_markdown_of_a_forward_only_gpu_run():
     results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
                Result("kevolve", {"forward": Phase(150.0, 40.0, 32.5, 35.0)}, 1e-7)]
