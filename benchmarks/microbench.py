@@ -60,12 +60,15 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
 
 
 def add_rates(row: dict, nbytes: int, device: torch.device) -> dict:
-    """`row` with achieved GB/s and the fraction of `device`'s measured copy bandwidth of every timed variant."""
+    """`row` with achieved GB/s and the fraction of `device`'s measured copy bandwidth of every timed variant, on
+    wall time and (`*_kernel_fraction_of_copy`) on GPU kernel time where the row has it."""
     ceiling = copy_ceiling_gbps(device)
     row["copy_gbps"] = ceiling
     for name in TIMED:
         gbps = nbytes / (row[f"{name}_us"] * 1e3)
         row[f"{name}_gbps"], row[f"{name}_fraction_of_copy"] = gbps, gbps / ceiling
+        if f"{name}_kernel_us" in row:
+            row[f"{name}_kernel_fraction_of_copy"] = nbytes / (row[f"{name}_kernel_us"] * 1e3) / ceiling
     return row
 
 
@@ -74,7 +77,8 @@ def say(row: dict, width: int) -> None:
           f"{row['inductor_us']:8.1f} us, triton {row['triton_default_us']:8.1f} us (best "
           f"{row['triton_best_us']:8.1f} us, {row['triton_best_fraction_of_copy']:.0%} of copy, "
           f"{json.dumps(row['best_genome'])})" + (f"; kernels: eager {row['eager_kernel_us']:.1f}, inductor "
-          f"{row['inductor_kernel_us']:.1f}, triton best {row['triton_best_kernel_us']:.1f} us"
+          f"{row['inductor_kernel_us']:.1f}, triton best {row['triton_best_kernel_us']:.1f} us "
+          f"({row['triton_best_kernel_fraction_of_copy']:.0%} of copy)"
           if "eager_kernel_us" in row else ""), flush=True)
 
 
