@@ -16,6 +16,8 @@
 #               key by key; replay it anywhere with benchmarks.landscape_replay)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
 #               (bucketize keys tuned in a temporary cache), preprocessing-DEV.json
+#   pool        what an evaluation pool costs per candidate: Evaluator vs LocalPool vs RayPool (pool_overhead-DEV.json;
+#               Ray's session logs in ray-logs.tgz: on the H200 of 2026-12-03 Ray aborted in its C++ logging)
 #   coverage    every claimed overload on CUDA (coverage-DEV.md/json) and its speed (speed-DEV.md/json)
 # Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
 # records are exported there too.
@@ -51,6 +53,8 @@ for phase in "$@"; do
             | tee -a "$OUT/landscape.log" | grep -v "^W1\|Warning" ;;
     prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-$DEV.json" 2>&1 | tee "$OUT/preprocessing.log" \
             | grep -v "^W1\|^  " ;;
+    pool) python3 -m benchmarks.pool_overhead "$OUT/pool_overhead-$DEV.json" > "$OUT/pool.log" 2>&1; tail -5 "$OUT/pool.log"
+          tar czf "$OUT/ray-logs.tgz" -C /tmp/ray session_latest/logs 2>/dev/null ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" --device-label "$DEV" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
