@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.microbench import add_rates, median_us, say, write
+from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.families import INTERACTION
 from torch_kevolve.families.checking import compare
 from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
@@ -44,8 +45,8 @@ def measure(label, overload, args) -> dict:
     want = INTERACTION.reference(problem, args)
     extent = INTERACTION.reduced_extent(problem, args)
 
-    def checked(genome):
-        fn = TRITON.build(problem, genome)
+    def checked(genome):  # compiled, as in a model (microbench.measure)
+        fn = as_in_a_model(TRITON, TRITON.build(problem, genome), args[-3].device)
         return fn, compare(INTERACTION, problem, (fn(*args),), want, extent)
 
     default = TRITON.default_genome(problem)

@@ -18,6 +18,7 @@ import torch
 
 from benchmarks.microbench import add_rates, median_us, say, write
 from torch_kevolve.coverage.run import triton_implementation
+from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
 from torch_kevolve.families.checking import compare
 from torch_kevolve.families.schema import schema_values
@@ -57,7 +58,7 @@ def measure(label, family, overload, args, kwargs) -> dict:
     problem = family.problem(overload, args, kwargs)
     impl = triton_implementation(family)
     default = impl.default_genome(problem)
-    kernel = impl.build(problem, default)
+    kernel = as_in_a_model(impl, impl.build(problem, default), args[0].device)  # as in a model (microbench.measure)
     full = schema_values(overload, args, kwargs)
     want = family.reference(problem, full)
     error = compare(family, problem, (kernel(*args, **kwargs),), want, family.reduced_extent(problem, full))
@@ -75,7 +76,7 @@ def measure(label, family, overload, args, kwargs) -> dict:
     sweep = [(row["triton_default_us"], default)]
     for genome in SWEEP:
         if genome != default and impl.supports(problem, genome) is None:
-            fn = impl.build(problem, genome)
+            fn = as_in_a_model(impl, impl.build(problem, genome), args[0].device)
             compare(family, problem, (fn(*args, **kwargs),), want, family.reduced_extent(problem, full))
             sweep.append((median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
     row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])

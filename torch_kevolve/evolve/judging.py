@@ -136,7 +136,7 @@ def classify(e: BaseException) -> Status:
     return Status.ERROR
 
 
-def _compiled(impl: Implementation, fn: Callable, device: torch.device) -> Callable:
+def as_in_a_model(impl: Implementation, fn: Callable, device: torch.device) -> Callable:
     """Candidates run inside Inductor's graph in real use (on CPU, Triton kernels stay opaque custom ops),
     so timeable ones are compiled, as the reference is."""
     if not timeable(impl, device):
@@ -231,7 +231,7 @@ def judge(bench: Bench, impl: Implementation, genome: Genome, suspect_below: flo
         return EvaluationResult(status, error, **{**base, **fields}, seconds=time.perf_counter() - start)
 
     try:
-        fn = _compiled(impl, impl.build(problem, genome), device)
+        fn = as_in_a_model(impl, impl.build(problem, genome), device)
     except Exception as e:
         return result(Status.COMPILE_ERROR, describe(e))
     errors: list[float] = []
