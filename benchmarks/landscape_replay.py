@@ -2,10 +2,10 @@
 retrieval transfer between the keys, and UCT seeded by the nearest key's winner. Runs on any machine: every
 evaluation is a lookup in the landscape, so the comparison is exact for these keys and costs no GPU time.
 
-    python -m benchmarks.landscape_replay LANDSCAPE.json OUT.json [--seeds 10] [--budget 48]
+    python -m benchmarks.landscape_replay LANDSCAPE.json OUT.json [--seeds 10] [--budget 48]   (writes OUT.md, OUT.png)
 
 Per key: the exhaustive best; for each policy and seed, the evaluations needed to reach 95% of it (None when
-the budget ran out first), against uniform random sampling's expectation ((M+1)/(m+1) draws for m good genomes
+the budget ran out first), and the trajectory plot's data (median best-so-far fraction after each evaluation), against uniform random sampling's expectation ((M+1)/(m+1) draws for m good genomes
 of M); the default genome's fitness. Transfer: for every ordered pair of keys, the donor's best genome's fitness
 on the receiver as a fraction of the receiver's best, with the retrieval distance between the keys; the nearest
 other key's ratio per key. Seeding: UCT seeded with the nearest key's best genome against UCT unseeded.
@@ -89,6 +89,14 @@ def spread(values: list) -> dict:
             "mean": statistics.fmean(reached) if reached else None, "runs": values}
 
 
+def searches(trajectories: list[list[tuple[int, float, float]]], best: float, budget: int) -> dict:
+    """The searches' evaluations to GOOD x `best` (spread), and the trajectory plot's data: after each of the
+    `budget` evaluations, the median over the searches of the best fitness so far as a fraction of `best`."""
+    curves = [[b / best for _, _, b in t] + [t[-1][2] / best if t else 0.0] * (budget - len(t)) for t in trajectories]
+    return {**spread([evaluations_to(t, GOOD * best) for t in trajectories]),
+            "median_best_fraction": [statistics.median(c[n] for c in curves) for n in range(budget)]}
+
+
 def transfers(landscapes: list[Landscape], keys: list[OpKey]) -> tuple[list[dict], list[OpKey]]:
     """Every ordered pair's transfer ratio and distance; the nearest other key of each key."""
     index = KeyIndex(KeyVectorizer())
@@ -111,12 +119,11 @@ def run(landscape_file: dict, seeds: int, budget: int, folder: Path) -> dict:
     pairs, nearest = transfers(landscapes, keys)
     report = []
     for landscape, key, neighbour in zip(landscapes, keys, nearest):
-        target = GOOD * landscape.best
         donor_genome = landscapes[keys.index(neighbour)].winner
-        policies = {policy: spread([evaluations_to(replay(landscape, device, policy, s, budget, folder), target)
-                                    for s in range(seeds)]) for policy in POLICIES}
-        seeded = spread([evaluations_to(replay(landscape, device, "uct", s, budget, folder,
-                                               seeds=[(TRITON.name, donor_genome)]), target) for s in range(seeds)])
+        policies = {policy: searches([replay(landscape, device, policy, s, budget, folder) for s in range(seeds)],
+                                     landscape.best, budget) for policy in POLICIES}
+        seeded = searches([replay(landscape, device, "uct", s, budget, folder, seeds=[(TRITON.name, donor_genome)])
+                           for s in range(seeds)], landscape.best, budget)
         report.append({
             "key": key.short(), "label": landscape.label(), "genomes": len(landscape.rows), "best_fitness": landscape.best,
             "default_fitness": landscape.fitness(landscape.default),
@@ -149,6 +156,33 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(result: dict, out: Path) -> None:
+    """The trajectory plot: per key, each policy's (and seeded UCT's) median best-so-far fraction of the
+    exhaustive best after each evaluation, with the 95% line, as a PNG at `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = result["keys"]
+    fig, axes = plt.subplots((len(keys) + 2) // 3, min(len(keys), 3), figsize=(12, 3.2 * ((len(keys) + 2) // 3)),
+                             squeeze=False)
+    for ax, k in zip(axes.flat, keys):
+        curves = {**k["evaluations_to_95"], "uct seeded": k["seeded_uct_evaluations_to_95"]}
+        for name, s in curves.items():
+            ax.step(range(1, len(s["median_best_fraction"]) + 1), s["median_best_fraction"], where="post", label=name)
+        ax.axhline(GOOD, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_title(k["label"].replace(" num_indices=262144 num_bags=8192", ""), fontsize=7)
+        ax.set(xlabel="evaluation", ylabel="best so far / exhaustive best", ylim=(0.4, 1.02))
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"median over {result['seeds']} searches per policy", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("landscape", type=Path)
@@ -161,6 +195,7 @@ def main(argv=None) -> int:
     result["command"] = "python -m benchmarks.landscape_replay " + " ".join(argv or sys.argv[1:])
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
+    plot(result, args.out.with_suffix(".png"))
     print(markdown(result))
     return 0
 

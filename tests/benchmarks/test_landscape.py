@@ -69,6 +69,11 @@ def test_replay_reports_each_key(replayed):
         for policy in POLICIES:
             runs = k["evaluations_to_95"][policy]["runs"]
             assert len(runs) == 2 and all(r is None or 1 <= r <= 40 for r in runs)
+            curve = k["evaluations_to_95"][policy]["median_best_fraction"]
+            assert len(curve) == 40 and all(0 < a <= b <= 1 for a, b in zip(curve, curve[1:]))
+            reached = [r for r in runs if r is not None]
+            if len(reached) == len(runs):  # every search reached 95% by its last such evaluation
+                assert curve[max(reached) - 1] >= 0.95
         assert k["random_expected_draws_to_95"] > 1
 
 
@@ -104,7 +109,7 @@ def test_markdown_and_main(tmp_path, replayed):
     file.write_text(json.dumps({"device": DEVICE, "keys": [planted_key(0, BEST), planted_key(3, BEST)]}))
     assert landscape_replay.main([str(file), str(tmp_path / "replay.json"), "--seeds", "1", "--budget", "6"]) == 0
     assert json.loads((tmp_path / "replay.json").read_text())["budget"] == 6
-    assert (tmp_path / "replay.md").exists()
+    assert (tmp_path / "replay.md").exists() and (tmp_path / "replay.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_landscape_skips_cleanly_without_cuda(tmp_path, capsys, monkeypatch):
