@@ -153,6 +153,8 @@ def main() -> int:
     if args.warm_only and not args.warm:
         p.error("--warm-only needs --warm")
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    if args.warm_only:  # say how long each key takes to prepare
+        logging.getLogger("torch_kevolve").setLevel(logging.INFO)
     search = (SearchConfig(policy=args.policy, termination=Termination(max_evaluations=args.evaluations))
               if args.warm else None)
     return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,

@@ -176,7 +176,7 @@ def evolve_key(family: KernelFamily, problem: Problem, pool: EvaluationPool, gra
         best[0] = max(best[0], node.fitness)
         if verbose:
             say(f"    #{node.id:<5} {node.implementation:30} {json.dumps(node.genome):70} {node.status:13} "
-                f"fitness {node.fitness:5.2f}  best {best[0]:5.2f}")
+                f"fitness {node.fitness:5.2f}  best {best[0]:5.2f}  ({node.result.seconds:.1f} s)")
 
     outcome = search.run(progress)
     return search.record(outcome), f"{outcome.evaluations} evaluations, {outcome.reason}"

@@ -103,12 +103,14 @@ def test_a_problem_the_family_cannot_prepare_is_a_setup_error():
                                      type(bad)(bad.family, "aten.mean.dim", bad.params, bad.dims, bad.dtypes)))
 
 
-def test_tune_stores_the_fittest_decomposition():
+def test_tune_stores_the_fittest_decomposition(caplog):
     args = (torch.randn(30, 8), torch.randint(0, 30, (24,)), torch.tensor([0, 5, 9, 9]))
     problem = EMBEDDING_BAG.problem(torch.ops.aten._embedding_bag.default, args, {})
     seen = []
-    with Evaluator(CONFIG) as evaluator:
+    with Evaluator(CONFIG) as evaluator, caplog.at_level("INFO", logger="torch_kevolve"):
         record, evaluations = tune(EMBEDDING_BAG, problem, evaluator, progress=lambda c, r: seen.append(c))
+    prepared = [m for m in caplog.messages if m.startswith("kevolve: prepared aten._embedding_bag.default in ")]
+    assert len(prepared) == 1 and f"({CONFIG.trials} trials;" in prepared[0]  # once per problem, with its time
     assert [c for c, _ in evaluations] == seen
     assert {c.implementation for c in seen} == {"embedding_bag_decomposition"}  # Triton is not timeable on CPU
     assert all(r.status is Status.OK for _, r in evaluations)

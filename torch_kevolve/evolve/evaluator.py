@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ import torch
 from .evaluation import Candidate, EvaluationResult, Status, load_family
 from .static_checks import implementation_violations
 from .worker_process import WorkerDied, WorkerProcess, WorkerTimeout
+
+log = logging.getLogger("torch_kevolve")
 
 HEALTHY = (Status.OK, Status.UNMEASURED)
 
@@ -139,7 +142,10 @@ class Evaluator:
                 if "error" in reply:
                     self.close()
                     raise EvaluatorSetupError(f"preparing {candidate.problem.op}: {reply['error']}")
-                self._prepared[self._pending.pop(0)] = reply["prepared"]
+                done = self._pending.pop(0)
+                prepared = self._prepared[done] = reply["prepared"]
+                log.info("kevolve: prepared %s in %.1f s (%d trials; the compiled reference takes %.1f us)",
+                         json.loads(done[1])["op"], prepared["seconds"], prepared["trials"], prepared["t_ref_us"])
         except (WorkerTimeout, WorkerDied) as e:
             self.close()
             raise EvaluatorSetupError(f"preparing {candidate.problem.op}: {e}") from None

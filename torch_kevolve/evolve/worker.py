@@ -5,7 +5,7 @@ only, and fd 1 is pointed at stderr, so whatever a candidate or a compiler print
 
     -> (on start)                                         <- {"ready": true, "pid": N}
     {"op": "prepare", "family", "problem", "device", "trials"}
-                                                          <- {"prepared": {t_ref_us, floor_us, ...}} | {"error"}
+                                                          <- {"prepared": {t_ref_us, floor_us, ..., seconds}} | {"error"}
     {"op": "evaluate", "candidate": {...}, "suspect_below"}  <- {"result": EvaluationResult} | {"error"}
 
 A problem is prepared (trials, compiled reference, its time) once and judged against by every later
@@ -39,10 +39,11 @@ def serve(requests, reply) -> None:
         request = json.loads(line)
         try:
             if request["op"] == "prepare":
+                started = time.perf_counter()
                 bench = Bench.prepare(load_family(request["family"]), Problem.from_dict(request["problem"]),
                                       torch.device(request["device"]), request["trials"])
                 benches[bench_key(request["family"], request["problem"], request["device"])] = bench
-                reply({"prepared": bench.summary()})
+                reply({"prepared": {**bench.summary(), "seconds": time.perf_counter() - started}})
             elif request["op"] == "evaluate":
                 candidate = Candidate.from_dict(request["candidate"])
                 bench = benches[bench_key(candidate.family, request["candidate"]["problem"], request["device"])]
