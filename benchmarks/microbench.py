@@ -42,25 +42,24 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
         return median_us(lambda: fn(*args))
 
     torch._dynamo.reset()
+    inductor = torch.compile(eager, dynamic=False)
     row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "params": dict(problem.params),
            "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
-           "eager_us": checked(eager), "inductor_us": checked(torch.compile(eager, dynamic=False))}
+           "eager_us": checked(eager), "inductor_us": checked(inductor)}
     device = next(a.device for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, torch.Tensor))
-
-    def ours(genome):
-        return as_in_a_model(triton_impl, triton_impl.build(problem, genome), device)
-
     default = triton_impl.default_genome(problem)
-    timed = [(checked(ours(default)), default)]
-    timed += [(checked(ours(g)), g) for g in sweep if g != default and triton_impl.supports(problem, g) is None]
-    row["triton_default_us"], row["default_genome"] = timed[0]
-    row["triton_best_us"], row["best_genome"] = min(timed, key=lambda t: t[0])
-    row["sweep"] = [{"us": us, "genome": g} for us, g in timed]
+    timed = []  # (us, genome, compiled kernel); each built right before it is timed (as_in_a_model resets Dynamo)
+    for genome in [default] + [g for g in sweep if g != default and triton_impl.supports(problem, g) is None]:
+        fn = as_in_a_model(triton_impl, triton_impl.build(problem, genome), device)
+        timed.append((checked(fn), genome, fn))
+    best = min(timed, key=lambda t: t[0])
+    row["triton_default_us"], row["default_genome"] = timed[0][:2]
+    row["triton_best_us"], row["best_genome"] = best[:2]
+    row["sweep"] = [{"us": us, "genome": g} for us, g, _ in timed]
     for name, fn in extra.items():
         row[f"{name}_us"] = checked(fn)
     if device.type == "cuda":
-        best = ours(row["best_genome"])
-        for name, fn in (("eager", eager), ("inductor", torch.compile(eager, dynamic=False)), ("triton_best", best)):
+        for name, fn in (("eager", eager), ("inductor", inductor), ("triton_best", best[2])):
             row[f"{name}_kernel_us"] = kernel_us(lambda fn=fn: fn(*args))
     return add_rates(row, row["bytes_moved"], device)
 

@@ -76,6 +76,7 @@ class Search:
         self.policy = config.make_policy()
         self.operator = operator or UniversalOperator(explore=config.explore)
         self.seeds = [(name, g) for name, g in seeds if name in self.implementations]
+        self._defaults = [(impl.name, g) for impl in implementations if (g := impl.default_genome(problem)) is not None]
         self.key = OpKey.of(problem, device)
         self.id = self.key.digest
         self._spec = family_spec(family)
@@ -155,8 +156,7 @@ class Search:
         """An independent sample: a seed, an implementation's default genome (adapted to the problem), or a random
         supported genome."""
         island = (len(nodes) + flying) % max(self.config.islands, 1)
-        defaults = [(name, impl.default_genome(self.problem)) for name, impl in self.implementations.items()]
-        for name, genome in list(self.seeds) + [(name, g) for name, g in defaults if g is not None]:
+        for name, genome in self.seeds + self._defaults:
             impl = self.implementations[name]
             if impl.supports(self.problem, genome) is None and not self._tried(name, genome):
                 return impl, genome, island, ()

@@ -80,9 +80,11 @@ class KeyIndex:
 
     def nearest(self, key: OpKey, k: int = 5, family: str | None = None, exclude_self: bool = False) -> list[Neighbour]:
         """The k most similar indexed keys (of `family` only, if given), most similar first."""
+        if not self._ids:
+            return []
         query, wanted = self.vectorizer(key)[None, :], key.id if exclude_self else None
         depth = min(len(self._ids), max(8 * k, 64))
-        while depth:
+        while True:
             similarities, positions = self._index.search(query, depth)
             found = []
             for similarity, position in zip(similarities[0], positions[0]):
@@ -95,7 +97,6 @@ class KeyIndex:
             if depth == len(self._ids):
                 return found
             depth = min(len(self._ids), depth * 8)  # the filter left too few: look deeper
-        return []
 
     def save(self, directory: str | os.PathLike) -> None:
         directory = Path(directory)
