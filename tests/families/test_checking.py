@@ -23,6 +23,12 @@ def test_overflow_to_infinity_is_the_right_fp16_answer():
     assert compare(FAMILY, None, [torch.tensor([float("inf"), float("-inf"), 3.0], dtype=torch.float16)], [want]) == 0.0
 
 
+def test_overflowed_values_do_not_widen_the_tolerance():
+    want = torch.tensor([1e6, 3.0], dtype=torch.float64)
+    with pytest.raises(Mismatch):
+        compare(FAMILY, None, [torch.tensor([float("inf"), 3.5], dtype=torch.float16)], [want])
+
+
 def test_infinity_where_the_result_is_representable_fails():
     want = torch.tensor([1e4, 3.0], dtype=torch.float64)
     with pytest.raises(Mismatch):

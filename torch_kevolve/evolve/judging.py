@@ -70,6 +70,17 @@ class Layout:
         return ""
 
 
+def held_on(device: torch.device, trials: list[Trial]) -> list[Trial]:
+    """The trials with their references moved onto a CUDA `device` when all of them fit in a quarter of its
+    free memory (each check then compares there without a copy); otherwise as they are."""
+    if device.type != "cuda":
+        return trials
+    nbytes = sum(w.numel() * w.element_size() for t in trials for w in t.want if isinstance(w, torch.Tensor))
+    if nbytes > torch.cuda.mem_get_info(device)[0] // 4:
+        return trials
+    return [Trial(t.args, tuple(w.to(device) if isinstance(w, torch.Tensor) else w for w in t.want)) for t in trials]
+
+
 @dataclass
 class Bench:
     """A prepared problem: trials with float64 references, the compiled reference's output layouts and time,
@@ -88,7 +99,8 @@ class Bench:
 
     @staticmethod
     def prepare(family: KernelFamily, problem: Problem, device: torch.device, trials: int) -> Bench:
-        trial_list = [make_trials(family, problem, device, (seed,), (dist,))[0] for seed, dist in trial_plan(trials)]
+        trial_list = held_on(device, [make_trials(family, problem, device, (seed,), (dist,))[0]
+                                      for seed, dist in trial_plan(trials)])
         overload = overload_of(family, problem)
         torch._dynamo.reset()
         reference = torch.compile(lambda *a: call_in_schema_order(overload, a), dynamic=False)  # kwarg-only by keyword
@@ -179,7 +191,7 @@ def _diagnose(bench: Bench, index: int, got: tuple, checked: Sequence[int], exte
         if unwritten:
             return Status.PARTIAL_WRITE, f"trial {index}: output {i}: {unwritten} of {got[i].numel()} elements never written"
     for i in checked:
-        if got[i].is_floating_point() and bool((got[i].cpu().isnan() & ~want[i].isnan()).any()):
+        if got[i].is_floating_point() and bool((got[i].isnan() & ~want[i].to(got[i].device).isnan()).any()):
             return Status.NAN, f"trial {index}: output {i} has NaN where the reference has none"
     for earlier in range(index):
         try:
