@@ -178,13 +178,13 @@ def measure(contender: Contender, base: torch.nn.Module, inputs: tuple, ref: Ref
     model = copy.deepcopy(base)
     run = contender.wrap(model)
     result = Result(contender.name)
-    losses: dict[str, torch.Tensor] = {}
+    losses: dict[str, float] = {}  # read at once: a CUDA-graphed step's output is overwritten by the next step
     with contender.watch() as watched, tempfile.TemporaryDirectory() as scratch:
         if train:
-            first_train = _first_call_s(lambda: losses.setdefault("train", train_step(run, inputs)), device, scratch)
+            first_train = _first_call_s(lambda: losses.setdefault("train", train_step(run, inputs).item()), device, scratch)
             result.grad_rel_err, result.grad_where = max_grad_error(model, ref)
-        first_forward = _first_call_s(lambda: losses.setdefault("forward", forward_step(run, inputs)), device, scratch)
-        result.loss_rel_err = max(rel_err(loss.item(), ref.loss) for loss in losses.values())
+        first_forward = _first_call_s(lambda: losses.setdefault("forward", forward_step(run, inputs).item()), device, scratch)
+        result.loss_rel_err = max(rel_err(loss, ref.loss) for loss in losses.values())
         result.phases["forward"] = _phase(lambda: forward_step(run, inputs), first_forward, model, device)
         if train:
             result.phases["train"] = _phase(lambda: train_step(run, inputs), first_train, model, device)
