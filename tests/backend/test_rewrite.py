@@ -54,3 +54,16 @@ def test_backward_launch_is_in_the_graph_and_writes_the_gradient():
     gm = _rewrite(gm, EMBEDDING_BAG_BACKWARD, "embedding_bag_backward_triton")
     assert not any(n.target is torch.ops.aten._embedding_bag_backward.default for n in gm.graph.nodes)
     assert _launch_writes_output(gm)
+
+
+def test_a_traced_tensor_constant_is_held_by_the_graph_module():
+    def plus_constant(x):
+        return x + torch.tensor([1.0, 2.0, 3.0], dtype=x.dtype, device=x.device)
+
+    gm = _graph_of(lambda x: torch.ops.aten.neg(x), lambda: torch.zeros(3))
+    node = next(n for n in gm.graph.nodes if n.target is torch.ops.aten.neg.default)
+    rewrite.replace_node(gm.graph, node, plus_constant, [next(iter(gm.graph.nodes))])
+    gm.graph.lint()
+    gm.recompile()
+    assert any(n.op == "get_attr" for n in gm.graph.nodes)
+    assert torch.equal(gm(torch.tensor([10.0, 20.0, 30.0])), torch.tensor([11.0, 22.0, 33.0]))

@@ -1,6 +1,7 @@
 """Replace one node of a post-grad ATen graph by the traced graph of a callable with the same contract."""
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import Callable, Sequence
 
@@ -22,6 +23,17 @@ def positional_args(node: Node) -> list:
 def example_values(args: Sequence) -> list:
     """Replace every Node in `args` (lists of them too, such as Tensor[] arguments) by its fake value (meta['val'])."""
     return [torch.fx.map_arg(a, lambda n: n.meta["val"]) for a in args]
+
+
+def adopt_constant(graph: Graph, value: torch.Tensor) -> str:
+    """Hold `value` (a tensor constant of a traced callable, e.g. from torch.tensor) on the graph's module under
+    a fresh name, which a get_attr node of the graph can then reference."""
+    module = graph.owning_module
+    if module is None:
+        raise ValueError("cannot splice a tensor constant into a graph that no module owns")
+    name = next(n for n in (f"_kevolve_constant{i}" for i in itertools.count()) if not hasattr(module, n))
+    setattr(module, name, value)
+    return name
 
 
 def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None:
@@ -56,6 +68,9 @@ def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None
                 env[t] = next(placeholders)
             elif t.op == "output":
                 result = t.args[0]
+            elif t.op == "get_attr":
+                env[t] = graph.get_attr(adopt_constant(graph, getattr(traced, t.target)))
+                env[t].meta.update(t.meta)
             else:
                 env[t] = graph.node_copy(t, lambda x: env[x])
     outputs = torch.fx.map_arg(result, lambda x: env[x])
