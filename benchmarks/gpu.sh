@@ -9,7 +9,7 @@
 #               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
 #               (the cache of an earlier warm: phase on the same machine is used)
 #   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES; every evaluation printed to warm-A.log),
-#               each stopped after MODEL_TIMEOUT seconds: the DLRM's 26-table keys take minutes each to prepare
+#               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
 #   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-DEV.json, extended
@@ -17,7 +17,7 @@
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
 #               (bucketize keys tuned in a temporary cache), preprocessing-DEV.json
 #   pool        what an evaluation pool costs per candidate: Evaluator vs LocalPool vs RayPool (pool_overhead-DEV.json;
-#               Ray's session logs in ray-logs.tgz: on the H200 of 2026-12-03 Ray aborted in its C++ logging)
+#               Ray's session logs in ray-logs.tgz)
 #   coverage    every claimed overload on CUDA (coverage-DEV.md/json) and its speed (speed-DEV.md/json)
 # Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
 # records are exported there too.

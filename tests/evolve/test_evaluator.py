@@ -19,7 +19,7 @@ LOOP_TIMEOUT_S = 3.0
 # Triton candidates run in the interpreter: a small problem. Timed decompositions: large enough that a
 # copy of its bytes takes far longer than a memoised lookup (the suspect timing).
 TRITON_PROBLEM = row_sum_problem(8, 64)
-TIMED_PROBLEM = row_sum_problem(4096, 1024)
+TIMED_PROBLEM = row_sum_problem(8192, 2048)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ class Status(str, enum.Enum):
     PARTIAL_WRITE = "partial_write"    # left output elements unwritten (they still hold the poison)
     STALE = "stale"                    # returned the result of an earlier call, not of these inputs
     MUTATED_INPUT = "mutated_input"    # wrote into one of its inputs
-    SUSPECT = "suspect"                # timed below the roofline floor: the timing cannot be real
+    SUSPECT = "suspect"                # timed far below the roofline floor: the timing cannot be real
 
 
 @dataclass(frozen=True)
