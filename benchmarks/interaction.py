@@ -16,14 +16,12 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.microbench import add_rates, median_us, say, write
-from torch_kevolve.evolve.judging import as_in_a_model
+from benchmarks import microbench
+from benchmarks.microbench import say, write
 from torch_kevolve.families import INTERACTION
-from torch_kevolve.families.checking import compare
 from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
 from torch_kevolve.patterns import meaning
 
-TRITON = INTERACTION.implementation("interaction_triton")
 SWEEP = [dict(algorithm=a, BLOCK_P=p, BLOCK_D=d, num_warps=w, num_stages=1)
          for a, p, d, w in (("gram", 32, 64, 4), ("gram", 64, 64, 4), ("gram", 32, 128, 8), ("gram", 16, 32, 4),
                             ("gram", 64, 128, 8), ("gram", 128, 32, 8), ("gather", 16, 128, 4), ("gather", 32, 128, 4),
@@ -41,33 +39,8 @@ def cases(batch: int, rows: int, dim: int, dtype: torch.dtype, device: str) -> l
 
 
 def measure(label, overload, args) -> dict:
-    problem = INTERACTION.problem(overload, args, {})
-    want = INTERACTION.reference(problem, args)
-    extent = INTERACTION.reduced_extent(problem, args)
-
-    def checked(genome):  # compiled, as in a model (microbench.measure)
-        fn = as_in_a_model(TRITON, TRITON.build(problem, genome), args[-3].device)
-        return fn, compare(INTERACTION, problem, (fn(*args),), want, extent)
-
-    default = TRITON.default_genome(problem)
-    kernel, error = checked(default)
-    pattern = meaning(overload)
-    torch._dynamo.reset()
-    inductor = torch.compile(pattern, dynamic=False)
-    compare(INTERACTION, problem, (inductor(*args),), want, extent)
-    nbytes = INTERACTION.bytes_moved(problem)
-    row = {"op": label, "overload": str(overload), "dtype": str(args[-3].dtype).removeprefix("torch."),
-           "dims": dict(problem.dims), "bytes_moved": nbytes, "max_abs_error": error,
-           "eager_us": median_us(lambda: pattern(*args)), "inductor_us": median_us(lambda: inductor(*args)),
-           "triton_default_us": median_us(lambda: kernel(*args)), "default_genome": default}
-    sweep = [(row["triton_default_us"], default)]
-    for genome in SWEEP:
-        if genome != default and TRITON.supports(problem, genome) is None:
-            fn, _ = checked(genome)
-            sweep.append((median_us(lambda fn=fn: fn(*args)), genome))
-    row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
-    row["sweep"] = [{"us": us, "genome": genome} for us, genome in sweep]
-    return add_rates(row, nbytes, args[-3].device)
+    """microbench.measure with the pattern's plain-ATen meaning (bmm, then gather) as the eager contender."""
+    return microbench.measure(label, INTERACTION, overload, args, meaning(overload), SWEEP, {})
 
 
 def main(argv=None) -> int:

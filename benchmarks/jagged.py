@@ -16,12 +16,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.microbench import add_rates, median_us, say, write
-from torch_kevolve.coverage.run import triton_implementation
-from torch_kevolve.evolve.judging import as_in_a_model
+from benchmarks import microbench
+from benchmarks.microbench import say, write
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
-from torch_kevolve.families.checking import compare
-from torch_kevolve.families.schema import schema_values
+from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 aten = torch.ops.aten
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
@@ -55,32 +53,9 @@ def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
 
 
 def measure(label, family, overload, args, kwargs) -> dict:
-    problem = family.problem(overload, args, kwargs)
-    impl = triton_implementation(family)
-    default = impl.default_genome(problem)
-    kernel = as_in_a_model(impl, impl.build(problem, default), args[0].device)  # as in a model (microbench.measure)
-    full = schema_values(overload, args, kwargs)
-    want = family.reference(problem, full)
-    error = compare(family, problem, (kernel(*args, **kwargs),), want, family.reduced_extent(problem, full))
-    nbytes = family.bytes_moved(problem)
-
-    def op(*a):
-        return overload(*a, **kwargs)
-
-    torch._dynamo.reset()
-    inductor = torch.compile(op, dynamic=False)
-    row = {"op": label, "overload": str(overload), "dtype": str(args[0].dtype).removeprefix("torch."),
-           "dims": dict(problem.dims), "bytes_moved": nbytes, "max_abs_error": error,
-           "eager_us": median_us(lambda: op(*args)), "inductor_us": median_us(lambda: inductor(*args)),
-           "triton_default_us": median_us(lambda: kernel(*args, **kwargs)), "default_genome": default}
-    sweep = [(row["triton_default_us"], default)]
-    for genome in SWEEP:
-        if genome != default and impl.supports(problem, genome) is None:
-            fn = as_in_a_model(impl, impl.build(problem, genome), args[0].device)
-            compare(family, problem, (fn(*args, **kwargs),), want, family.reduced_extent(problem, full))
-            sweep.append((median_us(lambda fn=fn: fn(*args, **kwargs)), genome))
-    row["triton_best_us"], row["best_genome"] = min(sweep, key=lambda s: s[0])
-    return add_rates(row, nbytes, args[0].device)
+    """microbench.measure on the call's arguments in schema order (segment_reduce's lengths are keyword-only)."""
+    full = tuple(schema_values(overload, args, kwargs))
+    return microbench.measure(label, family, overload, full, lambda *a: call_in_schema_order(overload, a), SWEEP, {})
 
 
 def main(argv=None) -> int:
