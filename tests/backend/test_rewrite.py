@@ -1,5 +1,6 @@
 """The graph rewrite on CUDA graphs (traced on fake CUDA tensors, no GPU needed): the Triton launch is
 spliced into the graph and writes the tensor the graph returns (the trace must not drop it as dead code)."""
+import pytest
 import torch
 from torch._higher_order_ops.triton_kernel_wrap import triton_kernel_wrapper_mutation
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -67,3 +68,17 @@ def test_a_traced_tensor_constant_is_held_by_the_graph_module():
     gm.recompile()
     assert any(n.op == "get_attr" for n in gm.graph.nodes)
     assert torch.equal(gm(torch.tensor([10.0, 20.0, 30.0])), torch.tensor([11.0, 22.0, 33.0]))
+
+
+def test_a_failed_splice_leaves_the_graph_unchanged():
+    def plus_constant(x):
+        return x.neg() + torch.tensor([1.0, 2.0, 3.0], dtype=x.dtype, device=x.device)
+
+    traced = _graph_of(lambda x: torch.ops.aten.neg(x), lambda: torch.zeros(3))
+    graph = torch.fx.Graph()  # owned by no module: the constant has nowhere to live
+    graph.graph_copy(traced.graph, {})
+    before = [n.format_node() for n in graph.nodes]
+    node = next(n for n in graph.nodes if n.target is torch.ops.aten.neg.default)
+    with pytest.raises(ValueError, match="no module owns"):
+        rewrite.replace_node(graph, node, plus_constant, [next(iter(graph.nodes))])
+    assert [n.format_node() for n in graph.nodes] == before

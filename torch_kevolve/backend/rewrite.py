@@ -39,7 +39,8 @@ def adopt_constant(graph: Graph, value: torch.Tensor) -> str:
 def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None:
     """Trace `fn(*args)` on the node's fake values and splice the result in place of `node`.
 
-    `fn` must return what node.target returns (a tensor or a tuple of tensors).
+    `fn` must return what node.target returns (a tensor or a tuple of tensors). When the splice fails, the
+    graph is left unchanged and the error raised.
     """
     for user in node.users:
         if isinstance(node.meta.get("val"), (tuple, list)) and user.target is not operator.getitem:
@@ -61,18 +62,26 @@ def replace_node(graph: Graph, node: Node, fn: Callable, args: Sequence) -> None
         traced = fwd_only(on_tensors, tensors, run_functional_passes=False)
 
     env: dict[Node, Node] = {}
+    inserted: list[Node] = []
     placeholders = iter(leaves[i] for i in node_positions)
-    with graph.inserting_before(node):
-        for t in traced.graph.nodes:
-            if t.op == "placeholder":
-                env[t] = next(placeholders)
-            elif t.op == "output":
-                result = t.args[0]
-            elif t.op == "get_attr":
-                env[t] = graph.get_attr(adopt_constant(graph, getattr(traced, t.target)))
-                env[t].meta.update(t.meta)
-            else:
-                env[t] = graph.node_copy(t, lambda x: env[x])
+    try:
+        with graph.inserting_before(node):
+            for t in traced.graph.nodes:
+                if t.op == "placeholder":
+                    env[t] = next(placeholders)
+                elif t.op == "output":
+                    result = t.args[0]
+                elif t.op == "get_attr":
+                    env[t] = graph.get_attr(adopt_constant(graph, getattr(traced, t.target)))
+                    env[t].meta.update(t.meta)
+                    inserted.append(env[t])
+                else:
+                    env[t] = graph.node_copy(t, lambda x: env[x])
+                    inserted.append(env[t])
+    except Exception:
+        for n in reversed(inserted):  # nothing uses them yet: the graph is left as it was
+            graph.erase_node(n)
+        raise
     outputs = torch.fx.map_arg(result, lambda x: env[x])
     if isinstance(outputs, (tuple, list)):
         for user in list(node.users):
