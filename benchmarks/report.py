@@ -74,11 +74,11 @@ def markdown(report: dict) -> str:
              f"`{report['command']}`", "",
              "Times per step in us: wall median / GPU kernel time; speedup = Inductor's time / the contender's "
              "(wall / kernel); peak = most memory one step holds above what was allocated before it; "
-             "first call = compile time (cold graph caches).", ""]
+             "first call = compile time with cold caches / with warm on-disk caches (- where not measured).", ""]
     phases = [p for p in PHASES if any(p in c["phases"] for c in report["contenders"].values())]
     head = ["contender"]
     for p in phases:
-        head += [f"{p} us", f"{p} vs Inductor", f"{p} peak MiB", f"{p} first call s"]
+        head += [f"{p} us", f"{p} vs Inductor", f"{p} peak MiB", f"{p} first call s, cold / warm"]
     head += ["loss err", "grad err"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, c in report["contenders"].items():
@@ -88,7 +88,8 @@ def markdown(report: dict) -> str:
             ph = c["phases"][p]
             row += [f"{_num(ph['wall_us'])} / {_num(ph['kernel_us'])}",
                     f"{_num(s.get(f'{p}_wall'), '.2f', 'x')} / {_num(s.get(f'{p}_kernel'), '.2f', 'x')}",
-                    _num(ph["peak_mib"]), _num(ph["first_call_s"], ".2f")]
+                    _num(ph["peak_mib"]),
+                    f"{_num(ph['first_call_s'], '.2f')} / {_num(ph.get('warm_call_s'), '.2f')}"]
         row += [_num(c["loss_rel_err"], ".1e"), _num(c["grad_rel_err"], ".1e")]
         lines.append("| " + " | ".join(row) + " |")
     tol = report["tolerance"]

@@ -42,6 +42,10 @@ def test_harness_run_saves_every_field(tmp_path, monkeypatch):
             p = c["phases"][phase]
             assert p["wall_us"] > 0 and p["first_call_s"] > 0 and p["kernel_us"] is None and p["peak_mib"] is None
         assert c["loss_rel_err"] <= 1e-4 and c["grad_rel_err"] <= 1e-3
+        assert c["phases"]["train"]["warm_call_s"] > 0 and c["phases"]["forward"]["warm_call_s"] is None
+    for name in ("inductor", "kevolve"):  # the second compile found the first one's on-disk caches
+        train = saved["contenders"][name]["phases"]["train"]
+        assert train["warm_call_s"] < train["first_call_s"] / 2
     walls = {name: c["phases"]["train"]["wall_us"] for name, c in saved["contenders"].items()}
     assert saved["speedup_vs_inductor"]["kevolve"]["train_wall"] == pytest.approx(walls["inductor"] / walls["kevolve"])
     assert saved["ok"] is True and saved["warm"] is None and saved["families"] is None
@@ -73,7 +77,10 @@ def test_markdown_of_a_forward_only_gpu_run():
                                                          "forward_kernel": pytest.approx(2.5)}
     md = report.markdown(summary)
     assert "train" not in md
-    assert "| kevolve | 150.0 / 40.0 | 1.33x / 2.50x | 32.5 | 35.00 | 1.0e-07 | - |" in md
+    assert "| kevolve | 150.0 / 40.0 | 1.33x / 2.50x | 32.5 | 35.00 / - | 1.0e-07 | - |" in md
+    warm = Result("kevolve", {"forward": Phase(150.0, 40.0, 32.5, 35.0, warm_call_s=1.5)}, 1e-7)
+    assert "| 32.5 | 35.00 / 1.50 |" in report.markdown(report.summary("x", torch.device("cpu"), [results[0], warm], [],
+                                                                       BENCHMARKS["dlrm_tiny"].tolerance, True, None))
 
 
 def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradient():
