@@ -206,7 +206,17 @@ def test_checked_outputs_and_bytes_moved():
     assert EMBEDDING_BAG.checked_outputs(sum_problem) == (0,)
     assert EMBEDDING_BAG.checked_outputs(make_problem(1, torch.float32, False, False, False, torch.int64, 8, 16, 100, 32)) == (0, 1, 2)
     assert EMBEDDING_BAG.checked_outputs(make_problem(2, torch.float32, False, False, True, torch.int64, 8, 16, 100, 32)) == (0, 1, 3)
-    assert EMBEDDING_BAG.bytes_moved(sum_problem) == (32 + 8) * 8 + 32 * 16 * 4 + 8 * 16 * 4
+    touched = 28  # of 100 rows, by 32 uniform draws: 100 (1 - 0.99^32) = 27.5
+    assert EMBEDDING_BAG.bytes_moved(sum_problem) == (32 + 8) * 8 + touched * 16 * 4 + 8 * 16 * 4
+
+
+def test_rows_touched_is_the_expected_count_of_distinct_uniform_draws():
+    g = torch.Generator().manual_seed(0)
+    for draws, rows in ((20000, 10000), (3000, 100000), (500, 50)):
+        seen = [torch.randint(0, rows, (draws,), generator=g).unique().numel() for _ in range(20)]
+        expected = inputs.rows_touched(draws, rows)
+        assert abs(sum(seen) / len(seen) - expected) <= 0.01 * expected, (draws, rows)
+    assert inputs.rows_touched(0, 10) == 0 and inputs.rows_touched(5, 0) == 0 and inputs.rows_touched(10**9, 7) == 7
 
 
 def test_family_registry():

@@ -168,7 +168,7 @@ def test_make_inputs_gives_the_problem_back():
 def test_checked_outputs_and_bytes_moved():
     problem = make_problem(BACKWARD, 0, torch.float32, False, False, False, torch.int64, 8, 16, 100, 32)
     assert EMBEDDING_BAG_BACKWARD.checked_outputs(problem) == (0,)
-    assert EMBEDDING_BAG_BACKWARD.bytes_moved(problem) == 32 * 16 * 4 + (32 + 8) * 8 + 100 * 16 * 4
+    assert EMBEDDING_BAG_BACKWARD.bytes_moved(problem) == 8 * 16 * 4 + (32 + 8) * 8 + 100 * 16 * 4
     max_problem = make_problem(BACKWARD, 2, torch.float16, False, False, False, torch.int32, 8, 16, 100, 32)
     assert EMBEDDING_BAG_BACKWARD.bytes_moved(max_problem) == 8 * 16 * (2 + 4) + 100 * 16 * 2
 

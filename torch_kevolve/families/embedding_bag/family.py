@@ -94,11 +94,13 @@ class EmbeddingBagFamily(KernelFamily):
         return inputs.longest_bag(args[2], problem.dim("num_bags"), problem.dim("num_indices"))
 
     def bytes_moved(self, problem: Problem) -> int:
+        """Indices and offsets, per-sample weights, the distinct table rows the lookups are expected to touch
+        (inputs.rows_touched) and the pooled rows."""
         n, b, d = problem.dim("num_indices"), problem.dim("num_bags"), problem.dim("dim")
         value, index = _element_size(problem.dtype("weight")), _element_size(problem.dtype("index"))
         indices = (n + b + problem.param("include_last_offset")) * index
         psw = n * value if problem.param("per_sample_weights") else 0
-        return indices + psw + n * d * value + b * d * value
+        return indices + psw + inputs.rows_touched(n, problem.dim("num_weights")) * d * value + b * d * value
 
 
 @dataclass
@@ -185,7 +187,7 @@ class EmbeddingBagBackwardFamily(KernelFamily):
         if problem.param("mode") == MODE_MAX:
             reads = b * d * (value + index)
         else:
-            reads = n * d * value + (n + b) * index
+            reads = b * d * value + (n + b) * index  # each bag's gradient row, read once per bag
         psw = n * value if problem.param("per_sample_weights") else 0
         return reads + psw + problem.dim("num_weights") * d * value
 

@@ -8,6 +8,8 @@ edge:    empty bags and, on even seeds, one bag holding every index; rows drawn 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ...key import Problem
@@ -104,3 +106,12 @@ def sample_weights(num_indices: int, dist: str, dtype, g, device) -> torch.Tenso
         if dist == "edge":
             out[::4] = 0
     return out.to(dtype)
+
+
+def rows_touched(draws: int, rows: int) -> int:
+    """Expected distinct rows among `draws` uniform draws from `rows` rows: rows (1 - (1 - 1/rows)^draws). No
+    distribution of independent draws touches more on average, so it bounds the table bytes a lookup must read
+    from memory (a repeated row can come from L2)."""
+    if not draws or not rows:
+        return 0
+    return round(rows * -math.expm1(draws * math.log1p(-1 / rows)))

@@ -79,14 +79,15 @@ class EmbeddingBagsFamily(KernelFamily):
                    default=1)
 
     def bytes_moved(self, problem: Problem) -> int:
-        """Forward: the looked-up rows, indices, offsets and pooled rows; backward: the pooled rows' gradients,
-        indices, offsets and every table row written once."""
+        """Forward: the distinct rows the lookups are expected to touch (inputs.rows_touched over all tables),
+        indices, offsets and pooled rows; backward: the pooled rows' gradients, indices, offsets and every table
+        row written once."""
         size = problem.dtype("values").itemsize
         rows, dim, n, bags = (problem.dim(k) for k in ("rows", "dim", "indices", "bags"))
         index_bytes = n * problem.dtype("index").itemsize + bags * problem.dtype("offsets").itemsize
         if calls.is_backward(problem):
             return bags * dim * size + index_bytes + rows * dim * size
-        return n * dim * size + index_bytes + bags * dim * size
+        return inputs.rows_touched(n, rows) * dim * size + index_bytes + bags * dim * size
 
     def example_problems(self, overload) -> tuple[Problem, ...]:
         """Three small tables in fp32 (sum, int64) and bf16 (mean, int32, include_last_offset)."""
