@@ -61,3 +61,14 @@ def test_record_with_a_missing_field_rejected(tmp_path, make_record):
 
 def test_package_store_loads():
     ShippedStore().records()
+
+
+def test_every_shipped_record_matches_the_current_sources():
+    """A kernel edit that would make the backend silently skip a shipped winner must drop or re-export it."""
+    from torch_kevolve.families import FAMILIES
+
+    current = {i.name: (i.source_sha256(), f.version) for f in FAMILIES for i in f.implementations}
+    records = ShippedStore().records()
+    assert records
+    stale = [r.key.short() for r in records if current.get(r.implementation) != (r.source_sha256, r.family_version)]
+    assert not stale, f"shipped records whose kernel changed since they were measured: {stale}"
