@@ -37,9 +37,9 @@ class EvaluatorConfig:
     setup_timeout_s: starting a worker, or preparing a problem in it (trials, compiling and timing the reference).
     trials: correctness runs, each on fresh inputs of the next distribution (normal, uniform, large, edge, ...).
     suspect_below: a candidate timed under this fraction of the roofline floor (the fastest copy of the
-        problem's bytes) is SUSPECT, not fast. Correct kernels do beat that floor: bytes_moved counts a row
-        looked up twice twice (the second read may hit L2), and a Triton kernel can outrun the copy the floor
-        is measured with; the H200's best 26-table embedding-bag forward ran at 0.51 of it (2026-12-03).
+        problem's bytes) is SUSPECT, not fast. Correct kernels can beat that floor (L2 serves repeated reads,
+        and a floor is only as fast as the copies it is measured with): the H200's best 26-table embedding-bag
+        forward ran at 0.51 of a memcpy floor that counted every lookup (2026-12-03).
     gpu: the local GPU the worker runs on (it sees only that one); None: whatever the environment shows.
     """
 
