@@ -136,32 +136,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _first_call_s(step: Callable[[], object], device: torch.device, scratch: str) -> float:
+def _elapsed_s(step: Callable[[], object], device: torch.device) -> float:
     _sync(device)
     start = time.perf_counter()
-    with (fresh_cache(dir=scratch, delete=False), inductor_config.patch(fx_graph_cache=False),
-          functorch_config.patch(enable_autograd_cache=False)):
-        step()
+    step()
     _sync(device)
     return time.perf_counter() - start
+
+
+def _first_call_s(step: Callable[[], object], device: torch.device, scratch: str) -> float:
+    with (fresh_cache(dir=scratch, delete=False), inductor_config.patch(fx_graph_cache=False),
+          functorch_config.patch(enable_autograd_cache=False)):
+        return _elapsed_s(step, device)
 
 
 def warm_call_s(contender: Contender, base: torch.nn.Module, inputs: tuple, device: torch.device,
                 scratch: str) -> float:
     """First training step of a fresh Dynamo compiling `contender` from warm on-disk caches in `scratch`: a
     priming compile fills them (graph caches on), then a second compile, also on a fresh copy, is timed."""
-    seconds = 0.0
+
+    def fresh_compile() -> Callable:
+        torch._dynamo.reset()
+        clear_caches()  # the in-memory ones: only the on-disk caches stay warm
+        return contender.wrap(copy.deepcopy(base))
+
     with fresh_cache(dir=scratch):
-        for _ in range(2):
-            torch._dynamo.reset()
-            clear_caches()  # in-memory ones: only the on-disk caches stay warm
-            run = contender.wrap(copy.deepcopy(base))
-            _sync(device)
-            start = time.perf_counter()
-            train_step(run, inputs)
-            _sync(device)
-            seconds = time.perf_counter() - start
-    return seconds
+        train_step(fresh_compile(), inputs)
+        run = fresh_compile()
+        return _elapsed_s(lambda: train_step(run, inputs), device)
 
 
 def peak_mib(step: Callable[[], object], device: torch.device) -> float | None:

@@ -5,8 +5,9 @@ evaluation is a lookup in the landscape, so the comparison is exact for these ke
     python -m benchmarks.landscape_replay LANDSCAPE.json OUT.json [--seeds 10] [--budget 48]   (writes OUT.md, OUT.png)
 
 Per key: the exhaustive best; for each policy and seed, the evaluations needed to reach 95% of it (None when
-the budget ran out first), and the trajectory plot's data (median best-so-far fraction after each evaluation), against uniform random sampling's expectation ((M+1)/(m+1) draws for m good genomes
-of M); the default genome's fitness. Transfer: for every ordered pair of keys, the donor's best genome's fitness
+the budget ran out first), against uniform random sampling's expectation ((M+1)/(m+1) draws for m good genomes
+of M), and the trajectory plot's data (median best-so-far fraction after each evaluation); the default genome's
+fitness. Transfer: for every ordered pair of keys, the donor's best genome's fitness
 on the receiver as a fraction of the receiver's best, with the retrieval distance between the keys; the nearest
 other key's ratio per key. Seeding: UCT seeded with the nearest key's best genome against UCT unseeded.
 """

@@ -27,19 +27,22 @@ from torch_kevolve.retrieval import KeyIndex, KeyVectorizer
 DEVICE = ("NVIDIA H100 80GB HBM3", "sm_90")
 
 
+def bag_key(rows: int, dim: int, indices: int, bags: int, dtype: str = "float32", mode: int = 0) -> OpKey:
+    """The key of an `_embedding_bag` forward (int64 indices, no per-sample weights or padding) on DEVICE."""
+    return OpKey(family="embedding_bag", op="aten._embedding_bag.default",
+                 params=(("mode", mode), ("per_sample_weights", False), ("include_last_offset", False),
+                         ("padding_idx", -1)),
+                 dtypes=(("weight", dtype), ("index", "int64")),
+                 shape=(("num_weights", rows), ("dim", dim), ("num_indices", indices), ("num_bags", bags)),
+                 strides="contiguous", device=DEVICE[0], capability=DEVICE[1])
+
+
 def bag_keys(count: int) -> list[OpKey]:
     """`count` distinct embedding-bag forward keys over a grid of table sizes, widths, bag counts, dtypes, modes."""
     grid = itertools.product(range(10, 27), (16, 32, 64, 128, 256, 512), range(10, 22), (1, 8, 32),
                              ("float32", "bfloat16", "float16"), (0, 1, 2))
-    keys = []
-    for rows, dim, indices, bag, dtype, mode in itertools.islice(grid, count):
-        keys.append(OpKey(family="embedding_bag", op="aten._embedding_bag.default",
-                          params=(("mode", mode), ("per_sample_weights", False), ("include_last_offset", False),
-                                  ("padding_idx", -1)),
-                          dtypes=(("weight", dtype), ("index", "int64")),
-                          shape=(("num_weights", 1 << rows), ("dim", dim), ("num_indices", 1 << indices),
-                                 ("num_bags", (1 << indices) // bag)),
-                          strides="contiguous", device=DEVICE[0], capability=DEVICE[1]))
+    keys = [bag_key(1 << rows, dim, 1 << indices, (1 << indices) // bag, dtype, mode)
+            for rows, dim, indices, bag, dtype, mode in itertools.islice(grid, count)]
     if len(keys) < count:
         raise ValueError(f"the key grid holds {len(keys)} keys, fewer than {count}")
     return keys
@@ -47,11 +50,7 @@ def bag_keys(count: int) -> list[OpKey]:
 
 def query_key() -> OpKey:
     """A key outside every index built here (a row count off the grid's powers of two)."""
-    return OpKey(family="embedding_bag", op="aten._embedding_bag.default",
-                 params=(("mode", 0), ("per_sample_weights", False), ("include_last_offset", False), ("padding_idx", -1)),
-                 dtypes=(("weight", "float32"), ("index", "int64")),
-                 shape=(("num_weights", 100_000), ("dim", 128), ("num_indices", 81_920), ("num_bags", 4096)),
-                 strides="contiguous", device=DEVICE[0], capability=DEVICE[1])
+    return bag_key(100_000, 128, 81_920, 4096)
 
 
 def ms(fn) -> float:
