@@ -3,6 +3,7 @@
     python -m benchmarks.coverage_gpu OUT_DIR [--family NAME] [--limit N] [--no-speed] [--device-label h100] [--shard I/N]
     python -m benchmarks.coverage_gpu OUT_DIR --merge N     (after N shard processes ran, e.g. in parallel)
     python -m benchmarks.coverage_gpu OUT_DIR --family F --update benchmarks/results   (rerun some families)
+    python -m benchmarks.coverage_gpu OUT_DIR --family F --speed-only --update benchmarks/results   (retime them)
 
 Writes OUT_DIR/coverage-LABEL.md and .json (all OpInfo samples and random inputs, as `kevolve
 coverage --device cuda`), then OUT_DIR/speed-LABEL.md and .json: per proven overload, the median
@@ -32,12 +33,17 @@ from torch_kevolve.families.pointwise.overloads import OP_OF_OVERLOAD
 from torch_kevolve.evolve.timing import graphed_us, median_us
 from torch_kevolve.families.schema import call_in_schema_order
 
+from .speed_calls import benchmark_calls
+
 BENCHMARK_SHAPE = (4096, 1024)  # 4M elements: memory-bound, launch overhead negligible
 
 
 def benchmark_problem(family, overload):
     """The problem timed for `overload`: for pointwise ops a contiguous 4096 x 1024 call in the first
-    example dtype; for other families their first example problem."""
+    example dtype; for the row, loss, scan and gather families a benchmark-sized call (speed_calls); for the
+    others their first example problem."""
+    if overload in benchmark_calls():
+        return family.problem(overload, benchmark_calls()[overload], {})
     if family is POINTWISE:
         for args in example_arguments(overload, OP_OF_OVERLOAD[overload], BENCHMARK_SHAPE):
             try:
@@ -162,9 +168,13 @@ def write_reports(out_dir: Path, label: str, command: str, results: list[Overloa
     (out_dir / f"coverage-{label}.md").write_text(markdown_table(results, device, command))
     (out_dir / f"coverage-{label}.json").write_text(json.dumps(json_report(results, device), indent=1))
     if rows is not None:
-        (out_dir / f"speed-{label}.md").write_text(speed_markdown(rows, device))
-        (out_dir / f"speed-{label}.json").write_text(
-            json.dumps({"environment": environment(device), "command": command, "rows": rows}, indent=1))
+        write_speed_reports(out_dir, label, command, rows, device)
+
+
+def write_speed_reports(out_dir: Path, label: str, command: str, rows: list[dict], device: str = "cuda") -> None:
+    (out_dir / f"speed-{label}.md").write_text(speed_markdown(rows, device))
+    (out_dir / f"speed-{label}.json").write_text(
+        json.dumps({"environment": environment(device), "command": command, "rows": rows}, indent=1))
 
 
 def _in_family_order(results: list[OverloadResult], rows: list[dict]) -> tuple[list[OverloadResult], list[dict]]:
@@ -176,19 +186,29 @@ def update_reports(previous: Path, out_dir: Path, label: str, command: str, resu
                    rows: list[dict] | None, device: str = "cuda") -> list[OverloadResult]:
     """The reports in `previous` with the rows of `results` (and `rows`) replacing or joining theirs, written to
     `out_dir`; refused (ValueError) when `previous` was measured on another device."""
+    old = previous_coverage(previous, label, device)
+    new = {r.overload for r in results}
+    merged = [OverloadResult.from_dict(d) for d in old["overloads"] if d["overload"] not in new] + list(results)
+    merged, merged_rows = _in_family_order(merged, merged_speed_rows(previous, label, rows or []))
+    write_reports(out_dir, label, command, merged, merged_rows or None, device)
+    return merged
+
+
+def merged_speed_rows(previous: Path, label: str, rows: list[dict]) -> list[dict]:
+    """The speed rows of `previous` with `rows` replacing or joining theirs."""
+    speed_file = previous / f"speed-{label}.json"
+    old_rows = json.loads(speed_file.read_text())["rows"] if speed_file.exists() else []
+    timed = {r["overload"] for r in rows}
+    return [r for r in old_rows if r["overload"] not in timed] + list(rows)
+
+
+def previous_coverage(previous: Path, label: str, device: str = "cuda") -> dict:
+    """The coverage report of `previous`; ValueError when it was measured on another device."""
     old = json.loads((previous / f"coverage-{label}.json").read_text())
     old_device, new_device = old["environment"].split(",")[0], environment(device).split(",")[0]
     if old_device != new_device:
         raise ValueError(f"{previous} holds {old_device} results; this is {new_device}: run the whole coverage")
-    speed_file = previous / f"speed-{label}.json"
-    old_rows = json.loads(speed_file.read_text())["rows"] if speed_file.exists() else []
-    new = {r.overload for r in results}
-    merged = [OverloadResult.from_dict(d) for d in old["overloads"] if d["overload"] not in new] + list(results)
-    timed = {r["overload"] for r in rows or ()}
-    merged_rows = [r for r in old_rows if r["overload"] not in timed] + list(rows or ())
-    merged, merged_rows = _in_family_order(merged, merged_rows)
-    write_reports(out_dir, label, command, merged, merged_rows or None, device)
-    return merged
+    return old
 
 
 def merge_shards(out_dir: Path, label: str, shards: int, command: str, device: str = "cuda") -> list[OverloadResult]:
@@ -219,6 +239,8 @@ def main(argv=None) -> int:
                    "(run N such processes at once: timings take turns on the GPU)")
     p.add_argument("--merge", type=int, metavar="N", help="join the N shard files in OUT_DIR into the reports")
     p.add_argument("--update", type=Path, metavar="DIR", help="rewrite DIR's reports (same device) with this run's rows")
+    p.add_argument("--speed-only", action="store_true", help="with --update DIR: time the overloads DIR's coverage "
+                   "proved (of --family), keeping its coverage rows")
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.coverage_gpu " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -231,6 +253,15 @@ def main(argv=None) -> int:
         return 1 if failed or len(results) < claimed else 0
 
     families = [f for f in FAMILIES if not args.family or f.name in args.family]
+    if args.speed_only:
+        if not args.update:
+            p.error("--speed-only needs --update DIR (the coverage it times comes from there)")
+        names = {str(o) for f in families for o in f.overloads}
+        previous = previous_coverage(args.update, args.device_label)["overloads"]
+        proven = [r for r in map(OverloadResult.from_dict, previous) if r.overload in names]
+        rows = merged_speed_rows(args.update, args.device_label, speed_rows(families, proven, args.out_dir, None))
+        write_speed_reports(args.out_dir, args.device_label, command, _in_family_order([], rows)[1])
+        return 0
     overloads = [o for f in families for o in f.overloads]
     only = set(overloads[args.shard[0]::args.shard[1]]) if args.shard else None
     results = run_coverage(families, "cuda", limit=args.limit, progress=lambda line: print(line, flush=True), only=only)

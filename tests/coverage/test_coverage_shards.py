@@ -58,3 +58,23 @@ def test_update_replaces_the_rerun_rows_and_keeps_the_others(tmp_path):
     (previous / "coverage-t.json").write_text(json.dumps(dict(report, environment="Other GPU, " + environment("cpu"))))
     with pytest.raises(ValueError, match="run the whole coverage"):
         coverage_gpu.update_reports(previous, out, "t", "test", rerun, None, "cpu")
+
+
+def test_retimed_speed_rows_replace_theirs_and_keep_the_others(tmp_path):
+    def row(overload, us):
+        return {"overload": overload, "family": "scan", "dtypes": {}, "eager_us": us, "inductor_us": us,
+                "triton_us": us}
+
+    old = [row("aten.cumsum.default", 3.0), row("aten.cumprod.default", 4.0)]
+    (tmp_path / "speed-t.json").write_text(json.dumps({"rows": old}))
+    merged = coverage_gpu.merged_speed_rows(tmp_path, "t", [row("aten.cumsum.default", 1.0)])
+    assert sorted((r["overload"], r["triton_us"]) for r in merged) == [
+        ("aten.cumprod.default", 4.0), ("aten.cumsum.default", 1.0)]
+
+
+def test_speed_only_needs_the_report_it_retimes(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        coverage_gpu.main([str(tmp_path), "--speed-only"])
+    assert "--speed-only needs --update" in capsys.readouterr().err
