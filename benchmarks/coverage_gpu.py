@@ -259,8 +259,9 @@ def main(argv=None) -> int:
         names = {str(o) for f in families for o in f.overloads}
         previous = previous_coverage(args.update, args.device_label)["overloads"]
         proven = [r for r in map(OverloadResult.from_dict, previous) if r.overload in names]
-        rows = merged_speed_rows(args.update, args.device_label, speed_rows(families, proven, args.out_dir, None))
-        write_speed_reports(args.out_dir, args.device_label, command, _in_family_order([], rows)[1])
+        speed_rows(families, proven, args.out_dir, None, lambda rows: write_speed_reports(
+            args.out_dir, args.device_label, command,
+            _in_family_order([], merged_speed_rows(args.update, args.device_label, rows))[1]))
         return 0
     overloads = [o for f in families for o in f.overloads]
     only = set(overloads[args.shard[0]::args.shard[1]]) if args.shard else None
@@ -285,17 +286,15 @@ def main(argv=None) -> int:
 
 def speed_rows(families, results: list[OverloadResult], out_dir: Path, shard: tuple[int, int] | None,
                on_row: Callable[[list[dict]], None] = lambda rows: None) -> list[dict]:
-    """Timings of every proven overload of `results` (`on_row` sees the rows so far after each). All contenders
-    are compiled first; with shards, every shard process waits for all to finish compiling, then they take
-    turns timing (no CPU contention)."""
+    """Timings of every proven overload of `results` (`on_row` sees the rows so far after each). Alone, each
+    overload is compiled and timed in turn (a run cut short keeps its rows). With shards, every shard process
+    compiles all its contenders, waits for all shards to finish compiling, then they take turns timing (no CPU
+    contention)."""
     owner = {str(o): (f, o) for f in families for o in f.overloads}
-    prepared = []
-    for r in results:
-        if r.proven:
-            entry = prepare_overload(*owner[r.overload])
-            if entry is not None:
-                prepared.append(entry)
+    proven = (owner[r.overload] for r in results if r.proven)
+    prepared = (entry for entry in (prepare_overload(*fo) for fo in proven) if entry is not None)
     if shard is not None:
+        prepared = list(prepared)
         wait_for_all_shards(out_dir, shard)
     rows = []
     for row, contenders, args in prepared:
