@@ -9,6 +9,7 @@ from .bucketize.family import BUCKETIZE
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .embedding_bags import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from .fm_interaction.family import FM_INTERACTION
+from .gemm.family import GEMM
 from .group_norm.family import GROUP_NORM
 from .index_select.family import GATHER
 from .interaction.family import INTERACTION
@@ -24,7 +25,7 @@ from .softmax.family import SOFTMAX
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
     SCAN, GATHER, JAGGED, SEGMENT_REDUCE, BUCKETIZE, INTERACTION, EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD,
-    FM_INTERACTION,
+    FM_INTERACTION, GEMM,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

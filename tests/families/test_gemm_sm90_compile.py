@@ -1,0 +1,67 @@
+"""The GEMM kernel compiles for Hopper (sm_90) without a GPU, with the arguments and constexprs its launcher
+passes (captured, as in test_sm90_compile): both fp32 precisions (tf32x3's split products too), fp16 and bf16,
+mm and addmm, transposed and strided operands, and the largest tiles the family accepts."""
+import pytest
+import torch
+
+from tests.families.test_sm90_compile import assert_compiled, captured_launches, compile_for_sm90
+from torch_kevolve.families import GEMM
+from torch_kevolve.families.gemm import triton_kernel
+from torch_kevolve.families.gemm.calls import ADDMM, MM
+
+CASES = [  # (overload, dtype, a transposed, b transposed, bias shape, genome)
+    (MM, torch.float32, False, False, None, dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=8,
+                                                 num_stages=3, precision="tf32x3")),
+    (MM, torch.float32, True, False, None, dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=1, num_warps=4,
+                                                num_stages=4, precision="ieee")),
+    (ADDMM, torch.float32, False, True, (96,), dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8,
+                                                    num_stages=3, precision="tf32x3")),
+    (ADDMM, torch.float32, False, True, (64, 96), dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=64, GROUP_M=4, num_warps=4,
+                                                       num_stages=2, precision="ieee")),
+    (MM, torch.float16, False, True, None, dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, GROUP_M=8, num_warps=8,
+                                                num_stages=3, precision="tf32x3")),
+    (ADDMM, torch.bfloat16, True, True, (96,), dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4,
+                                                    num_stages=4, precision="tf32x3")),
+]
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    return captured_launches(monkeypatch, triton_kernel)
+
+
+def _operand(rows, cols, dtype, transposed):
+    return torch.zeros(cols, rows, dtype=dtype).t() if transposed else torch.zeros(rows, cols, dtype=dtype)
+
+
+def _ptx(captured):
+    """The PTX of the captured launch, compiled as a GPU launch runs it (widened operands only in the interpreter)."""
+    (kernel, args, kwargs), = captured
+    return compile_for_sm90(kernel, args, {**kwargs, "WIDEN": False}).asm["ptx"]
+
+
+@pytest.mark.parametrize("overload,dtype,a_t,b_t,bias,genome", CASES)
+def test_gemm_kernel_compiles_for_sm90(captured, overload, dtype, a_t, b_t, bias, genome):
+    a, b = _operand(64, 48, dtype, a_t), _operand(48, 96, dtype, b_t)
+    args = (a, b) if overload == MM else (torch.zeros(bias, dtype=dtype), a, b, 0.5, 2.0)
+    problem = GEMM.problem(overload, args, {})
+    impl = GEMM.implementation("gemm_triton")
+    assert impl.supports(problem, genome) is None
+    impl.build(problem, genome)(*args)
+    assert_compiled(captured, "gemm_kernel")
+    ptx = _ptx(captured)
+    # Hopper tensor cores run the dot (wgmma) unless fp32 is asked for exact IEEE FMAs.
+    assert ("wgmma" in ptx) == (dtype != torch.float32 or genome["precision"] == "tf32x3")
+
+
+def test_tf32x3_splits_the_products(captured):
+    """tf32x3 splits each fp32 operand into tf32 parts (cvt.rna.tf32) and issues three tensor-core products
+    (hi*hi + hi*lo + lo*hi) where single-pass tf32, which the family never offers, issues one."""
+    a, b = torch.zeros(64, 48), torch.zeros(48, 96)
+    genome = dict(GEMM.implementation("gemm_triton").genome_space.default())
+    GEMM.implementation("gemm_triton").build(GEMM.problem(MM, (a, b), {}), genome)(a, b)
+    (kernel, args, kwargs), = captured
+    split = compile_for_sm90(kernel, args, kwargs).asm["ptx"]
+    single = compile_for_sm90(kernel, args, {**kwargs, "PRECISION": "tf32"}).asm["ptx"]
+    assert split.count("wgmma.mma_async") == 3 * single.count("wgmma.mma_async") > 0
+    assert "cvt.rna.tf32" in split and "cvt.rna.tf32" not in single

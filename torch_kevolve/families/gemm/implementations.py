@@ -1,0 +1,63 @@
+"""The implementation of the GEMM family: the Triton kernel (through a custom op on CPU). The built callable
+takes mm's or addmm's arguments and returns what it returns."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from ...key import Problem
+from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..checking import HALF
+from ..custom_call import named_kernel_call
+from ..overload_call import overload_call
+from . import triton_kernel
+from .calls import GemmCall, describe
+
+PACKAGE = __name__.rpartition(".")[0]
+SHARED_MEMORY_BYTES = 227 * 1024  # per block on Hopper (H100, H200): the pipelined a and b tiles must fit
+ACCUMULATOR_PER_THREAD = 128  # fp32 accumulator registers per thread (of 255) before spills become certain
+
+gemm_tiles = named_kernel_call("gemm_tiles", ("a", "b", "bias"), GemmCall.from_params, triton_kernel.gemm,
+                               triton_kernel.allocate)
+
+
+def _output(outputs, call: GemmCall):
+    return outputs[0]
+
+
+def _build_triton(problem: Problem, genome: Genome) -> Callable:
+    TRITON.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(gemm_tiles, genome=genome), _output)
+
+
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    """Half-precision operands run natively on tensor cores (the precision gene stays at its default); the
+    pipelined tiles must fit in shared memory and the accumulator in registers."""
+    dtype = problem.dtype("a")
+    if dtype in HALF and genome["precision"] != TRITON.genome_space.default()["precision"]:
+        return f"precision {genome['precision']} has no meaning for {dtype} operands"
+    staged = genome["num_stages"] * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize
+    if staged > SHARED_MEMORY_BYTES:
+        return f"{genome['num_stages']} stages of the a and b tiles take {staged} bytes of shared memory"
+    if genome["BLOCK_M"] * genome["BLOCK_N"] > ACCUMULATOR_PER_THREAD * 32 * genome["num_warps"]:
+        return f"the [BLOCK_M, BLOCK_N] accumulator needs over {ACCUMULATOR_PER_THREAD} registers per thread"
+    return None
+
+
+TRITON = Implementation(
+    name="gemm_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK_M", (128, 64, 32, 16)),
+        ("BLOCK_N", (128, 64, 256, 32, 16)),
+        ("BLOCK_K", (32, 16, 64)),
+        ("GROUP_M", (8, 1, 4)),
+        ("num_warps", (8, 4)),
+        ("num_stages", (3, 4, 2)),
+        ("precision", ("tf32x3", "ieee")),
+    )),
+    build=_build_triton,
+    supports=_supports_triton,
+    source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
