@@ -41,7 +41,7 @@ def gemm_kernel(
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
     PRECISION: tl.constexpr,
-    WIDEN: tl.constexpr,  # dot in fp32 (set for bf16 under Triton's interpreter, whose dot multiplies bf16 bits as integers)
+    WIDEN: tl.constexpr,  # dot in fp32: for bf16 under Triton's interpreter, whose dot multiplies bf16 bits as integers
 ):
     pid = tl.program_id(0)
     tiles_m = tl.cdiv(M, BLOCK_M)
@@ -93,5 +93,6 @@ def gemm(t: dict, call: GemmCall, genome: dict) -> list[torch.Tensor]:
     launch(gemm_kernel, grid, a, b, bias, out, call.m, call.n, call.k, a.stride(0), a.stride(1), b.stride(0),
            b.stride(1), bias.stride(0), bias.stride(1), call.alpha, call.beta, HAS_BIAS=has_bias,
            BLOCK_M=genome["BLOCK_M"], BLOCK_N=genome["BLOCK_N"], BLOCK_K=genome["BLOCK_K"], GROUP_M=genome["GROUP_M"],
-           PRECISION=genome["precision"], WIDEN=a.dtype == torch.bfloat16 and a.device.type == "cpu", num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+           PRECISION=genome["precision"], WIDEN=a.dtype == torch.bfloat16 and a.device.type == "cpu",
+           num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]
