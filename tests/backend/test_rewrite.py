@@ -57,6 +57,7 @@ def test_backward_launch_is_in_the_graph_and_writes_the_gradient():
     assert _launch_writes_output(gm)
 
 
+@pytest.mark.filterwarnings("error:Attempted to insert a get_attr Node")  # FX's warning for an unregistered constant
 def test_a_traced_tensor_constant_is_held_by_the_graph_module():
     def plus_constant(x):
         return x + torch.tensor([1.0, 2.0, 3.0], dtype=x.dtype, device=x.device)

@@ -27,12 +27,13 @@ def example_values(args: Sequence) -> list:
 
 def adopt_constant(graph: Graph, value: torch.Tensor) -> str:
     """Hold `value` (a tensor constant of a traced callable, e.g. from torch.tensor) on the graph's module under
-    a fresh name, which a get_attr node of the graph can then reference."""
+    a fresh name, which a get_attr node of the graph can then reference (a non-persistent buffer: FX warns on a
+    get_attr of a plain tensor attribute)."""
     module = graph.owning_module
     if module is None:
         raise ValueError("cannot splice a tensor constant into a graph that no module owns")
     name = next(n for n in (f"_kevolve_constant{i}" for i in itertools.count()) if not hasattr(module, n))
-    setattr(module, name, value)
+    module.register_buffer(name, value, persistent=False)
     return name
 
 
