@@ -6,7 +6,7 @@
 #   dlrm        the small DLRM, evolved (EVALS evaluations per key) then timed: eager vs Inductor vs kevolve
 #   models:A,B  the model benchmarks A, B (benchmarks/run.py BENCHMARKS; RUN_FLAGS e.g. --cudagraphs) through the harness, each after a short
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
-#               and bucketize ops, the dot interaction), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
+#               and bucketize ops, the dot interaction, GEMMs), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
 #               (the cache of an earlier warm: phase on the same machine is used)
 #   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES; every evaluation printed to warm-A.log),
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
@@ -42,7 +42,7 @@ for phase in "$@"; do
             else how=(${RUN_FLAGS:-} --save "$OUT/$name-$DEV.json"); log="$OUT/$name.log"
                  [ "${WARM:-1}" = 0 ] || how=(--warm "${how[@]}"); fi
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda "${how[@]}" \
-              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward embedding_bags embedding_bags_backward gather jagged segment_reduce bucketize interaction} \
+              --budget "${BUDGET:-45s}" --evaluations "${EVALS:-8}" --families ${FAMILIES:-embedding_bag embedding_bag_backward embedding_bags embedding_bags_backward gather jagged segment_reduce bucketize interaction gemm} \
               > "$log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$log"; grep "^  best\|evolving\|cannot" "$log"
           done ;;
