@@ -15,7 +15,11 @@ from torch_kevolve.key import DeviceInfo, OpKey
 g = torch.Generator().manual_seed(0)
 IMPL = GEMM.implementation("gemm_triton")
 # 16-wide tiles: several programs per output, a partial group of GROUP_M tile rows, several K steps.
-SMALL = dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2, precision="tf32x3")
+SMALL = dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2, precision="tf32x3",
+             operands="as_is", SPLIT_K=1)
+# K cut into 4 parts summed by a second kernel (K = 64: 4 parts of one tile; K = 40: a ragged last part and an
+# empty one; K = 13: empty parts), operands copied K-major first.
+SPLIT = dict(SMALL, operands="k_major", SPLIT_K=4)
 
 
 def rand(*shape, dtype=torch.float32):
@@ -63,7 +67,7 @@ def float64_product(overload, args):
 
 
 @pytest.mark.parametrize("overload,args", CALLS, ids=ids)
-@pytest.mark.parametrize("genome", [IMPL.genome_space.default(), SMALL], ids=["default", "small"])
+@pytest.mark.parametrize("genome", [IMPL.genome_space.default(), SMALL, SPLIT], ids=["default", "small", "split"])
 def test_kernel_matches_float64_matmul(overload, args, genome, poisoned_allocations):
     problem = GEMM.problem(overload, args, {})
     got = IMPL.build(problem, genome)(*args)
@@ -137,6 +141,12 @@ def test_genome_rules():
     assert "shared memory" in IMPL.supports(fp32, big)
     assert "registers" in IMPL.supports(fp32, dict(ieee, BLOCK_N=256, num_warps=4))
     assert "tf32" not in dict(IMPL.genome_space.choices)["precision"]  # single-pass tf32 loses accuracy
+    k_major = GEMM.problem(MM, (rand(8, 16), transposed(rand(16, 8))), {})
+    assert "K-major already" in IMPL.supports(k_major, dict(ieee, operands="as_is"))
+    assert IMPL.supports(fp32, dict(ieee, operands="as_is")) is None
+    long_k = GEMM.problem(MM, (rand(8, 256), rand(256, 8)), {})
+    assert IMPL.supports(long_k, dict(ieee, SPLIT_K=4)) is None  # 8 K tiles of 32
+    assert "too short" in IMPL.supports(long_k, dict(ieee, SPLIT_K=8))
 
 
 @pytest.mark.parametrize("overload,args,reason", [

@@ -46,6 +46,8 @@ def test_gemm_kernel_compiles_for_sm90(captured, overload, dtype, a_t, b_t, bias
     args = (a, b) if overload == MM else (torch.zeros(bias, dtype=dtype), a, b, 0.5, 2.0)
     problem = GEMM.problem(overload, args, {})
     impl = GEMM.implementation("gemm_triton")
+    # The operands as the case lays them out (a copy is needed only when they are not both K-major already).
+    genome = dict(genome, operands="k_major" if (a_t, b_t) == (False, True) else "as_is", SPLIT_K=1)
     assert impl.supports(problem, genome) is None
     impl.build(problem, genome)(*args)
     assert_compiled(captured, "gemm_kernel")
@@ -65,3 +67,15 @@ def test_tf32x3_splits_the_products(captured):
     single = compile_for_sm90(kernel, args, {**kwargs, "PRECISION": "tf32"}).asm["ptx"]
     assert split.count("wgmma.mma_async") == 3 * single.count("wgmma.mma_async") > 0
     assert "cvt.rna.tf32" in split and "cvt.rna.tf32" not in single
+
+
+def test_split_k_kernels_compile_for_sm90(captured):
+    """K split over programs: the partial products and the kernel that sums them and applies addmm's epilogue."""
+    a, b = torch.zeros(512, 64).t(), torch.zeros(512, 96)  # a weight-gradient-like M-major a, copied K-major
+    args = (torch.zeros(96), a, b, 0.5, 2.0)
+    impl = GEMM.implementation("gemm_triton")
+    genome = dict(impl.genome_space.default(), SPLIT_K=4)
+    problem = GEMM.problem(ADDMM, args, {})
+    assert impl.supports(problem, genome) is None
+    impl.build(problem, genome)(*args)
+    assert_compiled(captured, "gemm_kernel", "gemm_split_sum_kernel")

@@ -88,7 +88,7 @@ class GemmFamily(KernelFamily):
 
 GEMM = GemmFamily(
     name="gemm",
-    version="1",
+    version="2",
     overloads=(calls.MM, calls.ADDMM),
     implementations=(TRITON,),
 )

@@ -31,11 +31,16 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
-    """Half-precision operands run natively on tensor cores (the precision gene stays at its default); the
-    pipelined tiles must fit in shared memory and the accumulator in registers."""
+    """Half-precision operands run natively on tensor cores (the precision gene stays at its default); copying
+    operands that are already K-major changes nothing; each K split sums at least two K tiles; the pipelined
+    tiles must fit in shared memory and the accumulator in registers."""
     dtype = problem.dtype("a")
     if dtype in HALF and genome["precision"] != TRITON.genome_space.default()["precision"]:
         return f"precision {genome['precision']} has no meaning for {dtype} operands"
+    if genome["operands"] == "as_is" and (problem.param("a_layout"), problem.param("b_layout")) == ("row", "column"):
+        return "both operands are K-major already"
+    if genome["SPLIT_K"] > 1 and -(-problem.dim("K") // genome["BLOCK_K"]) < 2 * genome["SPLIT_K"]:
+        return f"K={problem.dim('K')} is too short for {genome['SPLIT_K']} splits of BLOCK_K={genome['BLOCK_K']}"
     staged = genome["num_stages"] * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize
     if staged > SHARED_MEMORY_BYTES:
         return f"{genome['num_stages']} stages of the a and b tiles take {staged} bytes of shared memory"
@@ -55,6 +60,8 @@ TRITON = Implementation(
         ("num_warps", (8, 4)),
         ("num_stages", (3, 4, 2)),
         ("precision", ("tf32x3", "ieee")),
+        ("operands", ("k_major", "as_is")),
+        ("SPLIT_K", (1, 2, 4, 8, 16)),
     )),
     build=_build_triton,
     supports=_supports_triton,
