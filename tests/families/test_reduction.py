@@ -1,6 +1,6 @@
 """The reduction family: both implementations against ATen in float64 on calls as OpInfo makes them
 (any dims, keepdim, negative and empty dim lists, 0-d, strided inputs, integer and bool inputs, NaNs),
-the generated inputs, and the calls it refuses."""
+long rows split over several programs, the generated inputs, and the calls it refuses."""
 import math
 
 import pytest
@@ -9,6 +9,8 @@ import torch
 from torch_kevolve.families import REDUCTION, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import as_tuple, check_kernel, compare
+from torch_kevolve.families.reduction import triton_kernel
+from torch_kevolve.families.reduction.spec import describe
 
 aten = torch.ops.aten
 g = torch.Generator().manual_seed(0)
@@ -76,7 +78,7 @@ CALLS = [
     (aten.all.dims, (X > -1.5, [0, 2]), {}),
 ]
 CALLS = [c if len(c) == 3 else (*c, {}) for c in CALLS]
-SMALL_TILES = dict(BLOCK_M=1, BLOCK_N=16, num_warps=1, num_stages=1)  # several tiles per row of more than 16
+SMALL_TILES = dict(BLOCK_M=1, BLOCK_N=16, num_warps=1, num_stages=1, SPLIT=1)  # several tiles per row of more than 16
 
 
 def run_and_compare(impl_name, genome, overload, args, kwargs):
@@ -149,3 +151,79 @@ def test_problem_describes_rows():
 def test_unsupported_calls(overload, args, kwargs, reason):
     with pytest.raises(Unsupported, match=reason):
         REDUCTION.problem(overload, args, kwargs)
+
+
+LONG = torch.randn(2, 5000, generator=g)
+LONG_NANS = LONG.clone()  # a NaN at a chunk's first column (3840) for SPLIT=4 and 16.index_put_((torch.tensor([1, 1]), torch.tensor([3000, 3840])), torch.tensor(math.nan))
+LONG_TIES = LONG.clone().index_fill_(1, torch.tensor([100, 4000]), 10.0).index_fill_(1, torch.tensor([7, 4900]), -10.0)
+LONG_INTS = torch.randint(-3, 4, (2, 5000), generator=g, dtype=torch.int32)
+POWERS = torch.tensor([1.0, -1.0, 2.0, 0.5])[torch.randint(0, 4, (2, 5000), generator=g)]  # exact products
+SPLIT_CALLS = [
+    (aten.sum.dim_IntList, (LONG, [1]), {}),
+    (aten.sum.default, (LONG_INTS,), {}),
+    (aten.sum.dim_IntList, (LONG_INTS > 0, [1]), {}),
+    (aten.nansum.default, (LONG_NANS, [1]), {}),
+    (aten.mean.default, (LONG,), {}),
+    (aten.mean.dim, (LONG, [1], True), {}),
+    (aten.prod.dim_int, (POWERS, 1), {}),
+    (aten.prod.default, (LONG_INTS.clamp(-1, 1).masked_fill(LONG_INTS == 0, 1),), {}),
+    (aten.amax.default, (LONG_NANS, [1]), {}),
+    (aten.amin.default, (LONG_INTS.to(torch.int16), [1], True), {}),
+    (aten.argmax.default, (LONG_TIES, 1), {}),
+    (aten.argmax.default, (LONG_NANS, 1), {}),
+    (aten.argmin.default, (LONG_TIES, -1, True), {}),
+    (aten.argmin.default, (LONG_INTS, 1), {}),
+    (aten.max.dim, (LONG_NANS, 1), {}),
+    (aten.min.dim, (LONG_TIES, 1), {}),
+    (aten.max.default, (LONG_NANS,), {}),
+    (aten.min.default, (LONG,), {}),
+    (aten.count_nonzero.default, (LONG.round(), 1)),
+    (aten.count_nonzero.dim_IntList, (LONG_INTS, [0, 1])),
+    (aten.any.default, (LONG > 3.5,), {}),
+    (aten.any.dim, (LONG_INTS > 5, 1), {}),
+    (aten.all.default, (LONG > -4.5,), {}),
+    (aten.all.dims, ((LONG != LONG[0, 4999]).to(torch.uint8), [1]), {}),
+    (aten.linalg_vector_norm.default, (LONG_NANS, math.inf, [1]), {}),
+    (aten.linalg_vector_norm.default, (LONG, 3.5, [1]), {}),
+]
+SPLIT_CALLS = [c if len(c) == 3 else (*c, {}) for c in SPLIT_CALLS]
+SPLIT_TILES = [dict(BLOCK_M=2, BLOCK_N=256, num_warps=1, num_stages=1, SPLIT=4),
+               dict(BLOCK_M=1, BLOCK_N=64, num_warps=1, num_stages=1, SPLIT=16)]
+
+
+@pytest.mark.parametrize("genome", SPLIT_TILES, ids=lambda g: f"SPLIT={g['SPLIT']}")
+@pytest.mark.parametrize("overload,args,kwargs", SPLIT_CALLS,
+                         ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_split_rows_match_reference(overload, args, kwargs, genome):
+    problem = REDUCTION.problem(overload, args, kwargs)
+    assert REDUCTION.implementation("reduction_triton").supports(problem, genome) is None
+    chunk, chunks = triton_kernel.row_chunks(describe(overload, args, kwargs), problem.dim("rows"),
+                                             problem.dim("row_length"), genome)
+    assert 1 < chunks <= genome["SPLIT"] and chunk % genome["BLOCK_N"] == 0
+    run_and_compare("reduction_triton", genome, overload, args, kwargs)
+
+
+def test_default_splits_few_long_rows_only():
+    """SPLIT 0 (the default) splits a full reduction of a [4096, 1024] tensor 1024 ways, leaves many rows and
+    centered programs whole, and runs split (here 2 ways) through the kernel."""
+    impl = REDUCTION.implementation("reduction_triton")
+    big = torch.empty(4096, 1024, device="meta")
+    for overload, args, split in [(aten.sum.default, (big,), 1024), (aten.sum.dim_IntList, (big, [1]), 1),
+                                  (aten.var.correction, (big, None), 1)]:
+        problem = REDUCTION.problem(overload, args, {})
+        assert impl.default_genome(problem)["SPLIT"] == 0
+        assert triton_kernel.auto_split(describe(overload, args, {}), problem.dim("rows"),
+                                        problem.dim("row_length")) == split
+    wide = LONG.repeat(1, 2)[:, :4096]
+    assert triton_kernel.auto_split(describe(aten.sum.default, (wide,), {}), 1, wide.numel()) == 2
+    run_and_compare("reduction_triton", None, aten.sum.default, (wide,), {})
+
+
+@pytest.mark.parametrize("overload,args,reason", [
+    (aten.var.correction, (LONG, [1]), "whole row"),
+    (aten.logsumexp.default, (LONG, [1]), "whole row"),
+    (aten.sum.dim_IntList, (LONG[:, :1000], [1]), "fewer than 4 tiles"),
+])
+def test_split_refused(overload, args, reason):
+    problem = REDUCTION.problem(overload, args, {})
+    assert reason in REDUCTION.implementation("reduction_triton").supports(problem, SPLIT_TILES[0])

@@ -1,4 +1,5 @@
-"""Every Triton kernel of the reduction, softmax, scan, layer-norm, group-norm, nll_loss, batch-norm, gather, jagged, segment_reduce and bucketize families compiles for Hopper (sm_90) without a GPU,
+"""Every Triton kernel of the reduction (whole and split rows), softmax, scan, layer-norm, group-norm, nll_loss,
+batch-norm, gather, jagged, segment_reduce and bucketize families compiles for Hopper (sm_90) without a GPU,
 with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
@@ -41,6 +42,18 @@ REDUCTIONS = [  # one call per RowProgram step, over the dtypes that change the 
     (aten.any.dim, (X.bool(), 1)),
     (aten.all.dims, (X.to(torch.uint8), [1])),
 ]
+LONG = torch.zeros(2, 4096)
+SPLIT_REDUCTIONS = [  # rows split over programs: a partial pass and a combining pass, one per combine and accumulator
+    (aten.sum.default, (LONG.to(torch.int32),)),
+    (aten.mean.dim, (LONG.bfloat16(), [1])),
+    (aten.prod.dim_int, (LONG.double(), 1)),
+    (aten.amin.default, (LONG.half(), [1])),
+    (aten.argmax.default, (LONG, 1)),
+    (aten.min.dim, (LONG.to(torch.int8), 1)),
+    (aten.count_nonzero.default, (LONG, 1)),
+    (aten.any.default, (LONG.bool(),)),
+    (aten.linalg_vector_norm.default, (LONG, 3.5, [1])),
+]
 SOFTMAXES = [
     (aten._softmax.default, (X.t(), 0, False)),
     (aten._log_softmax.default, (X.bfloat16(), 1, False)),
@@ -69,8 +82,16 @@ def compiles(calls, launches=1):
 @pytest.mark.parametrize("overload,args", REDUCTIONS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
 def test_reduction_kernel_compiles_for_sm90(captured, overload, args):
     problem = REDUCTION.problem(overload, args, {})
-    REDUCTION.implementation("reduction_triton").build(problem, GENOME)(*args)
+    REDUCTION.implementation("reduction_triton").build(problem, dict(GENOME, SPLIT=1))(*args)
     assert compiles(captured)
+
+
+@pytest.mark.parametrize("overload,args", SPLIT_REDUCTIONS,
+                         ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_split_reduction_kernels_compile_for_sm90(captured, overload, args):
+    problem = REDUCTION.problem(overload, args, {})
+    REDUCTION.implementation("reduction_triton").build(problem, dict(GENOME, SPLIT=16))(*args)
+    assert compiles(captured, launches=2)
 
 
 @pytest.mark.parametrize("overload,args", SOFTMAXES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")

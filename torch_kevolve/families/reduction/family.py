@@ -76,7 +76,7 @@ class ReductionFamily(KernelFamily):
 
 REDUCTION = ReductionFamily(
     name="reduction",
-    version="1",
+    version="2",
     overloads=tuple(spec.OVERLOADS),
     implementations=(TRITON, DECOMPOSITION),
 )

@@ -57,6 +57,20 @@ def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     return _reduction_call(problem, functools.partial(decomposition.reduce, fold=genome["fold"]))
 
 
+def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    """Row tiles that fit, and an explicit SPLIT only where each chunk holds a tile and no whole-row center is
+    needed (SPLIT 0 and 1 run every problem)."""
+    split, block_n = genome["SPLIT"], genome["BLOCK_N"]
+    reason = tiles_fit(problem, genome)
+    if reason is not None or split <= 1:
+        return reason
+    if problem.param("center") != "none":
+        return f"SPLIT={split}: var, std and logsumexp center each element on a statistic of the whole row"
+    if problem.dim("row_length") < split * block_n:
+        return f"SPLIT={split}: rows of {problem.dim('row_length')} hold fewer than {split} tiles of {block_n}"
+    return None
+
+
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
     if genome["fold"] == "matmul":
         if (problem.param("combine"), problem.param("center"), problem.param("accumulator")) not in (
@@ -68,9 +82,9 @@ def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
 TRITON = Implementation(
     name="reduction_triton",
     abstraction=Abstraction.TRITON,
-    genome_space=ROW_TILES,
+    genome_space=GenomeSpace(ROW_TILES.choices + (("SPLIT", triton_kernel.SPLITS),)),
     build=_build_triton,
-    supports=tiles_fit,
+    supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.spec", "torch_kevolve.families.dims",
                     "torch_kevolve.families.custom_call", "torch_kevolve.families.row_tiles",
                     "torch_kevolve.families.triton_launch"),
