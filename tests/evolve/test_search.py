@@ -5,8 +5,8 @@ import random
 import pytest
 
 from tests.evolve.landscape import H100, IMPL, OPTIMUM, PEAK, backward_problem, synthetic_evaluate
-from torch_kevolve.evolve.diagnosis import (COMPILE_ERROR, LAUNCH_OVERHEAD, LOW_BANDWIDTH_FINDING, NEAR_ROOFLINE_FINDING,
-                                            OUT_OF_SHARED_MEMORY, SPILLS, Diagnosis)
+from torch_kevolve.evolve.diagnosis import (COMPILE_ERROR, COMPUTE_BOUND_FINDING, LAUNCH_OVERHEAD, LOW_BANDWIDTH_FINDING,
+                                            NEAR_ROOFLINE_FINDING, OUT_OF_SHARED_MEMORY, SPILLS, Diagnosis, diagnose)
 from torch_kevolve.evolve.evaluation import EvaluationResult, Status
 from torch_kevolve.evolve.knowledge import KnowledgeBase
 from torch_kevolve.evolve.operator import OperatorContext, UniversalOperator
@@ -120,6 +120,7 @@ def test_the_knowledge_base_parses_every_entry_and_its_index_is_fresh():
     ((SPILLS,), "register_spills"), ((COMPILE_ERROR, OUT_OF_SHARED_MEMORY), "shared_memory"),
     ((LOW_BANDWIDTH_FINDING,), "low_bandwidth"), ((LAUNCH_OVERHEAD,), "launch_overhead"),
     (("timeout",), "wrong_or_crash"), ((NEAR_ROOFLINE_FINDING,), "near_roofline"),
+    ((COMPUTE_BOUND_FINDING,), "compute_bound"),
 ])
 def test_vector_and_keyword_retrieval_agree_on_the_first_entry(findings, first):
     kb = KnowledgeBase()
@@ -179,3 +180,15 @@ def test_the_first_draft_is_the_default_genome_adapted_to_the_problem(tmp_path):
     Search(EMBEDDING_BAG_BACKWARD, problem, [IMPL], synthetic_evaluate(calls), SearchGraph(tmp_path / "s.sqlite"), H100,
            config).run()
     assert [c.genome for c in calls] == [dict(IMPL.genome_space.default(), BLOCK_D=32)]
+
+
+@pytest.mark.parametrize("measures,finding", [
+    (dict(achieved_gbps=100.0, ceiling_gbps=3000.0, achieved_tflops=30.0, ceiling_tflops=50.0), COMPUTE_BOUND_FINDING),
+    (dict(achieved_gbps=100.0, ceiling_gbps=3000.0, achieved_tflops=48.0, ceiling_tflops=50.0), NEAR_ROOFLINE_FINDING),
+    (dict(achieved_gbps=600.0, ceiling_gbps=3000.0, achieved_tflops=1.0, ceiling_tflops=50.0), LOW_BANDWIDTH_FINDING),
+    (dict(achieved_gbps=600.0, ceiling_gbps=3000.0), LOW_BANDWIDTH_FINDING),
+])
+def test_a_kernel_is_diagnosed_against_its_nearer_roof(measures, finding):
+    """A matrix product nearer the matmul ceiling than the copy ceiling is compute-bound (or near that roof)."""
+    diagnosis = diagnose(EvaluationResult(Status.OK, fitness=1.0, t_cand_us=100.0, **measures))
+    assert diagnosis.findings == (finding,)
