@@ -125,23 +125,28 @@ def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches)
 
 TARGET = torch.zeros(8, dtype=torch.long)
 PIXELS = torch.zeros(2, 8, 8, dtype=torch.long)
-NLL_LOSSES = [
-    (aten.nll_loss_forward.default, (X, TARGET, None, 0, -100)),
-    (aten.nll_loss_forward.default, (X.t().contiguous().t(), TARGET.int(), X[0], 1, -100)),
-    (aten.nll_loss_forward.default, (X.double(), TARGET, None, 2, 3)),
-    (aten.nll_loss_backward.default, (X[:, 0].half(), X.half(), TARGET, X[0].half(), 0, -100, X[0, 0].half())),
-    (aten.nll_loss_backward.default, (X[0, 0].double(), X.double(), TARGET, None, 1, -100, X[0, 0].double())),
-    (aten.nll_loss2d_forward.default, (X.view(2, 4, 8, 8), PIXELS, None, 1, -100)),
-    (aten.nll_loss2d_backward.default, (X.view(2, 4, 8, 8)[:, 0], X.view(2, 4, 8, 8), PIXELS, None, 0, -100, X[0, 0])),
+NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, ROW_SPLIT=256, num_warps=4, num_stages=2)
+NLL_LOSSES = [  # (overload, args, ROW_SPLIT, kernel launches): mean/sum forwards launch partials then combine
+    (aten.nll_loss_forward.default, (X, TARGET, None, 0, -100), 256, 1),
+    (aten.nll_loss_forward.default, (X.t().contiguous().t(), TARGET.int(), X[0], 1, -100), 256, 2),
+    (aten.nll_loss_forward.default, (X.double(), TARGET, None, 2, 3), 256, 2),
+    (aten.nll_loss_forward.default, (X.half(), TARGET, X[0].half(), 1, -100), 1, 2),
+    (aten.nll_loss_forward.default, (X.double(), TARGET, X[0].double(), 1, -100), 1024, 2),
+    (aten.nll_loss_backward.default, (X[:, 0].half(), X.half(), TARGET, X[0].half(), 0, -100, X[0, 0].half()), 256, 1),
+    (aten.nll_loss_backward.default, (X[0, 0].double(), X.double(), TARGET, None, 1, -100, X[0, 0].double()), 256, 1),
+    (aten.nll_loss2d_forward.default, (X.view(2, 4, 8, 8), PIXELS, None, 1, -100), 256, 2),
+    (aten.nll_loss2d_forward.default, (X.view(2, 4, 8, 8).bfloat16(), PIXELS, None, 2, -100), 32, 2),
+    (aten.nll_loss2d_backward.default, (X.view(2, 4, 8, 8)[:, 0], X.view(2, 4, 8, 8), PIXELS, None, 0, -100, X[0, 0]),
+     256, 1),
 ]
-NLL_GENOME = dict(BLOCK=32, BLOCK_C=64, num_warps=4, num_stages=2)
 
 
-@pytest.mark.parametrize("overload,args", NLL_LOSSES, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
-def test_nll_loss_kernels_compile_for_sm90(captured, overload, args):
+@pytest.mark.parametrize("overload,args,split,launches", NLL_LOSSES,
+                         ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
+def test_nll_loss_kernels_compile_for_sm90(captured, overload, args, split, launches):
     problem = NLL_LOSS.problem(overload, args, {})
-    NLL_LOSS.implementation("nll_loss_triton").build(problem, NLL_GENOME)(*args)
-    assert compiles(captured)
+    NLL_LOSS.implementation("nll_loss_triton").build(problem, dict(NLL_GENOME, ROW_SPLIT=split))(*args)
+    assert compiles(captured, launches)
 
 
 C = torch.zeros(64)  # X: [batch 8, channels 64]

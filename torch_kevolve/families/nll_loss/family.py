@@ -83,7 +83,7 @@ class NllLossFamily(KernelFamily):
 
 NLL_LOSS = NllLossFamily(
     name="nll_loss",
-    version="1",
+    version="2",
     overloads=calls.OVERLOADS,
     implementations=(TRITON, DECOMPOSITION),
 )

@@ -10,7 +10,7 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_al
 from ..custom_call import named_kernel_call
 from ..overload_call import overload_call
 from . import decomposition, triton_kernel
-from .calls import NllLossCall, describe
+from .calls import NONE, NllLossCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
@@ -36,8 +36,14 @@ def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
-    if "backward" not in problem.op and genome["BLOCK_C"] != TRITON.genome_space.default()["BLOCK_C"]:
+    """Genes without effect on the problem keep their defaults: BLOCK_C (forward), ROW_SPLIT (backward and
+    reduction none, which split nothing)."""
+    default = TRITON.genome_space.default()
+    backward = "backward" in problem.op
+    if not backward and genome["BLOCK_C"] != default["BLOCK_C"]:
         return "the forward reads one class per row: BLOCK_C has no effect"
+    if (backward or problem.param("reduction") == NONE) and genome["ROW_SPLIT"] != default["ROW_SPLIT"]:
+        return "only the sum/mean forward splits its rows: ROW_SPLIT has no effect"
     return None
 
 
@@ -47,6 +53,7 @@ TRITON = Implementation(
     genome_space=GenomeSpace((
         ("BLOCK", (128, 32, 64, 256, 512, 1024)),
         ("BLOCK_C", (64, 16, 32, 128, 256)),
+        ("ROW_SPLIT", (256, 1, 32, 1024)),  # the most programs summing the rows of a sum/mean (a power of 2)
         ("num_warps", (4, 1, 2, 8)),
         ("num_stages", (1, 2, 3)),
     )),

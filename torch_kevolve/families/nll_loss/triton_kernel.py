@@ -1,9 +1,11 @@
 """Triton nll_loss forward and backward.
 
-forward:  reduction none: each program writes the losses of BLOCK rows; mean/sum: one program walks
-          every row in BLOCK steps and writes the reduced loss and the total weight.
-backward: each program writes BLOCK rows of the gradient, BLOCK_C classes at a time: zero except
-          at each row's target class. Arithmetic in fp32 (fp64 for fp64 inputs).
+forward:  reduction none: each program writes the losses of BLOCK rows. mean/sum: two passes, no
+          atomics (deterministic): each of at most ROW_SPLIT programs sums (-weight * x[target], weight)
+          over its run of whole BLOCKs of rows into a partial buffer; one program then sums the partials
+          and writes the loss (divided by the total weight for mean) and the total weight.
+backward: each program writes one [BLOCK rows, BLOCK_C classes] tile of the gradient: zero except at
+          each row's target class. Arithmetic in fp32 (fp64 for fp64 inputs).
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import triton
 import triton.language as tl
 
 from ..triton_launch import launch
-from .calls import NONE, NllLossCall
+from .calls import MEAN, NONE, NllLossCall
 
-GENOME_CONSTEXPRS = ("BLOCK", "BLOCK_C")
+GENOME_CONSTEXPRS = ("BLOCK", "BLOCK_C", "ROW_SPLIT")
 
 
 @triton.jit
@@ -41,38 +43,68 @@ def nll_loss_forward_kernel(
     x_ptr,  # [batch, classes] log-probabilities, any strides; nll_loss2d: [batch, classes, inner] contiguous
     target_ptr,  # [rows] class of each row (rows = batch * inner)
     w_ptr,  # [classes] class weights (read when HAS_WEIGHT)
-    out_ptr,  # [rows] losses (reduction none) or [] the reduced loss
-    total_weight_ptr,  # [] sum of the weights of non-ignored rows (mean/sum)
+    out_ptr,  # [rows] the loss of each row (reduction none)
     rows,
     stride_row,  # between batch elements
     stride_class,
     inner,
     ignore_index,
-    REDUCTION: tl.constexpr,  # 0 none, 1 mean, 2 sum
     HAS_WEIGHT: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    if REDUCTION == 0:
-        row = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        loss, _ = _row_losses(x_ptr, target_ptr, w_ptr, row, rows, stride_row, stride_class, inner, ignore_index,
-                              HAS_WEIGHT, FP64)
-        tl.store(out_ptr + row, loss.to(out_ptr.dtype.element_ty), mask=row < rows)
-    else:
-        acc_type = tl.float64 if FP64 else tl.float32
-        loss_sum = tl.zeros([BLOCK], dtype=acc_type)
-        weight_sum = tl.zeros([BLOCK], dtype=acc_type)
-        for start in range(0, rows, BLOCK):
-            loss, w = _row_losses(x_ptr, target_ptr, w_ptr, start + tl.arange(0, BLOCK), rows, stride_row,
-                                  stride_class, inner, ignore_index, HAS_WEIGHT, FP64)
-            loss_sum += loss
-            weight_sum += w
-        total = tl.sum(weight_sum, axis=0)
-        result = tl.sum(loss_sum, axis=0)
-        if REDUCTION == 1:
-            result = result / total
-        tl.store(out_ptr, result.to(out_ptr.dtype.element_ty))
-        tl.store(total_weight_ptr, total.to(total_weight_ptr.dtype.element_ty))
+    row = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    loss, _ = _row_losses(x_ptr, target_ptr, w_ptr, row, rows, stride_row, stride_class, inner, ignore_index,
+                          HAS_WEIGHT, FP64)
+    tl.store(out_ptr + row, loss.to(out_ptr.dtype.element_ty), mask=row < rows)
+
+
+@triton.jit
+def nll_loss_partials_kernel(
+    x_ptr, target_ptr, w_ptr,  # as in nll_loss_forward_kernel
+    partial_ptr,  # [2, programs] fp32 (fp64 for FP64): row 0 the loss sums, row 1 the weight sums
+    rows,
+    rows_per_program,  # a multiple of BLOCK
+    programs,
+    stride_row,
+    stride_class,
+    inner,
+    ignore_index,
+    HAS_WEIGHT: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    acc_type = tl.float64 if FP64 else tl.float32
+    pid = tl.program_id(0)
+    first = pid.to(tl.int64) * rows_per_program
+    loss_sum = tl.zeros([BLOCK], dtype=acc_type)
+    weight_sum = tl.zeros([BLOCK], dtype=acc_type)
+    for start in range(0, rows_per_program, BLOCK):
+        loss, w = _row_losses(x_ptr, target_ptr, w_ptr, first + start + tl.arange(0, BLOCK), rows, stride_row,
+                              stride_class, inner, ignore_index, HAS_WEIGHT, FP64)
+        loss_sum += loss
+        weight_sum += w
+    tl.store(partial_ptr + pid, tl.sum(loss_sum, axis=0))
+    tl.store(partial_ptr + programs + pid, tl.sum(weight_sum, axis=0))
+
+
+@triton.jit
+def nll_loss_combine_kernel(
+    partial_ptr,  # [2, programs] from nll_loss_partials_kernel
+    out_ptr,  # [] the reduced loss
+    total_weight_ptr,  # [] sum of the weights of non-ignored rows
+    programs,  # at most PARTIALS
+    MEAN: tl.constexpr,
+    PARTIALS: tl.constexpr,
+):
+    i = tl.arange(0, PARTIALS)
+    mask = i < programs
+    result = tl.sum(tl.load(partial_ptr + i, mask=mask, other=0.0), axis=0)
+    total = tl.sum(tl.load(partial_ptr + programs + i, mask=mask, other=0.0), axis=0)
+    if MEAN:
+        result = result / total
+    tl.store(out_ptr, result.to(out_ptr.dtype.element_ty))
+    tl.store(total_weight_ptr, total.to(total_weight_ptr.dtype.element_ty))
 
 
 @triton.jit
@@ -93,7 +125,10 @@ def nll_loss_backward_kernel(
     BLOCK_C: tl.constexpr,
 ):
     acc_type = tl.float64 if FP64 else tl.float32
-    row = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    class_blocks = tl.cdiv(classes, BLOCK_C)
+    pid = tl.program_id(0)
+    row = (pid // class_blocks) * BLOCK + tl.arange(0, BLOCK)
+    col = (pid % class_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask = row < rows
     t = tl.load(target_ptr + row, mask=mask, other=0).to(tl.int64)
     keep = mask & (t != ignore_index)
@@ -107,11 +142,9 @@ def nll_loss_backward_kernel(
     if HAS_WEIGHT:
         g = g * tl.load(w_ptr + t, mask=keep, other=0.0).to(acc_type)
     d = tl.where(keep, -g, 0.0)
-    for start in range(0, classes, BLOCK_C):
-        col = start + tl.arange(0, BLOCK_C)
-        value = tl.where(col[None, :] == t[:, None], d[:, None], 0.0)
-        tl.store(grad_input_ptr + first[:, None] + col.to(tl.int64)[None, :] * inner,
-                 value.to(grad_input_ptr.dtype.element_ty), mask=mask[:, None] & (col < classes)[None, :])
+    value = tl.where(col[None, :] == t[:, None], d[:, None], 0.0)
+    tl.store(grad_input_ptr + first[:, None] + col.to(tl.int64)[None, :] * inner,
+             value.to(grad_input_ptr.dtype.element_ty), mask=mask[:, None] & (col < classes)[None, :])
 
 
 def allocate(t: dict, call: NllLossCall) -> list[torch.Tensor]:
@@ -123,25 +156,52 @@ def allocate(t: dict, call: NllLossCall) -> list[torch.Tensor]:
     return [torch.empty(out_shape, dtype=x.dtype, device=x.device), torch.empty((), dtype=x.dtype, device=x.device)]
 
 
+def row_split(rows: int, block: int, split: int) -> tuple[int, int]:
+    """(rows per program, programs) of a sum/mean: the BLOCKs of rows (at least one) dealt in equal runs to
+    at most `split` programs; the last run may be shorter."""
+    blocks = max(1, triton.cdiv(rows, block))
+    per_program = triton.cdiv(blocks, split)
+    return per_program * block, triton.cdiv(blocks, per_program)
+
+
+def _backward(t: dict, call: NllLossCall, genome: dict, grad_input: torch.Tensor, **options) -> None:
+    """Fill grad_input, one program per [BLOCK, BLOCK_C] tile."""
+    tiles = triton.cdiv(call.rows, genome["BLOCK"]) * triton.cdiv(call.classes, genome["BLOCK_C"])
+    weight = None if t["weight"] is None else t["weight"].contiguous()
+    launch(nll_loss_backward_kernel, (tiles,), t["grad_output"].contiguous(), t["target"].contiguous(), weight,
+           t["total_weight"], grad_input, call.rows, call.classes, call.inner, call.ignore_index,
+           REDUCTION=call.reduction, BLOCK_C=genome["BLOCK_C"], **options)
+
+
+def _forward(t: dict, call: NllLossCall, genome: dict, output: torch.Tensor, total_weight: torch.Tensor,
+             **options) -> None:
+    """Fill output (and total_weight for mean/sum; 0 for none): one pass for none, partials then combine else."""
+    x, target = t["self"], t["target"].contiguous()
+    weight = None if t["weight"] is None else t["weight"].contiguous()
+    if x.dim() == 4:
+        x = x.contiguous()
+    strides = (x.stride(0), x.stride(1)) if x.dim() > 1 else (0, x.stride(0))
+    if call.reduction == NONE:
+        total_weight.zero_()
+        launch(nll_loss_forward_kernel, (triton.cdiv(call.rows, genome["BLOCK"]),), x, target, weight, output,
+               call.rows, *strides, call.inner, call.ignore_index, **options)
+        return
+    rows_per_program, programs = row_split(call.rows, genome["BLOCK"], genome["ROW_SPLIT"])
+    partials = torch.empty(2, programs, dtype=torch.float64 if options["FP64"] else torch.float32, device=x.device)
+    launch(nll_loss_partials_kernel, (programs,), x, target, weight, partials, call.rows, rows_per_program,
+           programs, *strides, call.inner, call.ignore_index, **options)
+    launch(nll_loss_combine_kernel, (1,), partials, output, total_weight, programs, MEAN=call.reduction == MEAN,
+           PARTIALS=genome["ROW_SPLIT"], num_warps=options["num_warps"], num_stages=options["num_stages"])
+
+
 def nll_loss(t: dict, call: NllLossCall, genome: dict) -> list[torch.Tensor]:
     """The call's outputs (see `allocate`), computed by the kernels; reduction none leaves
     total_weight at 0."""
     outs = allocate(t, call)
-    x, target = t["self"], t["target"].contiguous()
-    options = dict(REDUCTION=call.reduction, HAS_WEIGHT=call.has_weight, FP64=x.dtype == torch.float64,
-                   BLOCK=genome["BLOCK"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
-    weight = None if t["weight"] is None else t["weight"].contiguous()
-    rows_grid = (triton.cdiv(call.rows, genome["BLOCK"]),)
+    options = dict(HAS_WEIGHT=call.has_weight, FP64=t["self"].dtype == torch.float64, BLOCK=genome["BLOCK"],
+                   num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     if call.backward:
-        launch(nll_loss_backward_kernel, rows_grid, t["grad_output"].contiguous(), target, weight,
-               t["total_weight"], outs[0], call.rows, call.classes, call.inner, call.ignore_index,
-               BLOCK_C=genome["BLOCK_C"], **options)
-        return outs
-    if call.reduction == NONE:
-        outs[1].zero_()
-    if x.dim() == 4:
-        x = x.contiguous()
-    stride_row, stride_class = (x.stride(0), x.stride(1)) if x.dim() > 1 else (0, x.stride(0))
-    launch(nll_loss_forward_kernel, rows_grid if call.reduction == NONE else (1,), x, target, weight, *outs,
-           call.rows, stride_row, stride_class, call.inner, call.ignore_index, **options)
+        _backward(t, call, genome, *outs, **options)
+    else:
+        _forward(t, call, genome, *outs, **options)
     return outs
