@@ -16,7 +16,6 @@ import triton.language as tl
 from ..triton_launch import launch
 from .calls import MEAN, NONE, NllLossCall
 
-GENOME_CONSTEXPRS = ("BLOCK", "BLOCK_C", "ROW_SPLIT")
 
 
 @triton.jit
