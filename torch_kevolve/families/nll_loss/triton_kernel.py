@@ -17,7 +17,6 @@ from ..triton_launch import launch
 from .calls import MEAN, NONE, NllLossCall
 
 
-
 @triton.jit
 def _row_losses(x_ptr, target_ptr, w_ptr, row, rows, stride_row, stride_class, inner, ignore_index,
                 HAS_WEIGHT: tl.constexpr, FP64: tl.constexpr):
