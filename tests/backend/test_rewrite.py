@@ -83,3 +83,23 @@ def test_a_failed_splice_leaves_the_graph_unchanged():
     with pytest.raises(ValueError, match="no module owns"):
         rewrite.replace_node(graph, node, plus_constant, [next(iter(graph.nodes))])
     assert [n.format_node() for n in graph.nodes] == before
+
+
+def test_gemm_split_k_and_operand_copy_are_spliced_into_the_graph():
+    """A weight-gradient-like product (M-major a, N-major b) with split-K: both operands copied K-major, the
+    partial products and their sum launched, the sum writing the returned tensor."""
+    from torch_kevolve.families import GEMM
+
+    gm = _graph_of(lambda g, x: torch.ops.aten.mm(g.t(), x),
+                   lambda: torch.empty(512, 64, device="cuda"), lambda: torch.empty(512, 96, device="cuda"))
+    node = next(n for n in gm.graph.nodes if n.target in GEMM.overloads)
+    args = rewrite.positional_args(node)
+    problem = GEMM.problem(node.target, rewrite.example_values(args), {})
+    impl = GEMM.implementation("gemm_triton")
+    genome = dict(impl.genome_space.default(), SPLIT_K=4)
+    assert impl.supports(problem, genome) is None
+    rewrite.replace_node(gm.graph, node, impl.build(problem, genome), args)
+    launches = [n for n in gm.graph.nodes if n.target is triton_kernel_wrapper_mutation]
+    copies = [n for n in gm.graph.nodes if n.target in (torch.ops.aten.clone.default, torch.ops.aten._to_copy.default)]
+    assert len(launches) == 2 and len(copies) == 2 and _launch_writes_output(gm)
+    assert not any(n.target in GEMM.overloads for n in gm.graph.nodes)

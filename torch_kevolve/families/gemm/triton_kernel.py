@@ -126,11 +126,12 @@ def allocate(t: dict, call: GemmCall) -> list[torch.Tensor]:
 
 
 def k_major(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """a and b with K as their unit-stride dim: a row-major copy of an a that is not, a column-major copy of b."""
+    """a and b with K as their unit-stride dim: a row-major copy of an a that is not, a column-major copy of b.
+    (clone, not contiguous(): the graph rewrite traces this on fake tensors, where both mean one copy.)"""
     if a.stride(1) != 1:
-        a = a.contiguous()
+        a = a.clone(memory_format=torch.contiguous_format)
     if b.stride(0) != 1:
-        b = b.t().contiguous().t()
+        b = b.t().clone(memory_format=torch.contiguous_format).t()
     return a, b
 
 
