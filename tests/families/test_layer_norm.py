@@ -7,6 +7,7 @@ import torch
 from torch_kevolve.families import LAYER_NORM, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
+from torch_kevolve.families.layer_norm import triton_kernel
 
 aten = torch.ops.aten
 g = torch.Generator().manual_seed(0)
@@ -46,7 +47,7 @@ CALLS = [
     (aten._fused_rms_norm_backward.default, rms_backward_args(X.bfloat16(), [4, 20], None, [True, False])),
     (aten._fused_rms_norm_backward.default, rms_backward_args(X.double(), [20], W.double(), [False, True])),
 ]
-SMALL_TILES = dict(BLOCK_M=2, BLOCK_N=16, num_warps=1, num_stages=1)
+SMALL_TILES = dict(BLOCK_M=2, BLOCK_N=16, num_warps=1, num_stages=1, PARAM_SPLIT=64)
 
 
 def ids(value):
@@ -75,6 +76,40 @@ def test_generated_inputs(overload, args):
     for impl in LAYER_NORM.implementations:
         fn = impl.build(problem, impl.genomes(problem)[0])
         check_kernel(LAYER_NORM, problem, fn, torch.device("cpu"), seeds=(0,), dists=DISTRIBUTIONS)
+
+
+X37 = torch.randn(37, 20, generator=g)
+SPLIT_CALLS = [  # weight/bias gradients over 37 rows: with SPLIT_TILES, ten chunks of 4 rows, the last of 1
+    (aten.native_layer_norm_backward.default, backward_args(X37, [20], W, B, [True, True, True])),
+    (aten.native_layer_norm_backward.default, backward_args(X37, [20], W, B, [False, True, False])),
+    (aten.native_layer_norm_backward.default, backward_args(X37.double(), [20], W.double(), None, [True, True, False])),
+    (aten.native_layer_norm_backward.default, backward_args(X37.half(), [20], None, B.half(), [False, False, True])),
+    (aten._fused_rms_norm_backward.default, rms_backward_args(X37, [20], W, [True, True])),
+    (aten._fused_rms_norm_backward.default, rms_backward_args(X37.bfloat16(), [20], W.bfloat16(), [False, True])),
+]
+SPLIT_TILES = dict(SMALL_TILES, PARAM_SPLIT=16)
+
+
+def test_row_chunks_cover_rows_in_whole_tiles():
+    assert triton_kernel.row_chunks(37, SPLIT_TILES) == (4, 10)
+    assert triton_kernel.row_chunks(4096, dict(BLOCK_M=4, PARAM_SPLIT=64)) == (64, 64)
+    assert triton_kernel.row_chunks(0, SPLIT_TILES) == (2, 0)
+
+
+@pytest.mark.parametrize("overload,args", SPLIT_CALLS, ids=ids)
+@pytest.mark.parametrize("split", (1, 16))
+def test_parameter_gradients_split_over_row_chunks(overload, args, split):
+    problem = LAYER_NORM.problem(overload, args, {})
+    got = LAYER_NORM.implementation("layer_norm_triton").build(problem, dict(SPLIT_TILES, PARAM_SPLIT=split))(*args)
+    compare(LAYER_NORM, problem, got, LAYER_NORM.reference(problem, args), LAYER_NORM.reduced_extent(problem, args))
+
+
+def test_param_split_varies_only_where_parameter_gradients_are_summed():
+    triton_impl = LAYER_NORM.implementation("layer_norm_triton")
+    param_problem = LAYER_NORM.problem(*SPLIT_CALLS[1][:2], {})
+    assert any(g["PARAM_SPLIT"] != 64 for g in triton_impl.genomes(param_problem))
+    for overload, args in (CALLS[0], CALLS[8]):
+        assert all(g["PARAM_SPLIT"] == 64 for g in triton_impl.genomes(LAYER_NORM.problem(overload, args, {})))
 
 
 def test_problem_and_registry():

@@ -102,24 +102,27 @@ def test_softmax_kernels_compile_for_sm90(captured, overload, args):
 
 
 W = torch.zeros(64)
-LAYER_NORMS = [  # (overload, args, kernel launches)
+LAYER_NORMS = [  # (overload, args, kernel launches): weight/bias gradients take two (row-chunk partials, their sums)
     (aten.native_layer_norm.default, (X, [64], W, W, 1e-5), 1),
     (aten.native_layer_norm.default, (X.bfloat16(), [64], None, None, 1e-5), 1),
     (aten.native_layer_norm.default, (X.double(), [8, 64], None, W.expand(8, 64).double(), 1e-5), 1),
     (aten.native_layer_norm_backward.default, (X.half(), X.half(), [64], X[:, :1], X[:, :1], W.half(), W.half(),
-                                               [True, True, True]), 2),
+                                               [True, True, True]), 3),
     (aten.native_layer_norm_backward.default, (X.double(), X.double(), [64], X[:, :1].double(), X[:, :1].double(),
                                                None, None, [True, False, False]), 1),
-    (aten.native_layer_norm_backward.default, (X, X, [64], X[:, :1], X[:, :1], W, None, [False, True, False]), 1),
+    (aten.native_layer_norm_backward.default, (X, X, [64], X[:, :1], X[:, :1], W, None, [False, True, False]), 2),
+    (aten.native_layer_norm_backward.default, (X.double(), X.double(), [64], X[:, :1].double(), X[:, :1].double(),
+                                               None, W.double(), [False, False, True]), 2),
     (aten._fused_rms_norm.default, (X.half(), [64], W.half(), None), 1),
-    (aten._fused_rms_norm_backward.default, (X.bfloat16(), X.bfloat16(), [64], X[:, :1], W.bfloat16(), [True, True]), 2),
+    (aten._fused_rms_norm_backward.default, (X.bfloat16(), X.bfloat16(), [64], X[:, :1], W.bfloat16(), [True, True]), 3),
 ]
+LAYER_NORM_GENOME = dict(GENOME, PARAM_SPLIT=16)
 
 
 @pytest.mark.parametrize("overload,args,launches", LAYER_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
 def test_layer_norm_kernels_compile_for_sm90(captured, overload, args, launches):
     problem = LAYER_NORM.problem(overload, args, {})
-    LAYER_NORM.implementation("layer_norm_triton").build(problem, GENOME)(*args)
+    LAYER_NORM.implementation("layer_norm_triton").build(problem, LAYER_NORM_GENOME)(*args)
     assert compiles(captured, launches)
 
 

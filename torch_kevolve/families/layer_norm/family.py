@@ -106,7 +106,7 @@ def _rms_norm_backward(grad, x, normalized_shape, rstd, weight, output_mask):
 
 LAYER_NORM = LayerNormFamily(
     name="layer_norm",
-    version="1",
+    version="2",
     overloads=calls.OVERLOADS,
     implementations=(TRITON, DECOMPOSITION),
 )

@@ -2,8 +2,10 @@
 view, forward and backward.
 
 forward:  one program normalizes BLOCK_M rows in BLOCK_N steps (mean, then centered variance, then write).
-backward: grad_input row by row as forward; grad_weight/grad_bias by a second kernel whose programs
-          each sum BLOCK_N columns over all rows. Arithmetic in fp32 (fp64 for fp64 inputs).
+backward: grad_input row by row as forward; grad_weight/grad_bias in two passes: programs of (BLOCK_N
+          columns, chunk of rows) write partial sums [splits, length] (at most PARAM_SPLIT chunks), then a
+          small kernel sums the partials of each column (deterministic: no atomics).
+Arithmetic in fp32 (fp64 for fp64 inputs).
 """
 from __future__ import annotations
 
@@ -149,10 +151,11 @@ def layer_norm_backward_params_kernel(
     x_ptr,  # [rows, length] contiguous input
     mean_ptr,  # [rows] (read unless RMS)
     rstd_ptr,  # [rows]
-    dw_ptr,  # [length] sum over rows of grad * xhat (written when WANT_WEIGHT)
-    db_ptr,  # [length] sum over rows of grad (written when WANT_BIAS)
+    dw_partial_ptr,  # [splits, length] per row chunk: sum of grad * xhat (written when WANT_WEIGHT)
+    db_partial_ptr,  # [splits, length] per row chunk: sum of grad (written when WANT_BIAS)
     rows,
     length,
+    rows_per_split,  # rows of one chunk; chunk s is rows [s * rows_per_split, (s + 1) * rows_per_split)
     WANT_WEIGHT: tl.constexpr,
     WANT_BIAS: tl.constexpr,
     RMS: tl.constexpr,
@@ -160,14 +163,17 @@ def layer_norm_backward_params_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
+    # Pass 1 of the parameter gradients: program (column block, chunk) sums its chunk's rows.
     acc_type = tl.float64 if FP64 else tl.float32
     col = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     col_mask = col < length
+    first = tl.program_id(1) * rows_per_split
+    end = tl.minimum(first + rows_per_split, rows)
     dw = tl.zeros([BLOCK_N], dtype=acc_type)
     db = tl.zeros([BLOCK_N], dtype=acc_type)
-    for start in range(0, rows, BLOCK_M):
-        row = start + tl.arange(0, BLOCK_M)
-        row_mask = row < rows
+    for start in range(0, rows_per_split, BLOCK_M):
+        row = first + start + tl.arange(0, BLOCK_M)
+        row_mask = row < end
         mask = row_mask[:, None] & col_mask[None, :]
         offs = row.to(tl.int64)[:, None] * length + col[None, :]
         g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(acc_type)
@@ -180,10 +186,65 @@ def layer_norm_backward_params_kernel(
             dw += tl.sum(g * xhat, axis=0)
         if WANT_BIAS:
             db += tl.sum(g, axis=0)
+    partial = tl.program_id(1).to(tl.int64) * length + col
+    if WANT_WEIGHT:
+        tl.store(dw_partial_ptr + partial, dw, mask=col_mask)
+    if WANT_BIAS:
+        tl.store(db_partial_ptr + partial, db, mask=col_mask)
+
+
+@triton.jit
+def layer_norm_sum_partials_kernel(
+    dw_partial_ptr,  # [splits, length] (read when WANT_WEIGHT)
+    db_partial_ptr,  # [splits, length] (read when WANT_BIAS)
+    dw_ptr,  # [length] column sums of dw_partial, in its own dtype (written when WANT_WEIGHT)
+    db_ptr,  # [length] column sums of db_partial (written when WANT_BIAS)
+    splits,
+    length,
+    WANT_WEIGHT: tl.constexpr,
+    WANT_BIAS: tl.constexpr,
+    FP64: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):
+    # Pass 2 of the parameter gradients: each program sums BLOCK_N columns of the partials.
+    acc_type = tl.float64 if FP64 else tl.float32
+    col = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_mask = col < length
+    dw = tl.zeros([BLOCK_N], dtype=acc_type)
+    db = tl.zeros([BLOCK_N], dtype=acc_type)
+    for start in range(0, splits, BLOCK_M):
+        split = start + tl.arange(0, BLOCK_M)
+        mask = (split < splits)[:, None] & col_mask[None, :]
+        offs = split.to(tl.int64)[:, None] * length + col[None, :]
+        if WANT_WEIGHT:
+            dw += tl.sum(tl.load(dw_partial_ptr + offs, mask=mask, other=0.0), axis=0)
+        if WANT_BIAS:
+            db += tl.sum(tl.load(db_partial_ptr + offs, mask=mask, other=0.0), axis=0)
     if WANT_WEIGHT:
         tl.store(dw_ptr + col, dw.to(dw_ptr.dtype.element_ty), mask=col_mask)
     if WANT_BIAS:
         tl.store(db_ptr + col, db.to(db_ptr.dtype.element_ty), mask=col_mask)
+
+
+def row_chunks(rows: int, genome: dict) -> tuple[int, int]:
+    """(rows_per_split, splits): at most PARAM_SPLIT chunks of whole BLOCK_M tiles covering the rows."""
+    rows_per_split = genome["BLOCK_M"] * max(1, triton.cdiv(rows, genome["PARAM_SPLIT"] * genome["BLOCK_M"]))
+    return rows_per_split, triton.cdiv(rows, rows_per_split)
+
+
+def _backward_params(grad, x, mean, rstd, dw, db, call: LayerNormCall, genome: dict, fp64: bool) -> None:
+    """Fill dw and db (either may be None) with their sums over rows: partial sums per row chunk, then their total."""
+    rows_per_split, splits = row_chunks(call.rows, genome)
+    acc_dtype = torch.float64 if fp64 else torch.float32
+    partials = [None if out is None else torch.empty(splits, call.length, dtype=acc_dtype, device=x.device)
+                for out in (dw, db)]
+    col_blocks = triton.cdiv(call.length, genome["BLOCK_N"])
+    options = dict(WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None, FP64=fp64, num_warps=genome["num_warps"],
+                   num_stages=genome["num_stages"], **{name: genome[name] for name in GENOME_CONSTEXPRS})
+    launch(layer_norm_backward_params_kernel, (col_blocks, splits), grad, x, mean, rstd, *partials, call.rows,
+           call.length, rows_per_split, RMS=call.rms, **options)
+    launch(layer_norm_sum_partials_kernel, (col_blocks,), *partials, dw, db, splits, call.length, **options)
 
 
 def allocate(t: dict, call: LayerNormCall) -> list[torch.Tensor]:
@@ -223,6 +284,5 @@ def layer_norm(t: dict, call: LayerNormCall, genome: dict) -> list[torch.Tensor]
         launch(layer_norm_backward_input_kernel, row_grid, grad, x, mean, rstd, weight, dx, call.rows, call.length,
                1, 1, HAS_WEIGHT=weight is not None, PER_CHANNEL=False, **options)
     if dw is not None or db is not None:
-        launch(layer_norm_backward_params_kernel, (triton.cdiv(call.length, genome["BLOCK_N"]),), grad, x, mean, rstd,
-               dw, db, call.rows, call.length, WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None, **options)
+        _backward_params(grad, x, mean, rstd, dw, db, call, genome, fp64)
     return outs
