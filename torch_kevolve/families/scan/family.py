@@ -59,7 +59,7 @@ class ScanFamily(KernelFamily):
 
 SCAN = ScanFamily(
     name="scan",
-    version="1",
+    version="2",
     overloads=tuple(calls.COMBINES),
     implementations=(TRITON, DECOMPOSITION),
 )

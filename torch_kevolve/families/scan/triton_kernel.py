@@ -49,7 +49,10 @@ def scan_kernel(
             carry = carry * tl.reduce(x, 1, _multiply)
         else:
             tile = tl.cumsum(x, axis=1) + carry[:, None]
-            carry = carry + tl.sum(x, axis=1)
+            # The running total is the scan's last column (masked elements load as 0). `carry + tl.sum(x)`
+            # fails to compile for sm_90 on Triton 3.6 with fp32 and 16-divisible lengths (an assertion in
+            # OptimizeThreadLocality: a loop result with two uses).
+            carry = tl.sum(tl.where(cols[None, :] == BLOCK_N - 1, tile, 0), axis=1)
         tl.store(out_ptr + offs, tile.to(out_ptr.dtype.element_ty), mask=mask)
 
 
