@@ -1,11 +1,13 @@
 """The group-norm family: both implementations against ATen in float64, forward (with and without
-weight/bias, one group, one channel per group) and backward (every output mask)."""
+weight/bias, one group, one channel per group) and backward (every output mask, weight and bias gradients
+summed over chunks of each channel's elements)."""
 import pytest
 import torch
 
 from torch_kevolve.families import GROUP_NORM, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
+from torch_kevolve.families.group_norm import triton_kernel
 
 aten = torch.ops.aten
 g = torch.Generator().manual_seed(0)
@@ -30,7 +32,7 @@ CALLS = [
     (aten.native_group_norm_backward.default, backward_args(X.double(), None, 3, [True, False, False])),
     (aten.native_group_norm_backward.default, backward_args(X.half(), W.half(), 6, [False, True, True])),
 ]
-SMALL_TILES = dict(BLOCK_M=2, BLOCK_N=16, num_warps=1, num_stages=1)
+SMALL_TILES = dict(BLOCK_M=2, BLOCK_N=16, num_warps=1, num_stages=1, PARAM_SPLIT=64)
 
 
 def ids(value):
@@ -60,6 +62,37 @@ def test_generated_inputs(overload, args):
         check_kernel(GROUP_NORM, problem, fn, torch.device("cpu"), seeds=(0,), dists=DISTRIBUTIONS)
 
 
+X5 = torch.randn(5, 6, 7, generator=g)
+SPLIT_CALLS = [  # each channel's 35 elements: with SPLIT_TILES, chunks of 16, 16 and 3 crossing batch boundaries
+    (aten.native_group_norm_backward.default, backward_args(X5, W, 3, [True, True, True])),
+    (aten.native_group_norm_backward.default, backward_args(X5.double(), W.double(), 3, [False, True, False])),
+    (aten.native_group_norm_backward.default, backward_args(X5.half(), W.half(), 1, [False, False, True])),
+    (aten.native_group_norm_backward.default, backward_args(X5.bfloat16(), W.bfloat16(), 6, [True, True, True])),
+    (aten.native_group_norm_backward.default, backward_args(X5, W, 6, [True, True, False])),
+]
+SPLIT_TILES = dict(SMALL_TILES, PARAM_SPLIT=16)
+
+
+def test_chunks_cover_each_channels_elements_in_whole_tiles():
+    assert triton_kernel.row_chunks(35, SPLIT_TILES, "BLOCK_N") == (16, 3)
+    assert triton_kernel.row_chunks(64 * 1024, dict(BLOCK_N=256, PARAM_SPLIT=64), "BLOCK_N") == (1024, 64)
+
+
+@pytest.mark.parametrize("overload,args", SPLIT_CALLS, ids=ids)
+@pytest.mark.parametrize("split", (1, 16))
+def test_parameter_gradients_split_over_chunks(overload, args, split):
+    problem = GROUP_NORM.problem(overload, args, {})
+    got = GROUP_NORM.implementation("group_norm_triton").build(problem, dict(SPLIT_TILES, PARAM_SPLIT=split))(*args)
+    compare(GROUP_NORM, problem, got, GROUP_NORM.reference(problem, args), GROUP_NORM.reduced_extent(problem, args))
+
+
+def test_param_split_varies_only_where_parameter_gradients_are_summed():
+    triton_impl = GROUP_NORM.implementation("group_norm_triton")
+    assert any(g["PARAM_SPLIT"] != 64 for g in triton_impl.genomes(GROUP_NORM.problem(*SPLIT_CALLS[1][:2], {})))
+    for overload, args in (CALLS[0], CALLS[5]):
+        assert all(g["PARAM_SPLIT"] == 64 for g in triton_impl.genomes(GROUP_NORM.problem(overload, args, {})))
+
+
 def test_problem_and_registry():
     problem = GROUP_NORM.problem(*CALLS[0][:2], {})
     assert (problem.dim("batch"), problem.dim("channels"), problem.dim("inner"), problem.dim("row_length")) == (3, 6, 20, 60)
@@ -77,3 +110,10 @@ def test_problem_and_registry():
 def test_unsupported_calls(args, reason):
     with pytest.raises(Unsupported, match=reason):
         GROUP_NORM.problem(aten.native_group_norm.default, args, {})
+
+
+def test_zero_batch_backward_is_refused():
+    with pytest.raises(Unsupported, match="empty"):
+        empty, stats = X[:0], X[:0, :2, 0, 0]
+        args = (empty, empty, stats, stats, W, 0, 6, 20, 2, [True, True, True])
+        GROUP_NORM.problem(aten.native_group_norm_backward.default, args, {})

@@ -171,19 +171,24 @@ def test_batch_norm_kernels_compile_for_sm90(captured, overload, args):
     assert compiles(captured)
 
 
-GROUP_NORMS = [  # (overload, args, kernel launches); X: [N 8, C 64], HxW 1
+GROUP_NORMS = [  # (overload, args, kernel launches); X: [N 8, C 64], HxW 1; weight/bias gradients take two (partials
+    # per chunk of each channel's elements, their sums)
     (aten.native_group_norm.default, (X, C, C, 8, 64, 1, 4, 1e-5), 1),
     (aten.native_group_norm.default, (X.half(), None, None, 8, 64, 1, 64, 1e-5), 1),
-    (aten.native_group_norm_backward.default, (X, X, X[:, :4], X[:, :4], C, 8, 64, 1, 4, [True, True, True]), 2),
+    (aten.native_group_norm_backward.default, (X, X, X[:, :4], X[:, :4], C, 8, 64, 1, 4, [True, True, True]), 3),
+    (aten.native_group_norm_backward.default, (X.bfloat16(), X.bfloat16(), X[:, :1], X[:, :1], C.bfloat16(), 8, 64, 1,
+                                               1, [False, True, False]), 2),
     (aten.native_group_norm_backward.default, (X.double(), X.double(), X[:, :2].double(), X[:, :2].double(),
-                                               C.double(), 8, 64, 1, 2, [False, False, True]), 1),
+                                               C.double(), 8, 64, 1, 2, [False, False, True]), 2),
+    (aten.native_group_norm_backward.default, (X.half(), X.half(), X[:, :4].half(), X[:, :4].half(), None, 8, 64, 1, 4,
+                                               [True, False, False]), 1),
 ]
 
 
 @pytest.mark.parametrize("overload,args,launches", GROUP_NORMS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
 def test_group_norm_kernels_compile_for_sm90(captured, overload, args, launches):
     problem = GROUP_NORM.problem(overload, args, {})
-    GROUP_NORM.implementation("group_norm_triton").build(problem, GENOME)(*args)
+    GROUP_NORM.implementation("group_norm_triton").build(problem, dict(GENOME, PARAM_SPLIT=16))(*args)
     assert compiles(captured, launches)
 
 

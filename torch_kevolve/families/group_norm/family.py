@@ -64,7 +64,7 @@ class GroupNormFamily(KernelFamily):
 
 GROUP_NORM = GroupNormFamily(
     name="group_norm",
-    version="1",
+    version="2",
     overloads=(calls.FORWARD, calls.BACKWARD),
     implementations=(TRITON, DECOMPOSITION),
 )

@@ -8,8 +8,8 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
+from ..layer_norm.implementations import PARAM_SPLIT_TILES, param_split_fits
 from ..overload_call import forward_or_masked, overload_call
-from ..row_tiles import ROW_TILES, tiles_fit
 from . import decomposition, triton_kernel
 from .calls import GroupNormCall, describe
 
@@ -40,10 +40,11 @@ def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
 TRITON = Implementation(
     name="group_norm_triton",
     abstraction=Abstraction.TRITON,
-    genome_space=ROW_TILES,
+    genome_space=PARAM_SPLIT_TILES,
     build=_build_triton,
-    supports=tiles_fit,
+    supports=param_split_fits,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.layer_norm.triton_kernel",
+                    "torch_kevolve.families.layer_norm.implementations",
                     "torch_kevolve.families.batch_norm.triton_kernel", "torch_kevolve.families.custom_call",
                     "torch_kevolve.families.row_tiles", "torch_kevolve.families.triton_launch"),
 )

@@ -1,5 +1,7 @@
 """Triton group norm: the layer-norm row kernels with per-channel affine parameters (rows are
-(batch, group)), and a per-channel kernel for the weight and bias gradients.
+(batch, group)); the weight and bias gradients in two passes: programs of (channel, chunk of its batch x inner
+elements) write partial sums [splits, channels] (at most PARAM_SPLIT chunks), then layer norm's kernel sums
+the partials of each channel (deterministic: no atomics).
 """
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import triton.language as tl
 
 from ..batch_norm.triton_kernel import _channel_offsets
 from ..layer_norm.calls import stats_dtype
-from ..layer_norm.triton_kernel import GENOME_CONSTEXPRS, layer_norm_backward_input_kernel, layer_norm_forward_kernel
+from ..layer_norm.triton_kernel import (GENOME_CONSTEXPRS, layer_norm_backward_input_kernel, layer_norm_forward_kernel,
+                                        param_partials, params_options, row_chunks, sum_partials)
 from ..triton_launch import launch
 from .calls import GroupNormCall
 
@@ -20,24 +23,27 @@ def group_norm_backward_params_kernel(
     x_ptr,  # like grad
     mean_ptr,  # [batch, groups]
     rstd_ptr,  # [batch, groups]
-    dw_ptr,  # [channels] sum over batch and inner of grad * xhat (written when WANT_WEIGHT)
-    db_ptr,  # [channels] sum of grad (written when WANT_BIAS)
+    dw_partial_ptr,  # [splits, channels] per chunk: sum of grad * xhat (written when WANT_WEIGHT)
+    db_partial_ptr,  # [splits, channels] per chunk: sum of grad (written when WANT_BIAS)
     channels,
     inner,
-    count,  # batch * inner
+    count,  # batch * inner: the elements k = n * inner + i of one channel
     groups,
+    per_split,  # elements of one chunk, a multiple of BLOCK_N; chunk s is k in [s * per_split, (s + 1) * per_split)
     WANT_WEIGHT: tl.constexpr,
     WANT_BIAS: tl.constexpr,
     FP64: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
+    # Pass 1 of the parameter gradients: program (channel, chunk) sums the chunk's elements of its channel.
     acc_type = tl.float64 if FP64 else tl.float32
     channel = tl.program_id(0)
     group = channel // (channels // groups)
+    first = tl.program_id(1) * per_split
     dw = tl.zeros([BLOCK_N], dtype=acc_type)
     db = tl.zeros([BLOCK_N], dtype=acc_type)
-    for start in range(0, count, BLOCK_N):
-        k = start + tl.arange(0, BLOCK_N)
+    for start in range(0, per_split, BLOCK_N):
+        k = first + start + tl.arange(0, BLOCK_N)
         mask = k < count
         offs = _channel_offsets(k, channel, channels, inner)
         g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(acc_type)
@@ -47,10 +53,23 @@ def group_norm_backward_params_kernel(
             rstd = tl.load(rstd_ptr + stat, mask=mask, other=0.0).to(acc_type)
             dw += g * (tl.load(x_ptr + offs, mask=mask, other=0.0).to(acc_type) - mean) * rstd
         db += g
+    partial = tl.program_id(1).to(tl.int64) * channels + channel
     if WANT_WEIGHT:
-        tl.store(dw_ptr + channel, tl.sum(dw, axis=0).to(dw_ptr.dtype.element_ty))
+        tl.store(dw_partial_ptr + partial, tl.sum(dw, axis=0))
     if WANT_BIAS:
-        tl.store(db_ptr + channel, tl.sum(db, axis=0).to(db_ptr.dtype.element_ty))
+        tl.store(db_partial_ptr + partial, tl.sum(db, axis=0))
+
+
+def _backward_params(grad, x, mean, rstd, dw, db, call: GroupNormCall, genome: dict, fp64: bool) -> None:
+    """Fill dw and db (either may be None) with their per-channel sums over batch and inner: partial sums per
+    chunk of each channel's elements, then their total (layer norm's second pass over [splits, channels])."""
+    count = call.batch * call.inner
+    per_split, splits = row_chunks(count, genome, "BLOCK_N")
+    partials = param_partials(dw, db, splits, call.channels, fp64, x.device)
+    options = params_options(dw, db, genome, fp64)
+    launch(group_norm_backward_params_kernel, (call.channels, splits), grad, x, mean, rstd, *partials, call.channels,
+           call.inner, count, call.groups, per_split, BLOCK_N=genome["BLOCK_N"], **options)
+    sum_partials(partials, dw, db, splits, call.channels, genome, options)
 
 
 def allocate(t: dict, call: GroupNormCall) -> list[torch.Tensor]:
@@ -86,7 +105,5 @@ def group_norm(t: dict, call: GroupNormCall, genome: dict) -> list[torch.Tensor]
         launch(layer_norm_backward_input_kernel, row_grid, grad, x, mean, rstd, weight, dx, call.rows, call.length,
                call.groups, call.inner, HAS_WEIGHT=weight is not None, **options)
     if dw is not None or db is not None:
-        launch(group_norm_backward_params_kernel, (call.channels,), grad, x, mean, rstd, dw, db, call.channels,
-               call.inner, call.batch * call.inner, call.groups, WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None,
-               BLOCK_N=genome["BLOCK_N"], **launch_options)
+        _backward_params(grad, x, mean, rstd, dw, db, call, genome, fp64)
     return outs

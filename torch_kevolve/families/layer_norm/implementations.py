@@ -28,14 +28,15 @@ def _results(outputs, call: LayerNormCall) -> tuple:
 
 
 # PARAM_SPLIT: at most how many row chunks the weight/bias gradients are summed in (see triton_kernel.row_chunks);
-# 64 gives a [4096, 1024] backward 64 x 4 programs of 64 rows at the default BLOCK_N.
-LAYER_NORM_TILES = GenomeSpace(ROW_TILES.choices + (("PARAM_SPLIT", (64, 1, 16, 256)),))
+# 64 gives a [4096, 1024] backward 64 x 4 programs of 64 rows at the default BLOCK_N. Group norm shares the gene
+# (chunks of each channel's batch x inner elements): 64 gives a [64, 128, 1024] backward 128 x 64 programs of 1024.
+PARAM_SPLIT_TILES = GenomeSpace(ROW_TILES.choices + (("PARAM_SPLIT", (64, 1, 16, 256)),))
 
 
-def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+def param_split_fits(problem: Problem, genome: Genome) -> str | None:
     """tiles_fit; PARAM_SPLIT other than the default only where weight or bias gradients are computed."""
     sums_params = "backward" in problem.op and any(problem.param("output_mask")[1:])
-    if not sums_params and genome["PARAM_SPLIT"] != LAYER_NORM_TILES.default()["PARAM_SPLIT"]:
+    if not sums_params and genome["PARAM_SPLIT"] != PARAM_SPLIT_TILES.default()["PARAM_SPLIT"]:
         return "PARAM_SPLIT has no effect without weight or bias gradients"
     return tiles_fit(problem, genome)
 
@@ -60,9 +61,9 @@ def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
 TRITON = Implementation(
     name="layer_norm_triton",
     abstraction=Abstraction.TRITON,
-    genome_space=LAYER_NORM_TILES,
+    genome_space=PARAM_SPLIT_TILES,
     build=_build_triton,
-    supports=_supports_triton,
+    supports=param_split_fits,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
                     "torch_kevolve.families.row_tiles", "torch_kevolve.families.triton_launch"),
 )

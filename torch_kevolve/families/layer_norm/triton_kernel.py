@@ -227,24 +227,42 @@ def layer_norm_sum_partials_kernel(
         tl.store(db_ptr + col, db.to(db_ptr.dtype.element_ty), mask=col_mask)
 
 
-def row_chunks(rows: int, genome: dict) -> tuple[int, int]:
-    """(rows_per_split, splits): at most PARAM_SPLIT chunks of whole BLOCK_M tiles covering the rows."""
-    rows_per_split = genome["BLOCK_M"] * max(1, triton.cdiv(rows, genome["PARAM_SPLIT"] * genome["BLOCK_M"]))
+def row_chunks(rows: int, genome: dict, tile: str = "BLOCK_M") -> tuple[int, int]:
+    """(rows_per_split, splits): at most PARAM_SPLIT chunks of whole `tile` (a gene: BLOCK_M, or BLOCK_N for
+    chunks of elements) tiles covering the rows."""
+    rows_per_split = genome[tile] * max(1, triton.cdiv(rows, genome["PARAM_SPLIT"] * genome[tile]))
     return rows_per_split, triton.cdiv(rows, rows_per_split)
+
+
+def param_partials(dw, db, splits: int, length: int, fp64: bool, device) -> list:
+    """Per-chunk partial-sum buffers [splits, length] in fp32 (fp64) for those of dw and db that are wanted
+    (not None); None for the others."""
+    acc_dtype = torch.float64 if fp64 else torch.float32
+    return [None if out is None else torch.empty(splits, length, dtype=acc_dtype, device=device) for out in (dw, db)]
+
+
+def params_options(dw, db, genome: dict, fp64: bool) -> dict:
+    """The launch options, tiles aside, shared by both passes of the parameter gradients."""
+    return dict(WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None, FP64=fp64, num_warps=genome["num_warps"],
+                num_stages=genome["num_stages"])
+
+
+def sum_partials(partials: list, dw, db, splits: int, length: int, genome: dict, options: dict) -> None:
+    """Pass 2: dw and db (either may be None) get the column sums of their `param_partials`."""
+    tiles = {name: genome[name] for name in GENOME_CONSTEXPRS}
+    launch(layer_norm_sum_partials_kernel, (triton.cdiv(length, genome["BLOCK_N"]),), *partials, dw, db, splits,
+           length, **tiles, **options)
 
 
 def _backward_params(grad, x, mean, rstd, dw, db, call: LayerNormCall, genome: dict, fp64: bool) -> None:
     """Fill dw and db (either may be None) with their sums over rows: partial sums per row chunk, then their total."""
     rows_per_split, splits = row_chunks(call.rows, genome)
-    acc_dtype = torch.float64 if fp64 else torch.float32
-    partials = [None if out is None else torch.empty(splits, call.length, dtype=acc_dtype, device=x.device)
-                for out in (dw, db)]
-    col_blocks = triton.cdiv(call.length, genome["BLOCK_N"])
-    options = dict(WANT_WEIGHT=dw is not None, WANT_BIAS=db is not None, FP64=fp64, num_warps=genome["num_warps"],
-                   num_stages=genome["num_stages"], **{name: genome[name] for name in GENOME_CONSTEXPRS})
-    launch(layer_norm_backward_params_kernel, (col_blocks, splits), grad, x, mean, rstd, *partials, call.rows,
-           call.length, rows_per_split, RMS=call.rms, **options)
-    launch(layer_norm_sum_partials_kernel, (col_blocks,), *partials, dw, db, splits, call.length, **options)
+    partials = param_partials(dw, db, splits, call.length, fp64, x.device)
+    options = params_options(dw, db, genome, fp64)
+    launch(layer_norm_backward_params_kernel, (triton.cdiv(call.length, genome["BLOCK_N"]), splits), grad, x, mean,
+           rstd, *partials, call.rows, call.length, rows_per_split, RMS=call.rms, BLOCK_M=genome["BLOCK_M"],
+           BLOCK_N=genome["BLOCK_N"], **options)
+    sum_partials(partials, dw, db, splits, call.length, genome, options)
 
 
 def allocate(t: dict, call: LayerNormCall) -> list[torch.Tensor]:
