@@ -67,10 +67,10 @@ def float64_product(overload, args):
 
 
 @pytest.mark.parametrize("overload,args", CALLS, ids=ids)
-@pytest.mark.parametrize("genome", [IMPL.genome_space.default(), SMALL, SPLIT], ids=["default", "small", "split"])
+@pytest.mark.parametrize("genome", [None, SMALL, SPLIT], ids=["default", "small", "split"])
 def test_kernel_matches_float64_matmul(overload, args, genome, poisoned_allocations):
     problem = GEMM.problem(overload, args, {})
-    got = IMPL.build(problem, genome)(*args)
+    got = IMPL.build(problem, genome or IMPL.default_genome(problem))(*args)
     eager = call_in_schema_order(overload, args)
     assert (got.shape, got.dtype, got.stride()) == (eager.shape, eager.dtype, eager.stride())
     compare(GEMM, problem, (got,), (float64_product(overload, args),), problem.dim("K") + 1)
@@ -133,7 +133,7 @@ def test_problem_roofline_and_registry():
 def test_genome_rules():
     half = GEMM.problem(MM, (rand(8, 16, dtype=torch.bfloat16), rand(16, 8, dtype=torch.bfloat16)), {})
     fp32 = GEMM.problem(MM, (rand(8, 16), rand(16, 8)), {})
-    ieee = {**IMPL.genome_space.default(), "precision": "ieee"}
+    ieee = {**IMPL.genome_space.default(), "precision": "ieee", "SPLIT_K": 1}
     assert "no meaning" in IMPL.supports(half, ieee) and IMPL.supports(fp32, ieee) is None
     assert {g["precision"] for g in IMPL.genomes(half)} == {"tf32x3"}
     assert {g["precision"] for g in IMPL.genomes(fp32)} == {"tf32x3", "ieee"}
@@ -147,6 +147,17 @@ def test_genome_rules():
     long_k = GEMM.problem(MM, (rand(8, 256), rand(256, 8)), {})
     assert IMPL.supports(long_k, dict(ieee, SPLIT_K=4)) is None  # 8 K tiles of 32
     assert "too short" in IMPL.supports(long_k, dict(ieee, SPLIT_K=8))
+    many_tiles = GEMM.problem(MM, (rand(2048, 256), rand(256, 1152)), {})  # 16 x 9 tiles of 128
+    assert "fill the SMs" in IMPL.supports(many_tiles, dict(ieee, SPLIT_K=2))
+
+
+def test_the_default_splits_k_only_for_few_output_tiles():
+    """A weight-gradient-like product (64 tiles, K = 4096) splits K by default; a forward-like one (256 tiles)
+    and a short K do not."""
+    weight_grad = GEMM.problem(MM, (torch.empty(4096, 1024).t(), torch.empty(4096, 1024)), {})
+    forward = GEMM.problem(MM, (torch.empty(4096, 1024), torch.empty(1024, 1024).t()), {})
+    short = GEMM.problem(MM, (rand(8, 16), rand(16, 8)), {})
+    assert [IMPL.default_genome(p)["SPLIT_K"] for p in (weight_grad, forward, short)] == [4, 1, 1]
 
 
 @pytest.mark.parametrize("overload,args,reason", [

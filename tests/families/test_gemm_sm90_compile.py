@@ -60,8 +60,8 @@ def test_tf32x3_splits_the_products(captured):
     """tf32x3 splits each fp32 operand into tf32 parts (cvt.rna.tf32) and issues three tensor-core products
     (hi*hi + hi*lo + lo*hi) where single-pass tf32, which the family never offers, issues one."""
     a, b = torch.zeros(64, 48), torch.zeros(48, 96)
-    genome = dict(GEMM.implementation("gemm_triton").genome_space.default())
-    GEMM.implementation("gemm_triton").build(GEMM.problem(MM, (a, b), {}), genome)(a, b)
+    impl, problem = GEMM.implementation("gemm_triton"), GEMM.problem(MM, (a, b), {})
+    impl.build(problem, impl.default_genome(problem))(a, b)
     (kernel, args, kwargs), = captured
     split = compile_for_sm90(kernel, args, kwargs).asm["ptx"]
     single = compile_for_sm90(kernel, args, {**kwargs, "PRECISION": "tf32"}).asm["ptx"]

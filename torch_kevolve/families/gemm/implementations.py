@@ -16,6 +16,7 @@ from .calls import GemmCall, describe
 PACKAGE = __name__.rpartition(".")[0]
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on Hopper (H100, H200): the pipelined a and b tiles must fit
 ACCUMULATOR_PER_THREAD = 128  # fp32 accumulator registers per thread (of 255) before spills become certain
+SPLIT_BELOW_TILES = 132  # split K only when the output tiles number fewer than an H100's / H200's SMs
 
 gemm_tiles = named_kernel_call("gemm_tiles", ("a", "b", "bias"), GemmCall.from_params, triton_kernel.gemm,
                                triton_kernel.allocate)
@@ -32,15 +33,20 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     """Half-precision operands run natively on tensor cores (the precision gene stays at its default); copying
-    operands that are already K-major changes nothing; each K split sums at least two K tiles; the pipelined
-    tiles must fit in shared memory and the accumulator in registers."""
+    operands that are already K-major changes nothing; K is split only when the output tiles are too few to fill
+    the SMs, and each split sums at least two K tiles; the pipelined tiles must fit in shared memory and the
+    accumulator in registers."""
     dtype = problem.dtype("a")
     if dtype in HALF and genome["precision"] != TRITON.genome_space.default()["precision"]:
         return f"precision {genome['precision']} has no meaning for {dtype} operands"
     if genome["operands"] == "as_is" and (problem.param("a_layout"), problem.param("b_layout")) == ("row", "column"):
         return "both operands are K-major already"
-    if genome["SPLIT_K"] > 1 and -(-problem.dim("K") // genome["BLOCK_K"]) < 2 * genome["SPLIT_K"]:
-        return f"K={problem.dim('K')} is too short for {genome['SPLIT_K']} splits of BLOCK_K={genome['BLOCK_K']}"
+    if genome["SPLIT_K"] > 1:
+        tiles = -(-problem.dim("M") // genome["BLOCK_M"]) * -(-problem.dim("N") // genome["BLOCK_N"])
+        if tiles >= SPLIT_BELOW_TILES:
+            return f"{tiles} output tiles fill the SMs without splitting K"
+        if -(-problem.dim("K") // genome["BLOCK_K"]) < 2 * genome["SPLIT_K"]:
+            return f"K={problem.dim('K')} is too short for {genome['SPLIT_K']} splits of BLOCK_K={genome['BLOCK_K']}"
     staged = genome["num_stages"] * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize
     if staged > SHARED_MEMORY_BYTES:
         return f"{genome['num_stages']} stages of the a and b tiles take {staged} bytes of shared memory"
@@ -61,7 +67,7 @@ TRITON = Implementation(
         ("num_stages", (3, 4, 2)),
         ("precision", ("tf32x3", "ieee")),
         ("operands", ("k_major", "as_is")),
-        ("SPLIT_K", (1, 2, 4, 8, 16)),
+        ("SPLIT_K", (4, 1, 2, 8, 16)),  # default 4 where it is allowed (few tiles, long K), else 1 (default_genome)
     )),
     build=_build_triton,
     supports=_supports_triton,
