@@ -12,6 +12,7 @@
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
+#   gemm        the DLRM's MLP products (forward, grad_input, grad_weight) through the gemm family (gemm-DEV.json)
 #   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-DEV.json, extended
 #               key by key; replay it anywhere with benchmarks.landscape_replay)
 #   prep        feature-preprocessing modules (benchmarks.models.preprocessing): eager vs Inductor vs kevolve
@@ -49,6 +50,7 @@ for phase in "$@"; do
     micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;
+    gemm) python3 -m benchmarks.gemm "$OUT/gemm-$DEV.json" 2>&1 | tee "$OUT/gemm.log" | grep -v "^W1\|Warning" ;;
     landscape:*) python3 -m benchmarks.landscape "$OUT/landscape-$DEV.json" --keys "${phase#landscape:}" 2>&1 \
             | tee -a "$OUT/landscape.log" | grep -v "^W1\|Warning" ;;
     prep) python3 -m benchmarks.preprocessing "$OUT/preprocessing-$DEV.json" 2>&1 | tee "$OUT/preprocessing.log" \

@@ -149,3 +149,29 @@ def test_fm_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
 
     assert fm_interaction.main([str(tmp_path / "out.json")]) == 0
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
+
+
+def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
+    """The GEMM microbenchmark's products (forward, grad_input, grad_weight with autograd's layouts) and variants
+    (eager, Inductor, Triton default and sweep) all pass its float64 check at a tiny size on CPU (timing replaced:
+    do_bench needs CUDA)."""
+    from benchmarks import gemm, microbench
+
+    calls = []
+    monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
+    small = dict(gemm.BASE, BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=1, num_warps=4, num_stages=2)
+    monkeypatch.setattr(gemm, "SWEEP", [dict(small, operands="as_is"), dict(small, SPLIT_K=2)])
+    rows = gemm.run(batch=64, products=gemm.PRODUCTS, dtype=torch.float32, layers=((13, 24), (24, 1)), device="cpu")
+    assert [r["op"] for r in rows] == ["forward 13->24", "grad_weight 13->24", "forward 24->1", "grad_input 24->1",
+                                       "grad_weight 24->1"]
+    assert rows[1]["params"]["a_layout"] == "column" and rows[0]["params"]["b_layout"] == "column"
+    assert rows[1]["dims"] == {"M": 24, "N": 13, "K": 64} and len(rows[1]["sweep"]) == 3  # K = 4 tiles: 2 splits
+    assert all(r["triton_best_tflops"] > 0 and r["flops"] == 2 * r["dims"]["M"] * r["dims"]["N"] * r["dims"]["K"]
+               for r in rows)
+
+
+def test_gemm_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
+    from benchmarks import gemm
+
+    assert gemm.main([str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
