@@ -40,7 +40,7 @@ BENCHMARK_SHAPE = (4096, 1024)  # 4M elements: memory-bound, launch overhead neg
 
 def benchmark_problem(family, overload):
     """The problem timed for `overload`: for pointwise ops a contiguous 4096 x 1024 call in the first
-    example dtype; for the row, loss, scan and gather families a benchmark-sized call (speed_calls); for the
+    example dtype; for the row, loss, scan, gather and GEMM families a benchmark-sized call (speed_calls); for the
     others their first example problem."""
     if overload in benchmark_calls():
         return family.problem(overload, benchmark_calls()[overload], {})

@@ -1,8 +1,9 @@
-"""Benchmark-sized calls of the row, loss, scan and gather overloads, for the per-overload speed table.
+"""Benchmark-sized calls of the row, loss, scan, gather and GEMM overloads, for the per-overload speed table.
 
 OpInfo samples are tiny (a few elements per dim), and most of these overloads have no example problem of
 their own, so the speed table times one call per overload from here: [4096, 1024] float32 rows reduced,
-normalized or scanned along the last dim, a 1000-class loss on 4096 rows, a [64, 128, 32, 32] batch (ATen's
+normalized or scanned along the last dim, or multiplied by a [1024, 1024] nn.Linear weight (passed transposed, as
+nn.Linear does), a 1000-class loss on 4096 rows, a [64, 128, 32, 32] batch (ATen's
 native_batch_norm in inference: in training it updates running stats in place, which the family refuses), and
 gathers of 81920 rows of 128 from a 100k-row table. The calls are built on the CPU; the family turns each
 into its Problem, whose inputs are then drawn on the GPU.
@@ -48,6 +49,7 @@ def benchmark_calls() -> dict:
     _, group_mean, group_rstd = aten.native_group_norm(grouped, cw, cb, BATCH[0], channels, inner, groups, 1e-5)
 
     table, index = torch.randn(TABLE_ROWS, DIM), torch.randint(0, TABLE_ROWS, (LOOKUPS,))
+    activations, weight = torch.randn(ROWS, LENGTH), torch.randn(LENGTH, LENGTH)
     return {
         aten.sum.default: (x,), aten.sum.dim_IntList: (x, dims), aten.nansum.default: (x,),
         aten.count_nonzero.default: (x,), aten.count_nonzero.dim_IntList: (x, dims),
@@ -83,4 +85,6 @@ def benchmark_calls() -> dict:
         aten.cumsum.default: (x, 1), aten.cumprod.default: (x, 1),
         aten.index_select.default: (table, 0, index), aten.embedding.default: (table, index),
         aten.embedding_dense_backward.default: (torch.randn(LOOKUPS, DIM), index, TABLE_ROWS, -1, False),
+        aten.mm.default: (activations, weight.t()),
+        aten.addmm.default: (torch.randn(LENGTH), activations, weight.t()),
     }
