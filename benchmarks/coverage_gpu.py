@@ -189,15 +189,19 @@ def update_reports(previous: Path, out_dir: Path, label: str, command: str, resu
     old = previous_coverage(previous, label, device)
     new = {r.overload for r in results}
     merged = [OverloadResult.from_dict(d) for d in old["overloads"] if d["overload"] not in new] + list(results)
-    merged, merged_rows = _in_family_order(merged, merged_speed_rows(previous, label, rows or []))
+    merged, merged_rows = _in_family_order(merged, merged_speed_rows(previous_speed_rows(previous, label), rows or []))
     write_reports(out_dir, label, command, merged, merged_rows or None, device)
     return merged
 
 
-def merged_speed_rows(previous: Path, label: str, rows: list[dict]) -> list[dict]:
-    """The speed rows of `previous` with `rows` replacing or joining theirs."""
+def previous_speed_rows(previous: Path, label: str) -> list[dict]:
+    """The speed rows of `previous`'s report (none without one)."""
     speed_file = previous / f"speed-{label}.json"
-    old_rows = json.loads(speed_file.read_text())["rows"] if speed_file.exists() else []
+    return json.loads(speed_file.read_text())["rows"] if speed_file.exists() else []
+
+
+def merged_speed_rows(old_rows: list[dict], rows: list[dict]) -> list[dict]:
+    """`old_rows` with `rows` replacing or joining theirs."""
     timed = {r["overload"] for r in rows}
     return [r for r in old_rows if r["overload"] not in timed] + list(rows)
 
@@ -259,9 +263,9 @@ def main(argv=None) -> int:
         names = {str(o) for f in families for o in f.overloads}
         previous = previous_coverage(args.update, args.device_label)["overloads"]
         proven = [r for r in map(OverloadResult.from_dict, previous) if r.overload in names]
+        old_rows = previous_speed_rows(args.update, args.device_label)
         speed_rows(families, proven, args.out_dir, None, lambda rows: write_speed_reports(
-            args.out_dir, args.device_label, command,
-            _in_family_order([], merged_speed_rows(args.update, args.device_label, rows))[1]))
+            args.out_dir, args.device_label, command, _in_family_order([], merged_speed_rows(old_rows, rows))[1]))
         return 0
     overloads = [o for f in families for o in f.overloads]
     only = set(overloads[args.shard[0]::args.shard[1]]) if args.shard else None

@@ -48,20 +48,20 @@ def operands(product: str, batch: int, fan_in: int, fan_out: int, dtype: torch.d
 
 def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda") -> list[dict]:
     """The checked and timed rows of every product of every layer (the first layer has no grad_input)."""
-    rows = []
+    rows, ceiling = [], matmul_ceiling_tflops(torch.device(device), dtype)
     for fan_in, fan_out in layers:
         for product in products:
             if product == "grad_input" and (fan_in, fan_out) == layers[0]:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
             row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, SWEEP, {})
-            rows.append(add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), dtype, torch.device(device)))
+            rows.append(add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling))
     return rows
 
 
-def add_flop_rates(row: dict, flops: int, dtype: torch.dtype, device: torch.device) -> dict:
-    """`row` with TFLOP/s of every timed variant and their fraction of the device's measured matmul rate."""
-    ceiling = matmul_ceiling_tflops(device, dtype)
+def add_flop_rates(row: dict, flops: int, ceiling: float) -> dict:
+    """`row` with TFLOP/s of every timed variant and their fraction of `ceiling`, the device's measured matmul
+    rate in the row's dtype."""
     row["flops"], row["matmul_tflops"] = flops, ceiling
     for name in TIMED:
         row[f"{name}_tflops"] = flops / (row[f"{name}_us"] * 1e6)

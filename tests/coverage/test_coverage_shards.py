@@ -67,7 +67,8 @@ def test_retimed_speed_rows_replace_theirs_and_keep_the_others(tmp_path):
 
     old = [row("aten.cumsum.default", 3.0), row("aten.cumprod.default", 4.0)]
     (tmp_path / "speed-t.json").write_text(json.dumps({"rows": old}))
-    merged = coverage_gpu.merged_speed_rows(tmp_path, "t", [row("aten.cumsum.default", 1.0)])
+    old_rows = coverage_gpu.previous_speed_rows(tmp_path, "t")
+    merged = coverage_gpu.merged_speed_rows(old_rows, [row("aten.cumsum.default", 1.0)])
     assert sorted((r["overload"], r["triton_us"]) for r in merged) == [
         ("aten.cumprod.default", 4.0), ("aten.cumsum.default", 1.0)]
 

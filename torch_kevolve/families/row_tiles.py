@@ -2,6 +2,8 @@
 BLOCK_M rows walking them in BLOCK_N-wide tiles. Problems of such families name `row_length`."""
 from __future__ import annotations
 
+import triton
+
 from ..key import Problem
 from .base import Genome, GenomeSpace
 
@@ -22,3 +24,10 @@ def tiles_fit(problem: Problem, genome: Genome) -> str | None:
     if genome["BLOCK_N"] > widest:
         return f"BLOCK_N={genome['BLOCK_N']} is wider than rows of {length} need ({widest})"
     return None
+
+
+def whole_tile_chunks(n: int, tile: int, split: int) -> tuple[int, int]:
+    """(chunk, chunks): `n` items dealt in equal runs of whole `tile`s to at most `split` programs (the last run
+    may be shorter; no chunks for n = 0)."""
+    chunk = tile * max(1, triton.cdiv(n, split * tile))
+    return chunk, triton.cdiv(n, chunk)

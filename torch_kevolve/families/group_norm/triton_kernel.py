@@ -91,8 +91,8 @@ def group_norm(t: dict, call: GroupNormCall, genome: dict) -> list[torch.Tensor]
     t = {name: None if v is None else v.contiguous() for name, v in t.items()}
     x, weight = t["input"], t["weight"]
     fp64 = any(v is not None and v.dtype == torch.float64 for v in t.values())
-    launch_options = dict(FP64=fp64, num_warps=genome["num_warps"], num_stages=genome["num_stages"])
-    options = dict(RMS=False, PER_CHANNEL=True, **launch_options, **{name: genome[name] for name in GENOME_CONSTEXPRS})
+    options = dict(RMS=False, PER_CHANNEL=True, FP64=fp64, num_warps=genome["num_warps"],
+                   num_stages=genome["num_stages"], **{name: genome[name] for name in GENOME_CONSTEXPRS})
     row_grid = (triton.cdiv(call.rows, genome["BLOCK_M"]),)
     if not call.backward:
         launch(layer_norm_forward_kernel, row_grid, x, weight, t["bias"], *outs, call.rows, call.length, call.groups,

@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..row_tiles import whole_tile_chunks
 from ..triton_launch import launch
 from .calls import LayerNormCall, stats_dtype
 
@@ -230,8 +231,7 @@ def layer_norm_sum_partials_kernel(
 def row_chunks(rows: int, genome: dict, tile: str = "BLOCK_M") -> tuple[int, int]:
     """(rows_per_split, splits): at most PARAM_SPLIT chunks of whole `tile` (a gene: BLOCK_M, or BLOCK_N for
     chunks of elements) tiles covering the rows."""
-    rows_per_split = genome[tile] * max(1, triton.cdiv(rows, genome["PARAM_SPLIT"] * genome[tile]))
-    return rows_per_split, triton.cdiv(rows, rows_per_split)
+    return whole_tile_chunks(rows, genome[tile], genome["PARAM_SPLIT"])
 
 
 def param_partials(dw, db, splits: int, length: int, fp64: bool, device) -> list:

@@ -60,7 +60,7 @@ TRITON = Implementation(
     build=_build_triton,
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.row_tiles", "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(

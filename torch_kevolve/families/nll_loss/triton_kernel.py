@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..row_tiles import whole_tile_chunks
 from ..triton_launch import launch
 from .calls import MEAN, NONE, NllLossCall
 
@@ -157,9 +158,7 @@ def allocate(t: dict, call: NllLossCall) -> list[torch.Tensor]:
 def row_split(rows: int, block: int, split: int) -> tuple[int, int]:
     """(rows per program, programs) of a sum/mean: the BLOCKs of rows (at least one) dealt in equal runs to
     at most `split` programs; the last run may be shorter."""
-    blocks = max(1, triton.cdiv(rows, block))
-    per_program = triton.cdiv(blocks, split)
-    return per_program * block, triton.cdiv(blocks, per_program)
+    return whole_tile_chunks(max(rows, 1), block, split)
 
 
 def _backward(t: dict, call: NllLossCall, genome: dict, grad_input: torch.Tensor, **options) -> None:

@@ -14,6 +14,7 @@ import triton
 import triton.language as tl
 
 from ..dims import rows_view
+from ..row_tiles import whole_tile_chunks
 from ..triton_launch import launch
 from .spec import ReductionCall, RowProgram, accumulator
 
@@ -217,8 +218,7 @@ def row_chunks(call: ReductionCall, rows: int, row_length: int, genome: dict) ->
     split = genome["SPLIT"] or auto_split(call, rows, row_length)
     if split == 1 or row_length == 0:
         return row_length, 1
-    chunk = triton.cdiv(triton.cdiv(row_length, split), genome["BLOCK_N"]) * genome["BLOCK_N"]
-    return chunk, triton.cdiv(row_length, chunk)
+    return whole_tile_chunks(row_length, genome["BLOCK_N"], split)
 
 
 def _reduce_pass(x: torch.Tensor, out: torch.Tensor, companion: torch.Tensor, columns: torch.Tensor | None,
