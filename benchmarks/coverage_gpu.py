@@ -2,6 +2,7 @@
 
     python -m benchmarks.coverage_gpu OUT_DIR [--family NAME] [--limit N] [--no-speed] [--device-label h100] [--shard I/N]
     python -m benchmarks.coverage_gpu OUT_DIR --merge N     (after N shard processes ran, e.g. in parallel)
+    python -m benchmarks.coverage_gpu OUT_DIR --family F --merge N --update benchmarks/results   (sharded rerun)
     python -m benchmarks.coverage_gpu OUT_DIR --family F --update benchmarks/results   (rerun some families)
     python -m benchmarks.coverage_gpu OUT_DIR --family F --speed-only --update benchmarks/results   (retime them)
 
@@ -9,7 +10,8 @@ Writes OUT_DIR/coverage-LABEL.md and .json (all OpInfo samples and random inputs
 coverage --device cuda`), then OUT_DIR/speed-LABEL.md and .json: per proven overload, the median
 GPU time (replayed from a CUDA graph) of eager, Inductor (torch.compile) and our default Triton kernel on
 one benchmark-sized problem. With --update DIR the reports of DIR (same device) are rewritten into OUT_DIR with
-the rows of the overloads run now replaced or added. Works with torch 2.11+ and Triton 3.6+.
+the rows of the overloads run now replaced or added. Unsharded, the coverage is written before the timing starts
+and the speed report after each timed row, so a run cut short keeps what it measured. Works with torch 2.11+ and Triton 3.6+.
 """
 from __future__ import annotations
 
@@ -215,9 +217,11 @@ def previous_coverage(previous: Path, label: str, device: str = "cuda") -> dict:
     return old
 
 
-def merge_shards(out_dir: Path, label: str, shards: int, command: str, device: str = "cuda") -> list[OverloadResult]:
-    """Join the shard files of one run (in overload order) into the final reports; returns the results. A shard
-    that wrote no coverage file (cut short) is named on stdout and its overloads are left out."""
+def merge_shards(out_dir: Path, label: str, shards: int, command: str, device: str = "cuda",
+                 previous: Path | None = None) -> list[OverloadResult]:
+    """Join the shard files of one run (in overload order) into the final reports, or with `previous` into that
+    directory's reports (as update_reports); returns the results. A shard that wrote no coverage file (cut short) is
+    named on stdout and its overloads are left out."""
     results, rows = [], []
     for i in range(shards):
         coverage = shard_path(out_dir, "coverage", label, (i, shards))
@@ -228,7 +232,10 @@ def merge_shards(out_dir: Path, label: str, shards: int, command: str, device: s
         speed = shard_path(out_dir, "speed", label, (i, shards))
         rows += json.loads(speed.read_text())["rows"] if speed.exists() else []
     results, rows = _in_family_order(results, rows)
-    write_reports(out_dir, label, command, results, rows or None, device)
+    if previous is not None:
+        update_reports(previous, out_dir, label, command, results, rows, device)
+    else:
+        write_reports(out_dir, label, command, results, rows or None, device)
     return results
 
 
@@ -248,15 +255,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.coverage_gpu " + " ".join(sys.argv[1:] if argv is None else argv)
+    families = [f for f in FAMILIES if not args.family or f.name in args.family]
     if args.merge:
-        results = merge_shards(args.out_dir, args.device_label, args.merge, command)
+        results = merge_shards(args.out_dir, args.device_label, args.merge, command, previous=args.update)
         failed = sum(r.failed for r in results)
-        claimed = sum(len(f.overloads) for f in FAMILIES)
+        claimed = sum(len(f.overloads) for f in families)
         print(f"coverage: {sum(r.proven for r in results)} of {claimed} overloads proven ({len(results)} measured), "
               f"{failed} samples failed")
         return 1 if failed or len(results) < claimed else 0
-
-    families = [f for f in FAMILIES if not args.family or f.name in args.family]
     if args.speed_only:
         if not args.update:
             p.error("--speed-only needs --update DIR (the coverage it times comes from there)")
@@ -279,12 +285,16 @@ def main(argv=None) -> int:
         if not args.no_speed:
             speed_rows(families, results, args.out_dir, args.shard,
                        lambda rows: speed_file.write_text(json.dumps({"rows": rows})))
-    else:
-        rows = None if args.no_speed else speed_rows(families, results, args.out_dir, None)
-        if args.update:
-            update_reports(args.update, args.out_dir, args.device_label, command, results, rows)
-        else:
-            write_reports(args.out_dir, args.device_label, command, results, rows)
+    else:  # the coverage is written before the timing starts, then again with each timed row
+        def report(rows: list[dict] | None) -> None:
+            if args.update:
+                update_reports(args.update, args.out_dir, args.device_label, command, results, rows)
+            else:
+                write_reports(args.out_dir, args.device_label, command, results, rows)
+
+        report(None)
+        if not args.no_speed:
+            speed_rows(families, results, args.out_dir, None, report)
     return 1 if failed else 0
 
 

@@ -46,17 +46,17 @@ def operands(product: str, batch: int, fan_in: int, fan_out: int, dtype: torch.d
     return draw(batch, fan_out).t(), draw(batch, fan_in)
 
 
-def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda") -> list[dict]:
-    """The checked and timed rows of every product of every layer (the first layer has no grad_input)."""
-    rows, ceiling = [], matmul_ceiling_tflops(torch.device(device), dtype)
+def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda"):
+    """Yields the checked and timed row of every product of every layer, each as soon as it is measured (the
+    first layer has no grad_input)."""
+    ceiling = matmul_ceiling_tflops(torch.device(device), dtype)
     for fan_in, fan_out in layers:
         for product in products:
             if product == "grad_input" and (fan_in, fan_out) == layers[0]:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
             row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, SWEEP, {})
-            rows.append(add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling))
-    return rows
+            yield add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling)
 
 
 def add_flop_rates(row: dict, flops: int, ceiling: float) -> dict:

@@ -161,7 +161,8 @@ def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
     monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
     small = dict(gemm.BASE, BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=1, num_warps=4, num_stages=2)
     monkeypatch.setattr(gemm, "SWEEP", [dict(small, operands="as_is"), dict(small, SPLIT_K=2)])
-    rows = gemm.run(batch=64, products=gemm.PRODUCTS, dtype=torch.float32, layers=((13, 24), (24, 1)), device="cpu")
+    rows = list(gemm.run(batch=64, products=gemm.PRODUCTS, dtype=torch.float32, layers=((13, 24), (24, 1)),
+                         device="cpu"))
     assert [r["op"] for r in rows] == ["forward 13->24", "grad_weight 13->24", "forward 24->1", "grad_input 24->1",
                                        "grad_weight 24->1"]
     assert rows[1]["params"]["a_layout"] == "column" and rows[0]["params"]["b_layout"] == "column"

@@ -30,6 +30,30 @@ def test_a_missing_shard_is_named_and_the_others_merge(tmp_path, capsys):
     assert "shard 0/2 wrote no coverage file" in capsys.readouterr().out
 
 
+def test_shards_of_a_rerun_merge_into_the_previous_report(tmp_path):
+    """--merge with --update: the shards of a one-family rerun replace that family's rows of the earlier report and
+    keep the other family's."""
+    from torch_kevolve.coverage import json_report, run_coverage
+    from torch_kevolve.families.index_select.family import GATHER
+    from torch_kevolve.families.scan.family import SCAN
+
+    previous, out = tmp_path / "previous", tmp_path / "out"
+    previous.mkdir()
+    out.mkdir()
+    before = run_coverage([SCAN, GATHER], "cpu", limit=1)
+    stale = [dict(r.to_dict(), passed=0, failed=2) for r in before]
+    (previous / "coverage-t.json").write_text(json.dumps(dict(json_report(before, "cpu"), overloads=stale)))
+    for i in range(2):
+        part = run_coverage([SCAN], "cpu", limit=1, only=set(SCAN.overloads[i::2]))
+        coverage_gpu.shard_path(out, "coverage", "t", (i, 2)).write_text(json.dumps(json_report(part, "cpu")))
+    coverage_gpu.merge_shards(out, "t", 2, "test", "cpu", previous=previous)
+    rows = {d["overload"]: d for d in json.loads((out / "coverage-t.json").read_text())["overloads"]}
+    scan, gather = {str(o) for o in SCAN.overloads}, {str(o) for o in GATHER.overloads}
+    assert set(rows) == scan | gather
+    assert all(rows[o]["failed"] == 0 and rows[o]["passed"] > 0 for o in scan)
+    assert all(rows[o]["failed"] == 2 for o in gather)
+
+
 def test_update_replaces_the_rerun_rows_and_keeps_the_others(tmp_path):
     """A rerun of one family rewrites an earlier report: its rows replaced, the other family's rows kept, in
     family order; a report from another device is refused."""
