@@ -48,6 +48,23 @@ def test_keys_held_by_the_user_cache_are_not_tuned_again(tmp_path):
     assert len(said) == len(held) and all(line.startswith("already tuned") for line in said)
 
 
+def test_stale_user_records_are_tuned_again(tmp_path):
+    """A user record measured with an older version of its family is no answer: warm tunes its key again and
+    replaces it."""
+    model, inputs = build(TINY, "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": EMBEDDING_FAMILIES}
+    store = UserStore(tmp_path)
+    held = records_for_every_key(model, inputs, options)
+    store.put(dataclasses.replace(held[0], family_version="0"))
+    for record in held[1:]:
+        store.put(record)
+    records, said = warm_quietly(model, inputs, options)
+    assert [r.key.id for r in records] == [held[0].key.id]
+    assert sum(line.startswith("already tuned") for line in said) == len(held) - 1
+    assert any(line.startswith("discarded the user record") and "version" in line for line in said)
+    assert store.get(held[0].key).family_version == held[0].family_version
+
+
 def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeypatch):
     model, inputs = build(TINY, "cpu")
     user_dir, shipped_dir = tmp_path / "user", tmp_path / "shipped"
@@ -78,3 +95,31 @@ def test_warm_evolves_the_pattern_families_keys(tmp_path):
     assert sorted(r.key.op for r in records) == sorted(p.op for _, p in warm_module.model_problems(
         model, inputs, options).values())
     assert {r.key.op for r in records} >= {"kevolve.embedding_bags.default", "kevolve.embedding_bags_backward.default"}
+
+
+def test_one_keys_failed_search_does_not_stop_the_others(tmp_path, monkeypatch):
+    """A search that raises (here: the first key's) is reported and leaves its key without a record; the other
+    keys are still evolved and stored."""
+    from torch_kevolve.evolve.search import SearchConfig
+    from torch_kevolve.evolve.termination import Termination
+
+    model, inputs = build(dataclasses.replace(TINY, modes=("sum",)), "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False,
+               "families": ["embedding_bags", "embedding_bags_backward", "interaction"]}
+    evolve_key, calls = warm_module.evolve_key, []
+
+    def first_one_fails(family, *args, **kwargs):
+        calls.append(family.name)
+        if len(calls) == 1:
+            raise KeyError("operands")
+        return evolve_key(family, *args, **kwargs)
+
+    monkeypatch.setattr(warm_module, "evolve_key", first_one_fails)
+    said = []
+    search = SearchConfig(policy="greedy", termination=Termination(max_evaluations=1, roofline=None))
+    records = warm_module.warm(model, inputs, torch.device("cpu"), options, say=said.append, verbose=False,
+                               search=search, workers=1)
+    keys = warm_module.model_problems(model, inputs, options)
+    assert len(calls) == len(keys) > 1 and len(records) == len(keys) - 1
+    assert any("failed (KeyError: 'operands'); nothing stored" in line for line in said)
+    assert "search failed: KeyError" in said[-1]

@@ -10,7 +10,8 @@ from .evolve.search_graph import SearchGraph
 
 
 def trajectories(graph: SearchGraph) -> dict[str, list[tuple[int, float, float]]]:
-    """search id -> (evaluation, fitness, best so far) for every search in the graph."""
+    """search id (the key digest, "-", the kernels' sources digest) -> (evaluation, fitness, best so far) for
+    every search in the graph."""
     return {search: graph.trajectory(search) for search in graph.searches()}
 
 
@@ -26,7 +27,8 @@ def write_report(graph: SearchGraph, records: list[KernelRecord], out: Path) -> 
     labels = {r.key.digest: r.key.short() for r in records}
     fig, ax = plt.subplots(figsize=(9, 5))
     for search, points in runs.items():
-        ax.step([p[0] for p in points], [p[2] for p in points], where="post", label=labels.get(search, search)[:60])
+        label = labels.get(search.partition("-")[0], search)
+        ax.step([p[0] for p in points], [p[2] for p in points], where="post", label=label[:60])
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=6, alpha=0.4)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set(xlabel="evaluation", ylabel="fitness (Inductor time / kernel time)", title="search trajectories")

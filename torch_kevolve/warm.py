@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import torch
 from .backend import make_dispatcher
 from .backend.explain import explain
 from .backend.options import KevolveOptions
-from .cache import KernelRecord, ShippedStore, UserStore
+from .cache import Dispatcher, KernelRecord, ShippedStore, UserStore
 from .evolve.evaluation import Candidate, EvaluationResult
 from .evolve.evaluator import Evaluator, EvaluatorConfig, EvaluatorSetupError
 from .evolve.judging import timeable
@@ -26,6 +27,8 @@ from .families import FAMILIES
 from .families.base import KernelFamily
 from .key import DeviceInfo, OpKey, Problem
 from .neighbours import cache_index, key_index, user_index_dir
+
+log = logging.getLogger("torch_kevolve")
 
 
 def model_problems(model: torch.nn.Module, inputs: tuple, options: dict | None = None) -> dict[str, tuple[str, Problem]]:
@@ -56,7 +59,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     `budget_s` seconds. Candidates are judged by a pool (pool.make_pool) of `workers` judges made by
     `make_judge` (Evaluators configured by `evaluator`), on the Ray cluster at `ray_address` if given; as many
     keys are evolved at once as the pool has workers. Unless `retune`, keys are skipped that the user cache
-    holds, or for which the shipped cache holds a usable kernel.
+    holds a sound record for (a usable kernel, or one Inductor beat), or for which the shipped cache holds a usable
+    kernel; a stale user record (older family version or kernel source, other torch/Triton) is tuned again.
     """
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
@@ -66,7 +70,7 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     todo = []
     for key_text, (family_name, problem) in model_problems(model, inputs, options).items():
         key = OpKey.of(problem, DeviceInfo.of(device))
-        if not retune and (store.get(key) is not None or dispatcher.choose(key).record is not None):
+        if not retune and _already_tuned(key, store, dispatcher, say):
             say(f"already tuned {key_text}")
         else:
             todo.append((key_text, families[family_name], problem))
@@ -85,6 +89,19 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
         key_index(user_index_dir(opts.cache_dir), store.records())
     say(summary_table(rows))
     return records
+
+
+def _already_tuned(key: OpKey, store: UserStore, dispatcher: Dispatcher, say: Callable[[str], None]) -> bool:
+    """Whether `key` has an answer: a sound user record (usable, or slower than Inductor) or a usable kernel in
+    any store. A stale user record is discarded (the dispatcher never runs it), so the new one replaces it."""
+    record = store.get(key)
+    if record is not None:
+        problem, level = dispatcher.check(record)
+        if problem is None or level is None:
+            return True
+        store.discard(key)
+        say(f"discarded the user record of {key.short()}: {problem}")
+    return dispatcher.choose(key).record is not None
 
 
 def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store: UserStore, verbose: bool,
@@ -133,6 +150,10 @@ def evolve_keys(todo: list, pool: EvaluationPool, graph_path: Path, search: Sear
         except EvaluatorSetupError as e:
             say(f"  cannot evaluate {key_text}: {e}")
             return key_text, None, "setup failed"
+        except Exception as e:  # one key's failure must not cost the others their searches
+            log.exception("kevolve: the search of %s failed", key_text)
+            say(f"  the search of {key_text} failed ({type(e).__name__}: {e}); nothing stored for it")
+            return key_text, None, f"search failed: {type(e).__name__}"
         finally:
             graph.close()
         if record is None:

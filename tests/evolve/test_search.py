@@ -192,3 +192,28 @@ def test_a_kernel_is_diagnosed_against_its_nearer_roof(measures, finding):
     """A matrix product nearer the matmul ceiling than the copy ceiling is compute-bound (or near that roof)."""
     diagnosis = diagnose(EvaluationResult(Status.OK, fitness=1.0, t_cand_us=100.0, **measures))
     assert diagnosis.findings == (finding,)
+
+
+def test_seeds_outside_the_genome_space_are_dropped(tmp_path):
+    """A seed from an older genome space (a gene missing, or a value no longer offered) is never proposed."""
+    calls = []
+    missing = {k: v for k, v in OPTIMUM.items() if k != "num_stages"}
+    config = SearchConfig(policy="greedy", termination=Termination(max_evaluations=3, roofline=None))
+    search = Search(EMBEDDING_BAG_BACKWARD, backward_problem(), [IMPL], synthetic_evaluate(calls),
+                    SearchGraph(tmp_path / "s.sqlite"), H100, config,
+                    seeds=[(IMPL.name, missing), (IMPL.name, dict(OPTIMUM, BLOCK_D=3)), (IMPL.name, OPTIMUM)])
+    search.run()
+    assert search.seeds == [(IMPL.name, OPTIMUM)] and calls[0].genome == OPTIMUM
+    assert all(set(c.genome) == set(OPTIMUM) for c in calls)
+
+
+def test_nodes_timed_on_other_kernel_sources_start_a_new_search(tmp_path, monkeypatch):
+    """The graph names a search by its key and the kernels' sources: after a source change the earlier nodes
+    (timings of other code) are neither resumed nor reported as the best."""
+    search, first, graph = run_search(tmp_path, "greedy", budget=5)
+    graph.close()
+    monkeypatch.setattr(type(IMPL), "source_sha256", lambda self: "0" * 64)
+    again, second, graph = run_search(tmp_path, "greedy", budget=5)
+    assert again.id != search.id and again.id.startswith(search.key.digest)
+    assert second.new_evaluations == second.evaluations == 5
+    assert {n.id for n in graph.nodes(again.id)}.isdisjoint(n.id for n in graph.nodes(search.id))

@@ -66,6 +66,14 @@ class UserStore:
             row = db.execute("SELECT key_id, record FROM records WHERE key_id = ?", (key.id,)).fetchone()
         return None if row is None else self._record(*row)
 
+    def discard(self, key: OpKey) -> bool:
+        """Remove the record of `key`; return whether there was one."""
+        with self._transaction() as db:
+            removed = db.execute("DELETE FROM records WHERE key_id = ?", (key.id,)).rowcount
+            if removed:
+                db.execute("UPDATE meta SET generation = generation + 1")
+        return bool(removed)
+
     def records(self) -> list[KernelRecord]:
         with self._connection() as db:
             rows = db.execute("SELECT key_id, record FROM records ORDER BY key_id").fetchall()

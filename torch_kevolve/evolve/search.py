@@ -5,6 +5,7 @@ fitness = t_reference / t_candidate (0 for any failure), as the Evaluator measur
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -58,9 +59,11 @@ class SearchOutcome:
 
 
 class Search:
-    """Searches `implementations` of `family` for `problem`; nodes go to `graph` under the key's digest.
-    Candidates are judged by `evaluate` (a function, or a pool; `width` of them at once, by default the
-    pool's width): with one at a time the search is deterministic for a given seed and landscape."""
+    """Searches `implementations` of `family` for `problem`; nodes go to `graph` under search_id (the key's
+    digest and the searched kernels' version and sources: nodes timed on other sources are not evidence). Seeds
+    whose genome the implementation's space rejects are dropped. Candidates are judged by `evaluate` (a function,
+    or a pool; `width` of them at once, by default the pool's width): with one at a time the search is
+    deterministic for a given seed and landscape."""
 
     def __init__(self, family: KernelFamily, problem: Problem, implementations: Sequence[Implementation],
                  evaluate: Evaluate | EvaluationPool, graph: SearchGraph, device: DeviceInfo,
@@ -75,10 +78,11 @@ class Search:
         self.config = config
         self.policy = config.make_policy()
         self.operator = operator or UniversalOperator(explore=config.explore)
-        self.seeds = [(name, g) for name, g in seeds if name in self.implementations]
+        self.seeds = [(name, g) for name, g in seeds
+                      if name in self.implementations and _valid(self.implementations[name], g)]
         self._defaults = [(impl.name, g) for impl in implementations if (g := impl.default_genome(problem)) is not None]
         self.key = OpKey.of(problem, device)
-        self.id = self.key.digest
+        self.id = search_id(self.key, family, implementations)
         self._spec = family_spec(family)
         self._flying: set[str] = set()  # candidates submitted, not yet in the graph
 
@@ -186,6 +190,21 @@ class Search:
                 parents = tuple((p.id, proposal.transformation) for p in selection.parents)
                 return impl, proposal.genome, selection.island, parents
             stuck.update(p.id for p in selection.parents)
+
+
+def search_id(key: OpKey, family: KernelFamily, implementations: Sequence[Implementation]) -> str:
+    """The graph's name for the search of `key` over these kernels: the key's digest and a digest of the
+    family's version and the implementations' sources (a source change starts a new search)."""
+    sources = json.dumps([family.version] + sorted((i.name, i.source_sha256()) for i in implementations))
+    return f"{key.digest}-{hashlib.sha256(sources.encode()).hexdigest()[:12]}"
+
+
+def _valid(implementation: Implementation, genome: Genome) -> bool:
+    try:
+        implementation.genome_space.validate(genome)
+    except ValueError:
+        return False
+    return True
 
 
 def _genome_id(implementation: str, genome: Genome) -> str:
