@@ -56,13 +56,15 @@ class Contender:
 @dataclass(frozen=True)
 class Phase:
     """One kind of step of one contender: times in us, peak memory of one step in MiB, first call in s (cold
-    caches; `warm_call_s`: warm on-disk caches, measured for the training step)."""
+    caches; `warm_call_s`: warm on-disk caches, measured for the training step, with `warm_call_caches`: how
+    Inductor's FX graph cache and AOTAutograd's cache answered that compile, hits/misses/bypasses by name)."""
 
     wall_us: float
     kernel_us: float | None
     peak_mib: float | None
     first_call_s: float
     warm_call_s: float | None = None
+    warm_call_caches: dict | None = None
 
 
 @dataclass
@@ -151,9 +153,10 @@ def _first_call_s(step: Callable[[], object], device: torch.device, scratch: str
 
 
 def warm_call_s(contender: Contender, base: torch.nn.Module, inputs: tuple, device: torch.device,
-                scratch: str) -> float:
+                scratch: str) -> tuple[float, dict]:
     """First training step of a fresh Dynamo compiling `contender` from warm on-disk caches in `scratch`: a
-    priming compile fills them (graph caches on), then a second compile, also on a fresh copy, is timed."""
+    priming compile fills them (graph caches on), then a second compile, also on a fresh copy, is timed. Also
+    returns what the graph caches answered the timed compile (cache_answers)."""
 
     def fresh_compile() -> Callable:
         torch._dynamo.reset()
@@ -163,7 +166,21 @@ def warm_call_s(contender: Contender, base: torch.nn.Module, inputs: tuple, devi
     with fresh_cache(dir=scratch):
         train_step(fresh_compile(), inputs)
         run = fresh_compile()
-        return _elapsed_s(lambda: train_step(run, inputs), device)
+        before = cache_answers()
+        seconds = _elapsed_s(lambda: train_step(run, inputs), device)
+        after = cache_answers()
+        return seconds, {name: after[name] - before[name] for name in after}
+
+
+CACHE_COUNTERS = {"fx_graph": ("inductor", "fxgraph_cache_"), "aot_autograd": ("aot_autograd", "autograd_cache_")}
+
+
+def cache_answers() -> dict:
+    """Dynamo's running counts of graph-cache answers: {"fx_graph_hit": n, "fx_graph_miss": n, ...}."""
+    from torch._dynamo.utils import counters
+
+    return {f"{cache}_{answer}": counters[group][prefix + answer]
+            for cache, (group, prefix) in CACHE_COUNTERS.items() for answer in ("hit", "miss", "bypass")}
 
 
 def peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
@@ -216,8 +233,9 @@ def measure(contender: Contender, base: torch.nn.Module, inputs: tuple, ref: Ref
                 result.phases["train"] = _phase(lambda: train_step(run, inputs), first_train, model, device)
         del run
         if train:  # outside watch(): kevolve's decision collector turns the graph caches off
-            warm = warm_call_s(contender, base, inputs, device, scratch)
-            result.phases["train"] = dataclasses.replace(result.phases["train"], warm_call_s=warm)
+            warm, caches = warm_call_s(contender, base, inputs, device, scratch)
+            result.phases["train"] = dataclasses.replace(result.phases["train"], warm_call_s=warm,
+                                                         warm_call_caches=caches)
     result.watched = watched
     del model
     gc.collect()

@@ -46,6 +46,8 @@ def test_harness_run_saves_every_field(tmp_path, monkeypatch):
     for name in ("inductor", "kevolve"):  # the second compile found the first one's on-disk caches
         train = saved["contenders"][name]["phases"]["train"]
         assert train["warm_call_s"] < train["first_call_s"] / 2
+        caches = train["warm_call_caches"]
+        assert caches["fx_graph_hit"] >= 2 and caches["fx_graph_miss"] == caches["fx_graph_bypass"] == 0
     walls = {name: c["phases"]["train"]["wall_us"] for name, c in saved["contenders"].items()}
     assert saved["speedup_vs_inductor"]["kevolve"]["train_wall"] == pytest.approx(walls["inductor"] / walls["kevolve"])
     assert saved["ok"] is True and saved["warm"] is None and saved["families"] is None
