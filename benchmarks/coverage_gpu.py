@@ -11,7 +11,8 @@ coverage --device cuda`), then OUT_DIR/speed-LABEL.md and .json: per proven over
 GPU time (replayed from a CUDA graph) of eager, Inductor (torch.compile) and our default Triton kernel on
 one benchmark-sized problem. With --update DIR the reports of DIR (same device) are rewritten into OUT_DIR with
 the rows of the overloads run now replaced or added. Unsharded, the coverage is written before the timing starts
-and the speed report after each timed row, so a run cut short keeps what it measured. Works with torch 2.11+ and Triton 3.6+.
+and the speed report after each timed row, so a run cut short keeps what it measured. Works with torch 2.11+ and
+Triton 3.6+.
 """
 from __future__ import annotations
 
