@@ -6,7 +6,8 @@ Per nn.Linear(in, out) of the `dlrm` benchmark (bottom 13-512-256-128, top 479-1
 the three products of a training step, with the operand layouts autograd gives them: forward x [B, in] @ w.t(),
 grad_input g [B, out] @ w, grad_weight g.t() @ x. Each is checked against the float64 reference, then timed
 (do_bench median; GPU kernel time for eager, Inductor and our best) for the Triton default genome and a small
-sweep (tiles, operand copies, split-K, the SIMT fp32 product); TFLOP/s from the family's flops, against the
+sweep (tiles, operand copies, split-K, the SIMT fp32 product), and for fp32 the 3xTF32 kernel on pre-split
+operands (`presplit_us`, `presplit_kernel_us`); TFLOP/s from the family's flops, against the
 device's measured matmul rate in that dtype. CUDA only.
 """
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.microbench import TIMED, measure, say, write
+from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import matmul_ceiling_tflops
 from torch_kevolve.families import GEMM
 from torch_kevolve.families.gemm.calls import MM
+from torch_kevolve.families.gemm.implementations import PRESPLIT
 
 LAYERS = ((13, 512), (512, 256), (256, 128), (479, 1024), (1024, 1024), (1024, 512), (512, 256), (256, 1))
 PRODUCTS = ("forward", "grad_input", "grad_weight")
@@ -55,8 +58,17 @@ def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS
             if product == "grad_input" and (fan_in, fan_out) == layers[0]:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
-            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, SWEEP, {})
+            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, SWEEP, presplit(args))
             yield add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling)
+
+
+def presplit(args: tuple) -> dict:
+    """The 3xTF32 kernel on pre-split operands (default genome), compiled as in a model, for fp32 operands."""
+    problem = GEMM.problem(MM, args, {})
+    if PRESPLIT.supports(problem, PRESPLIT.genome_space.default()) is not None:
+        return {}
+    fn = PRESPLIT.build(problem, PRESPLIT.default_genome(problem))
+    return {"presplit": as_in_a_model(PRESPLIT, fn, args[0].device)}
 
 
 def add_flop_rates(row: dict, flops: int, ceiling: float) -> dict:
@@ -83,8 +95,10 @@ def main(argv=None) -> int:
     for row in run(args.batch, tuple(args.products), DTYPES[args.dtype]):
         results.append(row)
         say(row, 24)
+        presplit_line = (f"; pre-split 3xTF32 kernel {row['presplit_kernel_us']:.1f} us"
+                         if "presplit_kernel_us" in row else "")
         print(f"{'':>24}   {row['triton_best_tflops']:.1f} TFLOP/s best, Inductor {row['inductor_tflops']:.1f}, "
-              f"measured matmul {row['matmul_tflops']:.1f}")
+              f"measured matmul {row['matmul_tflops']:.1f}{presplit_line}")
         write(args.out, "benchmarks.gemm", results)
     return 0
 

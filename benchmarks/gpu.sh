@@ -8,7 +8,8 @@
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
 #               and bucketize ops, the dot interaction, GEMMs), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
 #               (the cache of an earlier warm: phase on the same machine is used)
-#   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES; every evaluation printed to warm-A.log),
+#   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES, WARM_FLAGS e.g. --retune; every
+#               evaluation printed to warm-A.log),
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
@@ -39,7 +40,7 @@ for phase in "$@"; do
     dlrm) python3 -m benchmarks.run dlrm_small --device cuda --warm --evaluations "${EVALS:-16}" \
             --save "$OUT/dlrm_small-$DEV.json" 2>&1 | tee "$OUT/dlrm.log" | tail -20 ;;
     models:*|warm:*) for name in $(echo "${phase#*:}" | tr , ' '); do
-            if [ "${phase%%:*}" = warm ]; then how=(--warm --warm-only); log="$OUT/warm-$name.log"
+            if [ "${phase%%:*}" = warm ]; then how=(--warm --warm-only ${WARM_FLAGS:-}); log="$OUT/warm-$name.log"
             else how=(${RUN_FLAGS:-} --save "$OUT/$name-$DEV.json"); log="$OUT/$name.log"
                  [ "${WARM:-1}" = 0 ] || how=(--warm "${how[@]}"); fi
             timeout "${MODEL_TIMEOUT:-150}" python3 -m benchmarks.run "$name" --device cuda "${how[@]}" \

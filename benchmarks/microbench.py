@@ -30,7 +30,7 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     the family's float64 reference before it is timed; the problem's params and dims, rates from bytes_moved.
     Our kernels run compiled by torch.compile, as in a model and in the evaluator (launched eagerly, the
     `wrap_triton` path alone costs hundreds of microseconds per call).
-    On CUDA, eager, Inductor and the best Triton genome also get their GPU kernel time (`*_kernel_us`): a wall
+    On CUDA, eager, Inductor, the best Triton genome and the extras also get their GPU kernel time (`*_kernel_us`): a wall
     time far above it is CPU launch overhead, not the kernel. The best genome is the fastest by the evaluator's
     method (replayed from a CUDA graph, `graphed_us` of each sweep entry), not by wall time, which small problems
     spend on the host."""
@@ -63,7 +63,7 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     for name, fn in extra.items():
         row[f"{name}_us"] = checked(fn)
     if device.type == "cuda":
-        for name, fn in (("eager", eager), ("inductor", inductor), ("triton_best", best[2])):
+        for name, fn in (("eager", eager), ("inductor", inductor), ("triton_best", best[2]), *extra.items()):
             row[f"{name}_kernel_us"] = kernel_us(lambda fn=fn: fn(*args))
     return add_rates(row, row["bytes_moved"], device)
 

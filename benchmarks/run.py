@@ -78,8 +78,8 @@ def contenders(options: dict, max_autotune: bool, cudagraphs: bool = False) -> l
 @dataclass(frozen=True)
 class RunConfig:
     """One benchmark run: model `name` on `device`; kevolve warmed first by `search` within `budget_s` if given
-    (and nothing measured if `warm_only`), forced onto its Triton kernels if `interpret`, restricted to `families`
-    if given."""
+    (and nothing measured if `warm_only`; keys the caches answer already searched again if `retune`), forced onto
+    its Triton kernels if `interpret`, restricted to `families` if given."""
 
     name: str
     device: str
@@ -92,6 +92,7 @@ class RunConfig:
     families: tuple[str, ...] | None = None
     save: Path | None = None
     warm_only: bool = False
+    retune: bool = False
 
 
 def run(cfg: RunConfig) -> int:
@@ -104,7 +105,7 @@ def run(cfg: RunConfig) -> int:
         options["families"] = list(cfg.families)
     if cfg.search is not None:
         warm(copy.deepcopy(model), inputs, dev, options, verbose=cfg.warm_only, search=cfg.search,
-             budget_s=cfg.budget_s)
+             budget_s=cfg.budget_s, retune=cfg.retune)
         if cfg.warm_only:
             return 0
     ref = Reference.of(model, inputs)
@@ -141,6 +142,8 @@ def main() -> int:
     p.add_argument("--evaluations", type=int, default=24, help="with --warm: evaluations per key (default %(default)s)")
     p.add_argument("--policy", default="uct", choices=("greedy", "uct", "islands"), help="with --warm")
     p.add_argument("--warm-only", action="store_true", help="with --warm: stop after the warm, measure nothing")
+    p.add_argument("--retune", action="store_true",
+                   help="with --warm: search the keys the caches already answer too (new implementations, say)")
     p.add_argument("--max-autotune", action="store_true", help="also Inductor with mode='max-autotune' (compiles long)")
     p.add_argument("--cudagraphs", action="store_true",
                    help="also Inductor and kevolve with mode='reduce-overhead' (CUDA graphs; CUDA only)")
@@ -150,8 +153,8 @@ def main() -> int:
                    help="restrict kevolve (warm and compile) to these kernel families")
     p.add_argument("--save", type=Path, help="write the results as JSON here, and as markdown beside it (.md)")
     args = p.parse_args()
-    if args.warm_only and not args.warm:
-        p.error("--warm-only needs --warm")
+    if (args.warm_only or args.retune) and not args.warm:
+        p.error("--warm-only and --retune need --warm")
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     if args.warm_only:  # say how long each key takes to prepare
         logging.getLogger("torch_kevolve").setLevel(logging.INFO)
@@ -159,7 +162,7 @@ def main() -> int:
               if args.warm else None)
     return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,
                          args.forward_only, args.cudagraphs, tuple(args.families) if args.families else None, args.save,
-                         args.warm_only))
+                         args.warm_only, args.retune))
 
 
 if __name__ == "__main__":

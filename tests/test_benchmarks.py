@@ -71,6 +71,18 @@ def test_warm_only_fills_the_cache_and_measures_nothing(tmp_path, monkeypatch):
     assert UserStore(tmp_path / "cache").records()
 
 
+def test_retune_reaches_the_warm(monkeypatch):
+    """`--retune` asks the warm to search keys the caches already answer (to try a new implementation)."""
+    import benchmarks.run as run_module
+    from torch_kevolve.evolve.search import SearchConfig
+
+    seen = []
+    monkeypatch.setattr(run_module, "warm", lambda *a, **k: seen.append(k["retune"]))
+    for retune in (False, True):
+        run(RunConfig("dlrm_tiny", "cpu", SearchConfig(), 1.0, warm_only=True, retune=retune))
+    assert seen == [False, True]
+
+
 def test_markdown_of_a_forward_only_gpu_run():
     results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
                Result("kevolve", {"forward": Phase(150.0, 40.0, 32.5, 35.0)}, 1e-7)]
@@ -171,6 +183,7 @@ def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
     assert rows[1]["dims"] == {"M": 24, "N": 13, "K": 64} and len(rows[1]["sweep"]) == 3  # K = 4 tiles: 2 splits
     assert all(r["triton_best_tflops"] > 0 and r["flops"] == 2 * r["dims"]["M"] * r["dims"]["N"] * r["dims"]["K"]
                for r in rows)
+    assert all(r["presplit_us"] == 1.0 for r in rows)  # the pre-split kernel passed the check too
 
 
 def test_gemm_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):

@@ -79,3 +79,21 @@ def test_split_k_kernels_compile_for_sm90(captured):
     assert impl.supports(problem, genome) is None
     impl.build(problem, genome)(*args)
     assert_compiled(captured, "gemm_kernel", "gemm_split_sum_kernel")
+
+
+@pytest.mark.parametrize("genome", [dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3),
+                                    dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=16, GROUP_M=1, num_warps=8, num_stages=4)])
+def test_presplit_kernels_compile_for_sm90(monkeypatch, genome):
+    """The part split of both operands and the product on the parts: tf32 tensor-core products (wgmma) with no
+    tf32 conversion left in the product loop (the parts are tf32 numbers already)."""
+    from torch_kevolve.families.gemm import presplit_kernel
+
+    captured = captured_launches(monkeypatch, presplit_kernel)
+    args = (torch.zeros(96), torch.zeros(64, 48), torch.zeros(96, 48).t(), 0.5, 2.0)
+    impl, problem = GEMM.implementation("gemm_tf32x3_presplit"), GEMM.problem(ADDMM, args, {})
+    assert impl.supports(problem, genome) is None
+    impl.build(problem, genome)(*args)
+    assert_compiled(captured, "tf32_parts_kernel", "tf32_parts_kernel", "gemm_parts_kernel")
+    ptx = compile_for_sm90(*captured[2]).asm["ptx"]
+    wgmma = [line for line in ptx.splitlines() if "wgmma.mma_async" in line]
+    assert wgmma and all(".tf32" in line for line in wgmma) and "cvt.rna.tf32" not in ptx

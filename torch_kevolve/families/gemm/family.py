@@ -11,7 +11,7 @@ from ..base import KernelFamily
 from ..schema import call_in_schema_order, overload_named
 from ..tensor_inputs import generator, product_factors, random_tensor
 from . import calls
-from .implementations import TRITON
+from .implementations import PRESPLIT, TRITON
 
 EXAMPLES = {  # (M, K, N, dtype, a layout, b layout, bias shape, beta, alpha): dims off the power-of-two grid
     calls.MM: ((37, 13, 20, torch.float32, "row", "row", None, 1, 1),
@@ -90,5 +90,5 @@ GEMM = GemmFamily(
     name="gemm",
     version="2",
     overloads=(calls.MM, calls.ADDMM),
-    implementations=(TRITON,),
+    implementations=(TRITON, PRESPLIT),
 )

@@ -1,16 +1,19 @@
-"""The implementation of the GEMM family: the Triton kernel (through a custom op on CPU). The built callable
-takes mm's or addmm's arguments and returns what it returns."""
+"""The implementations of the GEMM family: the Triton kernel, and for fp32 the 3xTF32 kernel on operands split
+into tf32 parts first (each through a custom op on CPU). The built callables take mm's or addmm's arguments and
+return what it returns."""
 from __future__ import annotations
 
 import functools
 from typing import Callable
+
+import torch
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..checking import HALF
 from ..custom_call import named_kernel_call
 from ..overload_call import overload_call
-from . import triton_kernel
+from . import presplit_kernel, triton_kernel
 from .calls import GemmCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -20,6 +23,8 @@ SPLIT_BELOW_TILES = 132  # split K only when the output tiles number fewer than 
 
 gemm_tiles = named_kernel_call("gemm_tiles", ("a", "b", "bias"), GemmCall.from_params, triton_kernel.gemm,
                                triton_kernel.allocate)
+gemm_presplit = named_kernel_call("gemm_presplit", ("a", "b", "bias"), GemmCall.from_params, presplit_kernel.gemm,
+                                  triton_kernel.allocate)
 
 
 def _output(outputs, call: GemmCall):
@@ -29,6 +34,11 @@ def _output(outputs, call: GemmCall):
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(gemm_tiles, genome=genome), _output)
+
+
+def _build_presplit(problem: Problem, genome: Genome) -> Callable:
+    PRESPLIT.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(gemm_presplit, genome=genome), _output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
@@ -47,9 +57,15 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
             return f"{tiles} output tiles fill the SMs without splitting K"
         if -(-problem.dim("K") // genome["BLOCK_K"]) < 2 * genome["SPLIT_K"]:
             return f"K={problem.dim('K')} is too short for {genome['SPLIT_K']} splits of BLOCK_K={genome['BLOCK_K']}"
-    staged = genome["num_stages"] * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize
+    return _fits(genome, "a and b tiles", (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize)
+
+
+def _fits(genome: Genome, tiles: str, stage_bytes: int) -> str | None:
+    """Why the genome's pipelined tiles (`stage_bytes` per stage) overflow shared memory or its accumulator the
+    registers; None when both fit."""
+    staged = genome["num_stages"] * stage_bytes
     if staged > SHARED_MEMORY_BYTES:
-        return f"{genome['num_stages']} stages of the a and b tiles take {staged} bytes of shared memory"
+        return f"{genome['num_stages']} stages of the {tiles} take {staged} bytes of shared memory"
     if genome["BLOCK_M"] * genome["BLOCK_N"] > ACCUMULATOR_PER_THREAD * 32 * genome["num_warps"]:
         return f"the [BLOCK_M, BLOCK_N] accumulator needs over {ACCUMULATOR_PER_THREAD} registers per thread"
     return None
@@ -73,4 +89,30 @@ TRITON = Implementation(
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
                     "torch_kevolve.families.triton_launch"),
+)
+
+
+def _supports_presplit(problem: Problem, genome: Genome) -> str | None:
+    """fp32 operands only (half precision runs natively in gemm_triton); the four pipelined part tiles must fit
+    in shared memory and the accumulator in registers."""
+    if problem.dtype("a") != torch.float32:
+        return f"{problem.dtype('a')} operands need no tf32 parts"
+    return _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4)
+
+
+PRESPLIT = Implementation(
+    name="gemm_tf32x3_presplit",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK_M", (128, 64)),
+        ("BLOCK_N", (128, 256, 64)),
+        ("BLOCK_K", (32, 16, 64)),
+        ("GROUP_M", (8, 1, 4)),
+        ("num_warps", (8, 4)),
+        ("num_stages", (3, 4, 2)),
+    )),
+    build=_build_presplit,
+    supports=_supports_presplit,
+    source_modules=(f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.triton_launch"),
 )

@@ -1,0 +1,66 @@
+"""gemm_tf32x3_presplit: the tf32 parts of an operand (against bit arithmetic done here in torch), and the
+product on them against a float64 matmul for fp32 mm and addmm in every layout, ragged and empty dims; the
+calls it leaves to gemm_triton."""
+import pytest
+import torch
+
+from tests.families.test_gemm import CALLS, float64_product, ids, rand
+from torch_kevolve.families import GEMM
+from torch_kevolve.families.base import DISTRIBUTIONS
+from torch_kevolve.families.checking import check_kernel, compare
+from torch_kevolve.families.gemm.calls import MM
+from torch_kevolve.families.gemm.presplit_kernel import tf32_parts
+from torch_kevolve.families.schema import call_in_schema_order
+
+PRESPLIT = GEMM.implementation("gemm_tf32x3_presplit")
+SMALL = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2)
+FP32_CALLS = [(overload, args) for overload, args in CALLS
+              if all(a.dtype == torch.float32 for a in args if isinstance(a, torch.Tensor))]
+TF32_DROPPED_BITS = 13  # fp32 keeps 23 mantissa bits, tf32 10
+
+
+def tf32_nearest(x: torch.Tensor) -> torch.Tensor:
+    """x rounded to 10 mantissa bits, half away from zero, by integer arithmetic on its bits."""
+    bits = x.view(torch.int32)
+    half = 1 << (TF32_DROPPED_BITS - 1)
+    return ((bits + half) & ~((1 << TF32_DROPPED_BITS) - 1)).view(torch.float32)
+
+
+def test_parts_are_tf32_numbers_that_sum_to_the_operand():
+    x = torch.cat([rand(40, 70) * 10.0 ** torch.randint(-20, 20, (40, 1)).float(), torch.zeros(1, 70)])
+    hi, lo = tf32_parts(x.t())
+    assert hi.shape == lo.shape == (70, 41) and hi.is_contiguous() and lo.is_contiguous()
+    assert torch.equal(hi, tf32_nearest(x.t()))
+    assert torch.equal(lo, tf32_nearest(x.t() - hi))
+    low_bits = (1 << TF32_DROPPED_BITS) - 1
+    assert not (hi.view(torch.int32) & low_bits).any() and not (lo.view(torch.int32) & low_bits).any()
+    rel = ((hi.double() + lo.double()) - x.t().double()).abs() / x.t().double().abs().clamp_min(1e-30)
+    assert rel.max() <= 2.0 ** -21 and (lo.abs() <= 2.0 ** -11 * x.t().abs()).all()
+
+
+@pytest.mark.parametrize("overload,args", FP32_CALLS, ids=ids)
+@pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
+def test_product_matches_float64_matmul(overload, args, genome, poisoned_allocations):
+    problem = GEMM.problem(overload, args, {})
+    got = PRESPLIT.build(problem, genome or PRESPLIT.default_genome(problem))(*args)
+    eager = call_in_schema_order(overload, args)
+    assert (got.shape, got.dtype, got.stride()) == (eager.shape, eager.dtype, eager.stride())
+    compare(GEMM, problem, (got,), (float64_product(overload, args),), problem.dim("K") + 1)
+
+
+def test_generated_fp32_inputs():
+    for overload in GEMM.overloads:
+        for problem in GEMM.example_problems(overload):
+            if problem.dtype("a") == torch.float32:
+                check_kernel(GEMM, problem, PRESPLIT.build(problem, SMALL), torch.device("cpu"), seeds=(0, 1),
+                             dists=DISTRIBUTIONS)
+
+
+def test_genome_rules():
+    half = GEMM.problem(MM, (rand(8, 16, dtype=torch.bfloat16), rand(16, 8, dtype=torch.bfloat16)), {})
+    fp32 = GEMM.problem(MM, (rand(8, 16), rand(16, 8)), {})
+    default = PRESPLIT.genome_space.default()
+    assert "no tf32 parts" in PRESPLIT.supports(half, default) and PRESPLIT.genomes(half) == []
+    assert PRESPLIT.supports(fp32, default) is None
+    assert "shared memory" in PRESPLIT.supports(fp32, dict(default, BLOCK_N=256, BLOCK_K=64))
+    assert "registers" in PRESPLIT.supports(fp32, dict(default, BLOCK_N=256, num_warps=4, num_stages=2))
