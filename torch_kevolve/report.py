@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .cache import KernelRecord
+from .evolve.search import key_digest
 from .evolve.search_graph import SearchGraph
 
 
@@ -27,7 +28,7 @@ def write_report(graph: SearchGraph, records: list[KernelRecord], out: Path) -> 
     labels = {r.key.digest: r.key.short() for r in records}
     fig, ax = plt.subplots(figsize=(9, 5))
     for search, points in runs.items():
-        label = labels.get(search.partition("-")[0], search)
+        label = labels.get(key_digest(search), search)
         ax.step([p[0] for p in points], [p[2] for p in points], where="post", label=label[:60])
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=6, alpha=0.4)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")

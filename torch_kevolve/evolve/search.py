@@ -199,6 +199,11 @@ def search_id(key: OpKey, family: KernelFamily, implementations: Sequence[Implem
     return f"{key.digest}-{hashlib.sha256(sources.encode()).hexdigest()[:12]}"
 
 
+def key_digest(search: str) -> str:
+    """The key digest a search id (search_id) starts with."""
+    return search.partition("-")[0]
+
+
 def _valid(implementation: Implementation, genome: Genome) -> bool:
     try:
         implementation.genome_space.validate(genome)
