@@ -72,3 +72,18 @@ def test_every_shipped_record_matches_the_current_sources():
     assert records
     stale = [r.key.short() for r in records if current.get(r.implementation) != (r.source_sha256, r.family_version)]
     assert not stale, f"shipped records whose kernel changed since they were measured: {stale}"
+
+
+def test_unchanged_files_are_parsed_once_per_process(tmp_path, make_record, make_key, monkeypatch):
+    """Every compile builds a store: the same bytes are not parsed again; changed bytes are."""
+    import torch_kevolve.cache.shipped as shipped
+
+    export_records([make_record(8)], tmp_path / "a.json")
+    parsed = []
+    read = shipped.read_records
+    monkeypatch.setattr(shipped, "read_records", lambda path: parsed.append(path) or read(path))
+    first, again = ShippedStore(tmp_path), ShippedStore(tmp_path)
+    assert len(parsed) == 1 and again.records() == first.records() and again.fingerprint() == first.fingerprint()
+    export_records([make_record(16)], tmp_path / "a.json")
+    changed = ShippedStore(tmp_path)
+    assert len(parsed) == 2 and changed.get(make_key(16)) is not None and changed.get(make_key(8)) is None

@@ -1,6 +1,7 @@
 """KevolvePass: Inductor's post-grad custom pass that swaps cache-approved kernels into ATen graphs."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -35,6 +36,19 @@ class _Plan:
     transferred: bool = False
 
 
+@functools.cache
+def _code_digest() -> str:
+    """A digest of this pass's code and every family's version and kernel sources, as this process loaded them
+    (computed once: each compile asks for the pass's uuid)."""
+    h = hashlib.sha256()
+    h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__)))
+    for family in FAMILIES:
+        h.update(f"{family.name}:{family.version}".encode())
+        for impl in family.implementations:
+            h.update(impl.source_sha256().encode())
+    return h.hexdigest()
+
+
 class KevolvePass(CustomGraphPass):
     """Visit every ATen node; replace it by our kernel only where the cache says ours is faster (or, with
     `transfer`, where a near solved key's winner passes the correctness check on this key).
@@ -50,12 +64,8 @@ class KevolvePass(CustomGraphPass):
     def uuid(self) -> str:
         """Changes with our code, the options, the families' sources and the cache contents."""
         h = hashlib.sha256()
-        h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__)))
+        h.update(_code_digest().encode())
         h.update(self.options.fingerprint().encode())
-        for family in FAMILIES:
-            h.update(f"{family.name}:{family.version}".encode())
-            for impl in family.implementations:
-                h.update(impl.source_sha256().encode())
         h.update(self.dispatcher.fingerprint().encode())
         return h.hexdigest()
 

@@ -48,24 +48,18 @@ def read_records(path: str | os.PathLike) -> list[KernelRecord]:
 class ShippedStore:
     """Every record of the *.json files in `directory` (the package's kernel_cache/ by default), fittest per key.
 
-    Malformed files are skipped with a warning; the store never changes after it is built.
+    Malformed files are skipped with a warning; the store never changes after it is built. Files read before in
+    this process, with the same bytes, are not parsed again (each compile builds a store).
     """
 
     def __init__(self, directory: str | os.PathLike = PACKAGE_DIR):
         self.directory = Path(directory)
-        self._records: dict[str, KernelRecord] = {}
-        for path in sorted(self.directory.glob("*.json")):
-            try:
-                records = read_records(path)
-            except CacheError as e:
-                log.warning("skipping shipped kernel cache file: %s", e)
-                continue
-            for record in records:
-                held = self._records.get(record.key.id)
-                if held is None or record.fitness > held.fitness:
-                    self._records[record.key.id] = record
-        text = json.dumps([r.to_dict() for r in self.records()], sort_keys=True)
-        self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        files = tuple((path, path.read_bytes()) for path in sorted(self.directory.glob("*.json")))
+        snapshot = (str(self.directory.resolve()), tuple((p.name, hashlib.sha256(b).hexdigest()) for p, b in files))
+        if snapshot not in _PARSED:
+            _PARSED.clear()  # one snapshot per process is the common case: keep memory flat
+            _PARSED[snapshot] = _fittest_per_key(path for path, _ in files)
+        self._records, self._fingerprint = _PARSED[snapshot]
 
     def get(self, key: OpKey) -> KernelRecord | None:
         return self._records.get(key.id)
@@ -76,3 +70,24 @@ class ShippedStore:
     def fingerprint(self) -> str:
         """A short text that differs between stores of different contents."""
         return self._fingerprint
+
+
+_PARSED: dict[tuple, tuple[dict[str, KernelRecord], str]] = {}
+
+
+def _fittest_per_key(paths: Iterable[Path]) -> tuple[dict[str, KernelRecord], str]:
+    """key id -> the fittest record of the shipped-format files `paths` (malformed files skipped with a
+    warning), and a fingerprint of the result."""
+    records: dict[str, KernelRecord] = {}
+    for path in paths:
+        try:
+            read = read_records(path)
+        except CacheError as e:
+            log.warning("skipping shipped kernel cache file: %s", e)
+            continue
+        for record in read:
+            held = records.get(record.key.id)
+            if held is None or record.fitness > held.fitness:
+                records[record.key.id] = record
+    text = json.dumps([records[k].to_dict() for k in sorted(records)], sort_keys=True)
+    return records, hashlib.sha256(text.encode()).hexdigest()[:16]
