@@ -56,10 +56,12 @@ class ShippedStore:
         self.directory = Path(directory)
         files = tuple((path, path.read_bytes()) for path in sorted(self.directory.glob("*.json")))
         snapshot = (str(self.directory.resolve()), tuple((p.name, hashlib.sha256(b).hexdigest()) for p, b in files))
-        if snapshot not in _PARSED:
+        parsed = _PARSED.get(snapshot)
+        if parsed is None:
+            parsed = _fittest_per_key(path for path, _ in files)
             _PARSED.clear()  # one snapshot per process is the common case: keep memory flat
-            _PARSED[snapshot] = _fittest_per_key(path for path, _ in files)
-        self._records, self._fingerprint = _PARSED[snapshot]
+            _PARSED[snapshot] = parsed
+        self._records, self._fingerprint = parsed
 
     def get(self, key: OpKey) -> KernelRecord | None:
         return self._records.get(key.id)
