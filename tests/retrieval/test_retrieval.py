@@ -111,6 +111,31 @@ def test_save_load_round_trip(tmp_path, vectorizer):
     assert [n.key for n in loaded.nearest(KEYS[7], k=5)] == [n.key for n in index.nearest(KEYS[7], k=5)]
 
 
+def test_threads_saving_one_index_at_once_do_not_collide(tmp_path, vectorizer):
+    """The warm's key threads rebuild and save the user index concurrently: each writes its own partial files
+    (they shared one per process, and a thread read a file another had just moved into place)."""
+    import threading
+
+    index = KeyIndex(vectorizer)
+    index.add(KEYS)
+    errors = []
+
+    def save_repeatedly():
+        try:
+            for _ in range(25):
+                index.save(tmp_path)
+        except Exception as e:  # noqa: BLE001 - any failure of a thread is the finding
+            errors.append(e)
+
+    threads = [threading.Thread(target=save_repeatedly) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(KeyIndex.load(tmp_path, vectorizer)) == len(KEYS)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize("damage,reason", [("index bytes", "sha256 does not match"),
                                            ("truncated metadata", "unreadable index metadata"),
                                            ("missing index", "missing")])

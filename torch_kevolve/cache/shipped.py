@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..key import OpKey
+from ..partial_files import partial_path
 from .errors import CacheError
 from .record import KernelRecord
 
@@ -23,7 +24,7 @@ def export_records(records: Iterable[KernelRecord], path: str | os.PathLike) -> 
     records = sorted(records, key=lambda r: r.key.id)
     text = json.dumps({"format": FORMAT, "records": [r.to_dict() for r in records]}, indent=1, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial = partial_path(path)
     partial.write_text(text + "\n", encoding="utf-8")
     os.replace(partial, path)
     return len(records)

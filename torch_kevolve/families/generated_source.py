@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from ..partial_files import partial_path
+
 
 def generated_dir(folder: str) -> Path:
     return Path(tempfile.gettempdir()) / f"torch_kevolve-{os.getuid()}" / folder
@@ -22,7 +24,7 @@ def import_generated(module_name: str, source: str, folder: str) -> ModuleType:
     path = generated_dir(folder) / f"kernels_{hashlib.sha256(source.encode()).hexdigest()}.py"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial = partial_path(path)
         partial.write_text(source)
         os.replace(partial, path)
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -18,12 +19,14 @@ import faiss
 import numpy as np
 
 from ..key import OpKey
+from ..partial_files import partial_path
 from .vectors import KeyVectorizer
 
 FORMAT = 2
 INDEX_FILE = "keys.faiss"
 META_FILE = "keys.json"
 log = logging.getLogger("torch_kevolve")
+_SAVING = threading.Lock()  # one save at a time per process
 
 
 class RetrievalIndexError(Exception):
@@ -99,16 +102,18 @@ class KeyIndex:
             depth = min(len(self._ids), depth * 8)  # the filter left too few: look deeper
 
     def save(self, directory: str | os.PathLike) -> None:
+        """Write the index and its metadata into `directory`, each published whole by os.replace; threads of one
+        process save one at a time, so the pair they leave is from one save."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        partial = directory / f".{INDEX_FILE}.{os.getpid()}.tmp"
-        faiss.write_index(self._index, str(partial))
-        meta = {"format": FORMAT, "dim": self.vectorizer.dim, "weights": self.vectorizer.weights.to_dict(),
-                "index_sha256": _sha256(partial), "keys": self._ids}
-        meta_partial = directory / f".{META_FILE}.{os.getpid()}.tmp"
-        meta_partial.write_text(json.dumps(meta, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(partial, directory / INDEX_FILE)
-        os.replace(meta_partial, directory / META_FILE)
+        partial, meta_partial = partial_path(directory / INDEX_FILE), partial_path(directory / META_FILE)
+        with _SAVING:
+            faiss.write_index(self._index, str(partial))
+            meta = {"format": FORMAT, "dim": self.vectorizer.dim, "weights": self.vectorizer.weights.to_dict(),
+                    "index_sha256": _sha256(partial), "keys": self._ids}
+            meta_partial.write_text(json.dumps(meta, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(partial, directory / INDEX_FILE)
+            os.replace(meta_partial, directory / META_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, vectorizer: KeyVectorizer) -> "KeyIndex":
