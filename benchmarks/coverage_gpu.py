@@ -270,9 +270,7 @@ def main(argv=None) -> int:
         names = {str(o) for f in families for o in f.overloads}
         previous = previous_coverage(args.update, args.device_label)["overloads"]
         proven = [r for r in map(OverloadResult.from_dict, previous) if r.overload in names]
-        old_rows = previous_speed_rows(args.update, args.device_label)
-        speed_rows(families, proven, args.out_dir, None, lambda rows: write_speed_reports(
-            args.out_dir, args.device_label, command, _in_family_order([], merged_speed_rows(old_rows, rows))[1]))
+        speed_rows(families, proven, args.out_dir, None, speed_writer(args, command))
         return 0
     overloads = [o for f in families for o in f.overloads]
     only = set(overloads[args.shard[0]::args.shard[1]]) if args.shard else None
@@ -286,17 +284,26 @@ def main(argv=None) -> int:
         if not args.no_speed:
             speed_rows(families, results, args.out_dir, args.shard,
                        lambda rows: speed_file.write_text(json.dumps({"rows": rows})))
-    else:  # the coverage is written before the timing starts, then again with each timed row
-        def report(rows: list[dict] | None) -> None:
-            if args.update:
-                update_reports(args.update, args.out_dir, args.device_label, command, results, rows)
-            else:
-                write_reports(args.out_dir, args.device_label, command, results, rows)
-
-        report(None)
+    else:  # the coverage is written before the timing starts, the speed report after each timed row
+        if args.update:
+            update_reports(args.update, args.out_dir, args.device_label, command, results, None)
+        else:
+            write_reports(args.out_dir, args.device_label, command, results, None)
         if not args.no_speed:
-            speed_rows(families, results, args.out_dir, None, report)
+            speed_rows(families, results, args.out_dir, None, speed_writer(args, command))
     return 1 if failed else 0
+
+
+def speed_writer(args, command: str, device: str = "cuda") -> Callable[[list[dict]], None]:
+    """on_row for speed_rows: writes OUT_DIR's speed report with the rows so far, joined with (and replacing)
+    the rows of --update DIR's report, read once here."""
+    old_rows = previous_speed_rows(args.update, args.device_label) if args.update else []
+
+    def write(rows: list[dict]) -> None:
+        merged = _in_family_order([], merged_speed_rows(old_rows, rows))[1]
+        write_speed_reports(args.out_dir, args.device_label, command, merged, device)
+
+    return write
 
 
 def speed_rows(families, results: list[OverloadResult], out_dir: Path, shard: tuple[int, int] | None,

@@ -103,3 +103,26 @@ def test_speed_only_needs_the_report_it_retimes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         coverage_gpu.main([str(tmp_path), "--speed-only"])
     assert "--speed-only needs --update" in capsys.readouterr().err
+
+
+def test_the_speed_writer_joins_each_rows_so_far_with_the_earlier_report(tmp_path):
+    """Each call writes OUT_DIR's speed report: the rows timed so far replacing theirs in --update DIR's report,
+    which is read once, when the writer is made."""
+    import argparse
+
+    def row(overload, us):
+        return {"overload": overload, "family": "scan", "dtypes": {}, "eager_us": us, "inductor_us": us,
+                "triton_us": us}
+
+    previous, out = tmp_path / "previous", tmp_path / "out"
+    previous.mkdir()
+    out.mkdir()
+    (previous / "speed-t.json").write_text(json.dumps({"rows": [row("aten.cumsum.default", 3.0),
+                                                                row("aten.cumprod.default", 4.0)]}))
+    write = coverage_gpu.speed_writer(argparse.Namespace(update=previous, out_dir=out, device_label="t"), "test",
+                                       "cpu")
+    (previous / "speed-t.json").unlink()
+    write([row("aten.cumsum.default", 1.0)])
+    rows = json.loads((out / "speed-t.json").read_text())["rows"]
+    assert [(r["overload"], r["triton_us"]) for r in rows] == [("aten.cumsum.default", 1.0),
+                                                               ("aten.cumprod.default", 4.0)]
