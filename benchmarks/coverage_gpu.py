@@ -29,12 +29,12 @@ import torch
 
 from torch_kevolve.coverage import OverloadResult, json_report, markdown_table, run_coverage
 from torch_kevolve.coverage.report import environment
-from torch_kevolve.coverage.run import triton_implementation
 from torch_kevolve.families import FAMILIES, POINTWISE
+from torch_kevolve.families.base import Abstraction, Unsupported
 from torch_kevolve.families.pointwise.inputs import example_arguments
 from torch_kevolve.families.pointwise.overloads import OP_OF_OVERLOAD
 from torch_kevolve.evolve.timing import graphed_us, median_us
-from torch_kevolve.families.schema import call_in_schema_order
+from torch_kevolve.families.schema import call_as_compiled
 
 from .speed_calls import benchmark_calls
 
@@ -65,14 +65,16 @@ def prepare_overload(family, overload, device: str = "cuda") -> tuple[dict, dict
     if problem is None:
         return None
     args = family.make_inputs(problem, 0, "normal", torch.device(device))
-    impl = triton_implementation(family)
+    kernel = family.default_kernel(problem, Abstraction.TRITON)
 
     eager = eager_function(overload)
     row = {"overload": str(overload), "family": family.name, "problem": problem.params.__repr__()[:200],
            "dtypes": dict(problem.dtypes)}
     contenders = {"eager": eager, "inductor": torch.compile(eager, dynamic=False)}
     try:
-        contenders["triton"] = impl.build(problem, impl.default_genome(problem))
+        if kernel is None:
+            raise Unsupported(f"no genome of {family.name}'s Triton kernels supports it")
+        contenders["triton"] = kernel[0].build(problem, kernel[1])
     except Exception as e:
         row["triton_error"] = _error_text(e)
     for name, fn in list(contenders.items()):
@@ -88,7 +90,7 @@ def prepare_overload(family, overload, device: str = "cuda") -> tuple[dict, dict
 def eager_function(overload):
     """A function calling `overload` with positional arguments, with a code object of its own: Dynamo caches
     compiled code per code object, so one shared wrapper would hit its recompile limit across overloads."""
-    namespace = {"call": call_in_schema_order, "overload": overload}
+    namespace = {"call": call_as_compiled, "overload": overload}
     exec(compile("def eager(*args):\n    return call(overload, args)\n", f"<eager {overload}>", "exec"), namespace)
     return namespace["eager"]
 

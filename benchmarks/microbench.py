@@ -12,9 +12,9 @@ import triton.testing
 
 from benchmarks.device_time import kernel_us
 from torch_kevolve.coverage.report import environment
-from torch_kevolve.coverage.run import triton_implementation
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import copy_ceiling_gbps, graphed_or_launched_us
+from torch_kevolve.families.base import Abstraction
 from torch_kevolve.families.checking import as_tuple, compare
 
 TIMED = ("eager", "inductor", "triton_default", "triton_best")
@@ -37,7 +37,7 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     problem = family.problem(overload, args, {})
     want = family.reference(problem, args)
     extent = family.reduced_extent(problem, args)
-    triton_impl = triton_implementation(family)
+    triton_impl, default = family.default_kernel(problem, Abstraction.TRITON)
 
     def checked(fn):
         compare(family, problem, as_tuple(fn(*args)), want, extent)
@@ -49,7 +49,6 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
            "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
            "eager_us": checked(eager), "inductor_us": checked(inductor)}
     device = next(a.device for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, torch.Tensor))
-    default = triton_impl.default_genome(problem)
     timed = []  # (us, graphed us, genome, compiled kernel), each built right before it is timed
     for genome in [default] + [g for g in sweep if g != default and triton_impl.supports(problem, g) is None]:
         fn = as_in_a_model(triton_impl, triton_impl.build(problem, genome), device)  # resets Dynamo

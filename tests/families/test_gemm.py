@@ -9,6 +9,7 @@ from torch_kevolve.families import GEMM, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import Mismatch, check_kernel, compare
 from torch_kevolve.families.gemm.calls import ADDMM, MM
+from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
 from torch_kevolve.families.schema import call_in_schema_order
 from torch_kevolve.key import DeviceInfo, OpKey
 
@@ -91,7 +92,7 @@ def test_beta_zero_ignores_the_bias_nan_included():
     torch.testing.assert_close(got.double(), float64_product(ADDMM, args), rtol=1.3e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("overload", GEMM.overloads, ids=str)
+@pytest.mark.parametrize("overload", (MM, ADDMM), ids=str)  # linear+ReLU: test_gemm_presplit
 def test_generated_inputs(overload):
     for problem in GEMM.example_problems(overload):
         for genome in (IMPL.default_genome(problem), SMALL):
@@ -127,7 +128,11 @@ def test_problem_roofline_and_registry():
     assert GEMM.reduced_extent(problem, CALLS[10][1]) == 14
     full = GEMM.problem(ADDMM, CALLS[12][1], {})
     assert GEMM.bytes_moved(full) == 2 * 4 * 17 * 35 + 4 * (17 * 40 + 40 * 35)
-    assert family_for(MM) is family_for(ADDMM) is GEMM
+    assert family_for(MM) is family_for(ADDMM) is family_for(ADDMM_RELU) is GEMM
+    relu_args = CALLS[10][1][:3]
+    linear_relu = GEMM.problem(ADDMM_RELU, relu_args, {})
+    assert linear_relu.op == "kevolve.addmm_relu.default" and linear_relu.params == problem.params
+    assert GEMM.bytes_moved(linear_relu) == GEMM.bytes_moved(problem) and GEMM.flops(linear_relu) == GEMM.flops(problem)
 
 
 def test_genome_rules():
@@ -149,6 +154,8 @@ def test_genome_rules():
     assert "too short" in IMPL.supports(long_k, dict(ieee, SPLIT_K=8))
     many_tiles = GEMM.problem(MM, (rand(2048, 256), rand(256, 1152)), {})  # 16 x 9 tiles of 128
     assert "fill the SMs" in IMPL.supports(many_tiles, dict(ieee, SPLIT_K=2))
+    linear_relu = GEMM.problem(ADDMM_RELU, (rand(8), rand(8, 16), rand(16, 8)), {})
+    assert "gemm_tf32x3_presplit" in IMPL.supports(linear_relu, ieee) and IMPL.genomes(linear_relu) == []
 
 
 def test_the_default_splits_k_only_for_few_output_tiles():
@@ -170,6 +177,8 @@ def test_the_default_splits_k_only_for_few_output_tiles():
     (ADDMM, (rand(4), rand(4, 5), rand(5, 6)), r"not \[N\], \[1, N\] or \[M, N\]"),
     (ADDMM, (rand(6), rand(4, 5), rand(5, 6), 1j, 1), "real Python number"),
     (MM, (rand(4, 5).to_sparse(), rand(5, 6)), "dense"),
+    (ADDMM_RELU, (rand(6).half(), rand(4, 5).half(), rand(5, 6).half()), "fp32 operands"),
+    (ADDMM_RELU, (rand(4), rand(4, 5), rand(5, 6)), r"not \[N\], \[1, N\] or \[M, N\]"),
 ])
 def test_unsupported_calls(overload, args, reason):
     with pytest.raises(Unsupported, match=reason):

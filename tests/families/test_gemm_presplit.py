@@ -1,6 +1,6 @@
 """gemm_tf32x3_presplit: the tf32 parts of an operand (against bit arithmetic done here in torch), and the
-product on them against a float64 matmul for fp32 mm and addmm in every layout, ragged and empty dims; the
-calls it leaves to gemm_triton."""
+product on them against a float64 matmul for fp32 mm, addmm and linear+ReLU (kevolve::addmm_relu) in every
+layout, ragged and empty dims, NaN kept by the ReLU; the calls it leaves to gemm_triton."""
 import pytest
 import torch
 
@@ -8,14 +8,17 @@ from tests.families.test_gemm import CALLS, float64_product, ids, rand
 from torch_kevolve.families import GEMM
 from torch_kevolve.families.base import DISTRIBUTIONS
 from torch_kevolve.families.checking import check_kernel, compare
-from torch_kevolve.families.gemm.calls import MM
+from torch_kevolve.families.gemm.calls import ADDMM, MM
 from torch_kevolve.families.gemm.presplit_kernel import tf32_parts
+from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
 from torch_kevolve.families.schema import call_in_schema_order
 
 PRESPLIT = GEMM.implementation("gemm_tf32x3_presplit")
 SMALL = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2)
 FP32_CALLS = [(overload, args) for overload, args in CALLS
               if all(a.dtype == torch.float32 for a in args if isinstance(a, torch.Tensor))]
+RELU_CALLS = [(ADDMM_RELU, args[:3]) for overload, args in FP32_CALLS
+              if overload == ADDMM and args[3:] in ((), (1, 1))]
 TF32_DROPPED_BITS = 13  # fp32 keeps 23 mantissa bits, tf32 10
 
 
@@ -46,6 +49,24 @@ def test_product_matches_float64_matmul(overload, args, genome, poisoned_allocat
     eager = call_in_schema_order(overload, args)
     assert (got.shape, got.dtype, got.stride()) == (eager.shape, eager.dtype, eager.stride())
     compare(GEMM, problem, (got,), (float64_product(overload, args),), problem.dim("K") + 1)
+
+
+@pytest.mark.parametrize("args", [args for _, args in RELU_CALLS], ids=lambda a: "x".join(map(str, a[1].shape)))
+@pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
+def test_linear_relu_matches_float64(args, genome, poisoned_allocations):
+    problem = GEMM.problem(ADDMM_RELU, args, {})
+    got = PRESPLIT.build(problem, genome or PRESPLIT.default_genome(problem))(*args)
+    assert (got.shape, got.dtype, got.is_contiguous()) == (torch.Size([args[1].shape[0], args[2].shape[1]]),
+                                                           torch.float32, True)
+    want = float64_product(ADDMM, args).relu()
+    compare(GEMM, problem, (got,), (want,), problem.dim("K") + 1)
+
+
+def test_linear_relu_keeps_nan():
+    bias = torch.tensor([float("nan"), -1.0, 1.0])
+    a, b = torch.ones(2, 4), torch.zeros(4, 3)
+    got = PRESPLIT.build(GEMM.problem(ADDMM_RELU, (bias, a, b), {}), SMALL)(bias, a, b)
+    assert got[:, 0].isnan().all() and got[:, 1:].tolist() == [[0.0, 1.0]] * 2
 
 
 def test_generated_fp32_inputs():

@@ -83,14 +83,18 @@ def test_split_k_kernels_compile_for_sm90(captured):
 
 @pytest.mark.parametrize("genome", [dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3),
                                     dict(BLOCK_M=64, BLOCK_N=256, BLOCK_K=16, GROUP_M=1, num_warps=8, num_stages=4)])
-def test_presplit_kernels_compile_for_sm90(monkeypatch, genome):
-    """The part split of both operands and the product on the parts: tf32 tensor-core products (wgmma) with no
-    tf32 conversion left in the product loop (the parts are tf32 numbers already)."""
+@pytest.mark.parametrize("relu", [False, True], ids=["addmm", "linear_relu"])
+def test_presplit_kernels_compile_for_sm90(monkeypatch, genome, relu):
+    """The part split of both operands and the product on the parts (with or without the ReLU epilogue):
+    tf32 tensor-core products (wgmma) with no tf32 conversion left in the product loop (the parts are tf32
+    numbers already)."""
     from torch_kevolve.families.gemm import presplit_kernel
+    from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
 
     captured = captured_launches(monkeypatch, presplit_kernel)
     args = (torch.zeros(96), torch.zeros(64, 48), torch.zeros(96, 48).t(), 0.5, 2.0)
-    impl, problem = GEMM.implementation("gemm_tf32x3_presplit"), GEMM.problem(ADDMM, args, {})
+    overload, args = (ADDMM_RELU, args[:3]) if relu else (ADDMM, args)
+    impl, problem = GEMM.implementation("gemm_tf32x3_presplit"), GEMM.problem(overload, args, {})
     assert impl.supports(problem, genome) is None
     impl.build(problem, genome)(*args)
     assert_compiled(captured, "tf32_parts_kernel", "tf32_parts_kernel", "gemm_parts_kernel")

@@ -16,7 +16,7 @@ from ..families import FAMILIES, family_for
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
 from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
-from ..patterns import is_pattern_op, meaning
+from ..patterns import epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
 from . import decisions, rewrite
 from .options import KevolveOptions
@@ -41,7 +41,7 @@ def _code_digest() -> str:
     """A digest of this pass's code and every family's version and kernel sources, as this process loaded them
     (computed once: each compile asks for the pass's uuid)."""
     h = hashlib.sha256()
-    h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__)))
+    h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__, epilogues.__file__)))
     for family in FAMILIES:
         h.update(f"{family.name}:{family.version}".encode())
         for impl in family.implementations:
@@ -54,6 +54,8 @@ class KevolvePass(CustomGraphPass):
     `transfer`, where a near solved key's winner passes the correctness check on this key).
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
+    With options.patterns, epilogue patterns (patterns.epilogues: a product and the ReLU after it) are offered
+    to the cache first, as one call; where none is approved their nodes stay, each visited on its own.
     """
 
     def __init__(self, options: KevolveOptions, dispatcher: Dispatcher, transfer: NeighbourTransfer | None = None):
@@ -71,8 +73,18 @@ class KevolvePass(CustomGraphPass):
 
     def __call__(self, graph: Graph) -> None:
         label = "backward" if any(n.op == "placeholder" and n.name.startswith("tangents") for n in graph.nodes) else "forward"
-        self._visit_all(graph, list(graph.nodes), label)
+        nodes = list(graph.nodes)
+        if self.options.patterns:
+            self._fuse_epilogues(graph, label)
+        self._visit_all(graph, [n for n in nodes if not n._erased], label)  # not the kernels just spliced in
         graph.lint()
+
+    def _fuse_epilogues(self, graph: Graph, label: str) -> None:
+        for node in list(graph.nodes):
+            found = epilogues.find_epilogue(node)
+            if found is not None and self._visit(graph, found.root, label, found.overload, list(found.args)):
+                for inner in found.nodes[1:]:
+                    graph.erase_node(inner)
 
     def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
         for node in nodes:
@@ -89,16 +101,18 @@ class KevolvePass(CustomGraphPass):
         log.debug("kevolve: %s %s (%s) decomposed back to ATen", label, node.name, node.target)
         return [n for n in graph.nodes if n not in before]
 
-    def _visit(self, graph: Graph, node: Node, label: str) -> bool:
-        """Replace `node` by a kernel where one is chosen; whether it was replaced."""
-        op = str(node.target)
-        family = family_for(node.target)
+    def _visit(self, graph: Graph, node: Node, label: str, target=None, args: list | None = None) -> bool:
+        """Replace `node` by a kernel where one is chosen; whether it was replaced. The kernel computes `target`
+        on `args` (default: the node's own call), whose value must be the node's."""
+        target = node.target if target is None else target
+        op = str(target)
+        family = family_for(target)
         if family is None or (self.options.families is not None and family.name not in self.options.families):
             self._leave(label, node, op, None, None, "no kevolve family implements it")
             return False
         try:
-            args = rewrite.positional_args(node)
-            problem = family.problem(node.target, rewrite.example_values(args), {})
+            args = rewrite.positional_args(node) if args is None else args
+            problem = family.problem(target, rewrite.example_values(args), {})
             key, plan = self._plan(family, problem, node)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
@@ -138,16 +152,13 @@ class KevolvePass(CustomGraphPass):
         choice = self.dispatcher.choose(key)
         transferred = False
         if self.options.interpret:
-            impl = next((i for i in family.implementations if i.abstraction is Abstraction.TRITON), None)
-            if impl is None:
-                return key, "interpret mode: family has no Triton implementation"
+            kernel = family.default_kernel(problem, Abstraction.TRITON)
+            if kernel is None:
+                return key, "interpret mode: no genome of the family's Triton kernels supports this call"
+            impl, genome = kernel
+            reason = "interpret mode (forced), default genome"
             if choice.record is not None and choice.record.implementation == impl.name:
                 genome, reason = choice.record.genome, "interpret mode (forced), cached genome"
-            else:
-                genome = impl.default_genome(problem)
-                if genome is None:
-                    return key, f"interpret mode: no genome of {impl.name} supports this call"
-                reason = "interpret mode (forced), default genome"
         else:
             record, reason = choice.record, choice.reason
             if record is None and self.transfer is not None:

@@ -24,7 +24,8 @@ class KevolveOptions:
     families: restrict kevolve to these family names (None: all).
     patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction, WuKong's FM product,
         groups of embedding bags) by kevolve pattern ops, which families implement; where none claims one it
-        is decomposed back to its ATen pattern.
+        is decomposed back to its ATen pattern; and after autograd, offer epilogue patterns (a linear layer
+        and its ReLU) to the cache as one call.
     transfer: on a cache miss, try the winner of the nearest solved key of the same overload (within
         transfer_distance, the cosine distance of their retrieval vectors), checked on the new key first.
     """

@@ -13,7 +13,7 @@ from typing import Callable, Collection, Iterable, Sequence
 import torch
 import torch.utils._pytree as pytree
 
-from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
+from ..families.base import Abstraction, KernelFamily, Unsupported
 from ..families.checking import Mismatch, as_tuple, compare, same_values
 from .samples import Sample, opinfo_samples, random_samples
 
@@ -48,10 +48,6 @@ class OverloadResult:
         return {"overload": self.overload, "family": self.family, "passed": self.passed, "failed": self.failed,
                 "not_claimed": self.not_claimed, "dtypes": sorted(self.dtypes), "failures": self.failures,
                 "not_claimed_reasons": dict(self.not_claimed_reasons.most_common(SHOWN_MESSAGES))}
-
-
-def triton_implementation(family: KernelFamily) -> Implementation:
-    return next(i for i in family.implementations if i.abstraction is Abstraction.TRITON)
 
 
 def _signature(value):
@@ -97,10 +93,10 @@ def check_sample(family: KernelFamily, sample: Sample) -> tuple[str, str]:
         problem = family.problem(sample.overload, sample.args, {})
     except Unsupported as e:
         return "not claimed", str(e)
-    impl = triton_implementation(family)
-    genome = impl.default_genome(problem)
-    if genome is None:
-        return "not claimed", f"no genome of {impl.name} supports it"
+    kernel = family.default_kernel(problem, Abstraction.TRITON)
+    if kernel is None:
+        return "not claimed", f"no genome of {family.name}'s Triton kernels supports it"
+    impl, genome = kernel
     try:
         want = as_tuple(family.reference(problem, [_copy(a) for a in sample.args]))
         args = [_copy(a) for a in sample.args]

@@ -15,7 +15,7 @@ import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
 from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, make_trials, mutated_input
-from ..families.schema import call_in_schema_order
+from ..families.schema import call_as_compiled
 from ..key import Problem
 from . import poison
 from .evaluation import EvaluationResult, Status
@@ -103,7 +103,7 @@ class Bench:
                                       for seed, dist in trial_plan(trials)])
         overload = overload_of(family, problem)
         torch._dynamo.reset()
-        reference = torch.compile(lambda *a: call_in_schema_order(overload, a), dynamic=False)  # kwarg-only by keyword
+        reference = torch.compile(lambda *a: call_as_compiled(overload, a), dynamic=False)  # kwarg-only by keyword
         layouts = [[Layout.of(o) for o in as_tuple(reference(*t.args))] for t in trial_list]
         args = trial_list[0].args
         flops = family.flops(problem)

@@ -144,6 +144,14 @@ class KernelFamily(ABC):
     def flops(self, problem: Problem) -> int:
         return 0
 
+    def default_kernel(self, problem: Problem, abstraction: Abstraction) -> tuple[Implementation, Genome] | None:
+        """The first implementation of `abstraction` that has a genome for `problem`, with its default genome
+        (Implementation.default_genome); None if no implementation of that level supports the problem."""
+        for impl in self.implementations:
+            if impl.abstraction is abstraction and (genome := impl.default_genome(problem)) is not None:
+                return impl, genome
+        return None
+
     def reduced_extent(self, problem: Problem, args: Sequence) -> int:
         """The most terms one output element sums on these inputs (scales the absolute tolerance)."""
         return 1

@@ -5,6 +5,8 @@ from typing import Sequence
 
 import torch
 
+from ..patterns import is_pattern_op, meaning
+
 
 def bind_arguments(overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) -> dict:
     """Every argument of `overload`'s schema by name: given positionally, by keyword, or its default."""
@@ -62,3 +64,11 @@ def dtype_named(name: str) -> torch.dtype:
 def dtype_name(dtype: torch.dtype) -> str:
     """'float32' for torch.float32: how Problems and JSON params name dtypes (getattr(torch, name) reads it back)."""
     return str(dtype).removeprefix("torch.")
+
+
+def call_as_compiled(overload: torch._ops.OpOverload, values: Sequence):
+    """call_in_schema_order, but a pattern op runs as its plain-ATen meaning: what a torch.compile'd reference
+    calls, so that Inductor compiles the pattern as it would in the user's graph (a custom op is opaque to it)."""
+    if is_pattern_op(overload):
+        return meaning(overload)(*values)
+    return call_in_schema_order(overload, values)

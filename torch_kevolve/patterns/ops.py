@@ -6,8 +6,9 @@ from typing import Callable
 
 import torch
 
-from .meanings import (embedding_bags_backward_meaning, embedding_bags_meaning, fm_interaction_backward_meaning,
-                       fm_interaction_meaning, pairwise_dots_backward_meaning, pairwise_dots_meaning)
+from .meanings import (addmm_relu_meaning, embedding_bags_backward_meaning, embedding_bags_meaning,
+                       fm_interaction_backward_meaning, fm_interaction_meaning, pairwise_dots_backward_meaning,
+                       pairwise_dots_meaning)
 
 
 @torch.library.custom_op("kevolve::pairwise_dots", mutates_args=())
@@ -120,7 +121,21 @@ def _fm_interaction_grad(ctx, grad):
 
 fm_interaction.register_autograd(_fm_interaction_grad, setup_context=_save_inputs)
 
+
+@torch.library.custom_op("kevolve::addmm_relu", mutates_args=())
+def addmm_relu(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """relu(bias + a @ b) for a [M, K], b [K, N] and bias [N], [1, N] or [M, N]: a post-grad epilogue pattern
+    (torch_kevolve.patterns.epilogues), found in Inductor's ATen graphs after autograd, so it has no autograd."""
+    return addmm_relu_meaning(bias, a, b)
+
+
+@addmm_relu.register_fake
+def _(bias, a, b):
+    return a.new_empty(a.shape[0], b.shape[1])
+
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
+    torch.ops.kevolve.addmm_relu.default: addmm_relu_meaning,
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,

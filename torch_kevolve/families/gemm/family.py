@@ -1,4 +1,4 @@
-"""The GEMM family: problems, inputs, float64 references and rooflines of mm and addmm."""
+"""The GEMM family: problems, inputs, float64 references and rooflines of mm, addmm and linear+ReLU."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from ...key import Problem
 from ..base import KernelFamily
 from ..schema import call_in_schema_order, overload_named
 from ..tensor_inputs import generator, product_factors, random_tensor
-from . import calls
+from . import calls, relu_calls
 from .implementations import PRESPLIT, TRITON
 
 EXAMPLES = {  # (M, K, N, dtype, a layout, b layout, bias shape, beta, alpha): dims off the power-of-two grid
@@ -20,6 +20,8 @@ EXAMPLES = {  # (M, K, N, dtype, a layout, b layout, bias shape, beta, alpha): d
     calls.ADDMM: ((37, 13, 20, torch.float32, "row", "column", (20,), 1, 1),
                   (9, 30, 18, torch.float16, "strided", "row", (9, 18), 0.5, -2.0),
                   (21, 16, 5, torch.bfloat16, "column", "column", (1, 5), 2.0, 0.25)),
+    relu_calls.ADDMM_RELU: ((37, 13, 20, torch.float32, "row", "column", (20,), 1, 1),
+                            (9, 30, 18, torch.float32, "strided", "row", (9, 18), 1, 1)),
 }
 
 
@@ -36,15 +38,19 @@ def _matrix(shape: tuple, layout: str, dist: str, dtype, g, device, reach: int, 
 @dataclass
 class GemmFamily(KernelFamily):
     """mm and addmm (bias [N], [1, N] or [M, N], any beta and alpha) of fp32/fp16/bf16 matrices with any 2-D
-    strides; fp64, mixed dtypes and other bias shapes are left to Inductor."""
+    strides, and fp32 linear+ReLU (kevolve::addmm_relu, addmm's rules with beta = alpha = 1); fp64, mixed dtypes
+    and other bias shapes are left to Inductor."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
         self.check_overload(overload)
+        if overload == relu_calls.ADDMM_RELU:
+            return relu_calls.problem(self.name, overload, args, kwargs)
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         """a [M, K] and b [K, N] in their recorded layouts (see _matrix; large: products as large as fp16 sums
-        allow); addmm: the bias ([N] for a row bias) first and its keyword-only beta, alpha last (schema order)."""
+        allow); addmm: the bias ([N] for a row bias) first and its keyword-only beta, alpha last (schema order);
+        linear+ReLU: the bias first, no scalars."""
         m, n, k = (problem.dim(d) for d in ("M", "N", "K"))
         dtype, g = problem.dtype("a"), generator(seed, device)
         a = _matrix((m, k), problem.param("a_layout"), dist, dtype, g, device, k, True)
@@ -53,6 +59,8 @@ class GemmFamily(KernelFamily):
             return a, b
         shape = (n,) if problem.param("bias") == "row" else (m, n)
         bias = _matrix(shape, problem.param("bias_layout"), dist, dtype, g, device, 1, False)
+        if problem.op == str(relu_calls.ADDMM_RELU):
+            return bias, a, b
         return bias, a, b, problem.param("beta"), problem.param("alpha")
 
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
@@ -82,6 +90,7 @@ class GemmFamily(KernelFamily):
             a = _matrix((m, k), a_layout, "normal", dtype, g, "cpu", k, False)
             b = _matrix((k, n), b_layout, "normal", dtype, g, "cpu", k, False)
             args = (a, b) if bias is None else (torch.zeros(bias, dtype=dtype), a, b, beta, alpha)
+            args = args[:3] if overload == relu_calls.ADDMM_RELU else args
             examples.append(self.problem(overload, args, {}))
         return tuple(examples)
 
@@ -89,6 +98,6 @@ class GemmFamily(KernelFamily):
 GEMM = GemmFamily(
     name="gemm",
     version="2",
-    overloads=(calls.MM, calls.ADDMM),
+    overloads=(calls.MM, calls.ADDMM, relu_calls.ADDMM_RELU),
     implementations=(TRITON, PRESPLIT),
 )

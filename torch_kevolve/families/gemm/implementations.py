@@ -1,6 +1,6 @@
 """The implementations of the GEMM family: the Triton kernel, and for fp32 the 3xTF32 kernel on operands split
-into tf32 parts first (each through a custom op on CPU). The built callables take mm's or addmm's arguments and
-return what it returns."""
+into tf32 parts first, which also runs linear+ReLU (each through a custom op on CPU). The built callables take
+the arguments of the problem's op (mm, addmm or kevolve::addmm_relu) and return what it returns."""
 from __future__ import annotations
 
 import functools
@@ -13,8 +13,8 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..checking import HALF
 from ..custom_call import named_kernel_call
 from ..overload_call import overload_call
-from . import presplit_kernel, triton_kernel
-from .calls import GemmCall, describe
+from . import calls, presplit_kernel, relu_calls, triton_kernel
+from .calls import GemmCall
 
 PACKAGE = __name__.rpartition(".")[0]
 SHARED_MEMORY_BYTES = 227 * 1024  # per block on Hopper (H100, H200): the pipelined a and b tiles must fit
@@ -25,6 +25,8 @@ gemm_tiles = named_kernel_call("gemm_tiles", ("a", "b", "bias"), GemmCall.from_p
                                triton_kernel.allocate)
 gemm_presplit = named_kernel_call("gemm_presplit", ("a", "b", "bias"), GemmCall.from_params, presplit_kernel.gemm,
                                   triton_kernel.allocate)
+gemm_presplit_relu = named_kernel_call("gemm_presplit_relu", ("a", "b", "bias"), GemmCall.from_params,
+                                       presplit_kernel.gemm_relu, triton_kernel.allocate)
 
 
 def _output(outputs, call: GemmCall):
@@ -33,12 +35,15 @@ def _output(outputs, call: GemmCall):
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(gemm_tiles, genome=genome), _output)
+    return overload_call(problem, calls.describe, functools.partial(gemm_tiles, genome=genome), _output)
 
 
 def _build_presplit(problem: Problem, genome: Genome) -> Callable:
     PRESPLIT.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(gemm_presplit, genome=genome), _output)
+    if problem.op == str(relu_calls.ADDMM_RELU):
+        return overload_call(problem, relu_calls.describe, functools.partial(gemm_presplit_relu, genome=genome),
+                             _output)
+    return overload_call(problem, calls.describe, functools.partial(gemm_presplit, genome=genome), _output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
@@ -46,6 +51,8 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     operands that are already K-major changes nothing; K is split only when the output tiles are too few to fill
     the SMs, and each split sums at least two K tiles; the pipelined tiles must fit in shared memory and the
     accumulator in registers."""
+    if problem.op == str(relu_calls.ADDMM_RELU):
+        return "the ReLU epilogue runs in gemm_tf32x3_presplit"
     dtype = problem.dtype("a")
     if dtype in HALF and genome["precision"] != TRITON.genome_space.default()["precision"]:
         return f"precision {genome['precision']} has no meaning for {dtype} operands"
@@ -114,5 +121,6 @@ PRESPLIT = Implementation(
     build=_build_presplit,
     supports=_supports_presplit,
     source_modules=(f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.triton_launch"),
+                    f"{PACKAGE}.relu_calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
 )

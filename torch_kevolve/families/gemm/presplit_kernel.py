@@ -1,4 +1,5 @@
-"""Triton 3xTF32 GEMM on operands split before the product: out = alpha * (a @ b) + beta * bias, fp32.
+"""Triton 3xTF32 GEMM on operands split before the product: out = alpha * (a @ b) + beta * bias, fp32, and
+optionally its ReLU (kevolve::addmm_relu) applied to the tile before it is stored.
 
 gemm_kernel's "tf32x3" splits each fp32 operand tile into a tf32 high and low part inside its K loop, for
 every output tile that reads it. Here one memory-bound pass (tf32_parts_kernel) splits each operand once into
@@ -67,6 +68,7 @@ def gemm_parts_kernel(
     alpha,
     beta,
     HAS_BIAS: tl.constexpr,
+    RELU: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
@@ -106,6 +108,8 @@ def gemm_parts_kernel(
     if HAS_BIAS:
         bias = tl.load(bias_ptr + rm[:, None] * stride_biasm + rn[None, :] * stride_biasn, mask=mask, other=0.0)
         acc += beta * bias
+    if RELU:  # NaN stays NaN, as torch.relu keeps it
+        acc = tl.where(acc < 0.0, 0.0, acc)
     tl.store(out_ptr + rm[:, None] * N + rn[None, :], acc, mask=mask)
 
 
@@ -118,9 +122,9 @@ def tf32_parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, lo
 
 
-def gemm(t: dict, call: GemmCall, genome: dict) -> list[torch.Tensor]:
-    """The call's output (fp32): a split into parts [M, K], b into parts of its transpose [N, K], then the product
-    (a bias scaled by beta = 0 is not read, as ATen ignores it)."""
+def gemm(t: dict, call: GemmCall, genome: dict, relu: bool = False) -> list[torch.Tensor]:
+    """The call's output (fp32), its ReLU when `relu`: a split into parts [M, K], b into parts of its transpose
+    [N, K], then the product (a bias scaled by beta = 0 is not read, as ATen ignores it)."""
     a_hi, a_lo = tf32_parts(t["a"])
     b_hi, b_lo = tf32_parts(t["b"].t())
     (out,) = allocate(t, call)
@@ -128,7 +132,12 @@ def gemm(t: dict, call: GemmCall, genome: dict) -> list[torch.Tensor]:
     bias = t["bias"].expand(call.m, call.n) if has_bias else out
     grid = (triton.cdiv(call.m, genome["BLOCK_M"]) * triton.cdiv(call.n, genome["BLOCK_N"]),)
     launch(gemm_parts_kernel, grid, a_hi, a_lo, b_hi, b_lo, bias, out, call.m, call.n, call.k, bias.stride(0),
-           bias.stride(1), call.alpha, call.beta, HAS_BIAS=has_bias, BLOCK_M=genome["BLOCK_M"],
+           bias.stride(1), call.alpha, call.beta, HAS_BIAS=has_bias, RELU=relu, BLOCK_M=genome["BLOCK_M"],
            BLOCK_N=genome["BLOCK_N"], BLOCK_K=genome["BLOCK_K"], GROUP_M=genome["GROUP_M"],
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]
+
+
+def gemm_relu(t: dict, call: GemmCall, genome: dict) -> list[torch.Tensor]:
+    """relu of the call's output, applied in the product kernel's epilogue."""
+    return gemm(t, call, genome, relu=True)
