@@ -1,6 +1,7 @@
 """GEMM microbenchmark on the DLRM's MLP products: eager and Inductor (cuBLAS, TF32 off) vs our gemm family.
 
     python -m benchmarks.gemm OUT.json [--batch 4096] [--products forward grad_input grad_weight] [--dtype fp32]
+                                       [--layers 479x1024 1024x1024] [--no-sweep]
 
 Per nn.Linear(in, out) of the `dlrm` benchmark (bottom 13-512-256-128, top 479-1024-1024-512-256-1) at batch B,
 the three products of a training step, with the operand layouts autograd gives them: forward x [B, in] @ w.t(),
@@ -8,7 +9,8 @@ grad_input g [B, out] @ w, grad_weight g.t() @ x. Each is checked against the fl
 (do_bench median; GPU kernel time for eager, Inductor and our best) for the Triton default genome and a small
 sweep (tiles, operand copies, split-K, the SIMT fp32 product), and for fp32 the 3xTF32 kernel on pre-split
 operands (`presplit_us`, `presplit_kernel_us`); TFLOP/s from the family's flops, against the
-device's measured matmul rate in that dtype. CUDA only.
+device's measured matmul rate in that dtype, and each contender's error against float64 (`*_rel_err`).
+`--layers` picks some of the layers (IN x OUT), `--no-sweep` times the default genome only. CUDA only.
 """
 from __future__ import annotations
 
@@ -49,16 +51,17 @@ def operands(product: str, batch: int, fan_in: int, fan_out: int, dtype: torch.d
     return draw(batch, fan_out).t(), draw(batch, fan_in)
 
 
-def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda"):
+def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda",
+        sweep: list[dict] = SWEEP):
     """Yields the checked and timed row of every product of every layer, each as soon as it is measured (the
     first layer has no grad_input)."""
     ceiling = matmul_ceiling_tflops(torch.device(device), dtype)
     for fan_in, fan_out in layers:
         for product in products:
-            if product == "grad_input" and (fan_in, fan_out) == layers[0]:
+            if product == "grad_input" and (fan_in, fan_out) == LAYERS[0]:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
-            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, SWEEP, presplit(args))
+            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, sweep, presplit(args))
             yield add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling)
 
 
@@ -81,24 +84,34 @@ def add_flop_rates(row: dict, flops: int, ceiling: float) -> dict:
     return row
 
 
+def _layer(text: str) -> tuple[int, int]:
+    fan_in, _, fan_out = text.partition("x")
+    return int(fan_in), int(fan_out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--products", nargs="+", choices=PRODUCTS, default=list(PRODUCTS))
     p.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
+    p.add_argument("--layers", nargs="+", type=_layer, choices=LAYERS, default=list(LAYERS), metavar="INxOUT")
+    p.add_argument("--no-sweep", action="store_true")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("benchmarks.gemm needs a CUDA device; skipped")
         return 0
     results = []
-    for row in run(args.batch, tuple(args.products), DTYPES[args.dtype]):
+    for row in run(args.batch, tuple(args.products), DTYPES[args.dtype], tuple(args.layers),
+                   sweep=[] if args.no_sweep else SWEEP):
         results.append(row)
         say(row, 24)
         presplit_line = (f"; pre-split 3xTF32 kernel {row['presplit_kernel_us']:.1f} us"
                          if "presplit_kernel_us" in row else "")
         print(f"{'':>24}   {row['triton_best_tflops']:.1f} TFLOP/s best, Inductor {row['inductor_tflops']:.1f}, "
-              f"measured matmul {row['matmul_tflops']:.1f}{presplit_line}")
+              f"measured matmul {row['matmul_tflops']:.1f}{presplit_line}; errors: cuBLAS "
+              f"{row['eager_rel_err']:.1e}, tf32x3 {row['triton_default_rel_err']:.1e}"
+              + (f", pre-split {row['presplit_rel_err']:.1e}" if "presplit_rel_err" in row else ""))
         write(args.out, "benchmarks.gemm", results)
     return 0
 

@@ -27,7 +27,9 @@ def median_us(fn) -> float:
 def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict], extra: dict) -> dict:
     """The row of one op: eager, Inductor (eager compiled), our Triton kernel with its default genome and with
     every genome of `sweep` it supports, and each callable of `extra` (name -> fn), every one checked against
-    the family's float64 reference before it is timed; the problem's params and dims, rates from bytes_moved.
+    the family's float64 reference before it is timed (its largest error relative to the reference's largest
+    magnitude kept as `NAME_rel_err`, per sweep entry `rel_err`); the problem's params and dims, rates from
+    bytes_moved.
     Our kernels run compiled by torch.compile, as in a model and in the evaluator (launched eagerly, the
     `wrap_triton` path alone costs hundreds of microseconds per call).
     On CUDA, eager, Inductor, the best Triton genome and the extras also get their GPU kernel time (`*_kernel_us`): a wall
@@ -39,32 +41,47 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     extent = family.reduced_extent(problem, args)
     triton_impl, default = family.default_kernel(problem, Abstraction.TRITON)
 
-    def checked(fn):
-        compare(family, problem, as_tuple(fn(*args)), want, extent)
+    errors = {}
+
+    def checked(fn, name):
+        got = as_tuple(fn(*args))
+        compare(family, problem, got, want, extent)
+        errors[name] = max(relative_error(g, w) for g, w in zip(got, want))
         return median_us(lambda: fn(*args))
 
     torch._dynamo.reset()
     inductor = torch.compile(eager, dynamic=False)
     row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "params": dict(problem.params),
            "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
-           "eager_us": checked(eager), "inductor_us": checked(inductor)}
+           "eager_us": checked(eager, "eager"), "inductor_us": checked(inductor, "inductor")}
     device = next(a.device for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, torch.Tensor))
     timed = []  # (us, graphed us, genome, compiled kernel), each built right before it is timed
-    for genome in [default] + [g for g in sweep if g != default and triton_impl.supports(problem, g) is None]:
+    for i, genome in enumerate([default] + [g for g in sweep if g != default
+                                            and triton_impl.supports(problem, g) is None]):
         fn = as_in_a_model(triton_impl, triton_impl.build(problem, genome), device)  # resets Dynamo
-        us = checked(fn)
+        us = checked(fn, i)
         graphed = graphed_or_launched_us(lambda fn=fn: fn(*args), device) if device.type == "cuda" else us
         timed.append((us, graphed, genome, fn))
     best = min(timed, key=lambda t: t[1])
     row["triton_default_us"], row["default_genome"] = timed[0][0], timed[0][2]
     row["triton_best_us"], row["best_genome"] = best[0], best[2]
-    row["sweep"] = [{"us": us, "graphed_us": graphed, "genome": g} for us, graphed, g, _ in timed]
+    row["sweep"] = [{"us": us, "graphed_us": graphed, "genome": g, "rel_err": errors[i]}
+                    for i, (us, graphed, g, _) in enumerate(timed)]
     for name, fn in extra.items():
-        row[f"{name}_us"] = checked(fn)
+        row[f"{name}_us"] = checked(fn, name)
+    row["triton_default_rel_err"], row["triton_best_rel_err"] = errors[0], errors[timed.index(best)]
+    row.update({f"{name}_rel_err": errors[name] for name in ("eager", "inductor", *extra)})
     if device.type == "cuda":
-        for name, fn in (("eager", eager), ("inductor", inductor), ("triton_best", best[2]), *extra.items()):
+        for name, fn in (("eager", eager), ("inductor", inductor), ("triton_best", best[3]), *extra.items()):
             row[f"{name}_kernel_us"] = kernel_us(lambda fn=fn: fn(*args))
     return add_rates(row, row["bytes_moved"], device)
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """max |got - want| / max |want| (want: the float64 reference), 0 for empty outputs."""
+    if want.numel() == 0:
+        return 0.0
+    return ((got.detach().cpu().double() - want).abs().max() / want.abs().max().clamp_min(1e-300)).item()
 
 
 def add_rates(row: dict, nbytes: int, device: torch.device) -> dict:

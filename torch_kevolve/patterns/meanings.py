@@ -22,11 +22,6 @@ def pairwise_dots_backward_meaning(grad: torch.Tensor, features: torch.Tensor, f
     return torch.bmm(square, features) + torch.bmm(square.transpose(1, 2), features)
 
 
-def addmm_relu_meaning(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """relu(bias + a @ b): a linear layer and the ReLU after it, as addmm and relu."""
-    return aten.relu.default(aten.addmm.default(bias, a, b))
-
-
 def embedding_bags_meaning(weights: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor],
                            mode: int, include_last_offset: bool) -> list[torch.Tensor]:
     """Each table's pooled rows, as nn.EmbeddingBag computes them (mode 0 sum, 1 mean; no padding index)."""

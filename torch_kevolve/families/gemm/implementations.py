@@ -67,14 +67,15 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     return _fits(genome, "a and b tiles", (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize)
 
 
-def _fits(genome: Genome, tiles: str, stage_bytes: int) -> str | None:
-    """Why the genome's pipelined tiles (`stage_bytes` per stage) overflow shared memory or its accumulator the
-    registers; None when both fit."""
+def _fits(genome: Genome, tiles: str, stage_bytes: int, accumulators: int = 1) -> str | None:
+    """Why the genome's pipelined tiles (`stage_bytes` per stage) overflow shared memory or its `accumulators`
+    [BLOCK_M, BLOCK_N] fp32 accumulators the registers; None when both fit."""
     staged = genome["num_stages"] * stage_bytes
     if staged > SHARED_MEMORY_BYTES:
         return f"{genome['num_stages']} stages of the {tiles} take {staged} bytes of shared memory"
-    if genome["BLOCK_M"] * genome["BLOCK_N"] > ACCUMULATOR_PER_THREAD * 32 * genome["num_warps"]:
-        return f"the [BLOCK_M, BLOCK_N] accumulator needs over {ACCUMULATOR_PER_THREAD} registers per thread"
+    if accumulators * genome["BLOCK_M"] * genome["BLOCK_N"] > ACCUMULATOR_PER_THREAD * 32 * genome["num_warps"]:
+        return (f"{accumulators} [BLOCK_M, BLOCK_N] accumulator(s) need over {ACCUMULATOR_PER_THREAD} registers "
+                f"per thread")
     return None
 
 
@@ -101,10 +102,10 @@ TRITON = Implementation(
 
 def _supports_presplit(problem: Problem, genome: Genome) -> str | None:
     """fp32 operands only (half precision runs natively in gemm_triton); the four pipelined part tiles must fit
-    in shared memory and the accumulator in registers."""
+    in shared memory and the two accumulators (hi*hi terms, cross terms) in registers."""
     if problem.dtype("a") != torch.float32:
         return f"{problem.dtype('a')} operands need no tf32 parts"
-    return _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4)
+    return _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4, 2)
 
 
 PRESPLIT = Implementation(
