@@ -102,7 +102,7 @@ TRITON = Implementation(
 
 def _supports_presplit(problem: Problem, genome: Genome) -> str | None:
     """fp32 operands only (half precision runs natively in gemm_triton); the four pipelined part tiles must fit
-    in shared memory and the two accumulators (hi*hi terms, cross terms) in registers."""
+    in shared memory and the two accumulators (the running sum, one K tile's products) in registers."""
     if problem.dtype("a") != torch.float32:
         return f"{problem.dtype('a')} operands need no tf32 parts"
     return _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4, 2)
