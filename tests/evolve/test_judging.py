@@ -75,3 +75,28 @@ def test_fitness_uses_the_reference_timed_beside_the_candidate():
     result = judge(spiked, PLANTED.implementation("row_sum_decomposition"), {}, suspect_below=0.0)
     assert result.status is Status.OK
     assert result.t_ref_us < spiked.t_ref_us / 10 and result.fitness == pytest.approx(result.t_ref_us / result.t_cand_us)
+
+
+def _judged_gemm(scale: float):
+    """judge's verdict on a 'kernel' computing mm exactly (float64, rounded once) times `scale`, for a GEMM
+    problem whose K is long enough that compare's worst-case tolerance admits a scale error of 3e-6."""
+    from torch_kevolve.evolve.judging import Bench, judge
+    from torch_kevolve.families import GEMM
+    from torch_kevolve.families.base import Abstraction, GenomeSpace, Implementation
+    from torch_kevolve.families.gemm.calls import MM
+
+    def build(problem, genome):
+        return lambda a, b: (a.double() @ b.double() * scale).float()
+
+    exact = Implementation("exact_mm", Abstraction.DECOMPOSITION, GenomeSpace(()), build, lambda p, g: None,
+                           (__name__,))
+    problem = GEMM.problem(MM, (torch.empty(48, 256), torch.empty(256, 40)), {})
+    return judge(Bench.prepare(GEMM, problem, torch.device("cpu"), trials=2), exact, {}, suspect_below=0.0)
+
+
+def test_a_biased_gemm_within_the_worst_case_tolerance_is_wrong():
+    """A GEMM whose error is a few times fp32's roundoff and biased (as a sum chained through tensor cores that
+    drop low bits) passes compare's worst-case tolerance but not the family's error_vs_reference."""
+    assert _judged_gemm(1.0).status is Status.OK
+    biased = _judged_gemm(1 + 3e-6)
+    assert biased.status is Status.WRONG and "times the torch.compile'd reference's own" in biased.error

@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
-from ..families.checking import Mismatch, Trial, as_tuple, clone_args, compare, make_trials, mutated_input
+from ..families.checking import (Mismatch, Trial, as_tuple, clone_args, compare, largest_error, make_trials,
+                                 mutated_input, roundoff_of_largest)
 from ..families.schema import call_as_compiled
 from ..key import Problem
 from . import poison
@@ -96,6 +97,7 @@ class Bench:
     floor_us: float
     ceiling_gbps: float
     ceiling_tflops: float | None
+    error_allowances: tuple[float, ...] = ()  # per trial, where the family sets error_vs_reference
 
     @staticmethod
     def prepare(family: KernelFamily, problem: Problem, device: torch.device, trials: int) -> Bench:
@@ -104,7 +106,8 @@ class Bench:
         overload = overload_of(family, problem)
         torch._dynamo.reset()
         reference = torch.compile(lambda *a: call_as_compiled(overload, a), dynamic=False)  # kwarg-only by keyword
-        layouts = [[Layout.of(o) for o in as_tuple(reference(*t.args))] for t in trial_list]
+        outputs = [as_tuple(reference(*t.args)) for t in trial_list]
+        layouts = [[Layout.of(o) for o in outs] for outs in outputs]
         args = trial_list[0].args
         flops = family.flops(problem)
         return Bench(
@@ -113,11 +116,23 @@ class Bench:
             floor_us=copy_floor_us(family.bytes_moved(problem), device),
             ceiling_gbps=copy_ceiling_gbps(device),
             ceiling_tflops=matmul_ceiling_tflops(device, problem.dtype(problem.dtypes[0][0])) if flops else None,
+            error_allowances=error_allowances(family, problem, trial_list, outputs),
         )
 
     def summary(self) -> dict:
         return {"t_ref_us": self.t_ref_us, "floor_us": self.floor_us, "ceiling_gbps": self.ceiling_gbps,
                 "trials": len(self.trials), "poison": poison.method(self.device)}
+
+
+def error_allowances(family: KernelFamily, problem: Problem, trials: Sequence[Trial],
+                     outputs: Sequence[tuple]) -> tuple[float, ...]:
+    """Per trial, the largest error a candidate may make: family.error_vs_reference times the reference's own
+    error against float64 (at least one unit roundoff of its largest output); () where the family sets none."""
+    bound = family.error_vs_reference
+    if bound is None:
+        return ()
+    return tuple(bound * max(largest_error(family, problem, outs, t.want), roundoff_of_largest(family, problem, outs))
+                 for outs, t in zip(outputs, trials))
 
 
 def describe(e: BaseException) -> str:
@@ -177,9 +192,13 @@ def _verdict(bench: Bench, index: int, args: Sequence, got: tuple) -> tuple[Stat
             return Status.WRONG, f"trial {index}: output {i}: {why}"
     extent = bench.family.reduced_extent(bench.problem, trial.args)
     try:
-        return compare(bench.family, bench.problem, got, trial.want, extent)
+        worst = compare(bench.family, bench.problem, got, trial.want, extent)
     except Mismatch as mismatch:
         return _diagnose(bench, index, got, checked, extent, str(mismatch))
+    if bench.error_allowances and worst > bench.error_allowances[index]:
+        return Status.WRONG, (f"trial {index}: largest error {worst:.3g} is over {bench.error_allowances[index]:.3g}, "
+                              f"{bench.family.error_vs_reference:g} times the torch.compile'd reference's own")
+    return worst
 
 
 def _diagnose(bench: Bench, index: int, got: tuple, checked: Sequence[int], extent: int,

@@ -72,6 +72,26 @@ def compare(family: KernelFamily, problem: Problem, got: Sequence[torch.Tensor],
     return worst
 
 
+def largest_error(family: KernelFamily, problem: Problem, got: Sequence[torch.Tensor],
+                  want: Sequence[torch.Tensor]) -> float:
+    """The largest |got - want| over the family's checked floating outputs (NaN and infinite differences not
+    counted; compare judges those), in float64 on got's device."""
+    worst = 0.0
+    for i in family.checked_outputs(problem):
+        g, w = got[i], want[i]
+        if g.is_floating_point() and g.numel():
+            diff = g.detach().double() - w.detach().to(g.device, torch.float64)
+            worst = max(worst, torch.where(diff.isfinite(), diff.abs(), 0.0).amax().item())
+    return worst
+
+
+def roundoff_of_largest(family: KernelFamily, problem: Problem, outputs: Sequence[torch.Tensor]) -> float:
+    """The unit roundoff of each checked floating output's dtype times its largest finite magnitude, the largest
+    over the outputs."""
+    return max((torch.finfo(outputs[i].dtype).eps / 2 * largest_finite(outputs[i].double())
+                for i in family.checked_outputs(problem) if outputs[i].is_floating_point()), default=0.0)
+
+
 def as_tuple(outputs) -> tuple:
     return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 

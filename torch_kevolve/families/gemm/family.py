@@ -100,4 +100,7 @@ GEMM = GemmFamily(
     version="2",
     overloads=(calls.MM, calls.ADDMM, relu_calls.ADDMM_RELU),
     implementations=(TRITON, PRESPLIT),
+    # cuBLAS fp32 errs by about 1e-6 of the largest output at K = 4096, Triton's tf32x3 by 2.4e-7; a 3xTF32 sum
+    # chained through the tensor cores by 1.1e-5 (H200), which a DLRM's gradients felt (1e-2).
+    error_vs_reference=4.0,
 )
