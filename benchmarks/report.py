@@ -55,7 +55,7 @@ def summary(name: str, device: torch.device, results: list[Result], decisions: l
         "speedup_vs_inductor": speedups(results),
         "tolerance": dataclasses.asdict(tolerance),
         "ok": ok,
-        "nodes": len(decisions),
+        "nodes": len(decisions),  # every call the pass was offered: ATen nodes, and epilogue patterns first
         "claimed": [{"graph": d.graph, "op": d.op, "implementation": d.implementation, "genome": d.genome,
                      "key": d.key} for d in claimed],
         "left": [{"graph": d.graph, "op": d.op, "reason": d.reason} for d in decisions if d.family and not d.claimed],
@@ -94,7 +94,8 @@ def markdown(report: dict) -> str:
         lines.append("| " + " | ".join(row) + " |")
     tol = report["tolerance"]
     lines += ["", f"kevolve vs eager: {'OK' if report['ok'] else 'MISMATCH'} (tolerance: loss {tol['loss']:.0e}, "
-              f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of {report['nodes']} ATen nodes"
+              f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of the {report['nodes']} calls it "
+              f"was offered (ATen nodes and epilogue patterns)"
               + (":" if report["claimed"] else "."), ""]
     counts = Counter((d["graph"], d["op"], d["implementation"]) for d in report["claimed"])
     lines += [f"- {n} x {graph} `{op}` -> {impl}" for (graph, op, impl), n in sorted(counts.items())]

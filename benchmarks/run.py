@@ -116,8 +116,8 @@ def run(cfg: RunConfig) -> int:
     decisions = kevolve.watched
     tolerance = bench.tolerance.at_least_twice(next(r for r in results if r.name == "inductor"))
     ok = kevolve.within(tolerance)
-    print(f"\n{cfg.name} on {DeviceInfo.of(dev).name}: {len(decisions)} ATen nodes, "
-          f"{sum(d.claimed for d in decisions)} claimed by kevolve")
+    print(f"\n{cfg.name} on {DeviceInfo.of(dev).name}: {len(decisions)} calls offered (ATen nodes and epilogue "
+          f"patterns), {sum(d.claimed for d in decisions)} claimed by kevolve")
     for d in decisions:
         if d.claimed:
             print(f"  claimed  {d.graph:8} {d.op:42} -> {d.implementation} {json.dumps(d.genome)}")
