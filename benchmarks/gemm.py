@@ -52,13 +52,13 @@ def operands(product: str, batch: int, fan_in: int, fan_out: int, dtype: torch.d
 
 
 def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS, device: str = "cuda",
-        sweep: list[dict] = SWEEP):
+        sweep: list[dict] = SWEEP, input_layer: tuple[int, int] = LAYERS[0]):
     """Yields the checked and timed row of every product of every layer, each as soon as it is measured (the
-    first layer has no grad_input)."""
+    input layer, fed by the dense features, has no grad_input)."""
     ceiling = matmul_ceiling_tflops(torch.device(device), dtype)
     for fan_in, fan_out in layers:
         for product in products:
-            if product == "grad_input" and (fan_in, fan_out) == LAYERS[0]:
+            if product == "grad_input" and (fan_in, fan_out) == input_layer:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
             row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, sweep, presplit(args))

@@ -174,9 +174,9 @@ def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
     calls = []
     monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
     small = dict(gemm.BASE, BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, GROUP_M=1, num_warps=4, num_stages=2)
-    monkeypatch.setattr(gemm, "SWEEP", [dict(small, operands="as_is"), dict(small, SPLIT_K=2)])
     rows = list(gemm.run(batch=64, products=gemm.PRODUCTS, dtype=torch.float32, layers=((13, 24), (24, 1)),
-                         device="cpu"))
+                         device="cpu", sweep=[dict(small, operands="as_is"), dict(small, SPLIT_K=2)],
+                         input_layer=(13, 24)))
     assert [r["op"] for r in rows] == ["forward 13->24", "grad_weight 13->24", "forward 24->1", "grad_input 24->1",
                                        "grad_weight 24->1"]
     assert rows[1]["params"]["a_layout"] == "column" and rows[0]["params"]["b_layout"] == "column"
@@ -184,6 +184,10 @@ def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
     assert all(r["triton_best_tflops"] > 0 and r["flops"] == 2 * r["dims"]["M"] * r["dims"]["N"] * r["dims"]["K"]
                for r in rows)
     assert all(r["presplit_us"] == 1.0 for r in rows)  # the pre-split kernel passed the check too
+    assert all(r[f"{name}_rel_err"] < 1e-5 for r in rows for name in ("eager", "triton_default", "presplit"))
+    only = list(gemm.run(batch=64, products=("grad_input",), dtype=torch.float32, layers=((24, 1),), device="cpu",
+                         sweep=[], input_layer=(13, 24)))
+    assert [r["op"] for r in only] == ["grad_input 24->1"] and len(only[0]["sweep"]) == 1
 
 
 def test_gemm_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
