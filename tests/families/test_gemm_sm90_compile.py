@@ -101,3 +101,7 @@ def test_presplit_kernels_compile_for_sm90(monkeypatch, genome, relu):
     ptx = compile_for_sm90(*captured[2]).asm["ptx"]
     wgmma = [line for line in ptx.splitlines() if "wgmma.mma_async" in line]
     assert wgmma and all(".tf32" in line for line in wgmma) and "cvt.rna.tf32" not in ptx
+    # Each K tile's products are promoted to the running sum by fp32 adds, one per accumulator element a thread
+    # holds (chained through the MMAs instead, the sum lost low bits at every step on the H200).
+    promotions = sum(line.strip().startswith(("add.f32", "add.rn.f32")) for line in ptx.splitlines())
+    assert promotions >= genome["BLOCK_M"] * genome["BLOCK_N"] // (32 * genome["num_warps"])
