@@ -2,7 +2,7 @@
 backend="kevolve": its addmm (forward), its linear+ReLU (the first layer's addmm and ReLU, one epilogue pattern)
 and mm (backward) nodes are gemm problems; with an empty cache Inductor keeps them, in interpret mode our GEMM
 kernels run them; loss and gradients match eager either way. Inductor's GPU spelling of the layer (mm, add,
-ReLU) is fused by the pass too."""
+ReLU) is fused by the pass too, where the fused call's winner beats the winner of the mm alone."""
 import torch
 import torch.nn.functional as F
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -13,6 +13,12 @@ from tests.backend.test_interaction_end_to_end import assert_matches_eager, trai
 from torch_kevolve.backend import KevolveOptions, make_dispatcher
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.backend.graph_pass import KevolvePass
+from torch_kevolve.cache import UserStore
+from torch_kevolve.cache.record import KernelRecord
+from torch_kevolve.families import GEMM
+from torch_kevolve.families.gemm.implementations import PRESPLIT, TRITON
+from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU as ADDMM_RELU_OP
+from torch_kevolve.key import DeviceInfo, OpKey
 
 ADDMM, MM, ADDMM_RELU = "aten.addmm.default", "aten.mm.default", "kevolve.addmm_relu.default"
 aten = torch.ops.aten
@@ -95,3 +101,39 @@ def test_without_patterns_the_layer_stays_three_nodes(tmp_path):
     targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
     assert targets == [aten.mm.default, aten.add.Tensor, aten.relu.default]
     assert ADDMM_RELU not in {d.op for d in decisions}
+
+
+H200 = DeviceInfo("cuda", "NVIDIA H200", "sm_90")
+
+
+def _fused_against_product(tmp_path, monkeypatch, fused_fitness, product_fitness):
+    """The pass on Inductor's GPU graph of the layer (fake CUDA tensors, no GPU) with cached winners for the fused
+    call and for its mm alone, of the given fitnesses: (claimed ops and implementations, decisions)."""
+    original = DeviceInfo.of
+    monkeypatch.setattr(DeviceInfo, "of", staticmethod(
+        lambda device: H200 if torch.device(device).type == "cuda" else original(device)))
+    bias, a, b = torch.empty(16), torch.empty(8, 12), torch.empty(16, 12).t()
+    store = UserStore(tmp_path)
+    for overload, args, impl, fitness in ((ADDMM_RELU_OP, (bias, a, b), PRESPLIT, fused_fitness),
+                                          (aten.mm.default, (a, b), TRITON, product_fitness)):
+        problem = GEMM.problem(overload, args, {})
+        store.put(KernelRecord.measured(key=OpKey.of(problem, H200), family=GEMM, implementation=impl,
+                                        genome=impl.default_genome(problem), t_ref_us=10.0 * fitness, t_cand_us=10.0,
+                                        achieved_gbps=None, stats={"method": "test"}))
+    with FakeTensorMode():
+        gm = make_fx(lambda bias, a, b: aten.relu(aten.add(aten.mm(a, b), bias)))(
+            torch.empty(16, device="cuda"), torch.empty(8, 12, device="cuda"), torch.empty(16, 12, device="cuda").t())
+    decisions = _run_pass(gm, tmp_path, shipped_cache=False)
+    return {(d.op, d.implementation) for d in decisions if d.claimed}, decisions
+
+
+def test_the_fused_call_must_beat_the_products_own_winner(tmp_path, monkeypatch):
+    claimed, decisions = _fused_against_product(tmp_path, monkeypatch, fused_fitness=1.2, product_fitness=1.5)
+    assert claimed == {(MM, "gemm_triton")}
+    (fused,) = [d for d in decisions if d.op == ADDMM_RELU]
+    assert not fused.claimed and "parts' own kernels are faster" in fused.reason
+
+
+def test_a_faster_fused_call_replaces_the_layer(tmp_path, monkeypatch):
+    claimed, decisions = _fused_against_product(tmp_path, monkeypatch, fused_fitness=1.6, product_fitness=1.5)
+    assert claimed == {(ADDMM_RELU, "gemm_tf32x3_presplit")} and MM not in {d.op for d in decisions}

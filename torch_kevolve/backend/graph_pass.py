@@ -82,9 +82,26 @@ class KevolvePass(CustomGraphPass):
     def _fuse_epilogues(self, graph: Graph, label: str) -> None:
         for node in list(graph.nodes):
             found = epilogues.find_epilogue(node)
-            if found is not None and self._visit(graph, found.root, label, found.overload, list(found.args)):
+            if found is not None and self._visit(graph, found.root, label, found.overload, list(found.args),
+                                                 to_beat=self._fitness_alone(found.product)):
                 for inner in found.nodes[1:]:
                     graph.erase_node(inner)
+
+    def _fitness_alone(self, node: Node) -> float:
+        """The fitness of the cache's winner for `node` on its own; 1.0 (Inductor's kernel) where it has none.
+
+        A fused call whose fitness is at least this is no slower than that winner plus Inductor's pointwise
+        kernel after it: both fitnesses are against Inductor, and the fused one's reference includes that kernel.
+        """
+        family = family_for(node.target)
+        if family is None or (self.options.families is not None and family.name not in self.options.families):
+            return 1.0
+        try:
+            problem = family.problem(node.target, rewrite.example_values(rewrite.positional_args(node)), {})
+        except Unsupported:
+            return 1.0
+        record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
+        return 1.0 if record is None else record.fitness
 
     def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
         for node in nodes:
@@ -101,9 +118,11 @@ class KevolvePass(CustomGraphPass):
         log.debug("kevolve: %s %s (%s) decomposed back to ATen", label, node.name, node.target)
         return [n for n in graph.nodes if n not in before]
 
-    def _visit(self, graph: Graph, node: Node, label: str, target=None, args: list | None = None) -> bool:
+    def _visit(self, graph: Graph, node: Node, label: str, target=None, args: list | None = None,
+               to_beat: float = 1.0) -> bool:
         """Replace `node` by a kernel where one is chosen; whether it was replaced. The kernel computes `target`
-        on `args` (default: the node's own call), whose value must be the node's."""
+        on `args` (default: the node's own call), whose value must be the node's; a cached winner must have a
+        fitness above `to_beat`."""
         target = node.target if target is None else target
         op = str(target)
         family = family_for(target)
@@ -113,7 +132,7 @@ class KevolvePass(CustomGraphPass):
         try:
             args = rewrite.positional_args(node) if args is None else args
             problem = family.problem(target, rewrite.example_values(args), {})
-            key, plan = self._plan(family, problem, node)
+            key, plan = self._plan(family, problem, node, to_beat)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
             return False
@@ -145,8 +164,10 @@ class KevolvePass(CustomGraphPass):
         )
         return True
 
-    def _plan(self, family: KernelFamily, problem: Problem, node: Node) -> tuple[OpKey, _Plan | str]:
-        """The node's key, and what to run for it or the reason to leave it to Inductor."""
+    def _plan(self, family: KernelFamily, problem: Problem, node: Node,
+              to_beat: float = 1.0) -> tuple[OpKey, _Plan | str]:
+        """The node's key, and what to run for it or the reason to leave it to Inductor (or to the kernels of
+        its parts: a winner must beat `to_beat`)."""
         device = _device_of(node)
         key = OpKey.of(problem, DeviceInfo.of(device))
         choice = self.dispatcher.choose(key)
@@ -169,6 +190,9 @@ class KevolvePass(CustomGraphPass):
                               f"fitness {donor.record.fitness:.2f}); checked on this key")
             if record is None:
                 return key, choice.reason
+            if record.fitness <= to_beat:
+                return key, (f"its parts' own kernels are faster: the product's winner has fitness {to_beat:.2f}, "
+                             f"this {record.fitness:.2f}")
             impl = family.implementation(record.implementation)
             genome = record.genome
             if impl.abstraction is Abstraction.TRITON and device.type != "cuda":

@@ -22,12 +22,14 @@ aten = torch.ops.aten
 @dataclass(frozen=True)
 class Epilogue:
     """A found epilogue: `root`'s value is `overload(*args)`; `nodes` (root first) are the pattern's nodes,
-    which only the pattern uses, so all go once root is replaced."""
+    which only the pattern uses, so all go once root is replaced; `product` is the node of the product alone
+    (mm or addmm), which a kernel may claim on its own instead."""
 
     root: Node
     nodes: tuple[Node, ...]
     overload: torch._ops.OpOverload
     args: tuple
+    product: Node
 
 
 def _call(node, target) -> bool:
@@ -65,7 +67,7 @@ def addmm_relu(node: Node) -> Epilogue | None:
     if linear is None:
         return None
     nodes, args = linear
-    return Epilogue(node, (node, *nodes), torch.ops.kevolve.addmm_relu.default, args)
+    return Epilogue(node, (node, *nodes), torch.ops.kevolve.addmm_relu.default, args, nodes[-1])
 
 
 EPILOGUES = (addmm_relu,)
