@@ -98,7 +98,9 @@ class KevolvePass(CustomGraphPass):
             return 1.0
         try:
             problem = family.problem(node.target, rewrite.example_values(rewrite.positional_args(node)), {})
-        except Unsupported:
+        except Exception as e:  # Unsupported, or a family bug, which the node's own visit logs
+            if not (isinstance(e, Unsupported) or self.options.fallback):
+                raise
             return 1.0
         record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
         return 1.0 if record is None else record.fitness
