@@ -79,7 +79,7 @@ def test_fitness_uses_the_reference_timed_beside_the_candidate():
 
 def _judged_gemm(scale: float):
     """judge's verdict on a 'kernel' computing mm exactly (float64, rounded once) times `scale`, for a GEMM
-    problem whose K is long enough that compare's worst-case tolerance admits a scale error of 3e-6."""
+    problem whose K is long enough that compare's worst-case tolerance admits a scale error of 1e-5."""
     from torch_kevolve.evolve.judging import Bench, judge
     from torch_kevolve.families import GEMM
     from torch_kevolve.families.base import Abstraction, GenomeSpace, Implementation
@@ -95,8 +95,10 @@ def _judged_gemm(scale: float):
 
 
 def test_a_biased_gemm_within_the_worst_case_tolerance_is_wrong():
-    """A GEMM whose error is a few times fp32's roundoff and biased (as a sum chained through tensor cores that
-    drop low bits) passes compare's worst-case tolerance but not the family's error_vs_reference."""
+    """A GEMM whose error is biased (as a sum chained through tensor cores that drop low bits, 1.1e-5 at K = 4096
+    on the H200) passes compare's worst-case tolerance but not the family's error_vs_reference; one a little
+    inside the allowance (4 x 1.3e-6 of the largest output) passes."""
     assert _judged_gemm(1.0).status is Status.OK
-    biased = _judged_gemm(1 + 3e-6)
+    assert _judged_gemm(1 + 4e-6).status is Status.OK
+    biased = _judged_gemm(1 + 1e-5)
     assert biased.status is Status.WRONG and "times the torch.compile'd reference's own" in biased.error

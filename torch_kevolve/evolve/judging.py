@@ -15,7 +15,7 @@ import torch
 
 from ..families.base import DISTRIBUTIONS, Abstraction, Genome, Implementation, KernelFamily
 from ..families.checking import (Mismatch, Trial, as_tuple, clone_args, compare, largest_error, make_trials,
-                                 mutated_input, roundoff_of_largest)
+                                 mutated_input, relative_tolerance_of_largest)
 from ..families.schema import call_as_compiled
 from ..key import Problem
 from . import poison
@@ -127,11 +127,13 @@ class Bench:
 def error_allowances(family: KernelFamily, problem: Problem, trials: Sequence[Trial],
                      outputs: Sequence[tuple]) -> tuple[float, ...]:
     """Per trial, the largest error a candidate may make: family.error_vs_reference times the reference's own
-    error against float64 (at least one unit roundoff of its largest output); () where the family sets none."""
+    error against float64, or times compare's relative tolerance of its largest output where that is more (short
+    sums, where no bias builds up); () where the family sets none."""
     bound = family.error_vs_reference
     if bound is None:
         return ()
-    return tuple(bound * max(largest_error(family, problem, outs, t.want), roundoff_of_largest(family, problem, outs))
+    return tuple(bound * max(largest_error(family, problem, outs, t.want),
+                             relative_tolerance_of_largest(family, problem, outs))
                  for outs, t in zip(outputs, trials))
 
 

@@ -121,7 +121,7 @@ class KernelFamily(ABC):
     overloads: tuple[torch._ops.OpOverload, ...]
     implementations: tuple[Implementation, ...] = field(default_factory=tuple)
     # A candidate's largest error on a trial may be at most this many times the torch.compile'd reference's own
-    # (or this many units of roundoff of the largest output, where the reference is exact); None: only the
+    # (or times compare's relative tolerance of the largest output, where that is more); None: only the
     # tolerances of checking.compare, worst-case bounds that admit a biased sum.
     error_vs_reference: float | None = None
 

@@ -85,10 +85,11 @@ def largest_error(family: KernelFamily, problem: Problem, got: Sequence[torch.Te
     return worst
 
 
-def roundoff_of_largest(family: KernelFamily, problem: Problem, outputs: Sequence[torch.Tensor]) -> float:
-    """The unit roundoff of each checked floating output's dtype times its largest finite magnitude, the largest
-    over the outputs."""
-    return max((torch.finfo(outputs[i].dtype).eps / 2 * largest_finite(outputs[i].double())
+def relative_tolerance_of_largest(family: KernelFamily, problem: Problem,
+                                  outputs: Sequence[torch.Tensor]) -> float:
+    """compare's relative tolerance for each checked floating output's dtype times its largest finite magnitude,
+    the largest over the outputs."""
+    return max((RTOL.get(outputs[i].dtype, 0.0) * largest_finite(outputs[i].double())
                 for i in family.checked_outputs(problem) if outputs[i].is_floating_point()), default=0.0)
 
 
