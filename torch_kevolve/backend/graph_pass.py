@@ -87,14 +87,21 @@ class KevolvePass(CustomGraphPass):
                 for inner in found.nodes[1:]:
                     graph.erase_node(inner)
 
+    def _family_for(self, target) -> KernelFamily | None:
+        """The family implementing `target`, if the options let kevolve use it."""
+        family = family_for(target)
+        if family is None or (self.options.families is not None and family.name not in self.options.families):
+            return None
+        return family
+
     def _fitness_alone(self, node: Node) -> float:
         """The fitness of the cache's winner for `node` on its own; 1.0 (Inductor's kernel) where it has none.
 
         A fused call whose fitness is at least this is no slower than that winner plus Inductor's pointwise
         kernel after it: both fitnesses are against Inductor, and the fused one's reference includes that kernel.
         """
-        family = family_for(node.target)
-        if family is None or (self.options.families is not None and family.name not in self.options.families):
+        family = self._family_for(node.target)
+        if family is None:
             return 1.0
         try:
             problem = family.problem(node.target, rewrite.example_values(rewrite.positional_args(node)), {})
@@ -127,8 +134,8 @@ class KevolvePass(CustomGraphPass):
         fitness above `to_beat`."""
         target = node.target if target is None else target
         op = str(target)
-        family = family_for(target)
-        if family is None or (self.options.families is not None and family.name not in self.options.families):
+        family = self._family_for(target)
+        if family is None:
             self._leave(label, node, op, None, None, "no kevolve family implements it")
             return False
         try:
