@@ -15,7 +15,7 @@ from torch_kevolve.coverage.report import environment
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import copy_ceiling_gbps, graphed_or_launched_us
 from torch_kevolve.families.base import Abstraction
-from torch_kevolve.families.checking import as_tuple, compare
+from torch_kevolve.families.checking import as_tuple, compare, largest_error, largest_finite
 
 TIMED = ("eager", "inductor", "triton_default", "triton_best")
 
@@ -46,7 +46,7 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     def checked(fn, name):
         got = as_tuple(fn(*args))
         compare(family, problem, got, want, extent)
-        errors[name] = max(relative_error(g, w) for g, w in zip(got, want))
+        errors[name] = relative_error(family, problem, got, want)
         return median_us(lambda: fn(*args))
 
     torch._dynamo.reset()
@@ -77,11 +77,11 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     return add_rates(row, row["bytes_moved"], device)
 
 
-def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    """max |got - want| / max |want| (want: the float64 reference), 0 for empty outputs."""
-    if want.numel() == 0:
-        return 0.0
-    return ((got.detach().cpu().double() - want).abs().max() / want.abs().max().clamp_min(1e-300)).item()
+def relative_error(family, problem, got: tuple, want: tuple) -> float:
+    """The largest error over the family's checked outputs (checking.largest_error; device-private outputs are
+    not compared) relative to the float64 reference's largest finite magnitude; 0 where the reference is all 0."""
+    scale = max((largest_finite(want[i]) for i in family.checked_outputs(problem)), default=0.0)
+    return largest_error(family, problem, got, want) / scale if scale else 0.0
 
 
 def add_rates(row: dict, nbytes: int, device: torch.device) -> dict:
