@@ -67,14 +67,19 @@ def float64_product(overload, args):
     return out if bias is None or beta == 0 else out + beta * bias.double()
 
 
-@pytest.mark.parametrize("overload,args", CALLS, ids=ids)
-@pytest.mark.parametrize("genome", [None, SMALL, SPLIT], ids=["default", "small", "split"])
-def test_kernel_matches_float64_matmul(overload, args, genome, poisoned_allocations):
+def assert_matches_float64_matmul(impl, overload, args, genome):
+    """`impl` with `genome` (None: its default) returns eager's shape, dtype and strides and the float64 product."""
     problem = GEMM.problem(overload, args, {})
-    got = IMPL.build(problem, genome or IMPL.default_genome(problem))(*args)
+    got = impl.build(problem, genome or impl.default_genome(problem))(*args)
     eager = call_in_schema_order(overload, args)
     assert (got.shape, got.dtype, got.stride()) == (eager.shape, eager.dtype, eager.stride())
     compare(GEMM, problem, (got,), (float64_product(overload, args),), problem.dim("K") + 1)
+
+
+@pytest.mark.parametrize("overload,args", CALLS, ids=ids)
+@pytest.mark.parametrize("genome", [None, SMALL, SPLIT], ids=["default", "small", "split"])
+def test_kernel_matches_float64_matmul(overload, args, genome, poisoned_allocations):
+    assert_matches_float64_matmul(IMPL, overload, args, genome)
 
 
 def test_a_wrong_product_fails_the_comparison():

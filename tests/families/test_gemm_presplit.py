@@ -4,14 +4,13 @@ layout, ragged and empty dims, NaN kept by the ReLU; the calls it leaves to gemm
 import pytest
 import torch
 
-from tests.families.test_gemm import CALLS, float64_product, ids, rand
+from tests.families.test_gemm import CALLS, assert_matches_float64_matmul, float64_product, ids, rand
 from torch_kevolve.families import GEMM
 from torch_kevolve.families.base import DISTRIBUTIONS
 from torch_kevolve.families.checking import check_kernel, compare
 from torch_kevolve.families.gemm.calls import ADDMM, MM
 from torch_kevolve.families.gemm.presplit_kernel import tf32_parts
 from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
-from torch_kevolve.families.schema import call_in_schema_order
 
 PRESPLIT = GEMM.implementation("gemm_tf32x3_presplit")
 SMALL = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2)
@@ -44,11 +43,7 @@ def test_parts_are_tf32_numbers_that_sum_to_the_operand():
 @pytest.mark.parametrize("overload,args", FP32_CALLS, ids=ids)
 @pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
 def test_product_matches_float64_matmul(overload, args, genome, poisoned_allocations):
-    problem = GEMM.problem(overload, args, {})
-    got = PRESPLIT.build(problem, genome or PRESPLIT.default_genome(problem))(*args)
-    eager = call_in_schema_order(overload, args)
-    assert (got.shape, got.dtype, got.stride()) == (eager.shape, eager.dtype, eager.stride())
-    compare(GEMM, problem, (got,), (float64_product(overload, args),), problem.dim("K") + 1)
+    assert_matches_float64_matmul(PRESPLIT, overload, args, genome)
 
 
 @pytest.mark.parametrize("args", [args for _, args in RELU_CALLS], ids=lambda a: "x".join(map(str, a[1].shape)))
