@@ -65,6 +65,23 @@ def test_stale_user_records_are_tuned_again(tmp_path):
     assert store.get(held[0].key).family_version == held[0].family_version
 
 
+def test_a_retune_replaces_a_stale_record_however_fit(tmp_path):
+    """With retune, a stale user record (here: fitness 1000, measured by an older family version) is discarded
+    rather than kept as the better one: the key's new record is stored."""
+    model, inputs = build(TINY, "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": EMBEDDING_FAMILIES}
+    store = UserStore(tmp_path)
+    held = records_for_every_key(model, inputs, options)
+    store.put(dataclasses.replace(held[0], family_version="0", fitness=1000.0))
+    said = []
+    records = warm_module.warm(model, inputs, torch.device("cpu"), options, limit=1, retune=True,
+                               say=said.append, verbose=False)
+    assert held[0].key.id in {r.key.id for r in records}
+    assert any(line.startswith("discarded the user record") for line in said)
+    kept = store.get(held[0].key)
+    assert kept.family_version == held[0].family_version and kept.fitness < 1000
+
+
 def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeypatch):
     model, inputs = build(TINY, "cpu")
     user_dir, shipped_dir = tmp_path / "user", tmp_path / "shipped"

@@ -60,7 +60,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     `make_judge` (Evaluators configured by `evaluator`), on the Ray cluster at `ray_address` if given; as many
     keys are evolved at once as the pool has workers. Unless `retune`, keys are skipped that the user cache
     holds a sound record for (a usable kernel, or one Inductor beat), or for which the shipped cache holds a usable
-    kernel; a stale user record (older family version or kernel source, other torch/Triton) is tuned again.
+    kernel; a stale user record (older family version or kernel source, other torch/Triton) is discarded, so
+    that the key is tuned again (with `retune` too) and the new record replaces it.
     """
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
@@ -70,7 +71,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     todo = []
     for key_text, (family_name, problem) in model_problems(model, inputs, options).items():
         key = OpKey.of(problem, DeviceInfo.of(device))
-        if not retune and _already_tuned(key, store, dispatcher, say):
+        holds_sound = _keep_sound_user_record(key, store, dispatcher, say)
+        if not retune and (holds_sound or dispatcher.choose(key).record is not None):
             say(f"already tuned {key_text}")
         else:
             todo.append((key_text, families[family_name], problem))
@@ -91,17 +93,18 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     return records
 
 
-def _already_tuned(key: OpKey, store: UserStore, dispatcher: Dispatcher, say: Callable[[str], None]) -> bool:
-    """Whether `key` has an answer: a sound user record (usable, or slower than Inductor) or a usable kernel in
-    any store. A stale user record is discarded (the dispatcher never runs it), so the new one replaces it."""
+def _keep_sound_user_record(key: OpKey, store: UserStore, dispatcher: Dispatcher, say: Callable[[str], None]) -> bool:
+    """Whether the user cache holds a sound record of `key` (usable, or slower than Inductor). A stale one is
+    discarded: the dispatcher never runs it, and its old fitness must not keep a new record out."""
     record = store.get(key)
-    if record is not None:
-        problem, level = dispatcher.check(record)
-        if problem is None or level is None:
-            return True
-        store.discard(key)
-        say(f"discarded the user record of {key.short()}: {problem}")
-    return dispatcher.choose(key).record is not None
+    if record is None:
+        return False
+    problem, level = dispatcher.check(record)
+    if problem is None or level is None:
+        return True
+    store.discard(key)
+    say(f"discarded the user record of {key.short()}: {problem}")
+    return False
 
 
 def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store: UserStore, verbose: bool,
