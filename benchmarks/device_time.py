@@ -6,12 +6,19 @@ from typing import Callable
 import torch
 
 
-def kernel_us(fn: Callable[[], object], calls: int = 10) -> float:
-    """Summed self time of the CUDA kernels and copies that `calls` runs of `fn` launch, per call, in us."""
+def kernel_times_us(fn: Callable[[], object], calls: int = 10) -> dict[str, float]:
+    """Self time of each CUDA kernel and copy (by name) that `calls` runs of `fn` launch, per call, in us,
+    longest first."""
     fn()
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
-    return sum(e.self_device_time_total for e in prof.key_averages()) / calls
+    times = {e.key: e.self_device_time_total / calls for e in prof.key_averages() if e.self_device_time_total > 0}
+    return dict(sorted(times.items(), key=lambda kv: -kv[1]))
+
+
+def kernel_us(fn: Callable[[], object], calls: int = 10) -> float:
+    """Summed self time of the CUDA kernels and copies that `calls` runs of `fn` launch, per call, in us."""
+    return sum(kernel_times_us(fn, calls).values())

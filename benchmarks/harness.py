@@ -27,7 +27,7 @@ from torch._inductor.utils import clear_caches, fresh_cache
 
 from torch_kevolve.evolve.timing import median_us
 
-from .device_time import kernel_us
+from .device_time import kernel_times_us
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class Contender:
 class Phase:
     """One kind of step of one contender: times in us, peak memory of one step in MiB, first call in s (cold
     caches; `warm_call_s`: warm on-disk caches, measured for the training step, with `warm_call_caches`: how
-    Inductor's FX graph cache and AOTAutograd's cache answered that compile, hits/misses/bypasses by name)."""
+    Inductor's FX graph cache and AOTAutograd's cache answered that compile, hits/misses/bypasses by name;
+    `top_kernels`: the TOP_KERNELS longest GPU kernels of one step by name, us, where the kernel time goes)."""
 
     wall_us: float
     kernel_us: float | None
@@ -65,6 +66,7 @@ class Phase:
     first_call_s: float
     warm_call_s: float | None = None
     warm_call_caches: dict | None = None
+    top_kernels: dict[str, float] | None = None
 
 
 @dataclass
@@ -172,6 +174,7 @@ def warm_call_s(contender: Contender, base: torch.nn.Module, inputs: tuple, devi
         return seconds, {name: after[name] - before[name] for name in after}
 
 
+TOP_KERNELS = 15
 CACHE_COUNTERS = {"fx_graph": ("inductor", "fxgraph_cache_"), "aot_autograd": ("aot_autograd", "autograd_cache_")}
 
 
@@ -197,9 +200,10 @@ def peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
 
 def _phase(step: Callable[[], object], first_call_s: float, model: torch.nn.Module, device: torch.device) -> Phase:
     wall = median_us(step, device)
-    kernels = kernel_us(step) if device.type == "cuda" else None
+    times = kernel_times_us(step) if device.type == "cuda" else None
     model.zero_grad(set_to_none=True)
-    return Phase(wall, kernels, peak_mib(step, device), first_call_s)
+    return Phase(wall, None if times is None else sum(times.values()), peak_mib(step, device), first_call_s,
+                 top_kernels=None if times is None else dict(list(times.items())[:TOP_KERNELS]))
 
 
 def warm_up_compiler(device: torch.device) -> None:

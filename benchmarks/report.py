@@ -99,7 +99,18 @@ def markdown(report: dict) -> str:
               + (":" if report["claimed"] else "."), ""]
     counts = Counter((d["graph"], d["op"], d["implementation"]) for d in report["claimed"])
     lines += [f"- {n} x {graph} `{op}` -> {impl}" for (graph, op, impl), n in sorted(counts.items())]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _top_kernels(report)) + "\n"
+
+
+def _top_kernels(report: dict, shown: int = 6) -> list[str]:
+    """Lines naming each contender's longest GPU kernels per phase (where the profiler recorded them)."""
+    lines = []
+    for name, c in report["contenders"].items():
+        for phase, ph in c["phases"].items():
+            if ph.get("top_kernels"):
+                kernels = list(ph["top_kernels"].items())[:shown]
+                lines.append(f"- {name} {phase}: " + ", ".join(f"{us:.0f} us `{k[:60]}`" for k, us in kernels))
+    return ["", "Longest GPU kernels per step:", ""] + lines if lines else []
 
 
 def save(report: dict, path: Path) -> Path:

@@ -97,6 +97,17 @@ def test_markdown_of_a_forward_only_gpu_run():
                                                                        BENCHMARKS["dlrm_tiny"].tolerance, True, None))
 
 
+def test_markdown_names_the_longest_kernels_where_the_profiler_recorded_them():
+    top = {"embedding_bags_forward_kernel": 212.4, "gemm_kernel": 110.2, "triton_poi_fused_relu_0": 3.1}
+    results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
+               Result("kevolve", {"forward": Phase(150.0, 325.7, 32.5, 35.0, top_kernels=top)}, 1e-7)]
+    md = report.markdown(report.summary("x", torch.device("cpu"), results, [], BENCHMARKS["dlrm_tiny"].tolerance,
+                                        True, None))
+    assert ("- kevolve forward: 212 us `embedding_bags_forward_kernel`, 110 us `gemm_kernel`, "
+            "3 us `triton_poi_fused_relu_0`") in md
+    assert "- inductor forward" not in md
+
+
 def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradient():
     model = torch.nn.Linear(3, 2)
     ref = Reference(0.0, {"weight": torch.tensor([[4.0, 0, 0], [0, 0, 0]]), "bias": torch.zeros(2)})
