@@ -40,6 +40,16 @@ def test_parts_are_tf32_numbers_that_sum_to_the_operand():
     assert rel.max() <= 2.0 ** -21 and (lo.abs() <= 2.0 ** -11 * x.t().abs()).all()
 
 
+def test_parts_are_padded_with_zero_columns():
+    x = rand(30, 50)
+    hi, lo = tf32_parts(x.t(), 64)
+    assert hi.shape == lo.shape == (50, 64) and hi.is_contiguous()
+    assert torch.equal(hi[:, :30], tf32_nearest(x.t())) and torch.equal(lo[:, :30], tf32_nearest(x.t() - hi[:, :30]))
+    assert not hi[:, 30:].any() and not lo[:, 30:].any()
+    with pytest.raises(ValueError, match="cannot hold"):
+        tf32_parts(x, 20)
+
+
 @pytest.mark.parametrize("overload,args", FP32_CALLS, ids=ids)
 @pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
 def test_product_matches_float64_matmul(overload, args, genome, poisoned_allocations):

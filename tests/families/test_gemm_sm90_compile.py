@@ -105,3 +105,17 @@ def test_presplit_kernels_compile_for_sm90(monkeypatch, genome, relu):
     # holds (chained through the MMAs instead, the sum lost low bits at every step on the H200).
     promotions = sum(line.strip().startswith(("add.f32", "add.rn.f32")) for line in ptx.splitlines())
     assert promotions >= genome["BLOCK_M"] * genome["BLOCK_N"] // (32 * genome["num_warps"])
+
+
+def test_presplit_product_loads_16_byte_vectors_whatever_k(monkeypatch):
+    """K = 479 (DLRM's interaction width): the parts' rows are padded to a multiple of BLOCK_K, so the product's
+    tile copies are 16 bytes wide, as for an aligned K (unpadded, a row stride of 479 floats forced 4-byte copies)."""
+    from torch_kevolve.families.gemm import presplit_kernel
+
+    captured = captured_launches(monkeypatch, presplit_kernel)
+    args = (torch.zeros(64, 479), torch.zeros(479, 96))
+    genome = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)
+    GEMM.implementation("gemm_tf32x3_presplit").build(GEMM.problem(MM, args, {}), genome)(*args)
+    ptx = compile_for_sm90(*captured[2]).asm["ptx"]
+    copies = [line for line in ptx.splitlines() if "cp.async.c" in line and "shared.global" in line]
+    assert copies and all(line.rstrip().split(",")[-2].strip() == "0x10" for line in copies)

@@ -63,8 +63,17 @@ def captured(monkeypatch):
     return captured_launches(monkeypatch, forward_triton, backward_triton, launcher)
 
 
+def divisible_by_16(value) -> bool:
+    """Whether Triton's JIT would mark the argument 16-divisible: a 16-byte aligned tensor, an integer multiple of 16."""
+    if isinstance(value, torch.Tensor):
+        return value.data_ptr() % 16 == 0
+    return isinstance(value, int) and not isinstance(value, bool) and value % 16 == 0
+
+
 def compile_for_sm90(kernel, args, kwargs):
+    """`kernel` compiled for sm_90 with the launch's arguments, specialized as the JIT would (16-divisibility)."""
     signature, constexprs = {}, {}
+    attrs = {(i,): [["tt.divisibility", 16]] for i, value in enumerate(args) if divisible_by_16(value)}
     for name, value in zip(kernel.arg_names, args):
         if value is None:
             signature[name], constexprs[name] = "constexpr", None
@@ -78,7 +87,7 @@ def compile_for_sm90(kernel, args, kwargs):
         if name not in LAUNCH_OPTIONS:
             signature[name], constexprs[name] = "constexpr", value
     options = {name: kwargs[name] for name in LAUNCH_OPTIONS if name in kwargs}
-    return triton.compile(ASTSource(kernel, signature=signature, constexprs=constexprs), target=SM90, options=options)
+    return triton.compile(ASTSource(kernel, signature=signature, constexprs=constexprs, attrs=attrs), target=SM90, options=options)
 
 
 def assert_compiled(captured, *kernel_names):

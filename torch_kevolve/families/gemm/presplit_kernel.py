@@ -11,7 +11,9 @@ sum in a fresh accumulator, added to the running sum by an fp32 add: chained thr
 of K, the sum lost about half an fp32 ulp per MMA step on the H200 (the error grew with K, 1.1e-5 of the largest
 output at K = 4096 against 8.6e-7 for cuBLAS; a DLRM's gradients moved by 1e-2). The parts cost a read of
 each operand and a write of twice its size. Values within 2**-12 of the fp32 maximum round to infinity.
-Tiles, GROUP_M order and masking as in gemm_kernel; no split-K.
+The parts' rows are padded with zeros to a multiple of BLOCK_K: the product loop needs no K mask, and its rows
+start 16-byte aligned whatever K is (K = 479, DLRM's interaction width, had cost as much as K = 1024: a row
+stride Triton cannot prove aligned forbids vector loads). Tiles and GROUP_M order as in gemm_kernel; no split-K.
 """
 from __future__ import annotations
 
@@ -37,10 +39,11 @@ def _to_tf32(x):
 @triton.jit
 def tf32_parts_kernel(
     x_ptr,  # [R, C], any strides
-    hi_ptr,  # [R, C] contiguous
-    lo_ptr,  # [R, C] contiguous
+    hi_ptr,  # [R, WIDTH] contiguous; columns C.. are zeros
+    lo_ptr,  # [R, WIDTH] contiguous; columns C.. are zeros
     R,
     C,
+    WIDTH,
     stride_r,
     stride_c,
     BLOCK: tl.constexpr,
@@ -50,16 +53,17 @@ def tf32_parts_kernel(
     mask = (rr[:, None] < R) & (rc[None, :] < C)
     x = tl.load(x_ptr + rr[:, None] * stride_r + rc[None, :] * stride_c, mask=mask, other=0.0).to(tl.float32)
     hi = _to_tf32(x)
-    out = rr[:, None] * C + rc[None, :]
-    tl.store(hi_ptr + out, hi, mask=mask)
-    tl.store(lo_ptr + out, _to_tf32(x - hi), mask=mask)
+    out = rr[:, None] * WIDTH + rc[None, :]
+    written = (rr[:, None] < R) & (rc[None, :] < WIDTH)
+    tl.store(hi_ptr + out, hi, mask=written)
+    tl.store(lo_ptr + out, _to_tf32(x - hi), mask=written)
 
 
 @triton.jit
 def gemm_parts_kernel(
-    a_hi_ptr,  # [M, K] contiguous tf32 parts of a
+    a_hi_ptr,  # [M, K] contiguous tf32 parts of a, K a multiple of BLOCK_K (zero padded)
     a_lo_ptr,
-    b_hi_ptr,  # [N, K] contiguous tf32 parts of b (K-major: b transposed)
+    b_hi_ptr,  # [N, K] contiguous tf32 parts of b (K-major: b transposed), K as a's
     b_lo_ptr,
     bias_ptr,  # broadcast to [M, N] by its strides; unused without HAS_BIAS
     out_ptr,  # [M, N] contiguous
@@ -92,10 +96,9 @@ def gemm_parts_kernel(
     a_offsets = rm[:, None] * K + rk[None, :]
     b_offsets = rk[:, None] + rn[None, :] * K
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k in range(0, tl.cdiv(K, BLOCK_K)):
-        k_left = K - k * BLOCK_K
-        a_mask = (rm[:, None] < M) & (rk[None, :] < k_left)
-        b_mask = (rk[:, None] < k_left) & (rn[None, :] < N)
+    a_mask = rm[:, None] < M
+    b_mask = rn[None, :] < N
+    for k in range(0, K // BLOCK_K):
         a_hi = tl.load(a_hi_ptr + a_offsets, mask=a_mask, other=0.0)
         a_lo = tl.load(a_lo_ptr + a_offsets, mask=a_mask, other=0.0)
         b_hi = tl.load(b_hi_ptr + b_offsets, mask=b_mask, other=0.0)
@@ -116,25 +119,32 @@ def gemm_parts_kernel(
     tl.store(out_ptr + rm[:, None] * N + rn[None, :], acc, mask=mask)
 
 
-def tf32_parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The tf32 high and low parts of the 2-D fp32 `x` (any strides), each a contiguous tensor of x's shape."""
-    hi, lo = (torch.empty(x.shape, dtype=torch.float32, device=x.device) for _ in range(2))
-    grid = (triton.cdiv(x.shape[0], PARTS_BLOCK), triton.cdiv(x.shape[1], PARTS_BLOCK))
-    launch(tf32_parts_kernel, grid, x, hi, lo, x.shape[0], x.shape[1], x.stride(0), x.stride(1), BLOCK=PARTS_BLOCK,
+def tf32_parts(x: torch.Tensor, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tf32 high and low parts of the 2-D fp32 `x` (any strides), each a contiguous [rows, width] tensor:
+    x's parts, then zero columns up to `width` (default: x's own width; never fewer)."""
+    rows, columns = x.shape
+    width = columns if width is None else width
+    if width < columns:
+        raise ValueError(f"parts of width {width} cannot hold {columns} columns")
+    hi, lo = (torch.empty(rows, width, dtype=torch.float32, device=x.device) for _ in range(2))
+    grid = (triton.cdiv(rows, PARTS_BLOCK), triton.cdiv(width, PARTS_BLOCK))
+    launch(tf32_parts_kernel, grid, x, hi, lo, rows, columns, width, x.stride(0), x.stride(1), BLOCK=PARTS_BLOCK,
            num_warps=4)
     return hi, lo
 
 
 def gemm(t: dict, call: GemmCall, genome: dict, relu: bool = False) -> list[torch.Tensor]:
     """The call's output (fp32), its ReLU when `relu`: a split into parts [M, K], b into parts of its transpose
-    [N, K], then the product (a bias scaled by beta = 0 is not read, as ATen ignores it)."""
-    a_hi, a_lo = tf32_parts(t["a"])
-    b_hi, b_lo = tf32_parts(t["b"].t())
+    [N, K], both zero padded to a multiple of BLOCK_K, then the product (a bias scaled by beta = 0 is not read, as
+    ATen ignores it)."""
+    padded_k = triton.cdiv(call.k, genome["BLOCK_K"]) * genome["BLOCK_K"]
+    a_hi, a_lo = tf32_parts(t["a"], padded_k)
+    b_hi, b_lo = tf32_parts(t["b"].t(), padded_k)
     (out,) = allocate(t, call)
     has_bias = call.bias != "none" and call.beta != 0
     bias = t["bias"].expand(call.m, call.n) if has_bias else out
     grid = (triton.cdiv(call.m, genome["BLOCK_M"]) * triton.cdiv(call.n, genome["BLOCK_N"]),)
-    launch(gemm_parts_kernel, grid, a_hi, a_lo, b_hi, b_lo, bias, out, call.m, call.n, call.k, bias.stride(0),
+    launch(gemm_parts_kernel, grid, a_hi, a_lo, b_hi, b_lo, bias, out, call.m, call.n, padded_k, bias.stride(0),
            bias.stride(1), call.alpha, call.beta, HAS_BIAS=has_bias, RELU=relu, BLOCK_M=genome["BLOCK_M"],
            BLOCK_N=genome["BLOCK_N"], BLOCK_K=genome["BLOCK_K"], GROUP_M=genome["GROUP_M"],
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
