@@ -6,7 +6,8 @@ stacked backward, on the tables of the `dlrm` benchmark.
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
-sweep, and (backward) the stacked index_add decomposition compiled by Inductor. Each variant is checked
+sweep, and (backward) the rows implementation's genomes (ROWS_SWEEP, as in a model) and the stacked index_add
+decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.microbench import measure, say, write
+from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 from torch_kevolve.patterns import meanings
@@ -29,6 +31,13 @@ FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num
                                     (64, 64, 1, 2))]
 BACKWARD_SWEEP = [dict(algorithm="segment", BLOCK_N=n, BLOCK_D=d, ITEMS_PER_PROGRAM=i, num_warps=w, num_stages=1)
                   for n, d, i, w in ((8, 128, 4, 1), (8, 128, 16, 2), (32, 128, 4, 4), (16, 128, 64, 4))]
+ROWS_SWEEP = [dict(ROWS=r, BLOCK_D=d, num_warps=w, num_stages=1)
+              for r, d, w in ((16, 128, 4), (4, 128, 1), (1, 128, 1), (64, 128, 8), (16, 64, 2))]
+
+
+def rows_name(genome: dict) -> str:
+    """The result key of a rows genome: rows_ROWS_BLOCK_D_num_warps_num_stages."""
+    return "rows_" + "_".join(str(v) for v in genome.values())
 
 
 def bags(tables: int, rows: int, batch: int, pooling: int, device: str) -> tuple[list, list]:
@@ -58,12 +67,17 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
     backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
     stacked = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_decomposition")
     backward_problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, backward_args, {})
+    rows_impl = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_rows")
+    extras = {rows_name(genome): as_in_a_model(rows_impl, rows_impl.build(backward_problem, genome),
+                                               torch.device(device))
+              for genome in ROWS_SWEEP if rows_impl.supports(backward_problem, genome) is None}
     torch._dynamo.reset()
-    stacked_inductor = torch.compile(stacked.build(backward_problem, {"method": "stacked"}), dynamic=False)
+    extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
+                                                             dynamic=False)
     forward = measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args, meanings.embedding_bags_meaning,
                       FORWARD_SWEEP, {})
     backward = measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
-                       aten_backward(saved), BACKWARD_SWEEP, {"stacked_decomposition_inductor": stacked_inductor})
+                       aten_backward(saved), BACKWARD_SWEEP, extras)
     return [forward, backward]
 
 
@@ -86,6 +100,9 @@ def main(argv=None) -> int:
             say(row, 24)
             if "stacked_decomposition_inductor_us" in row:
                 print(f"{'':>24}   stacked decomposition under Inductor {row['stacked_decomposition_inductor_us']:8.1f} us")
+            for name in (rows_name(genome) for genome in ROWS_SWEEP):
+                if f"{name}_us" in row:
+                    print(f"{'':>24}   {name} {row[f'{name}_us']:8.1f} us")
             write(args.out, "benchmarks.tbe", results)
     return 0
 

@@ -2,19 +2,23 @@
 against float64 autograd through F.embedding_bag (tables of different sizes, empty bags, repeated rows,
 both modes, include_last_offset, int32 indices, half precision), on generated inputs of every distribution,
 and the calls they refuse."""
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for
-from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.base import DISTRIBUTIONS, Abstraction, Unsupported
 from torch_kevolve.families.checking import check_kernel
+from torch_kevolve.families.embedding_bag.ops import genome_json
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD, split
 
 ROWS = (9, 14, 5)
 DIM = 16
 SMALL_FORWARD = dict(BLOCK_N=8, BLOCK_D=16, BAGS_PER_PROGRAM=2, num_warps=1, num_stages=1)
 SMALL_BACKWARD = dict(algorithm="segment", BLOCK_N=8, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)
+SMALL_ROWS = dict(ROWS=4, BLOCK_D=16, num_warps=1, num_stages=1)  # 4-row tiles straddle the tables' boundaries
 
 
 def tables(seed, include_last_offset, dtype=torch.float32, index_dtype=torch.int64):
@@ -48,9 +52,14 @@ def autograd_reference(weights, indices, offsets, grads, mode, include_last_offs
 
 
 def runs(family, problem):
-    triton_impl, decomposition = family.implementations
-    small = SMALL_BACKWARD if family is EMBEDDING_BAGS_BACKWARD else SMALL_FORWARD
-    return [(triton_impl, small)] + [(decomposition, genome) for genome in decomposition.genomes(problem)]
+    """Each Triton implementation with a small genome, the decomposition with each of its genomes."""
+    if family is EMBEDDING_BAGS_BACKWARD:
+        triton_impl, rows, decomposition = family.implementations
+        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS)]
+    else:
+        triton_impl, decomposition = family.implementations
+        small = [(triton_impl, SMALL_FORWARD)]
+    return small + [(decomposition, genome) for genome in decomposition.genomes(problem)]
 
 
 CASES = [(mode, ilo, dtype, index) for mode in (0, 1) for ilo in (False, True)
@@ -133,3 +142,22 @@ def test_many_tables_run_in_launches_of_at_most_the_limit(monkeypatch, assert_ma
     got = forward_triton.embedding_bags_forward(weights, indices, offsets, 1, True, SMALL_FORWARD)
     for g, w in zip(got, want):
         assert_matches(g, w, reach=8, scale=4)
+
+
+def test_rows_backward_is_offered_after_segment_and_refuses_what_it_cannot_do():
+    """The segment implementation stays the default; rows refuses max mode and tiles wider than the rows need."""
+    _, indices, offsets, grads = tables(0, False)
+    problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, (grads, indices, offsets, list(ROWS), 0, False), {})
+    rows = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_rows")
+    default, _ = EMBEDDING_BAGS_BACKWARD.default_kernel(problem, Abstraction.TRITON)
+    assert default.name == "embedding_bags_backward_triton"
+    assert "max" in rows.supports(dataclasses.replace(problem, params=(("mode", 2), *problem.params[1:])), SMALL_ROWS)
+    assert "wider" in rows.supports(problem, dict(SMALL_ROWS, BLOCK_D=32))
+    assert {g["BLOCK_D"] for g in rows.genomes(problem)} == {16}
+
+
+@pytest.mark.parametrize("algorithm,genome", [("segment", SMALL_BACKWARD), ("rows", SMALL_ROWS)])
+def test_stacked_backward_custom_op_passes_opcheck(algorithm, genome):
+    _, indices, offsets, grads = tables(5, True, torch.bfloat16, torch.int32)
+    args = (grads, indices, offsets, list(ROWS), 1, algorithm, genome_json(genome))
+    torch.library.opcheck(torch.ops.kevolve.stacked_embedding_bags_backward.default, args)

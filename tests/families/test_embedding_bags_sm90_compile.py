@@ -1,23 +1,29 @@
 """The batched embedding-bag kernels compile for Hopper (sm_90) without a GPU: the generated one-launch
-forward for DLRM's 26 tables (and 2), and the stacked backward's segment kernels, with the arguments and
-constexprs their launchers pass (captured, as in test_sm90_compile)."""
+forward for DLRM's 26 tables (and 2), and the stacked backward's kernels (segment and rows), with the arguments
+and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import pytest
 import torch
 
 from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
-from torch_kevolve.families.embedding_bag import backward_triton
+from torch_kevolve.families.embedding_bag import backward_triton, row_sort, rows_backward
 from torch_kevolve.families.embedding_bags import forward_triton
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 
 FORWARD_GENOME = dict(BLOCK_N=32, BLOCK_D=128, BAGS_PER_PROGRAM=2, num_warps=2, num_stages=1)
 BACKWARD_GENOME = dict(algorithm="segment", BLOCK_N=8, BLOCK_D=128, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)
+BACKWARDS = {  # implementation -> (genome, the kernels it launches)
+    "embedding_bags_backward_triton": (BACKWARD_GENOME, ("count_rows_kernel", "place_entries_kernel",
+                                                         "zero_untouched_rows_kernel", "reduce_runs_kernel")),
+    "embedding_bags_backward_rows": (dict(ROWS=16, BLOCK_D=128, num_warps=4, num_stages=1),
+                                     ("count_rows_kernel", "place_entries_kernel", "gather_rows_kernel")),
+}
 CASES = [(26, 0, torch.float32, torch.int64), (2, 1, torch.bfloat16, torch.int32), (3, 0, torch.float16, torch.int64)]
 
 
 @pytest.fixture
 def captured(monkeypatch):
-    return captured_launches(monkeypatch, forward_triton, backward_triton)
+    return captured_launches(monkeypatch, forward_triton, backward_triton, row_sort, rows_backward)
 
 
 def bags(tables, index_dtype):
@@ -34,15 +40,16 @@ def test_forward_kernel_compiles_for_sm90(captured, tables, mode, dtype, index_d
     assert_compiled(captured, "embedding_bags_forward_kernel")
 
 
+@pytest.mark.parametrize("implementation", sorted(BACKWARDS))
 @pytest.mark.parametrize("tables,mode,dtype,index_dtype", CASES)
-def test_stacked_backward_kernels_compile_for_sm90(captured, tables, mode, dtype, index_dtype):
+def test_stacked_backward_kernels_compile_for_sm90(captured, tables, mode, dtype, index_dtype, implementation):
     indices, offsets = bags(tables, index_dtype)
     args = ([torch.zeros(32, 128, dtype=dtype) for _ in range(tables)], indices, offsets,
             [64 + t for t in range(tables)], mode, False)
     problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, args, {})
-    EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_triton").build(problem, BACKWARD_GENOME)(*args)
-    assert_compiled(captured, "count_rows_kernel", "place_entries_kernel", "zero_untouched_rows_kernel",
-                    "reduce_runs_kernel")
+    genome, kernels = BACKWARDS[implementation]
+    EMBEDDING_BAGS_BACKWARD.implementation(implementation).build(problem, genome)(*args)
+    assert_compiled(captured, *kernels)
 
 
 class _Hopper:

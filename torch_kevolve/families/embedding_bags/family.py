@@ -12,7 +12,8 @@ from ...patterns import meanings
 from ..base import KernelFamily
 from ..embedding_bag import inputs
 from . import calls
-from .implementations import BACKWARD_DECOMPOSITION, BACKWARD_TRITON, FORWARD_DECOMPOSITION, FORWARD_TRITON
+from .implementations import (BACKWARD_DECOMPOSITION, BACKWARD_ROWS, BACKWARD_TRITON, FORWARD_DECOMPOSITION,
+                              FORWARD_TRITON)
 
 
 def table_problems(problem: Problem) -> list[Problem]:
@@ -116,5 +117,5 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     name="embedding_bags_backward",
     version="1",
     overloads=(calls.BACKWARD,),
-    implementations=(BACKWARD_TRITON, BACKWARD_DECOMPOSITION),
+    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_DECOMPOSITION),
 )

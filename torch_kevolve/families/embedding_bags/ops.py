@@ -2,7 +2,8 @@
 to Inductor); outputs are copies (custom-op outputs may not alias each other):
 
     kevolve::batched_embedding_bags_forward  -> every table's pooled rows, one launch (forward_triton.py)
-    kevolve::stacked_embedding_bags_backward -> every table's dense weight gradient (embedding_bag.multi_table)
+    kevolve::stacked_embedding_bags_backward -> every table's dense weight gradient (embedding_bag.multi_table),
+                                                by the algorithm named (a key of STACKED_BACKWARDS)
 
 The genome travels as JSON text (embedding_bag.ops.genome_json).
 """
@@ -13,8 +14,10 @@ import json
 import torch
 from torch import Tensor
 
-from ..embedding_bag.multi_table import embedding_bags_backward
+from ..embedding_bag.multi_table import embedding_bags_backward, embedding_bags_backward_rows
 from .forward_triton import embedding_bags_forward
+
+STACKED_BACKWARDS = {"segment": embedding_bags_backward, "rows": embedding_bags_backward_rows}
 
 
 @torch.library.custom_op("kevolve::batched_embedding_bags_forward", mutates_args=())
@@ -31,11 +34,11 @@ def _(weights, indices, offsets, mode, include_last_offset, genome):
 
 @torch.library.custom_op("kevolve::stacked_embedding_bags_backward", mutates_args=())
 def stacked_embedding_bags_backward(grads: list[Tensor], indices: list[Tensor], offsets: list[Tensor],
-                                    num_weights: list[int], mode: int, genome: str) -> list[Tensor]:
-    stacked = embedding_bags_backward(grads, indices, offsets, num_weights, mode, json.loads(genome))
+                                    num_weights: list[int], mode: int, algorithm: str, genome: str) -> list[Tensor]:
+    stacked = STACKED_BACKWARDS[algorithm](grads, indices, offsets, num_weights, mode, json.loads(genome))
     return [g.clone() for g in stacked]
 
 
 @stacked_embedding_bags_backward.register_fake
-def _(grads, indices, offsets, num_weights, mode, genome):
+def _(grads, indices, offsets, num_weights, mode, algorithm, genome):
     return [g.new_empty(rows, g.shape[1]) for g, rows in zip(grads, num_weights)]
