@@ -37,8 +37,10 @@ def speedups(results: list[Result]) -> dict[str, dict[str, float]]:
 
 
 def summary(name: str, device: torch.device, results: list[Result], decisions: list[NodeDecision],
-            tolerance: Tolerance, ok: bool, warm: dict | None, families: tuple[str, ...] | None = None) -> dict:
-    """Everything a run measured, JSON-ready (`families`: those kevolve was restricted to, None for all)."""
+            tolerance: Tolerance, ok: bool, warm: dict | None, families: tuple[str, ...] | None = None,
+            reference: str = "eager") -> dict:
+    """Everything a run measured, JSON-ready (`families`: those kevolve was restricted to, None for all;
+    `reference`: what the errors are measured against, "eager" or "float64")."""
     claimed = [d for d in decisions if d.claimed]
     return {
         "benchmark": name,
@@ -53,6 +55,7 @@ def summary(name: str, device: torch.device, results: list[Result], decisions: l
             "loss_rel_err": r.loss_rel_err, "grad_rel_err": r.grad_rel_err, "grad_where": r.grad_where,
         } for r in results},
         "speedup_vs_inductor": speedups(results),
+        "reference": reference,
         "tolerance": dataclasses.asdict(tolerance),
         "ok": ok,
         "nodes": len(decisions),  # every call the pass was offered: ATen nodes, and epilogue patterns first
@@ -93,7 +96,7 @@ def markdown(report: dict) -> str:
         row += [_num(c["loss_rel_err"], ".1e"), _num(c["grad_rel_err"], ".1e")]
         lines.append("| " + " | ".join(row) + " |")
     tol = report["tolerance"]
-    lines += ["", f"kevolve vs eager: {'OK' if report['ok'] else 'MISMATCH'} (tolerance: loss {tol['loss']:.0e}, "
+    lines += ["", f"kevolve vs {report.get('reference', 'eager')}: {'OK' if report['ok'] else 'MISMATCH'} (tolerance: loss {tol['loss']:.0e}, "
               f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of the {report['nodes']} calls it "
               f"was offered (ATen nodes and epilogue patterns)"
               + (":" if report["claimed"] else "."), ""]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from benchmarks import report
-from benchmarks.harness import Phase, Reference, Result, max_grad_error, rel_err, train_step
+from benchmarks.harness import Phase, Reference, Result, Tolerance, max_grad_error, rel_err, train_step
 from benchmarks.run import BENCHMARKS, RunConfig, run
 from torch_kevolve.backend.decisions import collect_decisions
 
@@ -54,7 +54,7 @@ def test_harness_run_saves_every_field(tmp_path, monkeypatch):
     assert saved["nodes"] >= len(saved["claimed"]) + len(saved["left"]) > 0
     md = out.with_suffix(".md").read_text()
     assert all(f"| {name} | " in md for name in saved["contenders"])
-    assert "kevolve vs eager: OK" in md
+    assert saved["reference"] == "float64" and "kevolve vs float64: OK" in md
 
 
 def test_warm_only_fills_the_cache_and_measures_nothing(tmp_path, monkeypatch):
@@ -106,6 +106,38 @@ def test_markdown_names_the_longest_kernels_where_the_profiler_recorded_them():
     assert ("- kevolve forward: 212 us `embedding_bags_forward_kernel`, 110 us `gemm_kernel`, "
             "3 us `triton_poi_fused_relu_0`") in md
     assert "- inductor forward" not in md
+
+
+def test_float64_reference_is_the_model_in_float64_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    x, y = torch.randn(5, 3), torch.randn(5, 1)
+
+    class Loss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x, y):
+            return ((self.net(x) - y) ** 2).mean()
+
+    wrapped = Loss()
+    ref = Reference.float64(wrapped, (x, y))
+    w1, b1, w2, b2 = (t.detach().double().requires_grad_() for t in (model[0].weight, model[0].bias,
+                                                                    model[2].weight, model[2].bias))
+    loss = (((x.double() @ w1.T + b1).relu() @ w2.T + b2 - y.double()) ** 2).mean()
+    loss.backward()
+    assert ref.loss == pytest.approx(loss.item(), rel=1e-15)
+    assert set(ref.grads) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
+    assert ref.grads["net.0.weight"].dtype == torch.float64 and torch.equal(ref.grads["net.0.weight"], w1.grad)
+    assert model[0].weight.dtype == torch.float32 and model[0].weight.grad is None
+
+
+def test_tolerance_widens_to_twice_the_baselines_own_errors():
+    eager, inductor = Result("eager", loss_rel_err=1e-7, grad_rel_err=1e-2), Result("inductor", loss_rel_err=3e-4,
+                                                                                   grad_rel_err=2e-4)
+    assert Tolerance(1e-4, 1e-3).at_least_twice(eager, inductor) == Tolerance(6e-4, 2e-2)
+    assert Tolerance(1e-4, 1e-3).at_least_twice(Result("eager", loss_rel_err=0.0)) == Tolerance(1e-4, 1e-3)
 
 
 def test_grad_error_is_relative_to_each_parameter_floored_by_the_largest_gradient():
