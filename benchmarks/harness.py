@@ -108,9 +108,7 @@ class Reference:
         keyed by the model's own parameter names)."""
         exact = copy.deepcopy(model).double()
         wide = tuple(x.double() if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs)
-        reference = Reference.of(exact, wide)
-        del exact
-        return reference
+        return Reference.of(exact, wide)
 
 
 def train_step(model: Callable, inputs: tuple) -> torch.Tensor:
