@@ -96,8 +96,8 @@ def markdown(report: dict) -> str:
         row += [_num(c["loss_rel_err"], ".1e"), _num(c["grad_rel_err"], ".1e")]
         lines.append("| " + " | ".join(row) + " |")
     tol = report["tolerance"]
-    lines += ["", f"kevolve vs {report.get('reference', 'eager')}: {'OK' if report['ok'] else 'MISMATCH'} (tolerance: loss {tol['loss']:.0e}, "
-              f"grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of the {report['nodes']} calls it "
+    lines += ["", f"kevolve vs {report['reference']}: {'OK' if report['ok'] else 'MISMATCH'} "
+              f"(tolerance: loss {tol['loss']:.0e}, grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of the {report['nodes']} calls it "
               f"was offered (ATen nodes and epilogue patterns)"
               + (":" if report["claimed"] else "."), ""]
     counts = Counter((d["graph"], d["op"], d["implementation"]) for d in report["claimed"])
@@ -110,7 +110,7 @@ def _top_kernels(report: dict, shown: int = 6) -> list[str]:
     lines = []
     for name, c in report["contenders"].items():
         for phase, ph in c["phases"].items():
-            if ph.get("top_kernels"):
+            if ph["top_kernels"]:
                 kernels = list(ph["top_kernels"].items())[:shown]
                 lines.append(f"- {name} {phase}: " + ", ".join(f"{us:.0f} us `{k[:60]}`" for k, us in kernels))
     return ["", "Longest GPU kernels per step:", ""] + lines if lines else []
