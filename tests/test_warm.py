@@ -82,6 +82,20 @@ def test_a_retune_replaces_a_stale_record_however_fit(tmp_path):
     assert kept.family_version == held[0].family_version and kept.fitness < 1000
 
 
+def test_a_retune_replaces_a_sound_record_measured_against_another_reference(tmp_path):
+    """A retune measures again: its new record replaces a sound user record even when the stored fitness (here
+    1000, as if its reference had been measured far slower then) is higher than what is measured now."""
+    model, inputs = build(TINY, "cpu")
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": EMBEDDING_FAMILIES}
+    store = UserStore(tmp_path)
+    held = records_for_every_key(model, inputs, options)
+    store.put(dataclasses.replace(held[0], fitness=1000.0))
+    records = warm_module.warm(model, inputs, torch.device("cpu"), options, limit=1, retune=True,
+                               say=lambda line: None, verbose=False)
+    new = next(r for r in records if r.key.id == held[0].key.id)
+    assert store.get(held[0].key) == new and new.fitness < 1000
+
+
 def test_keys_with_a_usable_shipped_kernel_are_not_tuned_again(tmp_path, monkeypatch):
     model, inputs = build(TINY, "cpu")
     user_dir, shipped_dir = tmp_path / "user", tmp_path / "shipped"

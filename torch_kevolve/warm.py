@@ -61,7 +61,9 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     keys are evolved at once as the pool has workers. Unless `retune`, keys are skipped that the user cache
     holds a sound record for (a usable kernel, or one Inductor beat), or for which the shipped cache holds a usable
     kernel; a stale user record (older family version or kernel source, other torch/Triton) is discarded, so
-    that the key is tuned again (with `retune` too) and the new record replaces it.
+    that the key is tuned again (with `retune` too) and the new record replaces it. A retune's new record
+    replaces the key's user record in any case: it was measured against today's reference (which can differ from
+    the one the stored fitness was measured against) and its search began from the stored genome.
     """
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
@@ -82,10 +84,10 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
         return []
     with make_pool(config, workers, ray_address, say, make_judge) as pool:
         if search is None:
-            rows = [tune_key(i, todo, pool, limit, store, verbose, say) for i in range(len(todo))]
+            rows = [tune_key(i, todo, pool, limit, store, verbose, say, replace=retune) for i in range(len(todo))]
         else:
             rows = evolve_keys(todo, pool, Path(opts.cache_dir) / "search.sqlite", search, budget_s, store,
-                               device, verbose, say)
+                               device, verbose, say, replace=retune)
     records = [record for _, record, _ in rows if record is not None]
     if records:
         key_index(user_index_dir(opts.cache_dir), store.records())
@@ -108,7 +110,7 @@ def _keep_sound_user_record(key: OpKey, store: UserStore, dispatcher: Dispatcher
 
 
 def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store: UserStore, verbose: bool,
-             say: Callable[[str], None]) -> tuple[str, KernelRecord | None, str]:
+             say: Callable[[str], None], replace: bool = False) -> tuple[str, KernelRecord | None, str]:
     """Tune the i-th key of `todo` exhaustively (or `limit` per implementation), store its best record: its
     summary row."""
     key_text, family, problem = todo[i]
@@ -121,13 +123,13 @@ def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store:
     if record is None:
         say("  no candidate ran correctly; nothing stored")
     else:
-        store_record(record, store, say)
+        store_record(record, store, say, replace)
     return key_text, record, "exhaustive" if limit is None else f"sampled ({limit} per implementation)"
 
 
 def evolve_keys(todo: list, pool: EvaluationPool, graph_path: Path, search: SearchConfig, budget_s: float | None,
-                store: UserStore, device: torch.device, verbose: bool,
-                say: Callable[[str], None]) -> list[tuple[str, KernelRecord | None, str]]:
+                store: UserStore, device: torch.device, verbose: bool, say: Callable[[str], None],
+                replace: bool = False) -> list[tuple[str, KernelRecord | None, str]]:
     """Evolve the keys of `todo` over `pool`, as many at once as it has workers (each search keeping its
     share of them busy, with its own connection to the graph at `graph_path`), store each best record as
     its search ends; their summary rows, in order.
@@ -162,16 +164,17 @@ def evolve_keys(todo: list, pool: EvaluationPool, graph_path: Path, search: Sear
         if record is None:
             say(f"  no candidate of {key_text} ran correctly; nothing stored")
         else:
-            store_record(record, store, say)
+            store_record(record, store, say, replace)
         return key_text, record, summary
 
     with ThreadPoolExecutor(at_once, thread_name_prefix="kevolve-key") as keys:
         return list(keys.map(one, range(len(todo))))
 
 
-def store_record(record: KernelRecord, store: UserStore, say: Callable[[str], None]) -> None:
-    """Put `record` in the user cache and say what it means."""
-    stored = store.put(record)
+def store_record(record: KernelRecord, store: UserStore, say: Callable[[str], None], replace: bool = False) -> None:
+    """Put `record` in the user cache (`replace`: over any record of its key, UserStore.put) and say what it
+    means."""
+    stored = store.put(record, replace)
     verdict = "kevolve wins" if record.fitness > 1 else "Inductor wins"
     say(f"  best {record.implementation} {json.dumps(record.genome)}: {record.t_cand_us:.1f} us vs "
         f"Inductor {record.t_ref_us:.1f} us, fitness {record.fitness:.2f} ({verdict}; "

@@ -35,6 +35,14 @@ def test_best_fitness_wins(tmp_path, make_record, make_key):
     assert len(store.records()) == 1
 
 
+def test_replace_stores_a_less_fit_record(tmp_path, make_record, make_key):
+    store = UserStore(tmp_path)
+    assert store.put(make_record(fitness=3.0))
+    assert store.put(make_record(fitness=1.2), replace=True)
+    assert store.get(make_key()).fitness == pytest.approx(1.2)
+    assert not store.put(make_record(fitness=1.1))
+
+
 def test_fingerprint_changes_with_contents_only(tmp_path, make_record):
     store = UserStore(tmp_path)
     seen = [store.fingerprint()]

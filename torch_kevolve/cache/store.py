@@ -46,16 +46,18 @@ class UserStore:
         self.path = self.directory / FILENAME
         self._ready = False
 
-    def put(self, record: KernelRecord) -> bool:
-        """Store `record` unless the stored one for its key is at least as fit; return whether it was stored."""
+    def put(self, record: KernelRecord, replace: bool = False) -> bool:
+        """Store `record` unless the stored one for its key is at least as fit (with `replace`: in any case, for
+        a record measured again, whose fitness against today's reference is not comparable with the stored
+        one's); return whether it was stored."""
         if not record.hash_ok():
             raise CacheError(f"refusing to store a record whose source does not match its sha256: {record.key.short()}")
         with self._transaction() as db:
             stored = db.execute(
                 "INSERT INTO records (key_id, family, fitness, record) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (key_id) DO UPDATE SET family = excluded.family, fitness = excluded.fitness, "
-                "record = excluded.record WHERE excluded.fitness > records.fitness",
-                (record.key.id, record.key.family, record.fitness, json.dumps(record.to_dict())),
+                "record = excluded.record WHERE excluded.fitness > records.fitness OR ?",
+                (record.key.id, record.key.family, record.fitness, json.dumps(record.to_dict()), replace),
             ).rowcount
             if stored:
                 db.execute("UPDATE meta SET generation = generation + 1")
