@@ -1,4 +1,4 @@
-"""The implementations of the interaction family: Triton kernels (through a custom op on CPU) and the
+"""The implementations of the interaction family: Triton kernels (through a custom op, opaque to Inductor) and the
 decompositions. Each built callable takes the pattern op's arguments and returns what it returns."""
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ import triton
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import named_kernel_call
+from ..opaque_call import opaque_compute, unwrapped
 from ..overload_call import overload_call
 from . import decomposition, triton_kernel
 from .calls import PAIRWISE_DOTS_BACKWARD, InteractionCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-interaction_kernels = named_kernel_call("interaction", ("features", "first", "second", "grad"),
-                                        InteractionCall.from_params, triton_kernel.interaction,
-                                        triton_kernel.allocate)
+TENSOR_NAMES = ("features", "first", "second", "grad")
+named_kernel_call("interaction", TENSOR_NAMES, InteractionCall.from_params, unwrapped(triton_kernel.interaction),
+                  triton_kernel.allocate)  # registers kevolve::interaction
+interaction_kernels = opaque_compute(torch.ops.kevolve.interaction, TENSOR_NAMES)
 
 
 def _output(outputs, call: InteractionCall):
@@ -78,6 +80,7 @@ TRITON = Implementation(
     build=_build_triton,
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.opaque_call",
                     "torch_kevolve.families.triton_launch"),
 )
 

@@ -1,0 +1,39 @@
+"""Launchers that Inductor never sees: a `named_kernel_call` op (registered with `unwrapped(run)`) called through
+`opaque_compute` on every device, so a traced GPU graph holds one opaque node and Inductor neither launches
+nor analyses the kernels. Inside the op the kernels are launched straight through Triton (no wrap_triton
+tracing hooks: nothing is being traced there).
+
+For kernels that write and read back scratch memory of their own: as user-defined kernels in an Inductor
+graph the interaction's scratch-slot kernels wrote into their pair-index input on the H200, while the same
+launches called eagerly were exact (benchmarks/results/logs/interaction-debug-h200.log).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Callable, Sequence
+
+import torch
+from torch._library.triton import set_wrap_triton_enabled
+
+
+def unwrapped(run: Callable) -> Callable:
+    """`run` with wrap_triton's tracing hooks off: inside an opaque op nothing is traced."""
+
+    @functools.wraps(run)
+    def run_directly(*args, **kwargs):
+        with set_wrap_triton_enabled(False):
+            return run(*args, **kwargs)
+
+    return run_directly
+
+
+def opaque_compute(op, tensor_names: Sequence[str]) -> Callable:
+    """compute(tensors by name, call, genome) -> outputs through `op`, a `named_kernel_call` op registered with
+    `unwrapped(run)`, on every device."""
+
+    def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
+        params = json.dumps({"call": call.params(), "genome": genome}, sort_keys=True)
+        return op([tensors.get(n) for n in tensor_names], params)
+
+    return compute
