@@ -3,9 +3,11 @@
 nor analyses the kernels. Inside the op the kernels are launched straight through Triton (no wrap_triton
 tracing hooks: nothing is being traced there).
 
-For kernels that write and read back scratch memory of their own: as user-defined kernels in an Inductor
-graph the interaction's scratch-slot kernels wrote into their pair-index input on the H200, while the same
-launches called eagerly were exact (benchmarks/results/logs/interaction-debug-h200.log).
+For kernels that gather, by indices they load, from memory they also write: Inductor's TTIR analysis of
+user-defined kernels then reports the index tensors as written (logs/interaction-inductor-analysis-cpu.log),
+and its graph treats them as mutated outputs. On the H200 the interaction's scratch-slot kernels in an
+Inductor graph corrupted their pair indices; launched eagerly or through the op they were exact
+(benchmarks/results/logs/interaction-debug-h200.log).
 """
 from __future__ import annotations
 
