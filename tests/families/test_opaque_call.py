@@ -47,3 +47,12 @@ def test_other_devices_go_through_the_op_too():
     launched.clear()
     (out,) = compute({"x": torch.empty(3, device="meta")}, ScaleCall(2.0), {"shift": 1.0})
     assert launched == [] and out.device.type == "meta" and out.shape == (3,)
+
+
+def test_dynamo_traces_the_call_in_one_graph_with_its_params_as_a_constant():
+    def scaled(x, scale):
+        return compute({"x": x}, ScaleCall(scale), {"shift": 1.0})[0]
+
+    compiled = torch.compile(scaled, fullgraph=True, dynamic=False, backend="eager")
+    torch.testing.assert_close(compiled(torch.arange(3.0), 2.0), torch.tensor([1.0, 3.0, 5.0]))
+    torch.testing.assert_close(compiled(torch.arange(3.0), 3.0), torch.tensor([1.0, 4.0, 7.0]))

@@ -30,12 +30,17 @@ def unwrapped(run: Callable) -> Callable:
     return run_directly
 
 
+@torch.compiler.assume_constant_result
+def _params(call: dict, genome: dict) -> str:
+    """The op's params string; a constant to Dynamo, which cannot trace json and would break the graph there."""
+    return json.dumps({"call": call, "genome": genome}, sort_keys=True)
+
+
 def opaque_compute(op, tensor_names: Sequence[str]) -> Callable:
     """compute(tensors by name, call, genome) -> outputs through `op`, a `named_kernel_call` op registered with
     `unwrapped(run)`, on every device."""
 
     def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
-        params = json.dumps({"call": call.params(), "genome": genome}, sort_keys=True)
-        return op([tensors.get(n) for n in tensor_names], params)
+        return op([tensors.get(n) for n in tensor_names], _params(call.params(), genome))
 
     return compute
