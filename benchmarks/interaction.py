@@ -22,10 +22,13 @@ from torch_kevolve.families import INTERACTION
 from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
 from torch_kevolve.patterns import meaning
 
-SWEEP = [dict(algorithm=a, BLOCK_P=p, BLOCK_D=d, num_warps=w, num_stages=1)
-         for a, p, d, w in (("gram", 32, 64, 4), ("gram", 64, 64, 4), ("gram", 32, 128, 8), ("gram", 16, 32, 4),
-                            ("gram", 64, 128, 8), ("gram", 128, 32, 8), ("gather", 16, 128, 4), ("gather", 32, 128, 4),
-                            ("gather", 64, 128, 8), ("gather", 16, 64, 2))]
+SWEEP = [dict(algorithm=a, fp32_precision=r, PROGRAMS_PER_SM=s, BLOCK_P=p, BLOCK_D=d, num_warps=w, num_stages=1)
+         for a, r, s, p, d, w in (("gram", "tf32x3", 4, 32, 64, 4), ("gram", "tf32x3", 8, 64, 128, 4),
+                                  ("gram", "tf32x3", 16, 128, 128, 4), ("gram", "tf32x3", 2, 128, 128, 8),
+                                  ("gram", "tf32x3", 8, 32, 32, 2), ("gram", "ieee", 4, 64, 128, 4),
+                                  ("gram", "ieee", 8, 128, 64, 8), ("gram", "ieee", 16, 32, 32, 2),
+                                  ("gather", "tf32x3", 4, 16, 64, 2), ("gather", "tf32x3", 4, 32, 128, 4),
+                                  ("gather", "tf32x3", 4, 64, 128, 8))]  # "ieee": fp32 only (refused for bf16)
 
 
 def cases(batch: int, rows: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:

@@ -160,6 +160,23 @@ def test_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
 
 
+def test_interaction_sweep_is_valid_at_dlrms_size():
+    """Every sweep genome is in the genome space and runs DLRM's fp32 interaction (the gram ones its backward
+    too); the bf16 sweep keeps every genome but the "ieee" ones."""
+    from benchmarks import interaction
+    from torch_kevolve.families import INTERACTION
+
+    impl = INTERACTION.implementation("interaction_triton")
+    for dtype in (torch.float32, torch.bfloat16):
+        for _, overload, args in interaction.cases(8, 27, 128, dtype, "cpu"):
+            problem = INTERACTION.problem(overload, args, {})
+            for genome in interaction.SWEEP:
+                impl.genome_space.validate(genome)
+                refused = (dtype != torch.float32 and genome["fp32_precision"] == "ieee"
+                           or "backward" in problem.op and genome["algorithm"] == "gather")
+                assert (impl.supports(problem, genome) is not None) == refused, (problem.op, dtype, genome)
+
+
 def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
     """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows genomes, stacked decomposition) all
     pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""

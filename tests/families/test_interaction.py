@@ -1,19 +1,27 @@
-"""The interaction family: both implementations (every Triton algorithm, both decompositions) against the
-float64 reference on pairs with repeats, i == j, negative indices, int32 indices, strided operands and
-every float dtype, on generated inputs of every distribution, and the calls it refuses."""
+"""The interaction family: both implementations (every Triton algorithm and fp32 dot precision, both
+decompositions) against the float64 reference on DLRM's pairs and on pairs with repeats, i == j, negative
+indices, int32 indices, strided operands and every float dtype, on generated inputs of every distribution,
+with fewer persistent programs than samples, and the calls and genomes it refuses."""
+import dataclasses
+
 import pytest
 import torch
 
 from torch_kevolve.families import INTERACTION, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
-from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD
+from torch_kevolve.families.interaction import triton_kernel
+from torch_kevolve.families.interaction.calls import PAIRWISE_DOTS, PAIRWISE_DOTS_BACKWARD, InteractionCall
+from torch_kevolve.families.triton_launch import launch
 
 g = torch.Generator().manual_seed(0)
 X = torch.randn(3, 6, 20, generator=g)
 FIRST = torch.tensor([1, 2, 5, 5, 0, 4, -1, 3, 3])
 SECOND = torch.tensor([0, 2, 1, 1, 0, 3, 2, 5, 5])  # (5, 1) and (3, 5) twice, (2, 2), (0, 0), -1 is row 5
 GRAD = torch.randn(3, 9, generator=g)
+DLRM_X = torch.randn(5, 27, 20, generator=g)  # 27 rows: BLOCK_F 32
+TRIL = tuple(torch.tril_indices(27, 27, offset=-1))  # DLRM's 351 pairs
+DLRM_GRAD = torch.randn(5, 351, generator=g)
 CALLS = [
     (PAIRWISE_DOTS, (X, FIRST, SECOND)),
     (PAIRWISE_DOTS, (X.half(), FIRST.int(), SECOND.int())),
@@ -24,8 +32,12 @@ CALLS = [
     (PAIRWISE_DOTS_BACKWARD, (GRAD.bfloat16(), X.bfloat16(), FIRST.int(), SECOND.int())),
     (PAIRWISE_DOTS_BACKWARD, (GRAD.half().t().contiguous().t(), X.half(), FIRST, SECOND)),
     (PAIRWISE_DOTS_BACKWARD, (GRAD.double(), X.double(), FIRST, SECOND)),
+    (PAIRWISE_DOTS, (DLRM_X, *TRIL)),
+    (PAIRWISE_DOTS, (DLRM_X.bfloat16(), *TRIL)),
+    (PAIRWISE_DOTS_BACKWARD, (DLRM_GRAD, DLRM_X, *TRIL)),
+    (PAIRWISE_DOTS_BACKWARD, (DLRM_GRAD.bfloat16(), DLRM_X.bfloat16(), *TRIL)),
 ]
-SMALL = dict(BLOCK_P=16, BLOCK_D=16, num_warps=1, num_stages=1)
+SMALL = dict(fp32_precision="tf32x3", PROGRAMS_PER_SM=4, BLOCK_P=16, BLOCK_D=16, num_warps=1, num_stages=1)
 
 
 def ids(value):
@@ -33,10 +45,11 @@ def ids(value):
 
 
 def runs(problem):
-    """(implementation, genome): each Triton algorithm with small blocks (D and P in two blocks), every
-    decomposition."""
+    """(implementation, genome): each Triton algorithm and fp32 dot precision with small blocks (D and P in
+    several blocks), every decomposition."""
     triton_impl, decomposition = INTERACTION.implementations
-    out = [(triton_impl, dict(SMALL, algorithm=a)) for a in ("gram", "gather")]
+    out = [(triton_impl, dict(SMALL, algorithm=a, fp32_precision=p)) for a in ("gram", "gather")
+           for p in ("tf32x3", "ieee")]
     out = [(i, genome) for i, genome in out if i.supports(problem, genome) is None]
     return out + [(decomposition, genome) for genome in decomposition.genomes(problem)]
 
@@ -79,6 +92,42 @@ def test_problem_and_registry():
     assert "padded dim" in triton_impl.supports(problem, dict(SMALL, algorithm="gram", BLOCK_D=64))
     backward = INTERACTION.problem(PAIRWISE_DOTS_BACKWARD, CALLS[5][1], {})
     assert "gram algorithm only" in triton_impl.supports(backward, dict(SMALL, algorithm="gather"))
+    assert "no effect on the gather algorithm" in triton_impl.supports(problem, dict(SMALL, algorithm="gather",
+                                                                                      PROGRAMS_PER_SM=8))
+    half = INTERACTION.problem(PAIRWISE_DOTS, CALLS[1][1], {})
+    assert "no effect on torch.float16 features" in triton_impl.supports(half, dict(SMALL, algorithm="gram",
+                                                                                     fp32_precision="ieee"))
+    wide = INTERACTION.problem(PAIRWISE_DOTS, CALLS[3][1], {})
+    assert "fp64 has no tl.dot" in triton_impl.supports(wide, dict(SMALL, algorithm="gram"))
+
+
+def test_persistent_programs_loop_over_several_samples(monkeypatch):
+    """At DLRM's rows and pairs the gram and backward kernels run fewer programs than samples
+    (INTERPRETER_PROGRAMS on CPU), each reusing its scratch slot for samples pid, pid + programs, ..., and
+    every sample is right."""
+    grids = []
+
+    def recording(kernel, grid, *args, **kwargs):
+        grids.append(grid)
+        launch(kernel, grid, *args, **kwargs)
+
+    monkeypatch.setattr(triton_kernel, "launch", recording)
+    impl = INTERACTION.implementation("interaction_triton")
+    for overload, args in CALLS[-4:]:
+        problem = INTERACTION.problem(overload, args, {})
+        compare(INTERACTION, problem, (impl.build(problem, dict(SMALL, algorithm="gram"))(*args),),
+                INTERACTION.reference(problem, args), INTERACTION.reduced_extent(problem, args))
+    assert grids == [(triton_kernel.INTERPRETER_PROGRAMS,)] * 4
+    assert DLRM_X.shape[0] > 2 * triton_kernel.INTERPRETER_PROGRAMS  # some programs take three samples
+
+
+def test_programs_per_sm_sets_the_gpu_grid(monkeypatch):
+    monkeypatch.setattr(triton_kernel, "_multiprocessors", lambda device: 132)
+    call = InteractionCall(False, 4096, 27, 128, 351, torch.float32)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert triton_kernel.programs(call, dict(PROGRAMS_PER_SM=8), cuda) == 1056
+    assert triton_kernel.programs(call, dict(PROGRAMS_PER_SM=8), cpu) == triton_kernel.INTERPRETER_PROGRAMS
+    assert triton_kernel.programs(dataclasses.replace(call, batch=100), dict(PROGRAMS_PER_SM=2), cuda) == 100
 
 
 @pytest.mark.parametrize("overload,args,reason", [

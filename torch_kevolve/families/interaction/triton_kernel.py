@@ -1,16 +1,30 @@
-"""Triton kernels of the dot interaction; one program per sample, which reads the sample's [F, D] features
-once (the gather variant re-reads rows from L1/L2) and never writes a [F, F] square to memory.
+"""Triton kernels of the dot interaction. Each sample's [F, D] features are read once (the gather variant
+re-reads rows from L1/L2); no [B, F, F] square is written, only one [F, F] scratch slot per program.
 
-forward, gram:    the sample's gram matrix X Xᵀ in registers (tl.dot over BLOCK_D slices of D), then each
-                  block of BLOCK_P pairs picks its entries with a one-hot matmul.
-forward, gather:  for each block of BLOCK_P pairs, the two rows of every pair are loaded (BLOCK_D columns
-                  at a time) and multiplied and summed.
-backward:         grad_X = (W + Wᵀ) X, where W[k, l] sums grad[p] over pairs p = (k, l): W is built in
-                  registers by one-hot matmuls over blocks of BLOCK_P pairs; no atomics.
-Half-precision values are exact in tf32, so their matmuls run on tensor cores without loss (tf32); fp32
-matmuls use IEEE fp32. Negative indices count from the end, as in ATen.
+forward, gram:    persistent programs, each looping over samples b = pid, pid + programs, ...: the sample's
+                  gram matrix X Xᵀ in registers (tl.dot over BLOCK_D slices of D), stored to the program's
+                  scratch slot (BLOCK_F * BLOCK_F fp32 in global memory, so in L2), then each block of BLOCK_P
+                  pairs loads its entries gram[i, j] from the slot with plain loads. A one-hot matmul picking
+                  the entries in registers costs a [BLOCK_P, BLOCK_F] x [BLOCK_F, BLOCK_F] FMA matmul per
+                  block, many times the gram itself; the slot costs a BLOCK_F² store (4 KB at DLRM's 27 rows)
+                  and a gather from L1/L2.
+forward, gather:  one program per sample; for each block of BLOCK_P pairs, the two rows of every pair are
+                  loaded (BLOCK_D columns at a time) and multiplied and summed (no tl.dot: the fp64 path).
+backward:         persistent programs as the forward gram's; grad_X[b] = (W + Wᵀ) X[b], where W[k, l] sums
+                  grad[b, p] over pairs p = (k, l). W is built in the slot: zeroed, then every block of
+                  BLOCK_P pairs atomically adds its gradients at (i, j) (so repeated pairs sum), then W and Wᵀ
+                  are loaded from the slot (Wᵀ by swapped offsets, no tl.trans) and multiply X slice by slice.
+                  Atomics on one entry (repeated pairs only) add in no fixed order; DLRM's pairs are distinct.
+The slot is shared by the program's threads: tl.debug_barrier() (a CTA barrier, which orders the threads'
+global memory accesses) separates its writes from the reads of other threads and those reads from the next
+sample's writes. fp32 features take the genome's dot precision ("tf32x3": three tf32 tensor-core products,
+close to fp32; "ieee": fp32 FMAs); half-precision values are exact in tf32, so theirs run in "tf32".
+The gram's right operand is tl.trans of the loaded slice: no second load, and its D-contiguous memory is the
+K-major layout tensor-core tf32 operands need. Negative indices count from the end, as in ATen.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 import triton
@@ -21,6 +35,7 @@ from .calls import InteractionCall
 
 GRAM_MAX_ROWS = 128  # the [F, F] gram (or W) lives in registers
 TILE_MIN = 16  # tl.dot's smallest tile side
+INTERPRETER_PROGRAMS = 2  # persistent programs on CPU (the interpreter): fewer than most test batches
 
 
 @triton.jit
@@ -32,10 +47,29 @@ def _pair_indices(first_ptr, second_ptr, p, mask, rows):
 
 
 @triton.jit
+def _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F: tl.constexpr, BLOCK_P: tl.constexpr):
+    """The pairs p0 .. p0 + BLOCK_P: their numbers, mask, and entries (i, j) as offsets i * BLOCK_F + j in a slot."""
+    p = p0 + tl.arange(0, BLOCK_P)
+    mask = p < pairs
+    i, j = _pair_indices(first_ptr, second_ptr, p, mask, rows)
+    return p, mask, i * BLOCK_F + j
+
+
+@triton.jit
 def _rows_slice(x_base, f, d, rows, dim):
     """The [BLOCK_F, BLOCK_D] slice of one sample's contiguous [rows, dim] features, in fp32 (0 outside)."""
     mask = (f < rows)[:, None] & (d < dim)[None, :]
     return tl.load(x_base + f[:, None] * dim + d[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _gram(x_base, f, rows, dim, PRECISION: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_D: tl.constexpr):
+    """X Xᵀ of one sample's [rows, dim] features, [BLOCK_F, BLOCK_F] in fp32 (0 beyond rows)."""
+    gram = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)
+    for d0 in range(0, dim, BLOCK_D):
+        x = _rows_slice(x_base, f, d0 + tl.arange(0, BLOCK_D), rows, dim)
+        gram = tl.dot(x, tl.trans(x), gram, input_precision=PRECISION)
+    return gram
 
 
 @triton.jit
@@ -44,29 +78,29 @@ def pairwise_dots_gram_kernel(
     first_ptr,  # [pairs] row of each pair's left factor
     second_ptr,  # [pairs] row of each pair's right factor
     out_ptr,  # [batch, pairs] contiguous
+    scratch_ptr,  # [programs, BLOCK_F * BLOCK_F] fp32: one slot per program
+    batch,
     rows,
     dim,
     pairs,
-    PRECISION: tl.constexpr,  # "tf32" for half inputs (exact), "ieee" for fp32
+    PRECISION: tl.constexpr,  # "tf32x3" or "ieee" for fp32 features, "tf32" for half (exact)
     BLOCK_F: tl.constexpr,  # rows padded to a power of two >= 16
     BLOCK_P: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    b = tl.program_id(0).to(tl.int64)
-    x_base = x_ptr + b * rows * dim
+    pid = tl.program_id(0)
     f = tl.arange(0, BLOCK_F)
-    gram = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)
-    for d0 in range(0, dim, BLOCK_D):
-        x = _rows_slice(x_base, f, d0 + tl.arange(0, BLOCK_D), rows, dim)
-        gram += tl.dot(x, tl.trans(x), input_precision=PRECISION)
-    for p0 in range(0, pairs, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        mask = p < pairs
-        i, j = _pair_indices(first_ptr, second_ptr, p, mask, rows)
-        pick = (i[:, None] == f[None, :]).to(tl.float32)
-        picked_rows = tl.dot(pick, gram, input_precision="ieee")  # [BLOCK_P, BLOCK_F]: gram[i[p], :]
-        dots = tl.sum(tl.where(j[:, None] == f[None, :], picked_rows, 0.0), axis=1)
-        tl.store(out_ptr + b * pairs + p, dots.to(out_ptr.dtype.element_ty), mask=mask)
+    slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
+    for b in range(pid, batch, tl.num_programs(0)):
+        sample = tl.cast(b, tl.int64)
+        gram = _gram(x_ptr + sample * rows * dim, f, rows, dim, PRECISION, BLOCK_F, BLOCK_D)
+        tl.store(slot + f[:, None] * BLOCK_F + f[None, :], gram)
+        tl.debug_barrier()  # the whole gram is in the slot before any thread gathers from it
+        for p0 in range(0, pairs, BLOCK_P):
+            p, mask, entry = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
+            dots = tl.load(slot + entry, mask=mask, other=0.0)
+            tl.store(out_ptr + sample * pairs + p, dots.to(out_ptr.dtype.element_ty), mask=mask)
+        tl.debug_barrier()  # every thread has gathered before the next sample's gram overwrites the slot
 
 
 @triton.jit
@@ -100,12 +134,31 @@ def pairwise_dots_gather_kernel(
 
 
 @triton.jit
+def _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, BLOCK_F: tl.constexpr,
+                  BLOCK_P: tl.constexpr):
+    """W + Wᵀ of one sample, [BLOCK_F, BLOCK_F] in fp32, built in the program's slot (left ready for reuse)."""
+    f = tl.arange(0, BLOCK_F)
+    tl.store(slot + f[:, None] * BLOCK_F + f[None, :], tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32))
+    tl.debug_barrier()  # the slot is zero before any thread adds into it
+    for p0 in range(0, pairs, BLOCK_P):
+        p, mask, entry = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
+        g = tl.load(grad_ptr + sample * pairs + p, mask=mask, other=0.0).to(tl.float32)
+        tl.atomic_add(slot + entry, g, mask=mask, sem="relaxed")  # ordered by the barriers
+    tl.debug_barrier()  # every pair is added before W is read
+    weights = tl.load(slot + f[:, None] * BLOCK_F + f[None, :]) + tl.load(slot + f[None, :] * BLOCK_F + f[:, None])
+    tl.debug_barrier()  # every thread has read W before the next sample zeroes the slot
+    return weights
+
+
+@triton.jit
 def pairwise_dots_backward_kernel(
     grad_ptr,  # [batch, pairs] contiguous gradient of the dots
     x_ptr,  # [batch, rows, dim] contiguous features
     first_ptr,
     second_ptr,
     out_ptr,  # [batch, rows, dim] contiguous gradient of the features
+    scratch_ptr,  # [programs, BLOCK_F * BLOCK_F] fp32: one slot per program
+    batch,
     rows,
     dim,
     pairs,
@@ -114,29 +167,35 @@ def pairwise_dots_backward_kernel(
     BLOCK_P: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    b = tl.program_id(0).to(tl.int64)
+    pid = tl.program_id(0)
     f = tl.arange(0, BLOCK_F)
-    weights = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)  # W[k, l]: grad summed over pairs (k, l)
-    for p0 in range(0, pairs, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        mask = p < pairs
-        i, j = _pair_indices(first_ptr, second_ptr, p, mask, rows)
-        g = tl.load(grad_ptr + b * pairs + p, mask=mask, other=0.0).to(tl.float32)
-        weighted_first = tl.where(i[:, None] == f[None, :], g[:, None], 0.0)  # [BLOCK_P, BLOCK_F]
-        second = (j[:, None] == f[None, :]).to(tl.float32)
-        weights += tl.dot(tl.trans(weighted_first), second, input_precision=PRECISION)
-    weights = weights + tl.trans(weights)
-    x_base = x_ptr + b * rows * dim
-    for d0 in range(0, dim, BLOCK_D):
-        d = d0 + tl.arange(0, BLOCK_D)
-        x = _rows_slice(x_base, f, d, rows, dim)
-        out = tl.dot(weights, x, input_precision=PRECISION)
-        mask = (f < rows)[:, None] & (d < dim)[None, :]
-        tl.store(out_ptr + b * rows * dim + f[:, None] * dim + d[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
+    slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
+    for b in range(pid, batch, tl.num_programs(0)):
+        sample = tl.cast(b, tl.int64)
+        weights = _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, BLOCK_F, BLOCK_P)
+        x_base = x_ptr + sample * rows * dim
+        out_base = out_ptr + sample * rows * dim
+        for d0 in range(0, dim, BLOCK_D):
+            d = d0 + tl.arange(0, BLOCK_D)
+            out = tl.dot(weights, _rows_slice(x_base, f, d, rows, dim), input_precision=PRECISION)
+            mask = (f < rows)[:, None] & (d < dim)[None, :]
+            tl.store(out_base + f[:, None] * dim + d[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 def padded_rows(rows: int) -> int:
     return max(TILE_MIN, triton.next_power_of_2(rows))
+
+
+@functools.cache
+def _multiprocessors(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def programs(call: InteractionCall, genome: dict, device: torch.device) -> int:
+    """The persistent programs of the gram and backward kernels: PROGRAMS_PER_SM per SM on GPUs,
+    INTERPRETER_PROGRAMS on CPU, never more than samples."""
+    per_device = INTERPRETER_PROGRAMS if device.type == "cpu" else _multiprocessors(device) * genome["PROGRAMS_PER_SM"]
+    return min(call.batch, per_device)
 
 
 def allocate(t: dict, call: InteractionCall) -> list[torch.Tensor]:
@@ -144,21 +203,28 @@ def allocate(t: dict, call: InteractionCall) -> list[torch.Tensor]:
     return [torch.empty(shape, dtype=call.dtype, device=t["features"].device)]
 
 
+def _launch_persistent(kernel, call: InteractionCall, genome: dict, tensors: tuple, options: dict) -> None:
+    """Launch the gram or backward kernel on `tensors` with a fresh scratch slot per persistent program."""
+    device, block_f = tensors[0].device, padded_rows(call.rows)
+    grid = programs(call, genome, device)
+    scratch = torch.empty((grid, block_f * block_f), dtype=torch.float32, device=device)
+    precision = genome["fp32_precision"] if call.dtype == torch.float32 else "tf32"
+    launch(kernel, (grid,), *tensors, scratch, call.batch, call.rows, call.dim, call.pairs, PRECISION=precision,
+           BLOCK_F=block_f, **options)
+
+
 def interaction(t: dict, call: InteractionCall, genome: dict) -> list[torch.Tensor]:
     """The call's output, computed by the kernels."""
     (out,) = allocate(t, call)
     x, first, second = t["features"].contiguous(), t["first"].contiguous(), t["second"].contiguous()
-    precision = "ieee" if call.dtype == torch.float32 else "tf32"
     options = dict(BLOCK_P=genome["BLOCK_P"], BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"],
                    num_stages=genome["num_stages"])
-    sizes = (call.rows, call.dim, call.pairs)
     if call.backward:
-        launch(pairwise_dots_backward_kernel, (call.batch,), t["grad"].contiguous(), x, first, second, out, *sizes,
-               PRECISION=precision, BLOCK_F=padded_rows(call.rows), **options)
+        _launch_persistent(pairwise_dots_backward_kernel, call, genome, (t["grad"].contiguous(), x, first, second, out),
+                           options)
     elif genome["algorithm"] == "gram":
-        launch(pairwise_dots_gram_kernel, (call.batch,), x, first, second, out, *sizes, PRECISION=precision,
-               BLOCK_F=padded_rows(call.rows), **options)
+        _launch_persistent(pairwise_dots_gram_kernel, call, genome, (x, first, second, out), options)
     else:
-        launch(pairwise_dots_gather_kernel, (call.batch,), x, first, second, out, *sizes,
+        launch(pairwise_dots_gather_kernel, (call.batch,), x, first, second, out, call.rows, call.dim, call.pairs,
                WIDE=call.dtype == torch.float64, **options)
     return [out]
