@@ -7,8 +7,11 @@ benchmarks.models.preprocessing at several batch sizes, in one process (CUDA onl
 Per module and batch: outputs of Inductor and kevolve are checked exact against eager first; then the
 bucketize keys the module poses are tuned (`kevolve tune` path, at most --limit variants per
 implementation) into a temporary cache, and `torch.compile(backend="kevolve")` is timed over that cache
-(kevolve restricted to the bucketize family). Times: triton.testing.do_bench median (us), L2 flushed.
-Batch sizes are the outer loop; once --budget seconds have passed, the remaining runs are listed as skipped.
+(kevolve restricted to the bucketize family). Times: triton.testing.do_bench median (us), L2 flushed, and the
+GPU kernel time per call from the profiler (`kernel_us`; the wall time of these small modules is mostly launch
+overhead). Batch sizes are the outer loop; once --budget seconds have passed, the remaining runs are listed as
+skipped. The JSON is rewritten after every run. A run that raises is recorded with its error; if it left the CUDA
+context unusable (a device-side assert), the remaining runs are listed as skipped.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from torch_kevolve.evolve.timing import median_us
 from torch_kevolve.key import DeviceInfo
 from torch_kevolve.warm import warm
 
+from .device_time import kernel_us
 from .models.preprocessing import FACTORIES, make
 
 BATCHES = (2048, 8192, 32768, 65536)
@@ -42,31 +46,44 @@ def same(got, want) -> bool:
 
 
 def bench(name: str, batch: int, device: torch.device, options: dict, limit: int) -> dict:
-    """Times (us) of eager, Inductor and kevolve on one module and batch, with the claimed nodes."""
+    """Wall and GPU kernel times (us) of eager, Inductor and kevolve on one module and batch, with the claimed
+    nodes."""
     module, inputs = make(name, batch, device)
     with torch.no_grad():
         want = module(*inputs)
         torch._dynamo.reset()
         inductor = torch.compile(module)
         correct = {"inductor": same(inductor(*inputs), want)}
-        times = {"eager": median_us(lambda: module(*inputs), device),
-                 "inductor": median_us(lambda: inductor(*inputs), device)}
+        runs = {"eager": lambda: module(*inputs), "inductor": lambda: inductor(*inputs)}
         torch._dynamo.reset()
         tuned = warm(module, inputs, device, options=options, limit=limit, verbose=False, say=lambda line: None)
         torch._dynamo.reset()
         kevolve = torch.compile(module, backend="kevolve", options=options)
         with collect_decisions() as decisions:
             correct["kevolve"] = same(kevolve(*inputs), want)
-        times["kevolve"] = median_us(lambda: kevolve(*inputs), device)
+        runs["kevolve"] = lambda: kevolve(*inputs)
+        times = {contender: median_us(run, device) for contender, run in runs.items()}
+        kernels = {contender: kernel_us(run) for contender, run in runs.items()}
     return {
-        "module": name, "batch": batch, "times_us": times, "correct": correct,
+        "module": name, "batch": batch, "times_us": times, "kernel_us": kernels, "correct": correct,
         "tuned": [{"key": r.key.short(), "implementation": r.implementation, "genome": r.genome,
                    "fitness": r.fitness} for r in tuned],
         "claimed": [f"{d.op} -> {d.implementation} {json.dumps(d.genome)}" for d in decisions if d.claimed],
         "left": [f"{d.op}: {d.reason}" for d in decisions if d.family and not d.claimed],
         "speedup_vs_eager": times["eager"] / times["kevolve"],
         "speedup_vs_inductor": times["inductor"] / times["kevolve"],
+        "kernel_speedup_vs_eager": kernels["eager"] / kernels["kevolve"],
+        "kernel_speedup_vs_inductor": kernels["inductor"] / kernels["kevolve"],
     }
+
+
+def context_lost(device: torch.device) -> bool:
+    """Whether the CUDA context is unusable (after a device-side assert, say)."""
+    try:
+        torch.cuda.synchronize(device)
+        return False
+    except Exception:  # any failure to synchronise means nothing more can run on this device
+        return True
 
 
 def main(argv=None) -> int:
@@ -87,28 +104,44 @@ def main(argv=None) -> int:
         p.error(f"unknown modules {unknown}")
     options = {"cache_dir": tempfile.mkdtemp(prefix="kevolve-preprocessing-"), "families": ["bucketize"],
                "shipped_cache": False}
-    results, skipped, started = [], [], time.monotonic()
+    results, failed, skipped, started = [], [], [], time.monotonic()
+
+    def save() -> None:
+        args.out.write_text(json.dumps({
+            "device": asdict(DeviceInfo.of(device)), "torch": torch.__version__, "triton": triton.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "limit": args.limit, "seconds": time.monotonic() - started,
+            "results": results, "failed": failed, "skipped": skipped}, indent=2) + "\n")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{'module':22} {'batch':>6} {'eager us':>9} {'inductor':>9} {'kevolve':>9} {'vs eager':>8} {'vs ind':>7} "
-          "exact claimed")
+          f"{'kernel us: eager':>16} {'inductor':>9} {'kevolve':>8} exact claimed")
+    lost = None
     for batch in batches:
         for name in modules:
-            if time.monotonic() - started > args.budget:
-                skipped.append({"module": name, "batch": batch})
+            if lost or time.monotonic() - started > args.budget:
+                skipped.append({"module": name, "batch": batch,
+                                "why": f"the CUDA context was lost ({lost})" if lost else "time budget"})
                 continue
-            r = bench(name, batch, device, options, args.limit)
+            try:
+                r = bench(name, batch, device, options, args.limit)
+            except Exception as e:  # one module's failure is its row; the others still run
+                failed.append({"module": name, "batch": batch, "error": f"{type(e).__name__}: {e}"[:2000]})
+                print(f"{name:22} {batch:6} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                lost = f"{name} at batch {batch}" if context_lost(device) else None
+                save()
+                continue
             results.append(r)
-            t = r["times_us"]
+            t, k = r["times_us"], r["kernel_us"]
             print(f"{name:22} {batch:6} {t['eager']:9.1f} {t['inductor']:9.1f} {t['kevolve']:9.1f} "
-                  f"{r['speedup_vs_eager']:8.2f} {r['speedup_vs_inductor']:7.2f} "
-                  f"{all(r['correct'].values())!s:5} {len(r['claimed'])}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "device": asdict(DeviceInfo.of(device)), "torch": torch.__version__, "triton": triton.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv), "limit": args.limit, "seconds": time.monotonic() - started,
-        "results": results, "skipped_for_budget": skipped}, indent=2) + "\n")
-    print(f"wrote {args.out}" + (f"; {len(skipped)} runs skipped for the time budget" if skipped else ""))
-    return 0 if all(all(r["correct"].values()) for r in results) else 1
+                  f"{r['speedup_vs_eager']:8.2f} {r['speedup_vs_inductor']:7.2f} {k['eager']:16.1f} "
+                  f"{k['inductor']:9.1f} {k['kevolve']:8.1f} {all(r['correct'].values())!s:5} {len(r['claimed'])}",
+                  flush=True)
+            save()
+    save()
+    print(f"wrote {args.out}" + (f"; {len(failed)} runs failed" if failed else "")
+          + (f"; {len(skipped)} runs skipped" if skipped else ""))
+    return 0 if not failed and all(all(r["correct"].values()) for r in results) else 1
 
 
 if __name__ == "__main__":
