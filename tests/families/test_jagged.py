@@ -54,6 +54,31 @@ def test_reference_is_eager_aten_and_zeroes_truncated_rows():
     torch.testing.assert_close(JAGGED.reference(JAGGED.problem(TO_PADDED, args, {}), args)[0], TO_PADDED(*args).double())
 
 
+@pytest.mark.parametrize("lengths,max_length", [([3, 0, 5, 1], 5), ([4, 4], 4), ([0, 0, 2], 3), ([6, 1], 7)])
+@pytest.mark.parametrize("start", [0, 2])
+def test_reference_agrees_with_aten_where_no_segment_is_truncated(lengths, max_length, start):
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.tensor(lengths).cumsum(0)]) + start
+    total = int(offsets[-1])  # ATen's contract: rows before offsets[0] belong to no segment
+    dense = torch.randn(len(lengths), max_length, 2, generator=g)
+    (want,) = JAGGED.reference(JAGGED.problem(TO_JAGGED, (dense, [offsets], total), {}), (dense, [offsets], total))
+    torch.testing.assert_close(want, TO_JAGGED(dense.double(), [offsets], total))
+
+
+def test_reference_of_a_long_truncated_segment_stays_small():
+    """One segment of 199,000 rows over 512 bags of max_length 4: padding dense to the longest segment would
+    take about 52 GB (it killed a worker on the H200); the reference needs only its [total, inner] output."""
+    lengths = torch.full((512,), 2)
+    lengths[0] = 199_000
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    total = int(offsets[-1])
+    dense = torch.randn(512, 4, 64, generator=g)
+    (want,) = JAGGED.reference(JAGGED.problem(TO_JAGGED, (dense, [offsets], total), {}), (dense, [offsets], total))
+    assert want.shape == (total, 64)
+    torch.testing.assert_close(want[:4], dense[0].double())
+    assert not want[4:199_000].any()
+    torch.testing.assert_close(want[199_000:199_002], dense[1, :2].double())
+
+
 @pytest.mark.parametrize("index", [0, 7])
 def test_generated_inputs(index):
     overload, args = CALLS[index]

@@ -10,7 +10,7 @@ import torch
 
 from ...key import Problem
 from ..base import KernelFamily
-from ..segments import inner_shape, longest, random_offsets
+from ..segments import inner_shape, random_offsets
 from ..tensor_inputs import generator, random_tensor
 from . import calls
 from .implementations import DECOMPOSITION, TRITON
@@ -44,15 +44,14 @@ class JaggedFamily(KernelFamily):
         return values, [offsets], [max_length], problem.param("padding_value")
 
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
-        """ATen on float64 CPU copies; for to_jagged, dense is first zero-padded to the longest segment
-        (CPU ATen refuses segments longer than max_length, whose extra rows CUDA fills with 0)."""
+        """On float64 CPU copies: ATen for to_padded; for to_jagged, ATen's CUDA result gathered directly (CPU
+        ATen refuses segments longer than max_length, and padding dense to the longest segment can take
+        gigabytes: `_to_jagged`)."""
         source, (offsets,), *rest = args
         source, offsets = source.detach().cpu().double(), offsets.cpu()
         if problem.op == str(calls.TO_PADDED):
             return (calls.TO_PADDED(source, [offsets], *rest),)
-        missing = max(longest(offsets) - source.shape[1], 0)
-        padded = torch.cat([source, source.new_zeros((source.shape[0], missing) + source.shape[2:])], 1)
-        return (calls.TO_JAGGED(padded, [offsets], *rest),)
+        return (_to_jagged(source, offsets, *rest),)
 
     def checked_outputs(self, problem: Problem) -> tuple[int, ...]:
         return (0,)
@@ -70,6 +69,17 @@ class JaggedFamily(KernelFamily):
 
 
 @functools.cache
+def _to_jagged(dense: torch.Tensor, offsets: torch.Tensor, total: int) -> torch.Tensor:
+    """[total, *inner]: row offsets[b] + j is dense[b, j] for j < max_length, 0 past it and outside every
+    segment."""
+    out = dense.new_zeros((total,) + dense.shape[2:])
+    lengths = offsets.diff().clamp(max=dense.shape[1])
+    segment = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
+    position = torch.arange(segment.numel()) - (lengths.cumsum(0) - lengths)[segment]
+    out[offsets[:-1][segment] + position] = dense[segment, position]
+    return out
+
+
 def _example_calls() -> dict:
     offsets = torch.tensor([0, 2, 2, 7])
     short = torch.tensor([0, 3, 3, 6], dtype=torch.int32)
