@@ -46,8 +46,8 @@ def same(got, want) -> bool:
 
 
 def bench(name: str, batch: int, device: torch.device, options: dict, limit: int) -> dict:
-    """Wall and GPU kernel times (us) of eager, Inductor and kevolve on one module and batch, with the claimed
-    nodes."""
+    """Wall and (on CUDA) GPU kernel times (us) of eager, Inductor and kevolve on one module and batch, with the
+    claimed nodes."""
     module, inputs = make(name, batch, device)
     with torch.no_grad():
         want = module(*inputs)
@@ -63,7 +63,7 @@ def bench(name: str, batch: int, device: torch.device, options: dict, limit: int
             correct["kevolve"] = same(kevolve(*inputs), want)
         runs["kevolve"] = lambda: kevolve(*inputs)
         times = {contender: median_us(run, device) for contender, run in runs.items()}
-        kernels = {contender: kernel_us(run) for contender, run in runs.items()}
+        kernels = {contender: kernel_us(run) for contender, run in runs.items()} if device.type == "cuda" else None
     return {
         "module": name, "batch": batch, "times_us": times, "kernel_us": kernels, "correct": correct,
         "tuned": [{"key": r.key.short(), "implementation": r.implementation, "genome": r.genome,
@@ -72,8 +72,8 @@ def bench(name: str, batch: int, device: torch.device, options: dict, limit: int
         "left": [f"{d.op}: {d.reason}" for d in decisions if d.family and not d.claimed],
         "speedup_vs_eager": times["eager"] / times["kevolve"],
         "speedup_vs_inductor": times["inductor"] / times["kevolve"],
-        "kernel_speedup_vs_eager": kernels["eager"] / kernels["kevolve"],
-        "kernel_speedup_vs_inductor": kernels["inductor"] / kernels["kevolve"],
+        **({} if kernels is None else {"kernel_speedup_vs_eager": kernels["eager"] / kernels["kevolve"],
+                                       "kernel_speedup_vs_inductor": kernels["inductor"] / kernels["kevolve"]}),
     }
 
 
