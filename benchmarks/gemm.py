@@ -66,11 +66,13 @@ def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS
 
 
 def presplit(args: tuple) -> dict:
-    """The 3xTF32 kernel on pre-split operands (default genome), compiled as in a model, for fp32 operands."""
+    """The 3xTF32 kernel on pre-split operands (its default genome adapted to the problem), compiled as in a
+    model, for fp32 operands."""
     problem = GEMM.problem(MM, args, {})
-    if PRESPLIT.supports(problem, PRESPLIT.genome_space.default()) is not None:
+    genome = PRESPLIT.default_genome(problem)
+    if genome is None:
         return {}
-    fn = PRESPLIT.build(problem, PRESPLIT.default_genome(problem))
+    fn = PRESPLIT.build(problem, genome)
     return {"presplit": as_in_a_model(PRESPLIT, fn, args[0].device)}
 
 

@@ -91,7 +91,7 @@ def test_gemm_split_k_and_operand_copy_are_spliced_into_the_graph():
     from torch_kevolve.families import GEMM
 
     gm = _graph_of(lambda g, x: torch.ops.aten.mm(g.t(), x),
-                   lambda: torch.empty(512, 64, device="cuda"), lambda: torch.empty(512, 96, device="cuda"))
+                   lambda: torch.empty(512, 128, device="cuda"), lambda: torch.empty(512, 96, device="cuda"))
     node = next(n for n in gm.graph.nodes if n.target in GEMM.overloads)
     args = rewrite.positional_args(node)
     problem = GEMM.problem(node.target, rewrite.example_values(args), {})

@@ -143,13 +143,14 @@ def test_problem_roofline_and_registry():
 def test_genome_rules():
     half = GEMM.problem(MM, (rand(8, 16, dtype=torch.bfloat16), rand(16, 8, dtype=torch.bfloat16)), {})
     fp32 = GEMM.problem(MM, (rand(8, 16), rand(16, 8)), {})
-    ieee = {**IMPL.genome_space.default(), "precision": "ieee", "SPLIT_K": 1}
+    ieee = {**IMPL.genome_space.default(), "precision": "ieee", "SPLIT_K": 1, "BLOCK_M": 16, "BLOCK_N": 16}
     assert "no meaning" in IMPL.supports(half, ieee) and IMPL.supports(fp32, ieee) is None
     assert {g["precision"] for g in IMPL.genomes(half)} == {"tf32x3"}
     assert {g["precision"] for g in IMPL.genomes(fp32)} == {"tf32x3", "ieee"}
+    wide = GEMM.problem(MM, (rand(256, 16), rand(16, 256)), {})
     big = dict(ieee, BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, num_stages=4)
-    assert "shared memory" in IMPL.supports(fp32, big)
-    assert "registers" in IMPL.supports(fp32, dict(ieee, BLOCK_N=256, num_warps=4))
+    assert "shared memory" in IMPL.supports(wide, big)
+    assert "registers" in IMPL.supports(wide, dict(ieee, BLOCK_M=128, BLOCK_N=256, num_warps=4))
     assert "tf32" not in dict(IMPL.genome_space.choices)["precision"]  # single-pass tf32 loses accuracy
     k_major = GEMM.problem(MM, (rand(8, 16), transposed(rand(16, 8))), {})
     assert "K-major already" in IMPL.supports(k_major, dict(ieee, operands="as_is"))
@@ -158,9 +159,25 @@ def test_genome_rules():
     assert IMPL.supports(long_k, dict(ieee, SPLIT_K=4)) is None  # 8 K tiles of 32
     assert "too short" in IMPL.supports(long_k, dict(ieee, SPLIT_K=8))
     many_tiles = GEMM.problem(MM, (rand(2048, 256), rand(256, 1152)), {})  # 16 x 9 tiles of 128
-    assert "fill the SMs" in IMPL.supports(many_tiles, dict(ieee, SPLIT_K=2))
+    assert "fill the SMs" in IMPL.supports(many_tiles, dict(ieee, BLOCK_M=128, BLOCK_N=128, SPLIT_K=2))
     linear_relu = GEMM.problem(ADDMM_RELU, (rand(8), rand(8, 16), rand(16, 8)), {})
     assert "gemm_tf32x3_presplit" in IMPL.supports(linear_relu, ieee) and IMPL.genomes(linear_relu) == []
+
+
+def test_blocks_do_not_overrun_their_padded_dimension():
+    """A matrix-vector product keeps 16-wide tiles on its side of 1 (its default adapts); M = 20 takes blocks up
+    to 32; the pre-split kernel, whose smallest BLOCK_N is 64, keeps only that for N = 13."""
+    column = GEMM.problem(MM, (rand(4096, 64), rand(64, 1)), {})
+    default = IMPL.default_genome(column)
+    assert default["BLOCK_N"] == 16 and default["BLOCK_M"] == 128
+    assert "BLOCK_N=32 overruns N=1" in IMPL.supports(column, dict(default, BLOCK_N=32))
+    rows_20 = GEMM.problem(MM, (rand(20, 64), rand(64, 64)), {})  # M padded to 32
+    assert IMPL.supports(rows_20, dict(default, BLOCK_M=32, BLOCK_N=64)) is None
+    assert "BLOCK_M=64 overruns M=20" in IMPL.supports(rows_20, dict(default, BLOCK_M=64, BLOCK_N=64))
+    thin = GEMM.problem(MM, (rand(512, 64), rand(64, 13)), {})
+    presplit = GEMM.implementation("gemm_tf32x3_presplit")
+    assert {g["BLOCK_N"] for g in presplit.genomes(thin)} == {64}
+    assert {g["BLOCK_N"] for g in presplit.genomes(GEMM.problem(MM, (rand(512, 64), rand(64, 200)), {}))} == {64, 128, 256}
 
 
 def test_the_default_splits_k_only_for_few_output_tiles():

@@ -84,7 +84,7 @@ def test_generated_fp32_inputs():
 
 def test_genome_rules():
     half = GEMM.problem(MM, (rand(8, 16, dtype=torch.bfloat16), rand(16, 8, dtype=torch.bfloat16)), {})
-    fp32 = GEMM.problem(MM, (rand(8, 16), rand(16, 8)), {})
+    fp32 = GEMM.problem(MM, (rand(256, 16), rand(16, 256)), {})
     default = PRESPLIT.genome_space.default()
     assert "no tf32 parts" in PRESPLIT.supports(half, default) and PRESPLIT.genomes(half) == []
     assert PRESPLIT.supports(fp32, default) is None

@@ -14,13 +14,13 @@ CASES = [  # (overload, dtype, a transposed, b transposed, bias shape, genome)
                                                  num_stages=3, precision="tf32x3")),
     (MM, torch.float32, True, False, None, dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=1, num_warps=4,
                                                 num_stages=4, precision="ieee")),
-    (ADDMM, torch.float32, False, True, (96,), dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8,
+    (ADDMM, torch.float32, False, True, (256,), dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=8,
                                                     num_stages=3, precision="tf32x3")),
-    (ADDMM, torch.float32, False, True, (64, 96), dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=64, GROUP_M=4, num_warps=4,
+    (ADDMM, torch.float32, False, True, (256, 256), dict(BLOCK_M=16, BLOCK_N=32, BLOCK_K=64, GROUP_M=4, num_warps=4,
                                                        num_stages=2, precision="ieee")),
     (MM, torch.float16, False, True, None, dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, GROUP_M=8, num_warps=8,
                                                 num_stages=3, precision="tf32x3")),
-    (ADDMM, torch.bfloat16, True, True, (96,), dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4,
+    (ADDMM, torch.bfloat16, True, True, (256,), dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4,
                                                     num_stages=4, precision="tf32x3")),
 ]
 
@@ -42,7 +42,7 @@ def _ptx(captured):
 
 @pytest.mark.parametrize("overload,dtype,a_t,b_t,bias,genome", CASES)
 def test_gemm_kernel_compiles_for_sm90(captured, overload, dtype, a_t, b_t, bias, genome):
-    a, b = _operand(64, 48, dtype, a_t), _operand(48, 96, dtype, b_t)
+    a, b = _operand(256, 48, dtype, a_t), _operand(48, 256, dtype, b_t)  # no block overruns M or N
     args = (a, b) if overload == MM else (torch.zeros(bias, dtype=dtype), a, b, 0.5, 2.0)
     problem = GEMM.problem(overload, args, {})
     impl = GEMM.implementation("gemm_triton")
@@ -59,7 +59,7 @@ def test_gemm_kernel_compiles_for_sm90(captured, overload, dtype, a_t, b_t, bias
 def test_tf32x3_splits_the_products(captured):
     """tf32x3 splits each fp32 operand into tf32 parts (cvt.rna.tf32) and issues three tensor-core products
     (hi*hi + hi*lo + lo*hi) where single-pass tf32, which the family never offers, issues one."""
-    a, b = torch.zeros(64, 48), torch.zeros(48, 96)
+    a, b = torch.zeros(256, 48), torch.zeros(48, 256)
     impl, problem = GEMM.implementation("gemm_triton"), GEMM.problem(MM, (a, b), {})
     impl.build(problem, impl.default_genome(problem))(a, b)
     (kernel, args, kwargs), = captured
@@ -71,8 +71,8 @@ def test_tf32x3_splits_the_products(captured):
 
 def test_split_k_kernels_compile_for_sm90(captured):
     """K split over programs: the partial products and the kernel that sums them and applies addmm's epilogue."""
-    a, b = torch.zeros(512, 64).t(), torch.zeros(512, 96)  # a weight-gradient-like M-major a, copied K-major
-    args = (torch.zeros(96), a, b, 0.5, 2.0)
+    a, b = torch.zeros(512, 128).t(), torch.zeros(512, 128)  # a weight-gradient-like M-major a, copied K-major
+    args = (torch.zeros(128), a, b, 0.5, 2.0)
     impl = GEMM.implementation("gemm_triton")
     genome = dict(impl.genome_space.default(), SPLIT_K=4)
     problem = GEMM.problem(ADDMM, args, {})
@@ -92,7 +92,7 @@ def test_presplit_kernels_compile_for_sm90(monkeypatch, genome, relu):
     from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
 
     captured = captured_launches(monkeypatch, presplit_kernel)
-    args = (torch.zeros(96), torch.zeros(64, 48), torch.zeros(96, 48).t(), 0.5, 2.0)
+    args = (torch.zeros(256), torch.zeros(256, 48), torch.zeros(256, 48).t(), 0.5, 2.0)
     overload, args = (ADDMM_RELU, args[:3]) if relu else (ADDMM, args)
     impl, problem = GEMM.implementation("gemm_tf32x3_presplit"), GEMM.problem(overload, args, {})
     assert impl.supports(problem, genome) is None

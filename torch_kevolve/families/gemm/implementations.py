@@ -7,6 +7,7 @@ import functools
 from typing import Callable
 
 import torch
+import triton
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
@@ -49,8 +50,8 @@ def _build_presplit(problem: Problem, genome: Genome) -> Callable:
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     """Half-precision operands run natively on tensor cores (the precision gene stays at its default); copying
     operands that are already K-major changes nothing; K is split only when the output tiles are too few to fill
-    the SMs, and each split sums at least two K tiles; the pipelined tiles must fit in shared memory and the
-    accumulator in registers."""
+    the SMs, and each split sums at least two K tiles; no block overruns its padded dimension (_overruns); the
+    pipelined tiles must fit in shared memory and the accumulator in registers."""
     if problem.op == str(relu_calls.ADDMM_RELU):
         return "the ReLU epilogue runs in gemm_tf32x3_presplit"
     dtype = problem.dtype("a")
@@ -64,7 +65,19 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
             return f"{tiles} output tiles fill the SMs without splitting K"
         if -(-problem.dim("K") // genome["BLOCK_K"]) < 2 * genome["SPLIT_K"]:
             return f"K={problem.dim('K')} is too short for {genome['SPLIT_K']} splits of BLOCK_K={genome['BLOCK_K']}"
-    return _fits(genome, "a and b tiles", (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize)
+    tile_bytes = (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * dtype.itemsize
+    return _overruns(TRITON, problem, genome) or _fits(genome, "a and b tiles", tile_bytes)
+
+
+def _overruns(impl: Implementation, problem: Problem, genome: Genome) -> str | None:
+    """Why BLOCK_M or BLOCK_N overruns M or N padded to a power of two (16 at least, or the gene's smallest
+    choice): its extra rows or columns only add padding to a smaller tile's work; None if neither does."""
+    choices = dict(impl.genome_space.choices)
+    for block, dim in (("BLOCK_M", "M"), ("BLOCK_N", "N")):
+        limit = max(16, triton.next_power_of_2(problem.dim(dim)), min(choices[block]))
+        if genome[block] > limit:
+            return f"{block}={genome[block]} overruns {dim}={problem.dim(dim)} (a {limit}-wide tile covers it)"
+    return None
 
 
 def _fits(genome: Genome, tiles: str, stage_bytes: int, accumulators: int = 1) -> str | None:
@@ -101,11 +114,13 @@ TRITON = Implementation(
 
 
 def _supports_presplit(problem: Problem, genome: Genome) -> str | None:
-    """fp32 operands only (half precision runs natively in gemm_triton); the four pipelined part tiles must fit
-    in shared memory and the two accumulators (the running sum, one K tile's products) in registers."""
+    """fp32 operands only (half precision runs natively in gemm_triton); no block overruns its padded dimension
+    (_overruns); the four pipelined part tiles must fit in shared memory and the two accumulators (the running
+    sum, one K tile's products) in registers."""
     if problem.dtype("a") != torch.float32:
         return f"{problem.dtype('a')} operands need no tf32 parts"
-    return _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4, 2)
+    return (_overruns(PRESPLIT, problem, genome)
+            or _fits(genome, "four part tiles", 2 * (genome["BLOCK_M"] + genome["BLOCK_N"]) * genome["BLOCK_K"] * 4, 2))
 
 
 PRESPLIT = Implementation(
