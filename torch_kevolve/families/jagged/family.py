@@ -68,7 +68,6 @@ class JaggedFamily(KernelFamily):
         return tuple(self.problem(overload, args, {}) for args in _example_calls()[overload])
 
 
-@functools.cache
 def _to_jagged(dense: torch.Tensor, offsets: torch.Tensor, total: int) -> torch.Tensor:
     """[total, *inner]: row offsets[b] + j is dense[b, j] for j < max_length, 0 past it and outside every
     segment."""
@@ -80,6 +79,7 @@ def _to_jagged(dense: torch.Tensor, offsets: torch.Tensor, total: int) -> torch.
     return out
 
 
+@functools.cache
 def _example_calls() -> dict:
     offsets = torch.tensor([0, 2, 2, 7])
     short = torch.tensor([0, 3, 3, 6], dtype=torch.int32)
