@@ -32,6 +32,9 @@ CALLS = [
     (PAIRWISE_DOTS_BACKWARD, (GRAD.bfloat16(), X.bfloat16(), FIRST.int(), SECOND.int())),
     (PAIRWISE_DOTS_BACKWARD, (GRAD.half().t().contiguous().t(), X.half(), FIRST, SECOND)),
     (PAIRWISE_DOTS_BACKWARD, (GRAD.double(), X.double(), FIRST, SECOND)),
+    (PAIRWISE_DOTS, (torch.randn(3, 8, 20, generator=g)[:, 1:7], FIRST, SECOND)),  # rows of a larger buffer
+    (PAIRWISE_DOTS_BACKWARD, (torch.randn(3, 20, generator=g)[:, 5:14], X, FIRST, SECOND)),  # DLRM: a slice of the
+    # top MLP's input gradient
     (PAIRWISE_DOTS, (DLRM_X, *TRIL)),
     (PAIRWISE_DOTS, (DLRM_X.bfloat16(), *TRIL)),
     (PAIRWISE_DOTS_BACKWARD, (DLRM_GRAD, DLRM_X, *TRIL)),
@@ -140,3 +143,22 @@ def test_programs_per_sm_sets_the_gpu_grid(monkeypatch):
 def test_unsupported_calls(overload, args, reason):
     with pytest.raises(Unsupported, match=reason):
         INTERACTION.problem(overload, args, {})
+
+
+def test_kernels_read_features_and_gradient_in_place(monkeypatch):
+    """Strided features and gradient reach the kernels as they are (their strides passed along), not copied."""
+    from tests.families.test_sm90_compile import captured_launches
+
+    launched = captured_launches(monkeypatch, triton_kernel)
+    features, grad = X.transpose(1, 2).contiguous().transpose(1, 2), torch.randn(3, 20, generator=g)[:, 5:14]
+    impl = INTERACTION.implementation("interaction_triton")
+    for overload, args in ((PAIRWISE_DOTS, (features, FIRST, SECOND)),
+                           (PAIRWISE_DOTS_BACKWARD, (grad, features, FIRST, SECOND))):
+        problem = INTERACTION.problem(overload, args, {})
+        for algorithm in ("gram", "gather") if overload == PAIRWISE_DOTS else ("gram",):
+            launched.clear()
+            impl.build(problem, dict(SMALL, algorithm=algorithm))(*args)
+            (kernel, launch_args, _), = launched
+            tensors = [a for a in launch_args if isinstance(a, torch.Tensor)]
+            assert tensors[0] is args[0] and (overload == PAIRWISE_DOTS or tensors[1] is features), kernel
+            assert features.stride() == tuple(launch_args[-3:])

@@ -19,8 +19,9 @@ The slot is shared by the program's threads: tl.debug_barrier() (a CTA barrier, 
 global memory accesses) separates its writes from the reads of other threads and those reads from the next
 sample's writes. fp32 features take the genome's dot precision ("tf32x3": three tf32 tensor-core products,
 close to fp32; "ieee": fp32 FMAs); half-precision values are exact in tf32, so theirs run in "tf32".
-The gram's right operand is tl.trans of the loaded slice: no second load, and its D-contiguous memory is the
-K-major layout tensor-core tf32 operands need. Negative indices count from the end, as in ATen.
+The gram's right operand is tl.trans of the loaded slice: no second load, and for D-contiguous features (the
+usual layout) its memory is the K-major layout tensor-core tf32 operands need. Features and the gradient are read
+in place through their strides (no copy). Negative indices count from the end, as in ATen.
 """
 from __future__ import annotations
 
@@ -56,25 +57,27 @@ def _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F: tl.constexpr, B
 
 
 @triton.jit
-def _rows_slice(x_base, f, d, rows, dim):
-    """The [BLOCK_F, BLOCK_D] slice of one sample's contiguous [rows, dim] features, in fp32 (0 outside)."""
+def _rows_slice(x_base, f, d, rows, dim, stride_f, stride_d):
+    """The [BLOCK_F, BLOCK_D] slice of one sample's [rows, dim] features (strides stride_f, stride_d), in fp32 (0
+    outside)."""
     mask = (f < rows)[:, None] & (d < dim)[None, :]
-    return tl.load(x_base + f[:, None] * dim + d[None, :], mask=mask, other=0.0).to(tl.float32)
+    return tl.load(x_base + f[:, None] * stride_f + d[None, :] * stride_d, mask=mask, other=0.0).to(tl.float32)
 
 
 @triton.jit
-def _gram(x_base, f, rows, dim, PRECISION: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_D: tl.constexpr):
+def _gram(x_base, f, rows, dim, stride_f, stride_d, PRECISION: tl.constexpr, BLOCK_F: tl.constexpr,
+          BLOCK_D: tl.constexpr):
     """X Xᵀ of one sample's [rows, dim] features, [BLOCK_F, BLOCK_F] in fp32 (0 beyond rows)."""
     gram = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)
     for d0 in range(0, dim, BLOCK_D):
-        x = _rows_slice(x_base, f, d0 + tl.arange(0, BLOCK_D), rows, dim)
+        x = _rows_slice(x_base, f, d0 + tl.arange(0, BLOCK_D), rows, dim, stride_f, stride_d)
         gram = tl.dot(x, tl.trans(x), gram, input_precision=PRECISION)
     return gram
 
 
 @triton.jit
 def pairwise_dots_gram_kernel(
-    x_ptr,  # [batch, rows, dim] contiguous features
+    x_ptr,  # [batch, rows, dim] features, any strides
     first_ptr,  # [pairs] row of each pair's left factor
     second_ptr,  # [pairs] row of each pair's right factor
     out_ptr,  # [batch, pairs] contiguous
@@ -83,6 +86,9 @@ def pairwise_dots_gram_kernel(
     rows,
     dim,
     pairs,
+    x_stride_b,
+    x_stride_f,
+    x_stride_d,
     PRECISION: tl.constexpr,  # "tf32x3" or "ieee" for fp32 features, "tf32" for half (exact)
     BLOCK_F: tl.constexpr,  # rows padded to a power of two >= 16
     BLOCK_P: tl.constexpr,
@@ -93,7 +99,7 @@ def pairwise_dots_gram_kernel(
     slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
     for b in range(pid, batch, tl.num_programs(0)):
         sample = tl.cast(b, tl.int64)
-        gram = _gram(x_ptr + sample * rows * dim, f, rows, dim, PRECISION, BLOCK_F, BLOCK_D)
+        gram = _gram(x_ptr + sample * x_stride_b, f, rows, dim, x_stride_f, x_stride_d, PRECISION, BLOCK_F, BLOCK_D)
         tl.store(slot + f[:, None] * BLOCK_F + f[None, :], gram)
         tl.debug_barrier()  # the whole gram is in the slot before any thread gathers from it
         for p0 in range(0, pairs, BLOCK_P):
@@ -105,19 +111,22 @@ def pairwise_dots_gram_kernel(
 
 @triton.jit
 def pairwise_dots_gather_kernel(
-    x_ptr,  # [batch, rows, dim] contiguous features
+    x_ptr,  # [batch, rows, dim] features, any strides
     first_ptr,
     second_ptr,
     out_ptr,  # [batch, pairs] contiguous
     rows,
     dim,
     pairs,
+    x_stride_b,
+    x_stride_f,
+    x_stride_d,
     WIDE: tl.constexpr,  # accumulate in fp64 (fp64 features)
     BLOCK_P: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
     b = tl.program_id(0).to(tl.int64)
-    x_base = x_ptr + b * rows * dim
+    x_base = x_ptr + b * x_stride_b
     acc_type = tl.float64 if WIDE else tl.float32
     for p0 in range(0, pairs, BLOCK_P):
         p = p0 + tl.arange(0, BLOCK_P)
@@ -127,22 +136,22 @@ def pairwise_dots_gather_kernel(
         for d0 in range(0, dim, BLOCK_D):
             d = d0 + tl.arange(0, BLOCK_D)
             m = mask[:, None] & (d < dim)[None, :]
-            xi = tl.load(x_base + i[:, None] * dim + d[None, :], mask=m, other=0.0).to(acc_type)
-            xj = tl.load(x_base + j[:, None] * dim + d[None, :], mask=m, other=0.0).to(acc_type)
+            xi = tl.load(x_base + i[:, None] * x_stride_f + d[None, :] * x_stride_d, mask=m, other=0.0).to(acc_type)
+            xj = tl.load(x_base + j[:, None] * x_stride_f + d[None, :] * x_stride_d, mask=m, other=0.0).to(acc_type)
             dots += tl.sum(xi * xj, axis=1)
         tl.store(out_ptr + b * pairs + p, dots.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, BLOCK_F: tl.constexpr,
-                  BLOCK_P: tl.constexpr):
+def _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, grad_stride_b, grad_stride_p,
+                  BLOCK_F: tl.constexpr, BLOCK_P: tl.constexpr):
     """W + Wᵀ of one sample, [BLOCK_F, BLOCK_F] in fp32, built in the program's slot (left ready for reuse)."""
     f = tl.arange(0, BLOCK_F)
     tl.store(slot + f[:, None] * BLOCK_F + f[None, :], tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32))
     tl.debug_barrier()  # the slot is zero before any thread adds into it
     for p0 in range(0, pairs, BLOCK_P):
         p, mask, entry = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
-        g = tl.load(grad_ptr + sample * pairs + p, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(grad_ptr + sample * grad_stride_b + p * grad_stride_p, mask=mask, other=0.0).to(tl.float32)
         tl.atomic_add(slot + entry, g, mask=mask, sem="relaxed")  # ordered by the barriers
     tl.debug_barrier()  # every pair is added before W is read
     weights = tl.load(slot + f[:, None] * BLOCK_F + f[None, :]) + tl.load(slot + f[None, :] * BLOCK_F + f[:, None])
@@ -152,8 +161,8 @@ def _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, BL
 
 @triton.jit
 def pairwise_dots_backward_kernel(
-    grad_ptr,  # [batch, pairs] contiguous gradient of the dots
-    x_ptr,  # [batch, rows, dim] contiguous features
+    grad_ptr,  # [batch, pairs] gradient of the dots, any strides
+    x_ptr,  # [batch, rows, dim] features, any strides
     first_ptr,
     second_ptr,
     out_ptr,  # [batch, rows, dim] contiguous gradient of the features
@@ -162,6 +171,11 @@ def pairwise_dots_backward_kernel(
     rows,
     dim,
     pairs,
+    grad_stride_b,
+    grad_stride_p,
+    x_stride_b,
+    x_stride_f,
+    x_stride_d,
     PRECISION: tl.constexpr,
     BLOCK_F: tl.constexpr,
     BLOCK_P: tl.constexpr,
@@ -172,12 +186,14 @@ def pairwise_dots_backward_kernel(
     slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
     for b in range(pid, batch, tl.num_programs(0)):
         sample = tl.cast(b, tl.int64)
-        weights = _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, BLOCK_F, BLOCK_P)
-        x_base = x_ptr + sample * rows * dim
+        weights = _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, grad_stride_b,
+                                grad_stride_p, BLOCK_F, BLOCK_P)
+        x_base = x_ptr + sample * x_stride_b
         out_base = out_ptr + sample * rows * dim
         for d0 in range(0, dim, BLOCK_D):
             d = d0 + tl.arange(0, BLOCK_D)
-            out = tl.dot(weights, _rows_slice(x_base, f, d, rows, dim), input_precision=PRECISION)
+            out = tl.dot(weights, _rows_slice(x_base, f, d, rows, dim, x_stride_f, x_stride_d),
+                         input_precision=PRECISION)
             mask = (f < rows)[:, None] & (d < dim)[None, :]
             tl.store(out_base + f[:, None] * dim + d[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -203,28 +219,32 @@ def allocate(t: dict, call: InteractionCall) -> list[torch.Tensor]:
     return [torch.empty(shape, dtype=call.dtype, device=t["features"].device)]
 
 
-def _launch_persistent(kernel, call: InteractionCall, genome: dict, tensors: tuple, options: dict) -> None:
-    """Launch the gram or backward kernel on `tensors` with a fresh scratch slot per persistent program."""
+def _launch_persistent(kernel, call: InteractionCall, genome: dict, tensors: tuple, strides: tuple,
+                       options: dict) -> None:
+    """Launch the gram or backward kernel on `tensors` (and their `strides`) with a fresh scratch slot per
+    persistent program."""
     device, block_f = tensors[0].device, padded_rows(call.rows)
     grid = programs(call, genome, device)
     scratch = torch.empty((grid, block_f * block_f), dtype=torch.float32, device=device)
     precision = genome["fp32_precision"] if call.dtype == torch.float32 else "tf32"
-    launch(kernel, (grid,), *tensors, scratch, call.batch, call.rows, call.dim, call.pairs, PRECISION=precision,
-           BLOCK_F=block_f, **options)
+    launch(kernel, (grid,), *tensors, scratch, call.batch, call.rows, call.dim, call.pairs, *strides,
+           PRECISION=precision, BLOCK_F=block_f, **options)
 
 
 def interaction(t: dict, call: InteractionCall, genome: dict) -> list[torch.Tensor]:
-    """The call's output, computed by the kernels."""
+    """The call's output, computed by the kernels, which read the features and the gradient in place, whatever
+    their strides."""
     (out,) = allocate(t, call)
-    x, first, second = t["features"].contiguous(), t["first"].contiguous(), t["second"].contiguous()
+    x, first, second = t["features"], t["first"].contiguous(), t["second"].contiguous()
     options = dict(BLOCK_P=genome["BLOCK_P"], BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"],
                    num_stages=genome["num_stages"])
     if call.backward:
-        _launch_persistent(pairwise_dots_backward_kernel, call, genome, (t["grad"].contiguous(), x, first, second, out),
-                           options)
+        grad = t["grad"]
+        _launch_persistent(pairwise_dots_backward_kernel, call, genome, (grad, x, first, second, out),
+                           grad.stride() + x.stride(), options)
     elif genome["algorithm"] == "gram":
-        _launch_persistent(pairwise_dots_gram_kernel, call, genome, (x, first, second, out), options)
+        _launch_persistent(pairwise_dots_gram_kernel, call, genome, (x, first, second, out), x.stride(), options)
     else:
         launch(pairwise_dots_gather_kernel, (call.batch,), x, first, second, out, call.rows, call.dim, call.pairs,
-               WIDE=call.dtype == torch.float64, **options)
+               *x.stride(), WIDE=call.dtype == torch.float64, **options)
     return [out]
