@@ -257,4 +257,3 @@ def test_gemm_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
 
     assert gemm.main([str(tmp_path / "out.json")]) == 0
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
-
