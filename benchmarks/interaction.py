@@ -27,8 +27,12 @@ SWEEP = [dict(algorithm=a, fp32_precision=r, PROGRAMS_PER_SM=s, BLOCK_P=p, BLOCK
                                   ("gram", "tf32x3", 16, 128, 128, 4), ("gram", "tf32x3", 2, 128, 128, 8),
                                   ("gram", "tf32x3", 8, 32, 32, 2), ("gram", "ieee", 4, 64, 128, 4),
                                   ("gram", "ieee", 8, 128, 64, 8), ("gram", "ieee", 16, 32, 32, 2),
+                                  ("gram", "tf32x3", 16, 64, 32, 2), ("gram", "tf32x3", 8, 512, 32, 2),
+                                  ("gram", "tf32_split", 8, 512, 128, 2), ("gram", "tf32_split", 16, 64, 32, 2),
+                                  ("gram", "tf32_split", 16, 512, 64, 4),
                                   ("gather", "tf32x3", 4, 16, 64, 2), ("gather", "tf32x3", 4, 32, 128, 4),
-                                  ("gather", "tf32x3", 4, 64, 128, 8))]  # "ieee": fp32 only (refused for bf16)
+                                  ("gather", "tf32x3", 4, 64, 128, 8))]  # "ieee", "tf32_split": fp32 only (refused for
+# bf16); tf32_split: the forward only
 
 
 def cases(batch: int, rows: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:

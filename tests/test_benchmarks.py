@@ -162,7 +162,7 @@ def test_interaction_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
 
 def test_interaction_sweep_is_valid_at_dlrms_size():
     """Every sweep genome is in the genome space and runs DLRM's fp32 interaction (the gram ones its backward
-    too); the bf16 sweep keeps every genome but the "ieee" ones."""
+    too, but for tf32_split, the forward's); the bf16 sweep keeps every genome but the fp32-only precisions."""
     from benchmarks import interaction
     from torch_kevolve.families import INTERACTION
 
@@ -172,8 +172,9 @@ def test_interaction_sweep_is_valid_at_dlrms_size():
             problem = INTERACTION.problem(overload, args, {})
             for genome in interaction.SWEEP:
                 impl.genome_space.validate(genome)
-                refused = (dtype != torch.float32 and genome["fp32_precision"] == "ieee"
-                           or "backward" in problem.op and genome["algorithm"] == "gather")
+                backward = "backward" in problem.op
+                refused = (dtype != torch.float32 and genome["fp32_precision"] in ("ieee", "tf32_split")
+                           or backward and (genome["algorithm"] == "gather" or genome["fp32_precision"] == "tf32_split"))
                 assert (impl.supports(problem, genome) is not None) == refused, (problem.op, dtype, genome)
 
 

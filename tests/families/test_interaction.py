@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+import triton
 
 from torch_kevolve.families import INTERACTION, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
@@ -49,10 +50,14 @@ def ids(value):
 
 def runs(problem):
     """(implementation, genome): each Triton algorithm and fp32 dot precision with small blocks (D and P in
-    several blocks), every decomposition."""
+    several blocks), the gram and backward with one block of every pair too, every decomposition."""
     triton_impl, decomposition = INTERACTION.implementations
     out = [(triton_impl, dict(SMALL, algorithm=a, fp32_precision=p)) for a in ("gram", "gather")
-           for p in ("tf32x3", "ieee")]
+           for p in ("tf32x3", "ieee", "tf32_split")]
+    one_block = triton.next_power_of_2(problem.dim("pairs"))
+    if one_block > SMALL["BLOCK_P"]:  # else SMALL's block already holds every pair
+        out += [(triton_impl, dict(SMALL, algorithm="gram", fp32_precision=p, BLOCK_P=one_block))
+                for p in ("tf32x3", "tf32_split")]
     out = [(i, genome) for i, genome in out if i.supports(problem, genome) is None]
     return out + [(decomposition, genome) for genome in decomposition.genomes(problem)]
 
@@ -100,6 +105,8 @@ def test_problem_and_registry():
     half = INTERACTION.problem(PAIRWISE_DOTS, CALLS[1][1], {})
     assert "no effect on torch.float16 features" in triton_impl.supports(half, dict(SMALL, algorithm="gram",
                                                                                      fp32_precision="ieee"))
+    assert "forward gram's" in triton_impl.supports(backward, dict(SMALL, algorithm="gram",
+                                                                   fp32_precision="tf32_split"))
     wide = INTERACTION.problem(PAIRWISE_DOTS, CALLS[3][1], {})
     assert "fp64 has no tl.dot" in triton_impl.supports(wide, dict(SMALL, algorithm="gram"))
 

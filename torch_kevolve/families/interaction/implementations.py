@@ -49,6 +49,9 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     dtype, default = problem.dtype("features"), TRITON.genome_space.default()
     if backward and genome["algorithm"] != "gram":
         return "the backward has the gram algorithm only"
+    if backward and genome["fp32_precision"] == triton_kernel.SPLIT_PRECISION:
+        return (f"{triton_kernel.SPLIT_PRECISION} is the forward gram's (its products are symmetric, the backward's "
+                f"are not)")
     if gram and problem.dim("rows") > triton_kernel.GRAM_MAX_ROWS:
         return f"rows > {triton_kernel.GRAM_MAX_ROWS}: the [rows, rows] gram does not fit in registers"
     if gram and dtype.itemsize == 8:
@@ -70,9 +73,11 @@ TRITON = Implementation(
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((
         ("algorithm", ("gram", "gather")),
-        ("fp32_precision", ("tf32x3", "ieee")),  # the gram and backward dots of fp32 features
+        ("fp32_precision", ("tf32x3", "ieee", triton_kernel.SPLIT_PRECISION)),  # the gram and backward dots of fp32
+        # features (tf32_split: the forward gram only)
         ("PROGRAMS_PER_SM", (4, 2, 8, 16)),  # persistent programs of the gram and backward kernels
-        ("BLOCK_P", (32, 16, 64, 128)),  # pairs per gather (forward) or atomic-add (backward) block
+        ("BLOCK_P", (32, 16, 64, 128, 256, 512)),  # pairs per gather (forward) or atomic-add (backward) block; a
+        # block of every pair has its entries computed once per program
         ("BLOCK_D", (64, 16, 32, 128, 256)),
         ("num_warps", (4, 1, 2, 8)),
         ("num_stages", (1, 2)),

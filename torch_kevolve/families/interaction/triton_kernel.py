@@ -7,7 +7,8 @@ forward, gram:    persistent programs, each looping over samples b = pid, pid + 
                   pairs loads its entries gram[i, j] from the slot with plain loads. A one-hot matmul picking
                   the entries in registers costs a [BLOCK_P, BLOCK_F] x [BLOCK_F, BLOCK_F] FMA matmul per
                   block, many times the gram itself; the slot costs a BLOCK_F² store (4 KB at DLRM's 27 rows)
-                  and a gather from L1/L2.
+                  and a gather from L1/L2. When one block holds every pair (BLOCK_P >= pairs), their entries are
+                  computed once per program, not per sample.
 forward, gather:  one program per sample; for each block of BLOCK_P pairs, the two rows of every pair are
                   loaded (BLOCK_D columns at a time) and multiplied and summed (no tl.dot: the fp64 path).
 backward:         persistent programs as the forward gram's; grad_X[b] = (W + Wᵀ) X[b], where W[k, l] sums
@@ -15,10 +16,15 @@ backward:         persistent programs as the forward gram's; grad_X[b] = (W + W�
                   BLOCK_P pairs atomically adds its gradients at (i, j) (so repeated pairs sum), then W and Wᵀ
                   are loaded from the slot (Wᵀ by swapped offsets, no tl.trans) and multiply X slice by slice.
                   Atomics on one entry (repeated pairs only) add in no fixed order; DLRM's pairs are distinct.
+                  One block of every pair has its entries computed once per program, as in the forward.
 The slot is shared by the program's threads: tl.debug_barrier() (a CTA barrier, which orders the threads'
 global memory accesses) separates its writes from the reads of other threads and those reads from the next
 sample's writes. fp32 features take the genome's dot precision ("tf32x3": three tf32 tensor-core products,
-close to fp32; "ieee": fp32 FMAs); half-precision values are exact in tf32, so theirs run in "tf32".
+close to fp32; "ieee": fp32 FMAs; "tf32_split", the forward gram only: X = H + L with H the tf32 truncation
+of X (what the tensor cores read of it) and L the exact remainder, X Xᵀ = H Hᵀ + C + Cᵀ with C = H Lᵀ, so two
+products where tf32x3 takes three: the slot holds S = H Hᵀ / 2 + C and pair (i, j) gathers S[i, j] + S[j, i]; the
+dropped L Lᵀ is below fp32's rounding, as in tf32x3); half-precision values are exact in tf32, so theirs run in
+"tf32".
 The gram's right operand is tl.trans of the loaded slice: no second load, and for D-contiguous features (the
 usual layout) its memory is the K-major layout tensor-core tf32 operands need. Features and the gradient are read
 in place through their strides (no copy). Negative indices count from the end, as in ATen.
@@ -36,6 +42,7 @@ from .calls import InteractionCall
 
 GRAM_MAX_ROWS = 128  # the [F, F] gram (or W) lives in registers
 TILE_MIN = 16  # tl.dot's smallest tile side
+SPLIT_PRECISION = "tf32_split"  # the forward gram's two-product fp32 precision (the module's docstring)
 INTERPRETER_PROGRAMS = 2  # persistent programs on CPU (the interpreter): fewer than most test batches
 
 
@@ -49,11 +56,21 @@ def _pair_indices(first_ptr, second_ptr, p, mask, rows):
 
 @triton.jit
 def _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F: tl.constexpr, BLOCK_P: tl.constexpr):
-    """The pairs p0 .. p0 + BLOCK_P: their numbers, mask, and entries (i, j) as offsets i * BLOCK_F + j in a slot."""
+    """The pairs p0 .. p0 + BLOCK_P: their numbers, mask, and entries (i, j) and (j, i) as offsets i * BLOCK_F + j
+    and j * BLOCK_F + i in a slot."""
     p = p0 + tl.arange(0, BLOCK_P)
     mask = p < pairs
     i, j = _pair_indices(first_ptr, second_ptr, p, mask, rows)
-    return p, mask, i * BLOCK_F + j
+    return p, mask, i * BLOCK_F + j, j * BLOCK_F + i
+
+
+@triton.jit
+def _store_dots(slot, out_ptr, sample, pairs, p, mask, entry, mirrored, SPLIT: tl.constexpr):
+    """Sample `sample`'s dots of pairs p from the slot's gram (S[i, j] + S[j, i] of a split one) into out."""
+    dots = tl.load(slot + entry, mask=mask, other=0.0)
+    if SPLIT:
+        dots += tl.load(slot + mirrored, mask=mask, other=0.0)
+    tl.store(out_ptr + sample * pairs + p, dots.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -65,13 +82,22 @@ def _rows_slice(x_base, f, d, rows, dim, stride_f, stride_d):
 
 
 @triton.jit
-def _gram(x_base, f, rows, dim, stride_f, stride_d, PRECISION: tl.constexpr, BLOCK_F: tl.constexpr,
-          BLOCK_D: tl.constexpr):
-    """X Xᵀ of one sample's [rows, dim] features, [BLOCK_F, BLOCK_F] in fp32 (0 beyond rows)."""
+def _gram(x_base, f, rows, dim, stride_f, stride_d, PRECISION: tl.constexpr, SPLIT: tl.constexpr,
+          BLOCK_F: tl.constexpr, BLOCK_D: tl.constexpr):
+    """X Xᵀ of one sample's [rows, dim] features, [BLOCK_F, BLOCK_F] in fp32 (0 beyond rows); with SPLIT, the
+    S = H Hᵀ / 2 + H Lᵀ whose S + Sᵀ is X Xᵀ (the module's docstring)."""
     gram = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)
+    cross = tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32)
     for d0 in range(0, dim, BLOCK_D):
         x = _rows_slice(x_base, f, d0 + tl.arange(0, BLOCK_D), rows, dim, stride_f, stride_d)
-        gram = tl.dot(x, tl.trans(x), gram, input_precision=PRECISION)
+        if SPLIT:
+            high = (x.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
+            gram = tl.dot(high, tl.trans(high), gram, input_precision="tf32")
+            cross = tl.dot(high, tl.trans(x - high), cross, input_precision="tf32")
+        else:
+            gram = tl.dot(x, tl.trans(x), gram, input_precision=PRECISION)
+    if SPLIT:
+        gram = gram * 0.5 + cross
     return gram
 
 
@@ -89,7 +115,9 @@ def pairwise_dots_gram_kernel(
     x_stride_b,
     x_stride_f,
     x_stride_d,
-    PRECISION: tl.constexpr,  # "tf32x3" or "ieee" for fp32 features, "tf32" for half (exact)
+    PRECISION: tl.constexpr,  # "tf32x3" or "ieee" for fp32 features, "tf32" for half (exact) and with SPLIT
+    SPLIT: tl.constexpr,  # the "tf32_split" gram of fp32 features
+    ONE_BLOCK: tl.constexpr,  # BLOCK_P >= pairs: the entries are computed once
     BLOCK_F: tl.constexpr,  # rows padded to a power of two >= 16
     BLOCK_P: tl.constexpr,
     BLOCK_D: tl.constexpr,
@@ -97,15 +125,19 @@ def pairwise_dots_gram_kernel(
     pid = tl.program_id(0)
     f = tl.arange(0, BLOCK_F)
     slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
+    all_p, all_mask, all_entry, all_mirrored = _pair_block(first_ptr, second_ptr, 0, pairs, rows, BLOCK_F, BLOCK_P)
     for b in range(pid, batch, tl.num_programs(0)):
         sample = tl.cast(b, tl.int64)
-        gram = _gram(x_ptr + sample * x_stride_b, f, rows, dim, x_stride_f, x_stride_d, PRECISION, BLOCK_F, BLOCK_D)
+        gram = _gram(x_ptr + sample * x_stride_b, f, rows, dim, x_stride_f, x_stride_d, PRECISION, SPLIT, BLOCK_F,
+                     BLOCK_D)
         tl.store(slot + f[:, None] * BLOCK_F + f[None, :], gram)
         tl.debug_barrier()  # the whole gram is in the slot before any thread gathers from it
-        for p0 in range(0, pairs, BLOCK_P):
-            p, mask, entry = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
-            dots = tl.load(slot + entry, mask=mask, other=0.0)
-            tl.store(out_ptr + sample * pairs + p, dots.to(out_ptr.dtype.element_ty), mask=mask)
+        if ONE_BLOCK:
+            _store_dots(slot, out_ptr, sample, pairs, all_p, all_mask, all_entry, all_mirrored, SPLIT)
+        else:
+            for p0 in range(0, pairs, BLOCK_P):
+                p, mask, entry, mirrored = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
+                _store_dots(slot, out_ptr, sample, pairs, p, mask, entry, mirrored, SPLIT)
         tl.debug_barrier()  # every thread has gathered before the next sample's gram overwrites the slot
 
 
@@ -143,16 +175,26 @@ def pairwise_dots_gather_kernel(
 
 
 @triton.jit
+def _add_pair_gradients(grad_ptr, slot, sample, grad_stride_b, grad_stride_p, p, mask, entry):
+    """Add sample `sample`'s gradients of pairs p at their entries of the slot."""
+    g = tl.load(grad_ptr + sample * grad_stride_b + p * grad_stride_p, mask=mask, other=0.0).to(tl.float32)
+    tl.atomic_add(slot + entry, g, mask=mask, sem="relaxed")  # ordered by the callers' barriers
+
+
+@triton.jit
 def _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, grad_stride_b, grad_stride_p,
-                  BLOCK_F: tl.constexpr, BLOCK_P: tl.constexpr):
-    """W + Wᵀ of one sample, [BLOCK_F, BLOCK_F] in fp32, built in the program's slot (left ready for reuse)."""
+                  all_p, all_mask, all_entry, ONE_BLOCK: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_P: tl.constexpr):
+    """W + Wᵀ of one sample, [BLOCK_F, BLOCK_F] in fp32, built in the program's slot (left ready for reuse);
+    all_p, all_mask, all_entry: the first block of pairs, every pair when ONE_BLOCK."""
     f = tl.arange(0, BLOCK_F)
     tl.store(slot + f[:, None] * BLOCK_F + f[None, :], tl.zeros([BLOCK_F, BLOCK_F], dtype=tl.float32))
     tl.debug_barrier()  # the slot is zero before any thread adds into it
-    for p0 in range(0, pairs, BLOCK_P):
-        p, mask, entry = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
-        g = tl.load(grad_ptr + sample * grad_stride_b + p * grad_stride_p, mask=mask, other=0.0).to(tl.float32)
-        tl.atomic_add(slot + entry, g, mask=mask, sem="relaxed")  # ordered by the barriers
+    if ONE_BLOCK:
+        _add_pair_gradients(grad_ptr, slot, sample, grad_stride_b, grad_stride_p, all_p, all_mask, all_entry)
+    else:
+        for p0 in range(0, pairs, BLOCK_P):
+            p, mask, entry, _ = _pair_block(first_ptr, second_ptr, p0, pairs, rows, BLOCK_F, BLOCK_P)
+            _add_pair_gradients(grad_ptr, slot, sample, grad_stride_b, grad_stride_p, p, mask, entry)
     tl.debug_barrier()  # every pair is added before W is read
     weights = tl.load(slot + f[:, None] * BLOCK_F + f[None, :]) + tl.load(slot + f[None, :] * BLOCK_F + f[:, None])
     tl.debug_barrier()  # every thread has read W before the next sample zeroes the slot
@@ -177,6 +219,7 @@ def pairwise_dots_backward_kernel(
     x_stride_f,
     x_stride_d,
     PRECISION: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
     BLOCK_F: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK_D: tl.constexpr,
@@ -184,10 +227,11 @@ def pairwise_dots_backward_kernel(
     pid = tl.program_id(0)
     f = tl.arange(0, BLOCK_F)
     slot = scratch_ptr + pid * BLOCK_F * BLOCK_F
+    all_p, all_mask, all_entry, _ = _pair_block(first_ptr, second_ptr, 0, pairs, rows, BLOCK_F, BLOCK_P)
     for b in range(pid, batch, tl.num_programs(0)):
         sample = tl.cast(b, tl.int64)
         weights = _pair_weights(grad_ptr, first_ptr, second_ptr, slot, sample, rows, pairs, grad_stride_b,
-                                grad_stride_p, BLOCK_F, BLOCK_P)
+                                grad_stride_p, all_p, all_mask, all_entry, ONE_BLOCK, BLOCK_F, BLOCK_P)
         x_base = x_ptr + sample * x_stride_b
         out_base = out_ptr + sample * rows * dim
         for d0 in range(0, dim, BLOCK_D):
@@ -228,7 +272,8 @@ def _launch_persistent(kernel, call: InteractionCall, genome: dict, tensors: tup
     scratch = torch.empty((grid, block_f * block_f), dtype=torch.float32, device=device)
     precision = genome["fp32_precision"] if call.dtype == torch.float32 else "tf32"
     launch(kernel, (grid,), *tensors, scratch, call.batch, call.rows, call.dim, call.pairs, *strides,
-           PRECISION=precision, BLOCK_F=block_f, **options)
+           PRECISION="tf32" if precision == SPLIT_PRECISION else precision, ONE_BLOCK=genome["BLOCK_P"] >= call.pairs,
+           BLOCK_F=block_f, **options)
 
 
 def interaction(t: dict, call: InteractionCall, genome: dict) -> list[torch.Tensor]:
@@ -243,7 +288,9 @@ def interaction(t: dict, call: InteractionCall, genome: dict) -> list[torch.Tens
         _launch_persistent(pairwise_dots_backward_kernel, call, genome, (grad, x, first, second, out),
                            grad.stride() + x.stride(), options)
     elif genome["algorithm"] == "gram":
-        _launch_persistent(pairwise_dots_gram_kernel, call, genome, (x, first, second, out), x.stride(), options)
+        split = call.dtype == torch.float32 and genome["fp32_precision"] == SPLIT_PRECISION
+        _launch_persistent(pairwise_dots_gram_kernel, call, genome, (x, first, second, out), x.stride(),
+                           dict(options, SPLIT=split))
     else:
         launch(pairwise_dots_gather_kernel, (call.batch,), x, first, second, out, call.rows, call.dim, call.pairs,
                *x.stride(), WIDE=call.dtype == torch.float64, **options)
