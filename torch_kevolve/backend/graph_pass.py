@@ -18,7 +18,7 @@ from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
 from ..patterns import epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
-from . import decisions, rewrite
+from . import decisions, fusion, rewrite
 from .options import KevolveOptions
 from .transfer import NeighbourTransfer
 
@@ -41,9 +41,10 @@ def _code_digest() -> str:
     """A digest of this pass's code and every family's version and kernel sources, as this process loaded them
     (computed once: each compile asks for the pass's uuid)."""
     h = hashlib.sha256()
-    h.update(get_hash_for_files((__file__, rewrite.__file__, pattern_meanings.__file__, epilogues.__file__)))
+    h.update(get_hash_for_files((__file__, rewrite.__file__, fusion.__file__, pattern_meanings.__file__,
+                                 epilogues.__file__)))
     for family in FAMILIES:
-        h.update(f"{family.name}:{family.version}".encode())
+        h.update(f"{family.name}:{family.version}:{family.inductor_fuses}".encode())
         for impl in family.implementations:
             h.update(impl.source_sha256().encode())
     return h.hexdigest()
@@ -202,6 +203,9 @@ class KevolvePass(CustomGraphPass):
             if record.fitness <= to_beat:
                 return key, (f"its parts' own kernels are faster: the product's winner has fitness {to_beat:.2f}, "
                              f"this {record.fitness:.2f}")
+            unfused = fusion.refusal(record, family, problem, node)
+            if unfused is not None:
+                return key, unfused
             impl = family.implementation(record.implementation)
             genome = record.genome
             if impl.abstraction is Abstraction.TRITON and device.type != "cuda":

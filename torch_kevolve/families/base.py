@@ -124,6 +124,9 @@ class KernelFamily(ABC):
     # (or times compare's relative tolerance of the largest output, where that is more); None: only the
     # tolerances of checking.compare, worst-case bounds that admit a biased sum.
     error_vs_reference: float | None = None
+    # Inductor lowers the family's ops to its own code, which it fuses with pointwise neighbours: a winner
+    # measured alone must also pay for the fusion it breaks (torch_kevolve/backend/fusion.py).
+    inductor_fuses: bool = False
 
     @abstractmethod
     def problem(self, overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) -> Problem:

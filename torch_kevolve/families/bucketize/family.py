@@ -119,4 +119,5 @@ BUCKETIZE = BucketizeFamily(
     version="1",
     overloads=(calls.BUCKETIZE, calls.SEARCHSORTED),
     implementations=(TRITON, DECOMPOSITION),
+    inductor_fuses=True,
 )

@@ -1,0 +1,68 @@
+"""What running a node apart from Inductor's fusion costs. A family whose ops Inductor lowers to its own fusible
+code (`KernelFamily.inductor_fuses`) has its cached winner measured alone, against Inductor's kernel of the op
+alone; inside a graph Inductor would also fuse the op with its pointwise neighbours, so that the op's output
+(read by a pointwise user) and its inputs (written by a pointwise producer) never reach memory. Running our
+kernel instead sends those bytes through memory once more each way. A winner is swapped in only where the time
+it saves alone exceeds what moving those bytes costs at Inductor's own rate on the op (the family's roofline bytes
+over the reference time), so never where they outweigh the op's own bytes. The rule is in shares of the op's
+time, so it holds for a record transferred from a neighbouring key too."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch.fx import Node
+
+from ..cache import KernelRecord
+from ..families.base import KernelFamily
+from ..key import Problem
+
+
+def _is_view(node: Node) -> bool:
+    return isinstance(node.target, torch._ops.OpOverload) and node.target.is_view
+
+
+def _is_pointwise(node: Node) -> bool:
+    """Whether Inductor fuses `node` into a neighbour's kernel (an ATen op tagged pointwise)."""
+    return (node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload)
+            and torch.Tag.pointwise in node.target.tags)
+
+
+def _users(node: Node) -> Iterator[Node]:
+    """The nodes reading `node`'s value, through views of it."""
+    for user in node.users:
+        yield from (_users(user) if _is_view(user) else (user,))
+
+
+def _producer(node: Node) -> Node:
+    """The node whose value `node` is, through views."""
+    while _is_view(node) and node.args and isinstance(node.args[0], Node):
+        node = node.args[0]
+    return node
+
+
+def _tensor_bytes(node: Node) -> int:
+    value = node.meta.get("val")
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+
+
+def unfused_bytes(node: Node) -> int:
+    """Bytes that go through memory only because `node` runs apart (each written once and read once more): its
+    output where a pointwise op reads it, each tensor argument a pointwise op produced."""
+    out = 2 * _tensor_bytes(node) if any(_is_pointwise(user) for user in _users(node)) else 0
+    inputs = {_producer(a) for a in node.args if isinstance(a, Node)}
+    return out + sum(2 * _tensor_bytes(p) for p in inputs if _is_pointwise(p))
+
+
+def refusal(record: KernelRecord, family: KernelFamily, problem: Problem, node: Node) -> str | None:
+    """Why the winner `record` must not replace `node` (None if it may): the share of Inductor's time on the op
+    alone that it saves, 1 - 1/fitness, does not pay for the bytes running apart adds, as a share of the op's own
+    (moved at Inductor's rate on the op, they cost that share of its time)."""
+    extra = unfused_bytes(node) if family.inductor_fuses else 0
+    if extra == 0:
+        return None
+    saved, cost = 1 - 1 / record.fitness, extra / max(family.bytes_moved(problem), 1)
+    if saved > cost:
+        return None
+    return (f"Inductor fuses it with its pointwise neighbours: the winner saves {saved:.0%} of Inductor's time on "
+            f"the op alone, running it apart moves {extra / 1e6:.2f} MB more, {cost:.0%} of the op's own bytes")
