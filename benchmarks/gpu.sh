@@ -11,6 +11,8 @@
 #   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES, WARM_FLAGS e.g. --retune; every
 #               evaluation printed to warm-A.log),
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
+#   host:A,B    where the host time of the forward of the model benchmarks A, B goes (benchmarks.host_time,
+#               host-A-DEV.json): Inductor against kevolve with the caches as they are
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
 #   gemm        the DLRM's MLP products (forward, grad_input, grad_weight) through the gemm family (gemm-DEV.json)
@@ -48,6 +50,10 @@ for phase in "$@"; do
               > "$log" 2>&1
             echo "$name: exit $?"; grep -A8 "^| contender" "$log"; grep "^  best\|evolving\|cannot" "$log"
           done ;;
+    host:*) for name in $(echo "${phase#host:}" | tr , ' '); do
+              python3 -m benchmarks.host_time "$name" "$OUT/host-$name-$DEV.json" 2>&1 | tee "$OUT/host-$name.log" \
+                | grep -v "^W1\|Warning"
+            done ;;
     micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;

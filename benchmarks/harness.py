@@ -146,16 +146,17 @@ def max_grad_error(model: torch.nn.Module, ref: Reference) -> tuple[float, str]:
     return worst, where
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA; nothing to wait for on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _elapsed_s(step: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     step()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -223,7 +224,7 @@ def warm_up_compiler(device: torch.device) -> None:
     torch._dynamo.reset()
     x, w = torch.randn(8, 8, device=device), torch.randn(8, 8, device=device, requires_grad=True)
     torch.compile(lambda a, b: (a @ b).relu().sum())(x, w).backward()
-    _sync(device)
+    sync(device)
 
 
 def measure(contender: Contender, base: torch.nn.Module, inputs: tuple, ref: Reference, device: torch.device,

@@ -1,9 +1,10 @@
-"""The `kevolve` command line: cache list/show/purge/export, explain and coverage."""
+"""The `kevolve` command line: cache list/show/purge/export/ship, explain and coverage."""
+import dataclasses
 import json
 
 import torch
 
-from torch_kevolve.cache import KernelRecord, UserStore, read_records
+from torch_kevolve.cache import KernelRecord, UserStore, export_records, read_records
 from torch_kevolve.cli import main
 from torch_kevolve.families import EMBEDDING_BAG
 from torch_kevolve.key import DeviceInfo, OpKey
@@ -32,6 +33,25 @@ def test_cache_list_show_export_purge(tmp_path, capsys):
     assert UserStore(tmp_path).records() == []
     assert main(["cache", "--cache-dir", str(tmp_path), "purge", "--all"]) == 0
     assert not (tmp_path / "kernels.sqlite").exists()
+
+
+def test_cache_ship_merges_checked_winners(tmp_path, capsys):
+    """A key's new winner replaces the shipped file's record (measured under other torch and triton versions, as
+    on the GPU machine), a record Inductor beat is left out, and a tampered record stops the whole merge."""
+    record = dataclasses.replace(_record(), torch_version="2.11.0+cu130", triton_version="3.6.0")
+    older = dataclasses.replace(record, t_cand_us=16.0, fitness=1.25)
+    loser = dataclasses.replace(record, key=dataclasses.replace(record.key, shape=(("bags", 16),)), fitness=0.5)
+    shipped, new, bad = tmp_path / "shipped.json", tmp_path / "new.json", tmp_path / "bad.json"
+    export_records([older], shipped)
+    export_records([record, loser], new)
+    assert main(["cache", "ship", str(new), "--into", str(shipped)]) == 0
+    out = capsys.readouterr().out
+    assert "replaced" in out and "was embedding_bag_decomposition at 1.25" in out and "left out" in out
+    assert [(r.key, r.fitness) for r in read_records(shipped)] == [(record.key, 2.0)]
+    export_records([dataclasses.replace(record, source=record.source + "#")], bad)
+    before = shipped.read_bytes()
+    assert main(["cache", "ship", str(new), str(bad), "--into", str(shipped)]) == 1
+    assert "nothing written" in capsys.readouterr().err and shipped.read_bytes() == before
 
 
 def test_corrupt_cache_is_a_clear_error(tmp_path, capsys):

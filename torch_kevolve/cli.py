@@ -166,7 +166,7 @@ def cmd_report(args) -> int:
 
 def cmd_cache(args) -> int:
     from .backend.options import KevolveOptions
-    from .cache import ShippedStore, UserStore, export_records
+    from .cache import CacheError, ShippedStore, UserStore, export_records
 
     opts = KevolveOptions.from_user({"cache_dir": args.cache_dir} if args.cache_dir else {})
     store = UserStore(opts.cache_dir)
@@ -210,6 +210,16 @@ def cmd_cache(args) -> int:
         records = [r for r in store.records() if r.fitness > 1]
         export_records(records, Path(args.file))
         print(f"wrote {len(records)} winning records to {args.file}")
+        return 0
+    if args.action == "ship":
+        from .cache_ship import ship
+
+        try:
+            held = ship([Path(f) for f in args.files], Path(args.into), print)
+        except CacheError as e:
+            print(f"kevolve cache ship: nothing written: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {held} records to {args.into}; rebuild its retrieval index: kevolve index build-shipped")
         return 0
     if args.action == "near":
         return _print_neighbours(store, args.key, args.k)
@@ -364,6 +374,11 @@ def parser() -> argparse.ArgumentParser:
                                          "correctness run) and add those that pass to the user cache")
     imp.add_argument("file", help="JSON file in the shipped format (as written by export)")
     imp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    shp = csub.add_parser("ship", help="merge exported winners into a shipped kernel-cache file of the package, "
+                                       "each checked against this checkout's kernels")
+    shp.add_argument("files", nargs="+", help="JSON files in the shipped format (as written by export)")
+    shp.add_argument("--into", required=True, help="the shipped file, e.g. torch_kevolve/kernel_cache/"
+                                                   "h200-torch2.11-triton3.6.json")
     near = csub.add_parser("near", help="the cached keys nearest to one (retrieval index), with distances")
     near.add_argument("key", help="key digest (prefix), as printed by list")
     near.add_argument("-k", type=int, default=5, help="how many neighbours")

@@ -1,0 +1,25 @@
+"""benchmarks.host_time on CPU: both contenders' forward of a small model timed and profiled into the JSON; on a
+machine without CUDA the default device is skipped cleanly."""
+import json
+
+import pytest
+import torch
+
+from benchmarks import host_time
+
+
+def test_host_time_profiles_both_contenders(tmp_path, capsys):
+    out = tmp_path / "host.json"
+    assert host_time.main(["dlrm_tiny", str(out), "--device", "cpu", "--steps", "2"]) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "dlrm_tiny" and set(result["contenders"]) == {"inductor", "kevolve"}
+    for r in result["contenders"].values():
+        assert r["wall_us"] > 0 and r["ops"] and "function calls" in r["python"]
+        assert all(row["self_us"] >= 0 for row in r["ops"])
+    assert "us per forward step" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the skip is for machines without CUDA")
+def test_host_time_skips_cleanly_without_cuda(tmp_path, capsys):
+    assert host_time.main(["dlrm_tiny", str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
