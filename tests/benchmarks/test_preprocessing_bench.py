@@ -1,6 +1,8 @@
-"""The preprocessing microbenchmark: its CPU skip, its exactness check, and one run of its measuring
-path on CPU (tuning the decompositions of MapId's bucketize key into a temporary cache)."""
+"""The preprocessing microbenchmark: its CPU skip, its exactness check, one run of its measuring path on CPU
+(tuning the decompositions of MapId's bucketize key into a temporary cache), a child's run-keeping and the parent's
+isolation of a child that dies."""
 import json
+import sys
 
 import torch
 
@@ -32,8 +34,8 @@ def test_bench_measures_a_tuned_module_on_cpu(tmp_path):
 
 
 def test_every_run_is_kept_and_a_lost_context_stops_the_rest(tmp_path, monkeypatch):
-    """A failing run is recorded with its error and the JSON holds every row so far; after a failure that lost
-    the CUDA context the remaining runs are listed as skipped, not run."""
+    """In a child process, a failing run is recorded with its error and the JSON holds every row so far; after a
+    failure that lost the CUDA context the child's remaining runs are listed as skipped, not run."""
     ran = []
 
     def fake_bench(name, batch, device, options, limit):
@@ -49,7 +51,8 @@ def test_every_run_is_kept_and_a_lost_context_stops_the_rest(tmp_path, monkeypat
     monkeypatch.setattr(preprocessing, "context_lost", lambda device: True)
     monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: DeviceInfo("cuda", "test GPU", "sm_90")))
     out = tmp_path / "prep.json"
-    code = preprocessing.main([str(out), "--modules", "bucketize,mbdt,map_id", "--batches", "2048,8192"])
+    code = preprocessing.main([str(out), "--modules", "bucketize,mbdt,map_id", "--batches", "2048,8192",
+                               "--child", str(tmp_path / "cache")])
     saved = json.loads(out.read_text())
     assert code == 1 and ran == [("bucketize", 2048), ("mbdt", 2048)]
     assert [r["module"] for r in saved["results"]] == ["bucketize"]
@@ -57,3 +60,57 @@ def test_every_run_is_kept_and_a_lost_context_stops_the_rest(tmp_path, monkeypat
     assert [(s["module"], s["batch"]) for s in saved["skipped"]] == [("map_id", 2048), ("bucketize", 8192),
                                                                      ("mbdt", 8192), ("map_id", 8192)]
     assert all("CUDA context was lost" in s["why"] for s in saved["skipped"])
+
+
+def test_child_command_runs_its_module_here_into_the_given_cache(tmp_path, monkeypatch):
+    """The command the parent starts a child with is this benchmark in child mode: its module and batches measured
+    in that process, tuned into the cache named, its runs written to the file named."""
+    seen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(preprocessing, "bench", lambda name, batch, device, options, limit: seen.append(
+        (name, batch, options["cache_dir"], limit)) or {"module": name, "batch": batch, "correct": {}})
+    monkeypatch.setattr(preprocessing, "print_result", lambda r: None)
+    monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: DeviceInfo("cuda", "test GPU", "sm_90")))
+    out = tmp_path / "runs.json"
+    command = preprocessing.child_command("mbdt", [32, 64], 2, 10.0, str(tmp_path / "cache"), out)
+    assert command[:3] == [sys.executable, "-m", "benchmarks.preprocessing"]
+    assert preprocessing.main(command[3:]) == 0
+    assert seen == [("mbdt", 32, str(tmp_path / "cache"), 2), ("mbdt", 64, str(tmp_path / "cache"), 2)]
+    assert [(r["module"], r["batch"]) for r in json.loads(out.read_text())["results"]] == [("mbdt", 32), ("mbdt", 64)]
+
+
+FAKE_CHILD = """
+import json, os, sys
+name, batches, out = sys.argv[1], [int(b) for b in sys.argv[2].split(",")], sys.argv[3]
+results = [{"module": name, "batch": b, "correct": {"kevolve": True}} for b in batches]
+if name == "mbdt":  # reports its first batch, then dies as a device-side assert can take a process down
+    json.dump({"results": results[:1], "failed": [], "skipped": []}, open(out, "w"))
+    print("CUDA error: device-side assert triggered", file=sys.stderr, flush=True)
+    os.abort()
+json.dump({"results": results, "failed": [], "skipped": []}, open(out, "w"))
+"""
+
+
+def test_a_dying_child_costs_only_its_modules_unreported_runs(tmp_path, monkeypatch):
+    """Each module runs in its own process: when one dies (here by SIGABRT) after reporting one batch, its other
+    batch is failed with the tail of its stderr, the next module's runs are still merged, and the JSON is written."""
+    started = []
+
+    def fake_child(name, batches, limit, budget, cache_dir, out):
+        started.append((name, batches, limit, 0 < budget <= 100))
+        return [sys.executable, "-c", FAKE_CHILD, name, ",".join(map(str, batches)), str(out)]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: DeviceInfo("cuda", "test GPU", "sm_90")))
+    out = tmp_path / "prep.json"
+    code = preprocessing.main([str(out), "--modules", "bucketize,mbdt,map_id", "--batches", "2048,8192",
+                               "--limit", "2", "--budget", "100"], command=fake_child)
+    saved = json.loads(out.read_text())
+    assert code == 1
+    assert started == [(name, [2048, 8192], 2, True) for name in ("bucketize", "mbdt", "map_id")]
+    assert [(r["module"], r["batch"]) for r in saved["results"]] == [
+        ("bucketize", 2048), ("bucketize", 8192), ("mbdt", 2048), ("map_id", 2048), ("map_id", 8192)]
+    [failed] = saved["failed"]
+    assert (failed["module"], failed["batch"]) == ("mbdt", 8192) and saved["skipped"] == []
+    assert "killed by signal 6" in failed["error"] and "device-side assert" in failed["stderr"]
+    assert saved["device"]["name"] == "test GPU" and saved["limit"] == 2
