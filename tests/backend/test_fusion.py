@@ -1,7 +1,9 @@
 """A bucketize winner measured alone is swapped in only where its saving pays for the fusion with pointwise
 neighbours that Inductor loses (torch_kevolve/backend/fusion.py), on the preprocessing modules on CPU: alone
 (nothing to fuse), MapId (its output read by a clamp: the op's bytes plus two thirds more) and MBDT (a transposing
-copy before it, a clamp and an offset after it: twice the op's bytes)."""
+copy before it, a clamp and an offset after it: twice the op's bytes, with epilogue patterns off). With them on,
+MBDT's copy, search, clamp and offset are one epilogue (kevolve::bucketize_clamp_offset), which a winner of its own
+key claims whole, whatever the search alone's winner (refused there) measured; without one it stays as it was."""
 import pytest
 import torch
 
@@ -13,14 +15,23 @@ from torch_kevolve.key import DeviceInfo, OpKey
 from torch_kevolve.warm import model_problems
 
 
-def compiled_decisions(tmp_path, name, fitness, **sizes):
-    """The bucketize decisions of module `name` compiled by kevolve with a decomposition winner of `fitness`
-    cached for each of its keys; the compiled module checked against eager."""
+CLAMP_OFFSET = "kevolve.bucketize_clamp_offset.default"
+
+
+def compiled_decisions(tmp_path, name, fitness, patterns=True, **sizes):
+    """The bucketize decisions of module `name` compiled by kevolve with a decomposition winner cached for each of
+    its keys, of fitness `fitness` (or `fitness[op]` by the key's op; an op it lacks gets none); the compiled module
+    checked against eager."""
     torch._dynamo.reset()
     model, inputs = make(name, 64, "cpu", **sizes)
-    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": ["bucketize"]}
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": ["bucketize"], "patterns": patterns}
     store, impl = UserStore(tmp_path), BUCKETIZE.implementation("bucketize_decomposition")
+    fitnesses = fitness if isinstance(fitness, dict) else None
     for _, problem in model_problems(model, inputs, options).values():
+        if fitnesses is not None:
+            if problem.op not in fitnesses:
+                continue
+            fitness = fitnesses[problem.op]
         store.put(KernelRecord.measured(key=OpKey.of(problem, DeviceInfo.of("cpu")), family=BUCKETIZE,
                                         implementation=impl, genome=impl.default_genome(problem),
                                         t_ref_us=10.0 * fitness, t_cand_us=10.0, achieved_gbps=None,
@@ -35,10 +46,30 @@ def compiled_decisions(tmp_path, name, fitness, **sizes):
     ("bucketize", 1.2, True),  # the graph's input in, its output out: nothing to fuse
     ("map_id", 2.0, False),  # saves 50% of the op's time, the clamp's round trip costs 67%
     ("map_id", 4.0, True),  # saves 75%
-    ("mbdt", 100.0, False),  # the copy before and the clamp after cost more than the whole op
 ])
 def test_winners_pay_for_the_fusion_they_break(tmp_path, name, fitness, claimed):
     decisions = compiled_decisions(tmp_path, name, fitness, **({"vocabulary": 1000} if name == "map_id" else {}))
     assert decisions and all(d.claimed == claimed for d in decisions), [(d.op, d.reason) for d in decisions]
     if not claimed:
         assert all("Inductor fuses it with its pointwise neighbours" in d.reason for d in decisions)
+
+
+def test_mbdt_search_alone_is_left_where_it_breaks_the_fusion(tmp_path):
+    """Epilogue patterns off: the copy before and the clamp after cost more than the whole op."""
+    decisions = compiled_decisions(tmp_path, "mbdt", 100.0, patterns=False)
+    assert [d.op for d in decisions] == ["aten.searchsorted.Tensor"] and not decisions[0].claimed
+    assert "Inductor fuses it with its pointwise neighbours" in decisions[0].reason
+
+
+@pytest.mark.parametrize("right", [False, True])
+def test_mbdt_fused_winner_claims_copy_search_clamp_and_offset(tmp_path, right):
+    decisions = compiled_decisions(tmp_path, "mbdt", {CLAMP_OFFSET: 1.5, "aten.searchsorted.Tensor": 100.0},
+                                   right=right)
+    assert [(d.op, d.claimed, d.implementation) for d in decisions] == [
+        (CLAMP_OFFSET, True, "bucketize_decomposition")], [d.reason for d in decisions]
+
+
+def test_mbdt_without_a_fused_winner_stays_as_it_was(tmp_path):
+    decisions = compiled_decisions(tmp_path, "mbdt", {})
+    assert [(d.op, d.claimed) for d in decisions] == [(CLAMP_OFFSET, False), ("aten.searchsorted.Tensor", False)]
+    assert all("no cached kernel" in d.reason for d in decisions)

@@ -1,5 +1,6 @@
 """The preprocessing reference modules against slow per-element Python loops on tiny inputs, their
-factories, and the kevolve backend claiming their bucketize / searchsorted nodes (exact vs eager)."""
+factories, and the kevolve backend claiming their bucketize / searchsorted nodes (MBDT: its search, clamp and
+offset as one clamped-ids kernel; exact vs eager)."""
 import math
 
 import pytest
@@ -89,8 +90,8 @@ def test_map_id_factory_mixes_known_and_unknown_ids():
 
 
 COMPILED = [("map_id", dict(ids_per_sample=3, vocabulary=50), "aten.bucketize.Tensor"),
-            ("mbdt", dict(features=6, max_borders=5), "aten.searchsorted.Tensor"),
-            ("mbdt", dict(features=5, max_borders=4, right=True), "aten.searchsorted.Tensor")]
+            ("mbdt", dict(features=6, max_borders=5), "kevolve.bucketize_clamp_offset.default"),
+            ("mbdt", dict(features=5, max_borders=4, right=True), "kevolve.bucketize_clamp_offset.default")]
 
 
 @pytest.mark.parametrize("name,sizes,op", COMPILED)
@@ -100,5 +101,7 @@ def test_kevolve_claims_the_search_node_and_stays_exact(name, sizes, op, tmp_pat
     compiled = torch.compile(module, backend="kevolve", options={"interpret": True, "cache_dir": str(tmp_path)})
     with collect_decisions() as decisions:
         got = compiled(*inputs)
-    assert [d.implementation for d in decisions if d.op == op] == ["bucketize_triton"]
+    kernel = "bucketize_clamp_triton" if op.startswith("kevolve") else "bucketize_triton"
+    assert [d.implementation for d in decisions if d.family == "bucketize"] == [kernel]
+    assert [d.op for d in decisions if d.family == "bucketize"] == [op]
     assert torch.equal(got, module(*inputs))

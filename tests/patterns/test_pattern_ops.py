@@ -179,3 +179,14 @@ def test_fm_backward_graph_holds_the_backward_op():
     seen = aot_targets(torch.ops.kevolve.fm_interaction, FM_X.float().requires_grad_(),
                        FM_PROJECTIONS["shared"].float().requires_grad_())
     assert "kevolve.fm_interaction.default" in seen and "kevolve.fm_interaction_backward.default" in seen
+
+
+def test_bucketize_clamp_offset_fake_is_contiguous_int64():
+    op = torch.ops.kevolve.bucketize_clamp_offset.default
+    mode = FakeTensorMode()
+    x, borders, column = mode.from_tensor(torch.zeros(9, 4)), mode.from_tensor(torch.zeros(4, 6)), mode.from_tensor(
+        torch.zeros(4, 1, dtype=torch.int64))
+    with mode:
+        out = op(x.t(), borders, column, column, True)
+    assert (out.shape, out.dtype, out.is_contiguous()) == ((4, 9), torch.int64, True)
+    assert torch_kevolve.patterns.is_pattern_op(op)

@@ -8,7 +8,7 @@ over the reference time), so never where they outweigh the op's own bytes. The r
 time, so it holds for a record transferred from a neighbouring key too."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from torch.fx import Node
@@ -46,19 +46,22 @@ def _tensor_bytes(node: Node) -> int:
     return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
 
 
-def unfused_bytes(node: Node) -> int:
+def unfused_bytes(node: Node, args: Sequence | None = None) -> int:
     """Bytes that go through memory only because `node` runs apart (each written once and read once more): its
-    output where a pointwise op reads it, each tensor argument a pointwise op produced."""
+    output where a pointwise op reads it, each tensor argument (of `args`, the kernel's, default the node's own)
+    a pointwise op produced."""
     out = 2 * _tensor_bytes(node) if any(_is_pointwise(user) for user in _users(node)) else 0
-    inputs = {_producer(a) for a in node.args if isinstance(a, Node)}
+    inputs = {_producer(a) for a in (node.args if args is None else args) if isinstance(a, Node)}
     return out + sum(2 * _tensor_bytes(p) for p in inputs if _is_pointwise(p))
 
 
-def refusal(record: KernelRecord, family: KernelFamily, problem: Problem, node: Node) -> str | None:
-    """Why the winner `record` must not replace `node` (None if it may): the share of Inductor's time on the op
-    alone that it saves, 1 - 1/fitness, does not pay for the bytes running apart adds, as a share of the op's own
-    (moved at Inductor's rate on the op, they cost that share of its time)."""
-    extra = unfused_bytes(node) if family.inductor_fuses else 0
+def refusal(record: KernelRecord, family: KernelFamily, problem: Problem, node: Node,
+            args: Sequence | None = None) -> str | None:
+    """Why the winner `record` must not replace `node` by a kernel on `args` (default: the node's own; None if
+    it may): the share of Inductor's time on the op alone that it saves, 1 - 1/fitness, does not pay for the
+    bytes running apart adds, as a share of the op's own (moved at Inductor's rate on the op, they cost that
+    share of its time)."""
+    extra = unfused_bytes(node, args) if family.inductor_fuses else 0
     if extra == 0:
         return None
     saved, cost = 1 - 1 / record.fitness, extra / max(family.bytes_moved(problem), 1)

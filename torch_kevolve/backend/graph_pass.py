@@ -18,6 +18,7 @@ from ..families.checking import check_kernel
 from ..key import DeviceInfo, OpKey, Problem
 from ..patterns import epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
+from ..patterns import ops as pattern_ops
 from . import decisions, fusion, rewrite
 from .options import KevolveOptions
 from .transfer import NeighbourTransfer
@@ -42,7 +43,7 @@ def _code_digest() -> str:
     (computed once: each compile asks for the pass's uuid)."""
     h = hashlib.sha256()
     h.update(get_hash_for_files((__file__, rewrite.__file__, fusion.__file__, pattern_meanings.__file__,
-                                 epilogues.__file__)))
+                                 pattern_ops.__file__, epilogues.__file__)))
     for family in FAMILIES:
         h.update(f"{family.name}:{family.version}:{family.inductor_fuses}".encode())
         for impl in family.implementations:
@@ -96,7 +97,8 @@ class KevolvePass(CustomGraphPass):
         return family
 
     def _fitness_alone(self, node: Node) -> float:
-        """The fitness of the cache's winner for `node` on its own; 1.0 (Inductor's kernel) where it has none.
+        """The fitness of the cache's winner for `node` on its own; 1.0 (Inductor's kernel) where it has none or
+        the fusion rule (fusion.refusal) would leave the node to Inductor anyway.
 
         A fused call whose fitness is at least this is no slower than that winner plus Inductor's pointwise
         kernel after it: both fitnesses are against Inductor, and the fused one's reference includes that kernel.
@@ -111,7 +113,9 @@ class KevolvePass(CustomGraphPass):
                 raise
             return 1.0
         record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
-        return 1.0 if record is None else record.fitness
+        if record is None or fusion.refusal(record, family, problem, node) is not None:
+            return 1.0
+        return record.fitness
 
     def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
         for node in nodes:
@@ -142,7 +146,7 @@ class KevolvePass(CustomGraphPass):
         try:
             args = rewrite.positional_args(node) if args is None else args
             problem = family.problem(target, rewrite.example_values(args), {})
-            key, plan = self._plan(family, problem, node, to_beat)
+            key, plan = self._plan(family, problem, node, args, to_beat)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
             return False
@@ -174,10 +178,10 @@ class KevolvePass(CustomGraphPass):
         )
         return True
 
-    def _plan(self, family: KernelFamily, problem: Problem, node: Node,
+    def _plan(self, family: KernelFamily, problem: Problem, node: Node, args: list,
               to_beat: float = 1.0) -> tuple[OpKey, _Plan | str]:
-        """The node's key, and what to run for it or the reason to leave it to Inductor (or to the kernels of
-        its parts: a winner must beat `to_beat`)."""
+        """The node's key, and what to run for it on `args` or the reason to leave it to Inductor (or to the
+        kernels of its parts: a winner must beat `to_beat`)."""
         device = _device_of(node)
         key = OpKey.of(problem, DeviceInfo.of(device))
         choice = self.dispatcher.choose(key)
@@ -203,7 +207,7 @@ class KevolvePass(CustomGraphPass):
             if record.fitness <= to_beat:
                 return key, (f"its parts' own kernels are faster: the product's winner has fitness {to_beat:.2f}, "
                              f"this {record.fitness:.2f}")
-            unfused = fusion.refusal(record, family, problem, node)
+            unfused = fusion.refusal(record, family, problem, node, args)
             if unfused is not None:
                 return key, unfused
             impl = family.implementation(record.implementation)

@@ -139,8 +139,34 @@ def _(bias, a, b):
     return a.new_empty(a.shape[0], b.shape[1])
 
 
+def bucketize_clamp_offset_meaning(values: torch.Tensor, boundaries: torch.Tensor, lengths: torch.Tensor,
+                                   offsets: torch.Tensor, right: bool) -> torch.Tensor:
+    """min(searchsorted(boundaries, values, right), lengths) + offsets as MBDT writes it (the values copied
+    contiguous first; kept out of meanings.py like addmm_relu_meaning)."""
+    buckets = torch.ops.aten.searchsorted.Tensor(boundaries, values.contiguous(), right=right)
+    return torch.ops.aten.add.Tensor(torch.ops.aten.minimum.default(buckets, lengths), offsets)
+
+
+@torch.library.custom_op("kevolve::bucketize_clamp_offset", mutates_args=())
+def bucketize_clamp_offset(values: torch.Tensor, boundaries: torch.Tensor, lengths: torch.Tensor,
+                           offsets: torch.Tensor, right: bool) -> torch.Tensor:
+    """Bucket ids of rows of values, each row bucketized by its own sorted boundaries, clamped and offset per
+    row: values [rows, per_row] (any strides), boundaries [rows, length], lengths and offsets [rows, 1] ->
+    [rows, per_row] contiguous, min(searchsorted(boundaries, values, right), lengths) + offsets, exactly
+    ATen's (a NaN value counts every boundary). A post-grad epilogue pattern (torch_kevolve.patterns.epilogues),
+    so it has no autograd."""
+    return bucketize_clamp_offset_meaning(values, boundaries, lengths, offsets, right)
+
+
+@bucketize_clamp_offset.register_fake
+def _(values, boundaries, lengths, offsets, right):
+    dtype = torch.promote_types(torch.promote_types(torch.int64, lengths.dtype), offsets.dtype)
+    return values.new_empty(values.shape, dtype=dtype)
+
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.addmm_relu.default: addmm_relu_meaning,
+    torch.ops.kevolve.bucketize_clamp_offset.default: bucketize_clamp_offset_meaning,
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,

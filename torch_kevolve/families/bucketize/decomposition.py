@@ -3,6 +3,7 @@
 compare: every value against every boundary of its row at once, counting those below it ([.., n, length]
          booleans: for short rows);
 halving: the binary search as length.bit_length() vectorised gather-and-compare steps.
+The clamped bucket ids (kevolve::bucketize_clamp_offset) are either's buckets, clamped and offset per row.
 """
 from __future__ import annotations
 
@@ -35,3 +36,9 @@ def bucketize(t: dict, call: BucketizeCall, method: str) -> list[torch.Tensor]:
             hi = torch.where(active & ~below, mid, hi)
         count = lo
     return [count.to(torch.int32 if call.out_int32 else torch.int64).reshape(call.out_shape)]
+
+
+def clamp_offset(t: dict, call: BucketizeCall, method: str) -> list[torch.Tensor]:
+    """min(buckets, lengths) + offsets, the buckets found by `method`."""
+    (buckets,) = bucketize(t, call, method)
+    return [torch.minimum(buckets, t["lengths"]) + t["offsets"]]

@@ -1,4 +1,5 @@
-"""The bucketize family: problems, inputs, exact references and rooflines of bucketize and searchsorted."""
+"""The bucketize family: problems, inputs, exact references and rooflines of bucketize, searchsorted and the
+clamped bucket ids (kevolve::bucketize_clamp_offset)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from ...key import Problem
 from ..base import KernelFamily
 from ..schema import overload_named
 from ..tensor_inputs import generator, random_tensor
-from . import calls
-from .implementations import DECOMPOSITION, TRITON
+from . import calls, clamped_calls
+from .clamped_calls import BUCKETIZE_CLAMP_OFFSET
+from .implementations import CLAMPED_TRITON, DECOMPOSITION, TRITON
 
 # (values shape, values dtype, boundaries shape, boundaries dtype, right, out_int32) of the example problems
 EXAMPLES = {
@@ -22,6 +24,8 @@ EXAMPLES = {
     calls.SEARCHSORTED: [((3, 40), torch.float32, (3, 9), torch.float32, True, False),
                          ((20, 3), torch.int32, (65,), torch.int32, False, True)],
 }
+# (values shape, values dtype, boundaries shape, right, values transposed) of the clamped examples (fp32 boundaries)
+CLAMPED_EXAMPLES = [((6, 40), torch.float32, (6, 9), False, True), ((3, 17), torch.float16, (3, 70), True, False)]
 
 
 def _draw(shape, dist: str, dtype: torch.dtype, g: torch.Generator, device) -> torch.Tensor:
@@ -50,20 +54,35 @@ def _with_edges(values: torch.Tensor, boundaries: torch.Tensor, rows: int, per_r
     return values.copy_(flat.reshape(values.shape))
 
 
+def _clamp_columns(boundaries: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """MBDT's per-row lengths (0 and the full row among them) and offsets (the ids' start per row), as [rows, 1]
+    columns; float boundary rows are padded with +inf past their lengths."""
+    rows, length = boundaries.shape
+    lengths = torch.randint(0, length + 1, (rows, 1), generator=g, device=boundaries.device)
+    lengths[0], lengths[-1] = 0, length
+    if boundaries.is_floating_point():
+        padding = torch.arange(length, device=boundaries.device) >= lengths
+        boundaries.masked_fill_(padding, float("inf"))
+    return lengths, torch.cumsum(lengths + 1, 0) - (lengths + 1)
+
+
 @dataclass
 class BucketizeFamily(KernelFamily):
     """`bucketize` and `searchsorted` with 1-D boundaries (any value shape) or searchsorted's batched
     [*, length] boundaries; int32/int64 output, either side, mixed dtypes compared as ATen promotes
-    them. Refused: sorters, bool or complex tensors, 0-d boundaries."""
+    them; and the clamped bucket ids of 2-D batched searches. Refused: sorters, bool or complex tensors,
+    0-d boundaries."""
 
     def problem(self, overload, args: Sequence, kwargs: dict) -> Problem:
         self.check_overload(overload)
+        if overload == BUCKETIZE_CLAMP_OFFSET:
+            return clamped_calls.problem(self.name, overload, args, kwargs)
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
         """Sorted boundary rows and values from `dist` (integers spread wide; edge: ties on the normal draw
         rounded to halves or integers in [-5, 5), every other value equal to a boundary, NaN and
-        infinities), in schema order."""
+        infinities), in schema order; the clamped ids' columns from _clamp_columns."""
         rows, per_row, length = (problem.dim(n) for n in ("rows", "per_row", "length"))
         g = generator(seed, device)
         batched = problem.param("batched")
@@ -79,16 +98,25 @@ class BucketizeFamily(KernelFamily):
         if dist == "edge":
             values = _with_edges(values, boundaries, rows, per_row, g)
         right, out_int32 = problem.param("right"), problem.param("out_int32")
+        if problem.op == str(BUCKETIZE_CLAMP_OFFSET):
+            return values, boundaries, *_clamp_columns(boundaries, g), right
         if problem.op == str(calls.BUCKETIZE):
             return values, boundaries, out_int32, right
         return boundaries, values, out_int32, right, None, None
 
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
-        """ATen on CPU, both sides converted to the promoted dtype and then widened to float64 / int64."""
+        """ATen on CPU, both sides converted to the promoted dtype and then widened to float64 / int64 (the
+        clamped ids: that search's buckets, clamped and offset)."""
         overload = overload_named(problem.op)
-        call, t = calls.describe(overload, args, {}, calls.remembered(problem))
+        if overload == BUCKETIZE_CLAMP_OFFSET:
+            call, t = clamped_calls.describe(overload, args, {})
+        else:
+            call, t = calls.describe(overload, args, {}, calls.remembered(problem))
         wide = torch.float64 if call.compare_dtype.is_floating_point else torch.int64
         values, boundaries = (t[n].detach().cpu().to(call.compare_dtype).to(wide) for n in ("values", "boundaries"))
+        if overload == BUCKETIZE_CLAMP_OFFSET:
+            buckets = calls.SEARCHSORTED(boundaries, values, right=call.right)
+            return (torch.minimum(buckets, t["lengths"].cpu()) + t["offsets"].cpu(),)
         if overload == calls.BUCKETIZE:
             return (overload(values, boundaries, out_int32=call.out_int32, right=call.right),)
         return (overload(boundaries, values, out_int32=call.out_int32, right=call.right),)
@@ -98,14 +126,18 @@ class BucketizeFamily(KernelFamily):
 
     def bytes_moved(self, problem: Problem) -> int:
         """Values read and buckets written once, and the boundaries read once, or (a search need not
-        touch them all) one per value when the values are fewer."""
+        touch them all) one per value when the values are fewer; the clamped ids also read each row's
+        int64 length and offset once."""
         rows, per_row, length = (problem.dim(n) for n in ("rows", "per_row", "length"))
         out = 4 if problem.param("out_int32") else 8
         boundaries = (rows if problem.param("batched") else 1) * length
+        columns = 2 * rows * 8 if problem.op == str(BUCKETIZE_CLAMP_OFFSET) else 0
         return (rows * per_row * (problem.dtype("values").itemsize + out)
-                + min(boundaries, rows * per_row) * problem.dtype("boundaries").itemsize)
+                + min(boundaries, rows * per_row) * problem.dtype("boundaries").itemsize + columns)
 
     def example_problems(self, overload) -> tuple[Problem, ...]:
+        if overload == BUCKETIZE_CLAMP_OFFSET:
+            return tuple(self._clamped_example(*example) for example in CLAMPED_EXAMPLES)
         problems = []
         for vshape, vdtype, bshape, bdtype, right, out_int32 in EXAMPLES.get(overload, ()):
             values, boundaries = torch.zeros(vshape, dtype=vdtype), torch.zeros(bshape, dtype=bdtype)
@@ -113,11 +145,16 @@ class BucketizeFamily(KernelFamily):
             problems.append(self.problem(overload, pair, {"right": right, "out_int32": out_int32}))
         return tuple(problems)
 
+    def _clamped_example(self, vshape, vdtype, bshape, right: bool, transposed: bool) -> Problem:
+        values = torch.zeros(vshape[::-1], dtype=vdtype).t() if transposed else torch.zeros(vshape, dtype=vdtype)
+        column = torch.zeros(vshape[0], 1, dtype=torch.int64)
+        return self.problem(BUCKETIZE_CLAMP_OFFSET, (values, torch.zeros(bshape), column, column, right), {})
+
 
 BUCKETIZE = BucketizeFamily(
     name="bucketize",
-    version="1",
-    overloads=(calls.BUCKETIZE, calls.SEARCHSORTED),
-    implementations=(TRITON, DECOMPOSITION),
+    version="2",
+    overloads=(calls.BUCKETIZE, calls.SEARCHSORTED, BUCKETIZE_CLAMP_OFFSET),
+    implementations=(TRITON, CLAMPED_TRITON, DECOMPOSITION),
     inductor_fuses=True,
 )

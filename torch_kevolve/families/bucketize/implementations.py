@@ -1,5 +1,6 @@
-"""The implementations of the bucketize family: the Triton kernel (through a custom op on CPU) and the
-decompositions. Each built callable takes the overload's arguments and returns its bucket indices."""
+"""The implementations of the bucketize family: the Triton kernels (through custom ops on CPU: one for
+bucketize and searchsorted, one for the clamped bucket ids) and the decompositions. Each built callable takes
+the overload's arguments and returns its bucket indices (or ids)."""
 from __future__ import annotations
 
 import functools
@@ -9,16 +10,19 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
 from ..overload_call import overload_call
-from . import decomposition, triton_kernel
+from . import clamp_kernel, clamped_calls, decomposition, triton_kernel
 from .calls import BucketizeCall, describe, remembered
 
 PACKAGE = __name__.rpartition(".")[0]
 SHORT_ROW = 64  # longest boundary row the linear and staged searches take
 STAGED_ELEMENTS = 1 << 16  # most BLOCK x staged-tile comparisons one program holds
 COMPARED_ROW = 256  # longest boundary row the compare decomposition materialises
+CLAMPED = str(clamped_calls.BUCKETIZE_CLAMP_OFFSET)
 
 bucketize_values = named_kernel_call("bucketize_values", ("values", "boundaries"), BucketizeCall.from_params,
                                      triton_kernel.bucketize, triton_kernel.allocate)
+clamped_bucket_ids = named_kernel_call("clamped_bucket_ids", ("values", "boundaries", "lengths", "offsets"),
+                                       BucketizeCall.from_params, clamp_kernel.clamped_buckets, triton_kernel.allocate)
 
 
 def _output(outputs, call: BucketizeCall):
@@ -35,18 +39,35 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
                          _output)
 
 
+def _build_clamped_triton(problem: Problem, genome: Genome) -> Callable:
+    CLAMPED_TRITON.genome_space.validate(genome)
+    return overload_call(problem, clamped_calls.describe, functools.partial(clamped_bucket_ids, genome=genome),
+                         _output)
+
+
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
+    if problem.op == CLAMPED:
+        return overload_call(problem, clamped_calls.describe,
+                             functools.partial(decomposition.clamp_offset, method=genome["method"]), _output)
     compute = functools.partial(decomposition.bucketize, method=genome["method"])
     return overload_call(problem, _describe_remembering(problem), compute, _output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
+    if problem.op == CLAMPED:
+        return "the clamped bucket ids have their own kernel (bucketize_clamp_triton)"
     length = problem.dim("length")
     if genome["search"] != "binary" and length > SHORT_ROW:
         return f"{genome['search']} search is for rows of at most {SHORT_ROW} boundaries, not {length}"
     if genome["search"] == "staged" and genome["BLOCK"] * triton_kernel.staged_tile(length) > STAGED_ELEMENTS:
         return f"BLOCK {genome['BLOCK']} x a staged row of {length} exceeds {STAGED_ELEMENTS} comparisons"
+    return None
+
+
+def _supports_clamped_triton(problem: Problem, genome: Genome) -> str | None:
+    if problem.op != CLAMPED:
+        return "this kernel computes the clamped bucket ids only"
     return None
 
 
@@ -70,11 +91,26 @@ TRITON = Implementation(
                     "torch_kevolve.families.triton_launch"),
 )
 
+CLAMPED_TRITON = Implementation(
+    name="bucketize_clamp_triton",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK_ROWS", (32, 8, 16, 64)),
+        ("BLOCK_COLS", (32, 64, 128, 256)),
+        ("num_warps", (4, 1, 2, 8)),
+    )),
+    build=_build_clamped_triton,
+    supports=_supports_clamped_triton,
+    source_modules=(f"{PACKAGE}.clamp_kernel", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+                    f"{PACKAGE}.clamped_calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
 DECOMPOSITION = Implementation(
     name="bucketize_decomposition",
     abstraction=Abstraction.DECOMPOSITION,
     genome_space=GenomeSpace((("method", decomposition.METHODS),)),
     build=_build_decomposition,
     supports=_supports_decomposition,
-    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls", f"{PACKAGE}.clamped_calls"),
 )

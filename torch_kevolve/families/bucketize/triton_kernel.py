@@ -21,7 +21,7 @@ SEARCHES = ("binary", "linear", "staged")
 
 
 @triton.jit
-def _comparable(x, HALF: tl.constexpr):
+def comparable(x, HALF: tl.constexpr):
     if HALF:
         y = x.to(tl.float32)
     else:
@@ -36,6 +36,22 @@ def _below(boundary, value, RIGHT: tl.constexpr):
     else:
         below = ~(boundary >= value)
     return below
+
+
+@triton.jit
+def binary_count(boundaries_ptr, row_start, value, mask, length, steps, RIGHT: tl.constexpr, HALF: tl.constexpr):
+    """How many boundaries of the row at `row_start` (broadcast with `value`) are below each value: [0, length]
+    halved `steps` times, the loads masked off where `mask` is false or the interval is empty; int32."""
+    lo = tl.zeros_like(value).to(tl.int32)
+    hi = lo + length
+    for _ in range(steps):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        boundary = comparable(tl.load(boundaries_ptr + row_start + mid, mask=mask & active, other=0), HALF)
+        below = _below(boundary, value, RIGHT)
+        lo = tl.where(active & below, mid + 1, lo)
+        hi = tl.where(active & ~below, mid, hi)
+    return lo
 
 
 @triton.jit
@@ -56,22 +72,13 @@ def bucketize_kernel(
 ):
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = e < total
-    value = _comparable(tl.load(values_ptr + e, mask=mask, other=0), HALF)
+    value = comparable(tl.load(values_ptr + e, mask=mask, other=0), HALF)
     if BATCHED:
         row_start = (e // per_row) * length
     else:
         row_start = tl.zeros([BLOCK], dtype=tl.int64)
     if SEARCH == "binary":
-        lo = tl.zeros([BLOCK], dtype=tl.int32)
-        hi = tl.full([BLOCK], length, dtype=tl.int32)
-        for _ in range(steps):
-            active = lo < hi
-            mid = (lo + hi) // 2
-            boundary = _comparable(tl.load(boundaries_ptr + row_start + mid, mask=mask & active, other=0), HALF)
-            below = _below(boundary, value, RIGHT)
-            lo = tl.where(active & below, mid + 1, lo)
-            hi = tl.where(active & ~below, mid, hi)
-        count = lo
+        count = binary_count(boundaries_ptr, row_start, value, mask, length, steps, RIGHT, HALF)
     elif SEARCH == "linear":
         count = tl.zeros([BLOCK], dtype=tl.int32)
         for k in range(length):
@@ -79,7 +86,7 @@ def bucketize_kernel(
                 boundary = tl.load(boundaries_ptr + row_start + k, mask=mask, other=0)
             else:
                 boundary = tl.load(boundaries_ptr + k)
-            count += _below(_comparable(boundary, HALF), value, RIGHT).to(tl.int32)
+            count += _below(comparable(boundary, HALF), value, RIGHT).to(tl.int32)
     else:
         k = tl.arange(0, STAGED)
         in_row = k < length
@@ -88,7 +95,7 @@ def bucketize_kernel(
                              other=0)
         else:
             staged = tl.load(boundaries_ptr + k, mask=in_row, other=0)[None, :]
-        below = _below(_comparable(staged, HALF), value[:, None], RIGHT) & in_row[None, :]
+        below = _below(comparable(staged, HALF), value[:, None], RIGHT) & in_row[None, :]
         count = tl.sum(below.to(tl.int32), axis=1)
     tl.store(out_ptr + e, count.to(out_ptr.dtype.element_ty), mask=mask)
 
