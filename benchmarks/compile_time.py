@@ -1,0 +1,184 @@
+"""Warm-cache compile time as a user meets it: every measurement is a fresh Python process that builds the model,
+compiles it and runs its first training step, over the on-disk caches (Inductor's and Triton's) that an earlier
+process of the same contender filled (kevolve's kernel caches are those of the environment: KEVOLVE_CACHE_DIR and
+the shipped ones). Unlike the in-process measurement of benchmarks.harness (warm_call_s), nothing in memory stays
+warm between measurements: not Triton's loaded kernels, not the CUDA context, not Inductor's compile workers.
+
+    python -m benchmarks.compile_time NAME OUT.json [--device cuda] [--contenders inductor,kevolve] [--rounds 3]
+
+A contender is `inductor` or `kevolve`, optionally followed by `+VAR=VALUE` settings of its processes'
+environment (e.g. `kevolve+TORCHINDUCTOR_COMPILE_THREADS=1`). Each contender has its own scratch cache
+directory: one priming process on cold caches (`cold_s`), then --rounds timed ones, the contenders taking turns
+round by round (so that a drift of the machine touches all alike); the JSON is rewritten after every round.
+Each process reports the seconds from torch.compile to the end of the first training step (synchronised) and
+the kernels Inductor's async compile was asked to load (names); the parent adds each process's whole wall time
+(imports and model building included).
+A contender whose process fails is recorded with the tail of its output and not run again; the others go on
+(exit status 1).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from torch_kevolve.key import DeviceInfo
+
+CONTENDERS = ("inductor", "kevolve")
+RESULT = "COMPILE_TIME_RESULT "  # the child's result line on stdout
+
+
+def parse_contender(text: str) -> tuple[str, dict[str, str]]:
+    """`kevolve+A=1+B=2` -> ("kevolve", {"A": "1", "B": "2"}); raises ValueError on an unknown contender or a
+    setting without `=`."""
+    name, *settings = text.split("+")
+    if name not in CONTENDERS:
+        raise ValueError(f"unknown contender {name!r}: expected one of {', '.join(CONTENDERS)}")
+    env = {}
+    for setting in settings:
+        var, eq, value = setting.partition("=")
+        if not eq or not var:
+            raise ValueError(f"contender setting {setting!r} is not VAR=VALUE")
+        env[var] = value
+    return name, env
+
+
+def _recording_async_compile(names: list[str]) -> None:
+    """Append the name of every kernel Inductor's async compile is asked for to `names`."""
+    from torch._inductor.async_compile import AsyncCompile
+
+    triton = AsyncCompile.triton
+
+    def recorded(self, kernel_name, *args, **kwargs):
+        names.append(kernel_name)
+        return triton(self, kernel_name, *args, **kwargs)
+
+    AsyncCompile.triton = recorded
+
+
+def child(benchmark: str, contender: str, device_name: str) -> dict:
+    """Build, compile and run one training step of `benchmark` as `contender`: seconds and kernel names."""
+    from .harness import sync, train_step
+    from .run import BENCHMARKS
+
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    model, inputs = BENCHMARKS[benchmark].factory(device_name)
+    names: list[str] = []
+    _recording_async_compile(names)
+    backend = {"backend": "kevolve"} if contender == "kevolve" else {}
+    sync(device)
+    start = time.perf_counter()
+    train_step(torch.compile(model, **backend), inputs)
+    sync(device)
+    return {"seconds": time.perf_counter() - start, "async_compiled": names}
+
+
+def run_child(benchmark: str, contender: str, env: dict[str, str], device: str) -> dict:
+    """One fresh process of `contender` with `env` added; its result and wall time. Raises RuntimeError with the
+    tail of its output if it fails."""
+    command = [sys.executable, "-m", "benchmarks.compile_time", benchmark, "-", "--device", device,
+               "--child", contender]
+    start = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{contender} exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+    return {**json.loads(lines[-1][len(RESULT):]), "process_s": wall}
+
+
+@dataclass
+class Contender:
+    """A contender's label, its own scratch cache directory and the environment of its processes, and what they
+    reported: the priming process (`cold`) and each timed round."""
+
+    label: str
+    name: str
+    env: dict[str, str]
+    cold: dict | None = None
+    rounds: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+    @staticmethod
+    def of(label: str, scratch: str) -> "Contender":
+        name, settings = parse_contender(label)
+        cache = f"{scratch}/{len(os.listdir(scratch))}"
+        os.makedirs(cache)
+        return Contender(label, name, {**settings, "TORCHINDUCTOR_CACHE_DIR": f"{cache}/inductor",
+                                       "TRITON_CACHE_DIR": f"{cache}/triton"})
+
+    def run(self, benchmark: str, device: str) -> dict | None:
+        """One more process (the priming one first); None once a process of this contender failed."""
+        if self.error is None:
+            try:
+                result = run_child(benchmark, self.name, self.env, device)
+            except RuntimeError as e:
+                self.error = str(e)
+                print(f"{self.label}: failed\n{e}", flush=True)
+                return None
+            if self.cold is None:
+                self.cold = result
+            else:
+                self.rounds.append(result)
+            return result
+        return None
+
+    def summary(self) -> dict:
+        seconds = [r["seconds"] for r in self.rounds]
+        return {"contender": self.label, "error": self.error, "cold_s": self.cold and self.cold["seconds"],
+                "warm_s": seconds, "warm_median_s": statistics.median(seconds) if seconds else None,
+                "process_s": [r["process_s"] for r in self.rounds],
+                "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else []}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("benchmark", help="a model of benchmarks.run (dlrm, dlrm_bf16, ...)")
+    p.add_argument("out", help="the JSON to write")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--contenders", default="inductor,kevolve", help="comma-separated, each NAME[+VAR=VALUE...]")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(RESULT + json.dumps(child(args.benchmark, args.child, args.device)), flush=True)
+        return 0
+    device = torch.device(args.device)
+    header = {"benchmark": args.benchmark, "device": DeviceInfo.of(device).name, "torch": torch.__version__,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python -m benchmarks.compile_time", *sys.argv[1:]])}
+    scratch = tempfile.mkdtemp(prefix="kevolve-compile-time-")
+    try:
+        contenders = [Contender.of(label, scratch) for label in args.contenders.split(",")]
+        for round_ in range(args.rounds + 1):  # round 0 primes the caches
+            for c in contenders:
+                result = c.run(args.benchmark, args.device)
+                if result is not None:
+                    print(f"{c.label}: {'cold' if round_ == 0 else f'round {round_}'} {result['seconds']:.2f} s "
+                          f"(process {result['process_s']:.1f} s, {len(result['async_compiled'])} async-compiled "
+                          f"kernels)", flush=True)
+            summaries = [c.summary() for c in contenders]
+            Path(args.out).write_text(json.dumps({**header, "results": summaries}, indent=1) + "\n")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for s in summaries:
+        if s["warm_median_s"] is not None:
+            print(f"{s['contender']}: cold {s['cold_s']:.2f} s, warm median {s['warm_median_s']:.2f} s of "
+                  f"{len(s['warm_s'])}")
+    return 0 if all(c.error is None for c in contenders) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
