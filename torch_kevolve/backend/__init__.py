@@ -9,6 +9,7 @@ from torch._inductor.compile_fx import compile_fx
 
 from ..cache import Dispatcher, ShippedStore, UserStore
 from ..patterns import rewrite_patterns
+from .cat_inputs import cat_patches
 from .options import MODES, KevolveOptions
 
 log = logging.getLogger("torch_kevolve")
@@ -36,6 +37,7 @@ def kevolve_backend(gm: torch.fx.GraphModule, example_inputs, *, options: dict |
         if replaced:
             log.debug("kevolve: patterns replaced by pattern ops: %s", ", ".join(replaced))
     patches = dict(list_mode_options(mode)) if mode else {}
+    patches.update(cat_patches(gm))
     dispatcher = make_dispatcher(opts)
     transfer = None
     if opts.transfer:

@@ -1,0 +1,40 @@
+"""The Inductor cat limits kevolve sets for graphs with wide batched embedding bags (backend/cat_inputs.py)."""
+import torch
+import torch._inductor.config as inductor_config
+
+import torch_kevolve.backend as backend
+from benchmarks.models.dlrm import DLRM, TINY, make_inputs
+
+
+def _compile_patches(monkeypatch, tables: int) -> dict:
+    """The config patches kevolve_backend hands compile_fx for a DLRM of `tables` tables (forward only)."""
+    seen = []
+
+    def compile_fx(gm, example_inputs, config_patches):
+        seen.append(config_patches)
+        return gm.forward
+
+    monkeypatch.setattr(backend, "compile_fx", compile_fx)
+    cfg = TINY.__class__(**{**TINY.__dict__, "num_tables": tables})
+    torch.manual_seed(0)
+    model, inputs = DLRM(cfg), make_inputs(cfg, "cpu")
+    torch._dynamo.reset()
+    with torch.no_grad():
+        got = torch.compile(model, backend="kevolve")(*inputs)
+        torch.testing.assert_close(got, model(*inputs))
+    torch._dynamo.reset()
+    assert len(seen) == 1
+    return seen[0]
+
+
+def test_wide_embedding_bags_raise_the_pointwise_cat_limits(monkeypatch):
+    patches = _compile_patches(monkeypatch, tables=12)
+    assert patches["max_pointwise_cat_inputs"] == 13  # 12 tables + the dense slot of the stack
+    if hasattr(inductor_config, "max_complex_pointwise_cat_inputs"):
+        assert patches["max_complex_pointwise_cat_inputs"] == 13
+    assert "post_grad_custom_post_pass" in patches
+
+
+def test_narrow_embedding_bags_leave_the_limits(monkeypatch):
+    patches = _compile_patches(monkeypatch, tables=3)
+    assert not {"max_pointwise_cat_inputs", "max_complex_pointwise_cat_inputs"} & set(patches)
