@@ -11,7 +11,8 @@ environment (e.g. `kevolve+TORCHINDUCTOR_COMPILE_THREADS=1`). Each contender has
 directory: one priming process on cold caches (`cold_s`), then --rounds timed ones, the contenders taking turns
 round by round (so that a drift of the machine touches all alike); the JSON is rewritten after every round.
 Each process reports the seconds from torch.compile to the end of the first training step (synchronised) and
-the kernels Inductor's async compile was asked to load (names); the parent adds each process's whole wall time
+the kernels Inductor's async compile was asked to load (names) and how the graph caches answered
+(benchmarks.harness.cache_answers); the parent adds each process's whole wall time
 (imports and model building included).
 A contender whose process fails is recorded with the tail of its output and not run again; the others go on
 (exit status 1).
@@ -69,7 +70,7 @@ def _recording_async_compile(names: list[str]) -> None:
 
 def child(benchmark: str, contender: str, device_name: str) -> dict:
     """Build, compile and run one training step of `benchmark` as `contender`: seconds and kernel names."""
-    from .harness import sync, train_step
+    from .harness import cache_answers, sync, train_step
     from .run import BENCHMARKS
 
     device = torch.device(device_name)
@@ -82,7 +83,7 @@ def child(benchmark: str, contender: str, device_name: str) -> dict:
     start = time.perf_counter()
     train_step(torch.compile(model, **backend), inputs)
     sync(device)
-    return {"seconds": time.perf_counter() - start, "async_compiled": names}
+    return {"seconds": time.perf_counter() - start, "async_compiled": names, "caches": cache_answers()}
 
 
 def run_child(benchmark: str, contender: str, env: dict[str, str], device: str) -> dict:
@@ -139,7 +140,8 @@ class Contender:
         seconds = [r["seconds"] for r in self.rounds]
         return {"contender": self.label, "error": self.error, "cold_s": self.cold and self.cold["seconds"],
                 "warm_s": seconds, "warm_median_s": statistics.median(seconds) if seconds else None,
-                "process_s": [r["process_s"] for r in self.rounds],
+                "process_s": [r["process_s"] for r in self.rounds], "cold_caches": self.cold and self.cold["caches"],
+                "caches": [r["caches"] for r in self.rounds],
                 "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else []}
 
 

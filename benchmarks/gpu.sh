@@ -13,6 +13,8 @@
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
 #   host:A,B    where the host time of the forward of the model benchmarks A, B goes (benchmarks.host_time,
 #               host-A-DEV.json): Inductor against kevolve with the caches as they are
+#   compile:A,B warm-cache compile time of the model benchmarks A, B in fresh processes (benchmarks.compile_time:
+#               Inductor against kevolve, ROUNDS rounds, default 3; compile-time-A-DEV.json)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
 #   gemm        the DLRM's MLP products (forward, grad_input, grad_weight) through the gemm family (gemm-DEV.json)
@@ -53,6 +55,10 @@ for phase in "$@"; do
     host:*) for name in $(echo "${phase#host:}" | tr , ' '); do
               python3 -m benchmarks.host_time "$name" "$OUT/host-$name-$DEV.json" 2>&1 | tee "$OUT/host-$name.log" \
                 | grep -v "^W1\|Warning"
+            done ;;
+    compile:*) for name in $(echo "${phase#compile:}" | tr , ' '); do
+              python3 -m benchmarks.compile_time "$name" "$OUT/compile-time-$name-$DEV.json" --rounds "${ROUNDS:-3}" 2>&1 \
+                | tee "$OUT/compile-time-$name.log" | grep -v "^W1\|Warning"
             done ;;
     micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
