@@ -69,7 +69,8 @@ def _recording_async_compile(names: list[str]) -> None:
 
 
 def child(benchmark: str, contender: str, device_name: str) -> dict:
-    """Build, compile and run one training step of `benchmark` as `contender`: seconds and kernel names."""
+    """Build, compile and run one training step of `benchmark` as `contender`: seconds, the kernels Inductor's
+    async compile loaded and the graph caches' answers."""
     from .harness import cache_answers, sync, train_step
     from .run import BENCHMARKS
 
@@ -122,19 +123,19 @@ class Contender:
 
     def run(self, benchmark: str, device: str) -> dict | None:
         """One more process (the priming one first); None once a process of this contender failed."""
-        if self.error is None:
-            try:
-                result = run_child(benchmark, self.name, self.env, device)
-            except RuntimeError as e:
-                self.error = str(e)
-                print(f"{self.label}: failed\n{e}", flush=True)
-                return None
-            if self.cold is None:
-                self.cold = result
-            else:
-                self.rounds.append(result)
-            return result
-        return None
+        if self.error is not None:
+            return None
+        try:
+            result = run_child(benchmark, self.name, self.env, device)
+        except RuntimeError as e:
+            self.error = str(e)
+            print(f"{self.label}: failed\n{e}", flush=True)
+            return None
+        if self.cold is None:
+            self.cold = result
+        else:
+            self.rounds.append(result)
+        return result
 
     def summary(self) -> dict:
         seconds = [r["seconds"] for r in self.rounds]
