@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from pathlib import Path
 import torch
 
 from torch_kevolve.key import DeviceInfo
+
+from .child_process import run_to_end
 
 CONTENDERS = ("inductor", "kevolve")
 RESULT = "COMPILE_TIME_RESULT "  # the child's result line on stdout
@@ -93,11 +94,11 @@ def run_child(benchmark: str, contender: str, env: dict[str, str], device: str) 
     command = [sys.executable, "-m", "benchmarks.compile_time", benchmark, "-", "--device", device,
                "--child", contender]
     start = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+    code, out, err = run_to_end(command, {**os.environ, **env}, capture_stdout=True)
     wall = time.perf_counter() - start
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{contender} exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+    lines = [line for line in out.splitlines() if line.startswith(RESULT)]
+    if code != 0 or not lines:
+        raise RuntimeError(f"{contender} exited {code}:\n{(out + err)[-3000:]}")
     return {**json.loads(lines[-1][len(RESULT):]), "process_s": wall}
 
 

@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from torch_kevolve.key import DeviceInfo
 from torch_kevolve.partial_files import partial_path
 from torch_kevolve.warm import warm
 
+from .child_process import run_to_end
 from .device_time import kernel_us
 from .models.preprocessing import FACTORIES, make
 
@@ -140,12 +140,9 @@ def child_command(name: str, batches: list[int], limit: int, budget: float, cach
 
 
 def run_child(command: list[str]) -> tuple[int, str]:
-    """Run `command` to its end, then pass its stderr on; its return code and the tail of its stderr. (Through a
-    file, not a pipe: processes it left behind, such as Inductor's compile workers, cannot hold the wait open.)"""
-    with tempfile.TemporaryFile("w+", errors="replace") as err:
-        code = subprocess.run(command, stderr=err).returncode
-        err.seek(0)
-        text = err.read()
+    """Run `command` to its end (child_process.run_to_end), then pass its stderr on; its return code and the tail
+    of its stderr."""
+    code, _, text = run_to_end(command)
     sys.stderr.write(text)
     return code, text[-STDERR_TAIL:]
 
