@@ -6,8 +6,8 @@ stacked backward, on the tables of the `dlrm` benchmark.
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
-sweep, and (backward) the rows implementation's genomes (ROWS_SWEEP, as in a model) and the stacked index_add
-decomposition compiled by Inductor. Each variant is checked
+sweep, and (backward) the rows and sweep implementations' genomes (VARIANTS, as in a model) and the stacked
+index_add decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
 """
@@ -31,13 +31,23 @@ FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num
                                     (64, 64, 1, 2))]
 BACKWARD_SWEEP = [dict(algorithm="segment", BLOCK_N=n, BLOCK_D=d, ITEMS_PER_PROGRAM=i, num_warps=w, num_stages=1)
                   for n, d, i, w in ((8, 128, 4, 1), (8, 128, 16, 2), (32, 128, 4, 4), (16, 128, 64, 4))]
-ROWS_SWEEP = [dict(ROWS=r, BLOCK_D=d, num_warps=w, num_stages=1)
-              for r, d, w in ((16, 128, 4), (4, 128, 1), (1, 128, 1), (64, 128, 8), (16, 64, 2))]
+VARIANTS = {  # backward implementation -> (short name, genomes timed as in a model)
+    "embedding_bags_backward_rows": ("rows", [dict(ROWS=r, BLOCK_D=d, num_warps=w, num_stages=1) for r, d, w in
+                                              ((16, 128, 4), (4, 128, 1), (64, 128, 8), (16, 64, 2))]),
+    "embedding_bags_backward_sweep": ("sweep", [dict(ROWS=r, UNROLL=u, BLOCK_D=d, num_warps=w, num_stages=1)
+                                                for r, u, d, w in ((16, 4, 128, 4), (32, 4, 128, 4), (8, 4, 128, 2),
+                                                                   (16, 2, 128, 4), (16, 8, 128, 4), (32, 2, 128, 8),
+                                                                   (64, 4, 128, 8), (16, 4, 64, 2))]),
+}
 
 
-def rows_name(genome: dict) -> str:
-    """The result key of a rows genome: rows_ROWS_BLOCK_D_num_warps_num_stages."""
-    return "rows_" + "_".join(str(v) for v in genome.values())
+def variant_names() -> list[str]:
+    """The result keys of VARIANTS, in order: SHORT_gene_gene_..."""
+    return [variant_name(short, genome) for short, genomes in VARIANTS.values() for genome in genomes]
+
+
+def variant_name(short: str, genome: dict) -> str:
+    return short + "_" + "_".join(str(v) for v in genome.values())
 
 
 def bags(tables: int, rows: int, batch: int, pooling: int, device: str) -> tuple[list, list]:
@@ -67,10 +77,12 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
     backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
     stacked = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_decomposition")
     backward_problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, backward_args, {})
-    rows_impl = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_rows")
-    extras = {rows_name(genome): as_in_a_model(rows_impl, rows_impl.build(backward_problem, genome),
-                                               torch.device(device))
-              for genome in ROWS_SWEEP if rows_impl.supports(backward_problem, genome) is None}
+    extras = {}
+    for name, (short, genomes) in VARIANTS.items():
+        impl = EMBEDDING_BAGS_BACKWARD.implementation(name)
+        extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
+                                                                  torch.device(device))
+                       for genome in genomes if impl.supports(backward_problem, genome) is None})
     torch._dynamo.reset()
     extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
                                                              dynamic=False)
@@ -89,18 +101,19 @@ def main(argv=None) -> int:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--pooling", type=int, default=20)
+    p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("benchmarks.tbe needs a CUDA device; skipped")
         return 0
     results = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (getattr(torch, name) for name in args.dtypes.split(",")):
         for row in run(args.tables, args.rows, args.dim, args.batch, args.pooling, dtype):
             results.append(row)
             say(row, 24)
             if "stacked_decomposition_inductor_us" in row:
                 print(f"{'':>24}   stacked decomposition under Inductor {row['stacked_decomposition_inductor_us']:8.1f} us")
-            for name in (rows_name(genome) for genome in ROWS_SWEEP):
+            for name in variant_names():
                 if f"{name}_us" in row:
                     print(f"{'':>24}   {name} {row[f'{name}_us']:8.1f} us")
             write(args.out, "benchmarks.tbe", results)

@@ -179,21 +179,25 @@ def test_interaction_sweep_is_valid_at_dlrms_size():
 
 
 def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
-    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows genomes, stacked decomposition) all
-    pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
+    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows and sweep genomes, stacked
+    decomposition) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
     from benchmarks import microbench, tbe
 
     calls = []
     monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
     monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[1], BLOCK_D=16)])  # not the default genome
     monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[1], BLOCK_D=16)])
-    monkeypatch.setattr(tbe, "ROWS_SWEEP", [dict(tbe.ROWS_SWEEP[1], BLOCK_D=16), tbe.ROWS_SWEEP[1]])  # 128: refused
+    rows, sweep = (tbe.VARIANTS[f"embedding_bags_backward_{name}"][1][1] for name in ("rows", "sweep"))
+    monkeypatch.setattr(tbe, "VARIANTS", {  # BLOCK_D 128 is refused
+        "embedding_bags_backward_rows": ("rows", [dict(rows, BLOCK_D=16), rows]),
+        "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)])})
     forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu")
     assert forward["params"]["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
     assert len(forward["sweep"]) == 2 and len(backward["sweep"]) == 2
     assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10
     assert "rows_4_16_1_1_us" in backward and not any(k.startswith("rows_4_128") for k in backward)
-    assert len(calls) == 10
+    assert "sweep_4_2_16_4_1_us" in backward
+    assert len(calls) == 11
 
 
 def test_tbe_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):

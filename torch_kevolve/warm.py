@@ -40,7 +40,8 @@ def model_problems(model: torch.nn.Module, inputs: tuple, options: dict | None =
     return problems
 
 
-def _print_evaluation(candidate: Candidate, r: EvaluationResult) -> None:
+def print_evaluation(candidate: Candidate, r: EvaluationResult) -> None:
+    """One line per evaluation: implementation, genome, status, time, fitness, error."""
     t = f"{r.t_cand_us:9.1f} us" if r.t_cand_us is not None else " " * 12
     print(f"    {candidate.implementation:26} {json.dumps(candidate.genome):64} {r.status.value:13} "
           f"{t}  fitness {r.fitness:5.2f} {r.error[:100]}")
@@ -116,7 +117,7 @@ def tune_key(i: int, todo: list, pool: EvaluationPool, limit: int | None, store:
     key_text, family, problem = todo[i]
     say(f"[{i + 1}/{len(todo)}] tuning {key_text}")
     try:
-        record, _ = tune(family, problem, pool, limit, progress=_print_evaluation if verbose else None)
+        record, _ = tune(family, problem, pool, limit, progress=print_evaluation if verbose else None)
     except EvaluatorSetupError as e:
         say(f"  cannot evaluate this key: {e}")
         return key_text, None, "setup failed"

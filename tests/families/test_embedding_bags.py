@@ -19,6 +19,7 @@ DIM = 16
 SMALL_FORWARD = dict(BLOCK_N=8, BLOCK_D=16, BAGS_PER_PROGRAM=2, num_warps=1, num_stages=1)
 SMALL_BACKWARD = dict(algorithm="segment", BLOCK_N=8, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)
 SMALL_ROWS = dict(ROWS=4, BLOCK_D=16, num_warps=1, num_stages=1)  # 4-row tiles straddle the tables' boundaries
+SMALL_SWEEP = dict(ROWS=4, UNROLL=2, BLOCK_D=16, num_warps=1, num_stages=1)  # rows of over 2 slots take more steps
 
 
 def tables(seed, include_last_offset, dtype=torch.float32, index_dtype=torch.int64):
@@ -54,8 +55,8 @@ def autograd_reference(weights, indices, offsets, grads, mode, include_last_offs
 def runs(family, problem):
     """Each Triton implementation with a small genome, the decomposition with each of its genomes."""
     if family is EMBEDDING_BAGS_BACKWARD:
-        triton_impl, rows, decomposition = family.implementations
-        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS)]
+        triton_impl, rows, sweep, decomposition = family.implementations
+        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS), (sweep, SMALL_SWEEP)]
     else:
         triton_impl, decomposition = family.implementations
         small = [(triton_impl, SMALL_FORWARD)]
@@ -161,3 +162,30 @@ def test_stacked_backward_custom_op_passes_opcheck(algorithm, genome):
     _, indices, offsets, grads = tables(5, True, torch.bfloat16, torch.int32)
     args = (grads, indices, offsets, list(ROWS), 1, algorithm, genome_json(genome))
     torch.library.opcheck(torch.ops.kevolve.stacked_embedding_bags_backward.default, args)
+
+
+@pytest.mark.parametrize("mode", (0, 1))
+def test_sweep_sums_long_rows_and_reads_strided_grads(mode, assert_matches):
+    """One row named by 11 indices over two bags (six steps of 2 slots), a table whose rows are all untouched,
+    5-row tables in 4-row blocks; the grads are strided views of one [bags, tables, dim] tensor."""
+    g = torch.Generator().manual_seed(7)
+    num_weights = [5, 6, 9]
+    indices = [torch.tensor([3] * 6 + [0, 3, 3, 3, 3, 3, 4]), torch.zeros(0, dtype=torch.long),
+               torch.randint(0, 9, (10,), generator=g)]
+    offsets = [torch.tensor([0, 6, 7, 7]), torch.tensor([0, 0, 0, 0]), torch.tensor([0, 2, 5, 9])]
+    grads = list(torch.randn(4, 3, DIM, generator=g).unbind(1))
+    assert not grads[0].is_contiguous()
+    weights = [torch.zeros(rows, DIM) for rows in num_weights]
+    _, want = autograd_reference(weights, indices, offsets, grads, mode, False)
+    args = (grads, indices, offsets, num_weights, mode, False)
+    problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, args, {})
+    got = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_sweep").build(problem, SMALL_SWEEP)(*args)
+    for gt, w in zip(got, want):
+        assert_matches(gt, w, reach=11, scale=4)
+    assert torch.equal(got[1], torch.zeros(6, DIM))
+
+
+def test_sweep_custom_op_passes_opcheck():
+    _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
+    args = (grads, indices, offsets, list(ROWS), 1, genome_json(SMALL_SWEEP))
+    torch.library.opcheck(torch.ops.kevolve.swept_embedding_bags_backward.default, args)

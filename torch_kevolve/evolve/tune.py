@@ -39,16 +39,18 @@ def candidates(impl: Implementation, problem: Problem, limit: int | None) -> lis
 
 
 def tune(family: KernelFamily, problem: Problem, evaluator: Evaluator, limit: int | None = None,
-         progress: Progress | None = None) -> tuple[KernelRecord | None, list[tuple[Candidate, EvaluationResult]]]:
-    """Evaluate the candidates for `problem` on the evaluator's device (at most `limit` per implementation);
-    return the fittest as a record (None if none was correct and timed) and every evaluation."""
+         progress: Progress | None = None, chosen: dict[str, list[Genome]] | None = None,
+         ) -> tuple[KernelRecord | None, list[tuple[Candidate, EvaluationResult]]]:
+    """Evaluate the candidates for `problem` on the evaluator's device (at most `limit` per implementation, or
+    only the `chosen` genomes by implementation name); return the fittest as a record (None if none was correct
+    and timed) and every evaluation."""
     device = torch.device(evaluator.config.device)
     spec = family_spec(family)
     evaluations = []
     for impl in family.implementations:
-        if not timeable(impl, device):
+        if not timeable(impl, device) or (chosen is not None and impl.name not in chosen):
             continue
-        for genome in candidates(impl, problem, limit):
+        for genome in candidates(impl, problem, limit) if chosen is None else chosen[impl.name]:
             candidate = Candidate(spec, impl.name, genome, problem)
             result = evaluator.evaluate(candidate)
             evaluations.append((candidate, result))
@@ -67,7 +69,8 @@ def tune(family: KernelFamily, problem: Problem, evaluator: Evaluator, limit: in
         t_ref_us=result.t_ref_us,
         t_cand_us=result.t_cand_us,
         achieved_gbps=result.achieved_gbps,
-        stats={"method": "exhaustive" if limit is None else f"sampled, at most {limit} per implementation",
+        stats={"method": ("chosen" if chosen is not None else "exhaustive" if limit is None
+                          else f"sampled, at most {limit} per implementation"),
                "evaluated": len(evaluations), "statuses": dict(statuses),
                "seconds": round(sum(r.seconds for _, r in evaluations), 3)},
     )

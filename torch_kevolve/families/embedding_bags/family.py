@@ -14,6 +14,7 @@ from ..embedding_bag import inputs
 from . import calls
 from .implementations import (BACKWARD_DECOMPOSITION, BACKWARD_ROWS, BACKWARD_TRITON, FORWARD_DECOMPOSITION,
                               FORWARD_TRITON)
+from .sweep_implementation import BACKWARD_SWEEP
 
 
 def table_problems(problem: Problem) -> list[Problem]:
@@ -117,5 +118,5 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     name="embedding_bags_backward",
     version="1",
     overloads=(calls.BACKWARD,),
-    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_DECOMPOSITION),
+    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_DECOMPOSITION),
 )

@@ -1,0 +1,79 @@
+"""A retune aimed at chosen kernels: for every key one family poses in a benchmark model, evaluate only the given
+candidates (the Evaluator's fitness against the compiled reference) and store each key's fittest in the user
+cache, over any record it held.
+
+    python -m benchmarks.tune_candidates MODEL FAMILY IMPLEMENTATION=GENOME_JSON... [--device cuda]
+
+e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
+'embedding_bags_backward_sweep={"ROWS": 32, "SLOTS": 32, "BLOCK_D": 128, "num_warps": 4, "num_stages": 1}'`.
+Export the records afterwards with `kevolve cache export`, to ship them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from torch_kevolve.backend.options import KevolveOptions
+from torch_kevolve.cache import UserStore
+from torch_kevolve.evolve.evaluator import Evaluator, EvaluatorConfig
+from torch_kevolve.evolve.tune import tune
+from torch_kevolve.families import FAMILIES
+from torch_kevolve.warm import model_problems, print_evaluation, store_record
+
+from .run import BENCHMARKS
+
+
+def chosen_genomes(texts: list[str]) -> dict[str, list[dict]]:
+    """IMPLEMENTATION=GENOME_JSON texts -> genomes by implementation name; ValueError names a malformed one."""
+    chosen: dict[str, list[dict]] = {}
+    for text in texts:
+        name, sep, genome = text.partition("=")
+        try:
+            parsed = json.loads(genome) if sep else None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{text!r}: the genome is not JSON ({e})") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{text!r} is not IMPLEMENTATION={{genome as a JSON object}}")
+        chosen.setdefault(name, []).append(parsed)
+    return chosen
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", choices=sorted(BENCHMARKS))
+    p.add_argument("family", choices=sorted(f.name for f in FAMILIES))
+    p.add_argument("candidates", nargs="+", metavar="IMPLEMENTATION=GENOME_JSON")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    family = next(f for f in FAMILIES if f.name == args.family)
+    try:
+        chosen = chosen_genomes(args.candidates)
+    except ValueError as e:
+        p.error(str(e))
+    unknown = set(chosen) - {impl.name for impl in family.implementations}
+    if unknown:
+        p.error(f"{args.family} has no implementation {', '.join(sorted(unknown))}")
+    model, inputs = BENCHMARKS[args.model].factory(args.device)
+    problems = model_problems(model, inputs, {"families": [args.family]})
+    if not problems:
+        print(f"{args.model} poses no key of {args.family}")
+        return 1
+    store = UserStore(KevolveOptions.from_user({}).cache_dir)
+    stored = 0
+    with Evaluator(EvaluatorConfig(device=args.device)) as evaluator:
+        for key_text, (_, problem) in problems.items():
+            print(f"tuning {key_text}", flush=True)
+            record, _ = tune(family, problem, evaluator, progress=print_evaluation, chosen=chosen)
+            if record is None:
+                print("  no candidate ran correctly and was timed; nothing stored")
+                continue
+            store_record(record, store, print, replace=True)
+            stored += 1
+    return 0 if stored else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""benchmarks.tune_candidates: chosen genomes parsed from IMPLEMENTATION=GENOME_JSON, bad ones refused with the
+reason, and a CPU run that evaluates only the chosen candidate and stores it in the user cache."""
+import json
+
+import pytest
+
+from benchmarks import tune_candidates
+from torch_kevolve.cache import UserStore
+
+
+def test_candidates_parse_by_implementation_and_bad_ones_say_why():
+    chosen = tune_candidates.chosen_genomes(['a={"X": 1}', 'b={"Y": 2}', 'a={"X": 3}'])
+    assert chosen == {"a": [{"X": 1}, {"X": 3}], "b": [{"Y": 2}]}
+    with pytest.raises(ValueError, match="not JSON"):
+        tune_candidates.chosen_genomes(["a={X: 1}"])
+    with pytest.raises(ValueError, match="IMPLEMENTATION="):
+        tune_candidates.chosen_genomes(["a"])
+    with pytest.raises(SystemExit):
+        tune_candidates.main(["dlrm_tiny", "embedding_bags_backward", 'nonesuch={"X": 1}', "--device", "cpu"])
+
+
+def test_only_the_chosen_candidate_is_evaluated_and_stored(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path))
+    genome = {"method": "stacked"}
+    assert tune_candidates.main(["dlrm_tiny", "embedding_bags_backward",
+                                 f"embedding_bags_backward_decomposition={json.dumps(genome)}", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("embedding_bags_backward_decomposition {") == 2 and "stored" in out  # one evaluation, the best
+    records = list(UserStore(tmp_path).records())
+    assert [(r.implementation, r.genome, r.stats["method"]) for r in records] == [
+        ("embedding_bags_backward_decomposition", genome, "chosen")]

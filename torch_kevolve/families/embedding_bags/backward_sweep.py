@@ -1,0 +1,206 @@
+"""Triton dense weight gradients of kevolve::embedding_bags_backward, all tables per launch, no copy of any input.
+
+Rows are stacked (table t's row r is row row_base[t] + r of one [sum of rows, dim] result whose row blocks are
+the tables' gradients), so one counting sort serves every table:
+
+    count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
+    torch.cumsum  one past each row's last slot
+    place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
+                  table-local bag there; the decrements leave each row's first slot (both kernels run bag_slots)
+    sweep_rows    program (block, t, d) owns ROWS consecutive rows of table t over one BLOCK_D slice: every row
+                  gathers the grad rows of its first UNROLL slots at once (a [ROWS, UNROLL, BLOCK_D] gather, so
+                  the loads are in flight together, not one dependent step per slot), rows with more slots go on
+                  UNROLL at a time; the summed tile is stored once, zeros for rows without slots.
+
+Every gradient row is written once, in the grad dtype, without float atomics; the grads may be strided views
+(no stacking copy). The tables stay separate tensors: per table count the kernels take pointers and sizes, and
+select table t's with a chain of `tl.where`, as forward_triton does. Slot order within a row is not fixed, so
+the fp32 sums are reproducible to rounding only.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+from ..generated_source import import_generated
+from ..triton_launch import launch
+
+BAGS = 32  # bags per program of count_slots and place_slots
+BLOCK_N = 32  # positions per bag per step of count_slots and place_slots
+MAX_TABLES_PER_LAUNCH = 64  # beyond, one launch per 64 tables (the select chain and argument list stay short)
+BAG_TABLE_ARGS = ("indices", "offsets", "num_indices", "num_bags", "row_base")
+ROW_TABLE_ARGS = ("grad", "stride_gb", "stride_gd", "num_rows", "row_base")
+MAX_SLOTS = 2**31 - 1  # slots and stacked rows are int32
+
+
+@triton.jit
+def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags, row_base,
+              PLACE: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+    """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index:
+    PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr holds one past each row's last free slot,
+    the index claims slot --row_ptr[row] and writes its bag and (MODE 1, mean) 1/bag size there.
+    (The bag loads stay inline: Inductor's analysis of user kernels would take values returned by a call for
+    pointers the stores depend on.)"""
+    bag = tl.program_id(0) * BAGS + tl.arange(0, BAGS)
+    bag_mask = bag < num_bags
+    start = tl.load(offsets_ptr + bag, mask=bag_mask, other=0).to(tl.int64)
+    end = tl.load(offsets_ptr + bag + 1, mask=bag + 1 < num_bags, other=num_indices).to(tl.int64)
+    size = tl.where(bag_mask, end - start, 0)
+    for k in range(0, tl.max(size, axis=0), BLOCK_N):
+        n = start[:, None] + k + tl.arange(0, BLOCK_N)[None, :]
+        mask = n < (start + size)[:, None]
+        row = row_base + tl.load(indices_ptr + n, mask=mask, other=0).to(tl.int64)
+        if PLACE == 0:
+            tl.atomic_add(row_ptr + row, 1, mask=mask, sem="relaxed")
+        else:
+            slot = tl.atomic_add(row_ptr + row, -1, mask=mask, sem="relaxed") - 1
+            tl.store(slot_bags_ptr + slot, tl.broadcast_to(bag[:, None], [BAGS, BLOCK_N]).to(tl.int32), mask=mask)
+            if MODE == 1:
+                scale = 1.0 / tl.maximum(size, 1).to(tl.float32)
+                tl.store(slot_scale_ptr + slot, tl.broadcast_to(scale[:, None], [BAGS, BLOCK_N]), mask=mask)
+
+
+@triton.jit
+def row_slots_sum(grad_ptr, stride_gb, stride_gd, slot_bags_ptr, slot_scale_ptr, firsts, counts, k, d, d_mask,
+                  MODE: tl.constexpr, UNROLL: tl.constexpr):
+    """[ROWS, BLOCK_D] fp32: the sum over j < UNROLL of each row's slot k + j (its scaled grad row, or 0 past the
+    row's count), the UNROLL gathers issued at once."""
+    j = k + tl.arange(0, UNROLL)
+    live = j[None, :] < counts[:, None]
+    slot = firsts[:, None] + j[None, :]
+    bag = tl.load(slot_bags_ptr + slot, mask=live, other=0).to(tl.int64)
+    g = tl.load(grad_ptr + bag[:, :, None] * stride_gb + d[None, None, :] * stride_gd,
+                mask=live[:, :, None] & d_mask[None, None, :], other=0.0).to(tl.float32)
+    if MODE == 1:
+        g = g * tl.load(slot_scale_ptr + slot, mask=live, other=0.0)[:, :, None]
+    return tl.sum(g, axis=1)
+
+
+@triton.jit
+def sweep_rows(grad_ptr, stride_gb, stride_gd, counts_ptr, firsts_ptr, slot_bags_ptr, slot_scale_ptr, out_ptr,
+               num_rows, row_base, dim, MODE: tl.constexpr, ROWS: tl.constexpr, UNROLL: tl.constexpr,
+               BLOCK_D: tl.constexpr):
+    """Write rows row_base + [block * ROWS, ...) of out over this program's BLOCK_D slice, each the fp32 sum of
+    its slots' scaled grad rows (zeros for rows without slots), as one tile."""
+    local = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    row_mask = local < num_rows
+    rows = row_base + local.to(tl.int64)
+    d = tl.program_id(2) * BLOCK_D + tl.arange(0, BLOCK_D)
+    d_mask = d < dim
+    counts = tl.load(counts_ptr + rows, mask=row_mask, other=0)
+    firsts = tl.load(firsts_ptr + rows, mask=row_mask, other=0)
+    acc = row_slots_sum(grad_ptr, stride_gb, stride_gd, slot_bags_ptr, slot_scale_ptr, firsts, counts, 0, d, d_mask,
+                        MODE, UNROLL)
+    for k in range(UNROLL, tl.max(counts, axis=0), UNROLL):
+        acc += row_slots_sum(grad_ptr, stride_gb, stride_gd, slot_bags_ptr, slot_scale_ptr, firsts, counts, k, d,
+                             d_mask, MODE, UNROLL)
+    tl.store(out_ptr + rows[:, None] * dim + d[None, :], acc.to(out_ptr.dtype.element_ty),
+             mask=row_mask[:, None] & d_mask[None, :])
+
+
+_MODULE = '''"""Generated by {generator} for {tables} tables: do not edit."""
+import triton
+import triton.language as tl
+
+from {generator} import bag_slots, sweep_rows
+
+
+@triton.jit
+def count_slots_kernel({bag_parameters} counts_ptr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+    t = tl.program_id(1)
+{bag_selects}
+    bag_slots(indices, offsets, counts_ptr, counts_ptr, counts_ptr, num_indices, num_bags, row_base, 0, 0, BAGS, BLOCK_N)
+
+
+@triton.jit
+def place_slots_kernel({bag_parameters} ends_ptr, slot_bags_ptr, slot_scale_ptr, MODE: tl.constexpr,
+                       BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+    t = tl.program_id(1)
+{bag_selects}
+    bag_slots(indices, offsets, ends_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags, row_base, 1, MODE,
+              BAGS, BLOCK_N)
+
+
+@triton.jit
+def sweep_rows_kernel({row_parameters} counts_ptr, firsts_ptr, slot_bags_ptr, slot_scale_ptr, out_ptr, dim,
+                      MODE: tl.constexpr, ROWS: tl.constexpr, UNROLL: tl.constexpr, BLOCK_D: tl.constexpr):
+    t = tl.program_id(1)
+{row_selects}
+    sweep_rows(grad, stride_gb, stride_gd, counts_ptr, firsts_ptr, slot_bags_ptr, slot_scale_ptr, out_ptr, num_rows,
+               row_base, dim, MODE, ROWS, UNROLL, BLOCK_D)
+'''
+
+
+def _parameters(names: Sequence[str], tables: int) -> str:
+    return " ".join(f"{name}{t}," for t in range(tables) for name in names)
+
+
+def _selects(names: Sequence[str], tables: int) -> str:
+    """Table 0's arguments, then table t's where program_id(1) == t."""
+    first = ["    " + "; ".join(f"{name} = {name}0" for name in names)]
+    return "\n".join(first + [f"    {name} = tl.where(t == {t}, {name}{t}, {name})"
+                              for t in range(1, tables) for name in names])
+
+
+def module_source(tables: int) -> str:
+    """The text of the kernel module for `tables` tables."""
+    return _MODULE.format(generator=__name__, tables=tables,
+                          bag_parameters=_parameters(BAG_TABLE_ARGS, tables), bag_selects=_selects(BAG_TABLE_ARGS, tables),
+                          row_parameters=_parameters(ROW_TABLE_ARGS, tables), row_selects=_selects(ROW_TABLE_ARGS, tables))
+
+
+@functools.cache
+def kernels(tables: int):
+    """The generated module of the three kernels for `tables` tables."""
+    return import_generated(f"{__package__}.generated_backward_sweep_{tables}", module_source(tables), "embedding_bags")
+
+
+def _chunks(count: int) -> list[range]:
+    return [range(start, min(start + MAX_TABLES_PER_LAUNCH, count)) for start in range(0, count, MAX_TABLES_PER_LAUNCH)]
+
+
+def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
+                                  offsets: Sequence[torch.Tensor], num_weights: Sequence[int], mode: int,
+                                  genome: dict) -> list[torch.Tensor]:
+    """grad of weight t = ATen's `_embedding_bag_backward` of table t, sum (mode 0) or mean (mode 1), no padding
+    index or per-sample weights, as views of one [sum of num_weights, dim] tensor in the grads' dtype.
+
+    grads[t]: [bags_t, dim] (any strides); indices[t]: [n_t] rows of table t; offsets[t]: [bags_t (+1)] first
+    position of each bag (a trailing include_last_offset entry is ignored: the last bag ends at n_t);
+    num_weights[t]: rows of table t. genome: ROWS, UNROLL, BLOCK_D, num_warps, num_stages.
+    """
+    if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
+        raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
+    total_rows, total_slots = sum(num_weights), sum(i.numel() for i in indices)
+    if max(total_rows, total_slots) > MAX_SLOTS:
+        raise ValueError(f"{total_rows} rows and {total_slots} indices: the sweep indexes both with int32")
+    device, dim = grads[0].device, grads[0].shape[1]
+    row_bases = [sum(num_weights[:t]) for t in range(len(grads))]
+    bag_counts = [g.shape[0] for g in grads]
+    counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
+    per_table_bags = [(indices[t], offsets[t], indices[t].numel(), bag_counts[t], row_bases[t]) for t in range(len(grads))]
+    for chunk in _chunks(len(grads)):
+        grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
+        launch(kernels(len(chunk)).count_slots_kernel, grid, *(a for t in chunk for a in per_table_bags[t]), counts,
+               BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1)
+    firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
+    slot_bags = torch.empty(total_slots, dtype=torch.int32, device=device)
+    slot_scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
+    for chunk in _chunks(len(grads)):
+        grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
+        launch(kernels(len(chunk)).place_slots_kernel, grid, *(a for t in chunk for a in per_table_bags[t]), firsts,
+               slot_bags, slot_scale, MODE=mode, BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1)
+    out = torch.empty(total_rows, dim, dtype=grads[0].dtype, device=device)
+    for chunk in _chunks(len(grads)):
+        grid = (triton.cdiv(max(num_weights[t] for t in chunk), genome["ROWS"]), len(chunk),
+                triton.cdiv(dim, genome["BLOCK_D"]))
+        per_table_rows = (a for t in chunk
+                          for a in (grads[t], grads[t].stride(0), grads[t].stride(1), num_weights[t], row_bases[t]))
+        launch(kernels(len(chunk)).sweep_rows_kernel, grid, *per_table_rows, counts, firsts, slot_bags, slot_scale, out,
+               dim, MODE=mode, ROWS=genome["ROWS"], UNROLL=genome["UNROLL"], BLOCK_D=genome["BLOCK_D"],
+               num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+    return list(out.split(list(num_weights)))
