@@ -27,7 +27,7 @@ from torch._inductor.utils import clear_caches, fresh_cache
 
 from torch_kevolve.evolve.timing import median_us
 
-from .device_time import kernel_times_us
+from .device_time import kernel_profile
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class Phase:
     """One kind of step of one contender: times in us, peak memory of one step in MiB, first call in s (cold
     caches; `warm_call_s`: warm on-disk caches, measured for the training step, with `warm_call_caches`: how
     Inductor's FX graph cache and AOTAutograd's cache answered that compile, hits/misses/bypasses by name;
-    `top_kernels`: the TOP_KERNELS longest GPU kernels of one step by name, us, where the kernel time goes)."""
+    `top_kernels`: the TOP_KERNELS longest GPU kernels of one step by name, us, where the kernel time goes;
+    `top_kernel_launches`: how many times one step launches each of them)."""
 
     wall_us: float
     kernel_us: float | None
@@ -69,6 +70,7 @@ class Phase:
     warm_call_s: float | None = None
     warm_call_caches: dict | None = None
     top_kernels: dict[str, float] | None = None
+    top_kernel_launches: dict[str, float] | None = None
 
 
 @dataclass
@@ -212,10 +214,14 @@ def peak_mib(step: Callable[[], object], device: torch.device) -> float | None:
 
 def _phase(step: Callable[[], object], first_call_s: float, model: torch.nn.Module, device: torch.device) -> Phase:
     wall = median_us(step, device)
-    times = kernel_times_us(step) if device.type == "cuda" else None
+    kernels = kernel_profile(step) if device.type == "cuda" else None
     model.zero_grad(set_to_none=True)
-    return Phase(wall, None if times is None else sum(times.values()), peak_mib(step, device), first_call_s,
-                 top_kernels=None if times is None else dict(list(times.items())[:TOP_KERNELS]))
+    if kernels is None:
+        return Phase(wall, None, peak_mib(step, device), first_call_s)
+    top = list(kernels.items())[:TOP_KERNELS]
+    return Phase(wall, sum(us for us, _ in kernels.values()), peak_mib(step, device), first_call_s,
+                 top_kernels={name: us for name, (us, _) in top},
+                 top_kernel_launches={name: launches for name, (_, launches) in top})
 
 
 def warm_up_compiler(device: torch.device) -> None:

@@ -106,13 +106,17 @@ def markdown(report: dict) -> str:
 
 
 def _top_kernels(report: dict, shown: int = 6) -> list[str]:
-    """Lines naming each contender's longest GPU kernels per phase (where the profiler recorded them)."""
+    """Lines naming each contender's longest GPU kernels per phase (where the profiler recorded them), with the
+    launches per step of those launched more than once."""
     lines = []
     for name, c in report["contenders"].items():
         for phase, ph in c["phases"].items():
             if ph["top_kernels"]:
+                launches = ph.get("top_kernel_launches") or {}
                 kernels = list(ph["top_kernels"].items())[:shown]
-                lines.append(f"- {name} {phase}: " + ", ".join(f"{us:.0f} us `{k[:60]}`" for k, us in kernels))
+                lines.append(f"- {name} {phase}: " + ", ".join(
+                    f"{us:.0f} us `{k[:60]}`" + (f" x{launches[k]:g}" if launches.get(k, 1) != 1 else "")
+                    for k, us in kernels))
     return ["", "Longest GPU kernels per step:", ""] + lines if lines else []
 
 

@@ -14,6 +14,7 @@ and bf16 tables. CUDA only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -66,23 +67,30 @@ def aten_backward(saved):
     return backward
 
 
-def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch.dtype, device: str = "cuda") -> list[dict]:
-    """The checked and timed forward and backward rows at one size."""
+def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch.dtype, device: str = "cuda",
+        interleaved: bool = False) -> list[dict]:
+    """The checked and timed forward and backward rows at one size; `interleaved`: the pooled rows' gradients are
+    views of one [batch, tables, dim] tensor (a DLRM interaction's backward hands them over so), not separate
+    tensors."""
     g = torch.Generator(device="cpu").manual_seed(1)
     weights = [torch.randn(rows, dim, generator=g).to(device, dtype) for _ in range(tables)]
     indices, offsets = bags(tables, rows, batch, pooling, device)
     forward_args = (weights, indices, offsets, 0, False)
     saved = [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[1:] for w, i, o in zip(*forward_args[:3])]
-    grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
+    if interleaved:
+        grads = list(torch.randn(batch, tables, dim, generator=g).to(device, dtype).unbind(1))
+    else:
+        grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
     backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
     stacked = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_decomposition")
     backward_problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, backward_args, {})
     extras = {}
+    sized = dataclasses.replace(backward_problem, contiguous=True)  # the variants are timed on strided grads too
     for name, (short, genomes) in VARIANTS.items():
         impl = EMBEDDING_BAGS_BACKWARD.implementation(name)
         extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
                                                                   torch.device(device))
-                       for genome in genomes if impl.supports(backward_problem, genome) is None})
+                       for genome in genomes if impl.supports(sized, genome) is None})
     torch._dynamo.reset()
     extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
                                                              dynamic=False)
@@ -102,13 +110,16 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--pooling", type=int, default=20)
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
+    p.add_argument("--interleaved-grads", action="store_true",
+                   help="the backward's gradients as views of one [batch, tables, dim] tensor, as a DLRM's are")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("benchmarks.tbe needs a CUDA device; skipped")
         return 0
     results = []
     for dtype in (getattr(torch, name) for name in args.dtypes.split(",")):
-        for row in run(args.tables, args.rows, args.dim, args.batch, args.pooling, dtype):
+        for row in run(args.tables, args.rows, args.dim, args.batch, args.pooling, dtype,
+                       interleaved=args.interleaved_grads):
             results.append(row)
             say(row, 24)
             if "stacked_decomposition_inductor_us" in row:

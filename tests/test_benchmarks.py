@@ -100,10 +100,12 @@ def test_markdown_of_a_forward_only_gpu_run():
 def test_markdown_names_the_longest_kernels_where_the_profiler_recorded_them():
     top = {"embedding_bags_forward_kernel": 212.4, "gemm_kernel": 110.2, "triton_poi_fused_relu_0": 3.1}
     results = [Result("inductor", {"forward": Phase(200.0, 100.0, 64.0, 30.0)}, 0.0),
-               Result("kevolve", {"forward": Phase(150.0, 325.7, 32.5, 35.0, top_kernels=top)}, 1e-7)]
+               Result("kevolve", {"forward": Phase(150.0, 325.7, 32.5, 35.0, top_kernels=top,
+                                                   top_kernel_launches=dict.fromkeys(top, 1.0) | {"gemm_kernel": 8.0})},
+                      1e-7)]
     md = report.markdown(report.summary("x", torch.device("cpu"), results, [], BENCHMARKS["dlrm_tiny"].tolerance,
                                         True, None))
-    assert ("- kevolve forward: 212 us `embedding_bags_forward_kernel`, 110 us `gemm_kernel`, "
+    assert ("- kevolve forward: 212 us `embedding_bags_forward_kernel`, 110 us `gemm_kernel` x8, "
             "3 us `triton_poi_fused_relu_0`") in md
     assert "- inductor forward" not in md
 
@@ -178,9 +180,11 @@ def test_interaction_sweep_is_valid_at_dlrms_size():
                 assert (impl.supports(problem, genome) is not None) == refused, (problem.op, dtype, genome)
 
 
-def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
     """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows and sweep genomes, stacked
-    decomposition) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA)."""
+    decomposition) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA), with
+    the gradients as separate tensors or as views of one [batch, tables, dim] tensor."""
     from benchmarks import microbench, tbe
 
     calls = []
@@ -191,7 +195,8 @@ def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch):
     monkeypatch.setattr(tbe, "VARIANTS", {  # BLOCK_D 128 is refused
         "embedding_bags_backward_rows": ("rows", [dict(rows, BLOCK_D=16), rows]),
         "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)])})
-    forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu")
+    forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu",
+                                interleaved=interleaved)
     assert forward["params"]["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
     assert len(forward["sweep"]) == 2 and len(backward["sweep"]) == 2
     assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10

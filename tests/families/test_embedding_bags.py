@@ -189,3 +189,15 @@ def test_sweep_custom_op_passes_opcheck():
     _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
     args = (grads, indices, offsets, list(ROWS), 1, genome_json(SMALL_SWEEP))
     torch.library.opcheck(torch.ops.kevolve.swept_embedding_bags_backward.default, args)
+
+
+def test_sweep_refuses_strided_grads_and_says_why():
+    """The sweep's in-model time on strided grads disagreed with the evaluator's (STRIDED_GRADS), so the search
+    must not pick it there; the other implementations still run such a problem."""
+    _, indices, offsets, grads = tables(8, False)
+    strided = [torch.randn(4, 2, DIM)[:, 0] for _ in grads]
+    problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, (strided, indices, offsets, list(ROWS), 0, False), {})
+    assert not problem.contiguous
+    sweep = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_sweep")
+    assert "strided grads" in sweep.supports(problem, SMALL_SWEEP) and not sweep.genomes(problem)
+    assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_triton").supports(problem, SMALL_BACKWARD) is None
