@@ -8,7 +8,7 @@
 #               warm (BUDGET, EVALS) of the kernels of FAMILIES (default: embedding bags single and batched, gathers, jagged, segment
 #               and bucketize ops, the dot interaction, GEMMs), each stopped after MODEL_TIMEOUT seconds; WARM=0 skips the warm
 #               (the cache of an earlier warm: phase on the same machine is used)
-#   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES, WARM_FLAGS e.g. --retune; every
+#   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES, WARM_FLAGS e.g. --retune --check-model; every
 #               evaluation printed to warm-A.log),
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
 #   host:A,B    where the host time of the forward of the model benchmarks A, B goes (benchmarks.host_time,

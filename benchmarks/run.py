@@ -82,7 +82,8 @@ def contenders(options: dict, max_autotune: bool, cudagraphs: bool = False) -> l
 @dataclass(frozen=True)
 class RunConfig:
     """One benchmark run: model `name` on `device`; kevolve warmed first by `search` within `budget_s` if given
-    (and nothing measured if `warm_only`; keys the caches answer already searched again if `retune`), forced onto
+    (and nothing measured if `warm_only`; keys the caches answer already searched again if `retune`; the new
+    records checked in the model and those that slow its step discarded if `check_model`), forced onto
     its Triton kernels if `interpret`, restricted to `families` if given."""
 
     name: str
@@ -97,6 +98,7 @@ class RunConfig:
     save: Path | None = None
     warm_only: bool = False
     retune: bool = False
+    check_model: bool = False
 
 
 def run(cfg: RunConfig) -> int:
@@ -109,7 +111,7 @@ def run(cfg: RunConfig) -> int:
         options["families"] = list(cfg.families)
     if cfg.search is not None:
         warm(copy.deepcopy(model), inputs, dev, options, verbose=cfg.warm_only, search=cfg.search,
-             budget_s=cfg.budget_s, retune=cfg.retune)
+             budget_s=cfg.budget_s, retune=cfg.retune, check_model=cfg.check_model)
         if cfg.warm_only:
             return 0
     ref = (Reference.float64 if bench.float64_reference else Reference.of)(model, inputs)
@@ -149,6 +151,8 @@ def main() -> int:
     p.add_argument("--warm-only", action="store_true", help="with --warm: stop after the warm, measure nothing")
     p.add_argument("--retune", action="store_true",
                    help="with --warm: search the keys the caches already answer too (new implementations, say)")
+    p.add_argument("--check-model", action="store_true",
+                   help="with --warm: time the model with and without the new records, discard those that slow it")
     p.add_argument("--max-autotune", action="store_true", help="also Inductor with mode='max-autotune' (compiles long)")
     p.add_argument("--cudagraphs", action="store_true",
                    help="also Inductor and kevolve with mode='reduce-overhead' (CUDA graphs; CUDA only)")
@@ -158,8 +162,8 @@ def main() -> int:
                    help="restrict kevolve (warm and compile) to these kernel families")
     p.add_argument("--save", type=Path, help="write the results as JSON here, and as markdown beside it (.md)")
     args = p.parse_args()
-    if (args.warm_only or args.retune) and not args.warm:
-        p.error("--warm-only and --retune need --warm")
+    if (args.warm_only or args.retune or args.check_model) and not args.warm:
+        p.error("--warm-only, --retune and --check-model need --warm")
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     if args.warm_only:  # say how long each key takes to prepare
         logging.getLogger("torch_kevolve").setLevel(logging.INFO)
@@ -167,7 +171,7 @@ def main() -> int:
               if args.warm else None)
     return run(RunConfig(args.name, args.device, search, args.budget, args.interpret, args.max_autotune,
                          args.forward_only, args.cudagraphs, tuple(args.families) if args.families else None, args.save,
-                         args.warm_only, args.retune))
+                         args.warm_only, args.retune, args.check_model))
 
 
 if __name__ == "__main__":

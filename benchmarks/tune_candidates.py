@@ -2,11 +2,13 @@
 candidates (the Evaluator's fitness against the compiled reference) and store each key's fittest in the user
 cache, over any record it held.
 
-    python -m benchmarks.tune_candidates MODEL FAMILY IMPLEMENTATION=GENOME_JSON... [--device cuda]
+    python -m benchmarks.tune_candidates MODEL FAMILY IMPLEMENTATION=GENOME_JSON... [--device cuda] [--check-model]
 
 e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
 'embedding_bags_backward_sweep={"ROWS": 32, "SLOTS": 32, "BLOCK_D": 128, "num_warps": 4, "num_stages": 1}'`.
-Export the records afterwards with `kevolve cache export`, to ship them.
+With --check-model the stored records are then checked in the model (model_check.keep_what_helps): a record the
+model's step runs slower with is discarded again. Export the records afterwards with `kevolve cache export`, to
+ship them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from torch_kevolve.cache import UserStore
 from torch_kevolve.evolve.evaluator import Evaluator, EvaluatorConfig
 from torch_kevolve.evolve.tune import tune
 from torch_kevolve.families import FAMILIES
+from torch_kevolve.model_check import keep_what_helps
 from torch_kevolve.warm import model_problems, print_evaluation, store_record
 
 from .run import BENCHMARKS
@@ -47,6 +50,8 @@ def main(argv=None) -> int:
     p.add_argument("family", choices=sorted(f.name for f in FAMILIES))
     p.add_argument("candidates", nargs="+", metavar="IMPLEMENTATION=GENOME_JSON")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--check-model", action="store_true",
+                   help="time the model with and without the stored records; discard those that slow its step")
     args = p.parse_args(argv)
     family = next(f for f in FAMILIES if f.name == args.family)
     try:
@@ -62,7 +67,7 @@ def main(argv=None) -> int:
         print(f"{args.model} poses no key of {args.family}")
         return 1
     store = UserStore(KevolveOptions.from_user({}).cache_dir)
-    stored = 0
+    stored = []
     with Evaluator(EvaluatorConfig(device=args.device)) as evaluator:
         for key_text, (_, problem) in problems.items():
             print(f"tuning {key_text}", flush=True)
@@ -71,7 +76,9 @@ def main(argv=None) -> int:
                 print("  no candidate ran correctly and was timed; nothing stored")
                 continue
             store_record(record, store, print, replace=True)
-            stored += 1
+            stored.append(record)
+    if args.check_model:
+        stored = keep_what_helps(model, inputs, torch.device(args.device), stored, store)
     return 0 if stored else 1
 
 

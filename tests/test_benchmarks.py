@@ -71,16 +71,17 @@ def test_warm_only_fills_the_cache_and_measures_nothing(tmp_path, monkeypatch):
     assert UserStore(tmp_path / "cache").records()
 
 
-def test_retune_reaches_the_warm(monkeypatch):
-    """`--retune` asks the warm to search keys the caches already answer (to try a new implementation)."""
+def test_retune_and_check_model_reach_the_warm(monkeypatch):
+    """`--retune` asks the warm to search keys the caches already answer (to try a new implementation);
+    `--check-model` to check the new records in the model."""
     import benchmarks.run as run_module
     from torch_kevolve.evolve.search import SearchConfig
 
     seen = []
-    monkeypatch.setattr(run_module, "warm", lambda *a, **k: seen.append(k["retune"]))
-    for retune in (False, True):
-        run(RunConfig("dlrm_tiny", "cpu", SearchConfig(), 1.0, warm_only=True, retune=retune))
-    assert seen == [False, True]
+    monkeypatch.setattr(run_module, "warm", lambda *a, **k: seen.append((k["retune"], k["check_model"])))
+    for retune, check in ((False, False), (True, False), (False, True)):
+        run(RunConfig("dlrm_tiny", "cpu", SearchConfig(), 1.0, warm_only=True, retune=retune, check_model=check))
+    assert seen == [(False, False), (True, False), (False, True)]
 
 
 def test_markdown_of_a_forward_only_gpu_run():

@@ -77,7 +77,8 @@ def cmd_tune(args) -> int:
 
     model, inputs = build_model(args.model, args.device)
     records = warm(model, inputs, torch.device(args.device), _options(args), limit=args.limit,
-                   retune=args.retune, evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout))
+                   retune=args.retune, evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout),
+                   check_model=args.check_model)
     if not records:
         print("kevolve tune: no node of this model got a measured kernel")
     return 0
@@ -107,7 +108,7 @@ def cmd_warm(args) -> int:
     model, inputs = build_model(args.model, args.device)
     warm(model, inputs, torch.device(args.device), _options(args), retune=args.retune, verbose=args.verbose_search,
          evaluator=EvaluatorConfig(device=args.device, timeout_s=args.timeout), search=_search_config(args),
-         budget_s=args.budget, workers=args.workers, ray_address=args.ray_address)
+         budget_s=args.budget, workers=args.workers, ray_address=args.ray_address, check_model=args.check_model)
     return 0
 
 
@@ -298,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log every decision")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def add_check_model(s):
+        s.add_argument("--check-model", action="store_true",
+                       help="time the model with and without the new records; discard those that slow its step")
+
     def model_command(name: str, help: str):
         s = sub.add_parser(name, help=help)
         s.add_argument("model", metavar="MODULE:FACTORY", help="factory(device) returning (model, inputs)")
@@ -314,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--timeout", type=float, default=EvaluatorConfig.timeout_s,
                       help="seconds one variant may take (build, compile, check, time) before its worker is killed "
                            "(default %(default)s)")
+    add_check_model(tune)
     tune.set_defaults(fn=cmd_tune)
 
     def search_options(s):
@@ -338,6 +344,7 @@ def parser() -> argparse.ArgumentParser:
     warm = search_options(model_command("warm", "evolve kernels for every node a family claims in a model"))
     warm.add_argument("--retune", action="store_true", help="evolve keys the cache already holds too")
     warm.add_argument("--verbose-search", action="store_true", help="print every evaluation")
+    add_check_model(warm)
     warm.set_defaults(fn=cmd_warm)
 
     evolve = search_options(sub.add_parser("evolve", help="evolve kernels for one operator and shape"))

@@ -26,6 +26,7 @@ from .evolve.tune import tune
 from .families import FAMILIES
 from .families.base import KernelFamily
 from .key import DeviceInfo, OpKey, Problem
+from .model_check import keep_what_helps
 from .neighbours import cache_index, key_index, user_index_dir
 
 log = logging.getLogger("torch_kevolve")
@@ -51,7 +52,7 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
          limit: int | None = None, retune: bool = False, say: Callable[[str], None] = print,
          verbose: bool = True, evaluator: EvaluatorConfig | None = None, search: SearchConfig | None = None,
          budget_s: float | None = None, workers: int | None = None, ray_address: str | None = None,
-         make_judge: MakeJudge = Evaluator) -> list[KernelRecord]:
+         make_judge: MakeJudge = Evaluator, check_model: bool = False) -> list[KernelRecord]:
     """Find a kernel for every problem of `model` on `device` and store each best record in the user cache
     (and its key in the user's retrieval index); return the new records.
 
@@ -65,6 +66,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
     that the key is tuned again (with `retune` too) and the new record replaces it. A retune's new record
     replaces the key's user record in any case: it was measured against today's reference (which can differ from
     the one the stored fitness was measured against) and its search began from the stored genome.
+    With `check_model`, the new records are then checked in the model itself (model_check.keep_what_helps): those
+    that make its step slower are discarded again.
     """
     opts = KevolveOptions.from_user(options)
     store = UserStore(opts.cache_dir)
@@ -90,6 +93,8 @@ def warm(model: torch.nn.Module, inputs: tuple, device: torch.device, options: d
             rows = evolve_keys(todo, pool, Path(opts.cache_dir) / "search.sqlite", search, budget_s, store,
                                device, verbose, say, replace=retune)
     records = [record for _, record, _ in rows if record is not None]
+    if check_model:
+        records = keep_what_helps(model, inputs, device, records, store, options, say)
     if records:
         key_index(user_index_dir(opts.cache_dir), store.records())
     say(summary_table(rows))

@@ -29,3 +29,14 @@ def test_only_the_chosen_candidate_is_evaluated_and_stored(tmp_path, monkeypatch
     records = list(UserStore(tmp_path).records())
     assert [(r.implementation, r.genome, r.stats["method"]) for r in records] == [
         ("embedding_bags_backward_decomposition", genome, "chosen")]
+
+
+def test_check_model_hands_the_stored_records_to_the_model_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path))
+    checked = []
+    monkeypatch.setattr(tune_candidates, "keep_what_helps",
+                        lambda model, inputs, device, records, store: checked.extend(records) or [])
+    assert tune_candidates.main(["dlrm_tiny", "embedding_bags_backward",
+                                 'embedding_bags_backward_decomposition={"method": "stacked"}', "--device", "cpu",
+                                 "--check-model"]) == 1  # the check kept nothing
+    assert [r.implementation for r in checked] == ["embedding_bags_backward_decomposition"]
