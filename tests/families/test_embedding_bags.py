@@ -135,13 +135,17 @@ def test_strided_tables_are_left_to_the_decomposition(assert_matches):
 
 
 def test_many_tables_run_in_launches_of_at_most_the_limit(monkeypatch, assert_matches):
-    from torch_kevolve.families.embedding_bags import forward_triton
+    from torch_kevolve.families.embedding_bags import backward_sweep, forward_triton
 
     monkeypatch.setattr(forward_triton, "MAX_TABLES_PER_LAUNCH", 2)
+    monkeypatch.setattr(backward_sweep, "MAX_TABLES_PER_LAUNCH", 2)
     weights, indices, offsets, grads = tables(4, True)
-    want, _ = autograd_reference(weights, indices, offsets, grads, 1, True)
+    want, want_grads = autograd_reference(weights, indices, offsets, grads, 1, True)
     got = forward_triton.embedding_bags_forward(weights, indices, offsets, 1, True, SMALL_FORWARD)
     for g, w in zip(got, want):
+        assert_matches(g, w, reach=8, scale=4)
+    got = backward_sweep.embedding_bags_backward_sweep(grads, indices, offsets, list(ROWS), 1, SMALL_SWEEP)
+    for g, w in zip(got, want_grads):
         assert_matches(g, w, reach=8, scale=4)
 
 

@@ -1,4 +1,5 @@
-"""Triton dense weight gradients of kevolve::embedding_bags_backward, all tables per launch, no copy of any input.
+"""Triton dense weight gradients of kevolve::embedding_bags_backward: up to 64 tables per launch, no copy of any
+input.
 
 Rows are stacked (table t's row r is row row_base[t] + r of one [sum of rows, dim] result whose row blocks are
 the tables' gradients), so one counting sort serves every table:
@@ -13,8 +14,9 @@ the tables' gradients), so one counting sort serves every table:
                   UNROLL at a time; the summed tile is stored once, zeros for rows without slots.
 
 Every gradient row is written once, in the grad dtype, without float atomics; the grads may be strided views
-(no stacking copy). The tables stay separate tensors: per table count the kernels take pointers and sizes, and
-select table t's with a chain of `tl.where`, as forward_triton does. Slot order within a row is not fixed, so
+(no stacking copy). The tables stay separate tensors: the kernels generated for T tables (count_slots_kernel,
+place_slots_kernel, sweep_rows_kernel) take T sets of pointers and sizes and select table t's with a chain of
+`tl.where`, as forward_triton does. Slot order within a row is not fixed, so
 the fp32 sums are reproducible to rounding only.
 """
 from __future__ import annotations
