@@ -11,8 +11,9 @@ environment (e.g. `kevolve+TORCHINDUCTOR_COMPILE_THREADS=1`). Each contender has
 directory: one priming process on cold caches (`cold_s`), then --rounds timed ones, the contenders taking turns
 round by round (so that a drift of the machine touches all alike); the JSON is rewritten after every round.
 Each process reports the seconds from torch.compile to the end of the first training step (synchronised) and
-the kernels Inductor's async compile was asked to load (names) and how the graph caches answered
-(benchmarks.harness.cache_answers); the parent adds each process's whole wall time
+the kernels Inductor's async compile was asked to load (names), how the graph caches answered
+(benchmarks.harness.cache_answers) and how many files Inductor's and Triton's on-disk caches gained (a warm process
+that adds Triton files compiled kernels again); the parent adds each process's whole wall time
 (imports and model building included).
 A contender whose process fails is recorded with the tail of its output and not run again; the others go on
 (exit status 1).
@@ -69,9 +70,22 @@ def _recording_async_compile(names: list[str]) -> None:
     AsyncCompile.triton = recorded
 
 
+CACHE_DIRS = {"inductor": "TORCHINDUCTOR_CACHE_DIR", "triton": "TRITON_CACHE_DIR"}  # on-disk caches, by variable
+
+
+def cache_files() -> dict[str, int]:
+    """Files in each on-disk cache (CACHE_DIRS) this process's environment names, by cache."""
+    counts = {}
+    for cache, var in CACHE_DIRS.items():
+        root = os.environ.get(var)
+        counts[cache] = sum(len(files) for _, _, files in os.walk(root)) if root else 0
+    return counts
+
+
 def child(benchmark: str, contender: str, device_name: str) -> dict:
     """Build, compile and run one training step of `benchmark` as `contender`: seconds, the kernels Inductor's
-    async compile loaded and the graph caches' answers."""
+    async compile loaded, the graph caches' answers and the files each on-disk cache gained (a warm process that
+    adds Triton cache files compiled kernels again)."""
     from .harness import cache_answers, sync, train_step
     from .run import BENCHMARKS
 
@@ -81,11 +95,14 @@ def child(benchmark: str, contender: str, device_name: str) -> dict:
     names: list[str] = []
     _recording_async_compile(names)
     backend = {"backend": "kevolve"} if contender == "kevolve" else {}
+    files_before = cache_files()
     sync(device)
     start = time.perf_counter()
     train_step(torch.compile(model, **backend), inputs)
     sync(device)
-    return {"seconds": time.perf_counter() - start, "async_compiled": names, "caches": cache_answers()}
+    seconds = time.perf_counter() - start
+    new_files = {cache: count - files_before[cache] for cache, count in cache_files().items()}
+    return {"seconds": seconds, "async_compiled": names, "caches": cache_answers(), "new_cache_files": new_files}
 
 
 def run_child(benchmark: str, contender: str, env: dict[str, str], device: str) -> dict:
@@ -144,6 +161,8 @@ class Contender:
                 "warm_s": seconds, "warm_median_s": statistics.median(seconds) if seconds else None,
                 "process_s": [r["process_s"] for r in self.rounds], "cold_caches": self.cold and self.cold["caches"],
                 "caches": [r["caches"] for r in self.rounds],
+                "cold_new_cache_files": self.cold and self.cold["new_cache_files"],
+                "new_cache_files": [r["new_cache_files"] for r in self.rounds],
                 "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else []}
 
 
@@ -172,7 +191,7 @@ def main(argv=None) -> int:
                 if result is not None:
                     print(f"{c.label}: {'cold' if round_ == 0 else f'round {round_}'} {result['seconds']:.2f} s "
                           f"(process {result['process_s']:.1f} s, {len(result['async_compiled'])} async-compiled "
-                          f"kernels)", flush=True)
+                          f"kernels, new cache files {result['new_cache_files']})", flush=True)
             summaries = [c.summary() for c in contenders]
             Path(args.out).write_text(json.dumps({**header, "results": summaries}, indent=1) + "\n")
     finally:

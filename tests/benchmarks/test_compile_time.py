@@ -27,5 +27,6 @@ def test_fresh_processes_and_a_failing_contender(tmp_path, monkeypatch):
     ok = results["inductor"]
     assert ok["error"] is None and len(ok["warm_s"]) == 1 and 0 < ok["warm_median_s"] < ok["process_s"][0]
     assert ok["cold_s"] > ok["warm_median_s"]  # the timed process compiled from the caches the priming one filled
+    assert ok["cold_new_cache_files"]["inductor"] > 0 and ok["new_cache_files"][0]["inductor"] == 0
     failed = results["kevolve+CXX=/nonexistent/cc"]
     assert failed["error"] and failed["warm_s"] == [] and failed["cold_s"] is None
