@@ -8,51 +8,41 @@ each one in turn (the ones already discarded staying out) and discard those whos
 """
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Callable
 
 import torch
 
+from .backend.explain import run_step
 from .cache import KernelRecord, UserStore
+from .evolve.timing import median_us
 
 TOLERANCE = 0.03  # relative step-time difference taken as noise
-REPEATS = 20  # timed steps per measurement, after two untimed ones (the first compiles)
 
 
-def step_us(model: torch.nn.Module, inputs: tuple, device: torch.device, options: dict | None = None,
-            repeats: int = REPEATS) -> float:
-    """Median wall time (us) of the model's step compiled with backend="kevolve" over the caches as they are now:
-    the forward, and the backward of the output's sum when it needs grad (as `explain` runs it)."""
+def step_us(model: torch.nn.Module, inputs: tuple, device: torch.device, options: dict | None = None) -> float:
+    """Median time (us, evolve.timing.median_us) of the model's step (backend.explain.run_step) compiled with
+    backend="kevolve" over the caches as they are now; the compile runs before the timing."""
     torch._dynamo.reset()
     compiled = torch.compile(model, backend="kevolve", options=options or {})
 
     def step() -> None:
-        out = compiled(*inputs)
-        if isinstance(out, torch.Tensor) and out.requires_grad:
-            out.sum().backward()
+        run_step(compiled, inputs)
         model.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
-    times = []
-    for i in range(repeats + 2):
-        start = time.perf_counter()
-        step()
-        if i >= 2:
-            times.append((time.perf_counter() - start) * 1e6)
+    step()
+    us = median_us(step, device)
     torch._dynamo.reset()
-    return statistics.median(times)
+    return us
 
 
 def keep_what_helps(model: torch.nn.Module, inputs: tuple, device: torch.device, records: list[KernelRecord],
                     store: UserStore, options: dict | None = None, say: Callable[[str], None] = print,
-                    tolerance: float = TOLERANCE, repeats: int = REPEATS) -> list[KernelRecord]:
+                    tolerance: float = TOLERANCE) -> list[KernelRecord]:
     """Of `records` (just stored in `store`), keep those the model's step does not run slower with; discard the
     others from `store` and say why. Returns the records kept."""
     if not records:
         return []
-    timed = lambda: step_us(model, inputs, device, options, repeats)  # noqa: E731
+    timed = lambda: step_us(model, inputs, device, options)  # noqa: E731
     with_all = timed()
     for record in records:
         store.discard(record.key)

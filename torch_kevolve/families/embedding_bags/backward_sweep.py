@@ -185,17 +185,19 @@ def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequen
     bag_counts = [g.shape[0] for g in grads]
     counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
     per_table_bags = [(indices[t], offsets[t], indices[t].numel(), bag_counts[t], row_bases[t]) for t in range(len(grads))]
-    for chunk in _chunks(len(grads)):
-        grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
-        launch(kernels(len(chunk)).count_slots_kernel, grid, *(a for t in chunk for a in per_table_bags[t]), counts,
-               BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1)
+
+    def over_bags(kernel_name: str, *buffers, **constexprs) -> None:
+        """Launch the generated bag kernel `kernel_name` over every table's bags, a chunk of tables at a time."""
+        for chunk in _chunks(len(grads)):
+            grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
+            launch(getattr(kernels(len(chunk)), kernel_name), grid, *(a for t in chunk for a in per_table_bags[t]),
+                   *buffers, BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1, **constexprs)
+
+    over_bags("count_slots_kernel", counts)
     firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
     slot_bags = torch.empty(total_slots, dtype=torch.int32, device=device)
     slot_scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
-    for chunk in _chunks(len(grads)):
-        grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
-        launch(kernels(len(chunk)).place_slots_kernel, grid, *(a for t in chunk for a in per_table_bags[t]), firsts,
-               slot_bags, slot_scale, MODE=mode, BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1)
+    over_bags("place_slots_kernel", firsts, slot_bags, slot_scale, MODE=mode)
     out = torch.empty(total_rows, dim, dtype=grads[0].dtype, device=device)
     for chunk in _chunks(len(grads)):
         grid = (triton.cdiv(max(num_weights[t] for t in chunk), genome["ROWS"]), len(chunk),
