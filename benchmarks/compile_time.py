@@ -5,6 +5,7 @@ the shipped ones). Unlike the in-process measurement of benchmarks.harness (warm
 warm between measurements: not Triton's loaded kernels, not the CUDA context, not Inductor's compile workers.
 
     python -m benchmarks.compile_time NAME OUT.json [--device cuda] [--contenders inductor,kevolve] [--rounds 3]
+                                                    [--profile N]
 
 A contender is `inductor` or `kevolve`, optionally followed by `+VAR=VALUE` settings of its processes'
 environment (e.g. `kevolve+TORCHINDUCTOR_COMPILE_THREADS=1`). Each contender has its own scratch cache
@@ -15,15 +16,20 @@ the kernels Inductor's async compile was asked to load (names), how the graph ca
 (benchmarks.harness.cache_answers) and how many files Inductor's and Triton's on-disk caches gained (a warm process
 that adds Triton files compiled kernels again); the parent adds each process's whole wall time
 (imports and model building included).
+With --profile N, each process also runs its compile and first step under cProfile and reports the N functions of
+the most cumulative time and the N of the most own time (`profiles`, one per timed round). cProfile slows
+Python code, so the seconds of a profiled run only compare with those of other profiled runs.
 A contender whose process fails is recorded with the tail of its output and not run again; the others go on
 (exit status 1).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime
 import json
 import os
+import pstats
 import shutil
 import statistics
 import sys
@@ -82,10 +88,21 @@ def cache_files() -> dict[str, int]:
     return counts
 
 
-def child(benchmark: str, contender: str, device_name: str) -> dict:
+def top_functions(profile: cProfile.Profile, count: int) -> dict[str, list[dict]]:
+    """The `count` functions of the most cumulative and of the most own time in `profile`, each as
+    {function: "file:line(name)", calls, own_s, cumulative_s}."""
+    rows = [{"function": f"{file}:{line}({name})", "calls": calls, "own_s": round(own, 4),
+             "cumulative_s": round(cumulative, 4)}
+            for (file, line, name), (_, calls, own, cumulative, _) in pstats.Stats(profile).stats.items()]
+    return {"by_cumulative": sorted(rows, key=lambda r: -r["cumulative_s"])[:count],
+            "by_own": sorted(rows, key=lambda r: -r["own_s"])[:count]}
+
+
+def child(benchmark: str, contender: str, device_name: str, profile: int = 0) -> dict:
     """Build, compile and run one training step of `benchmark` as `contender`: seconds, the kernels Inductor's
     async compile loaded, the graph caches' answers and the files each on-disk cache gained (a warm process that
-    adds Triton cache files compiled kernels again)."""
+    adds Triton cache files compiled kernels again); with `profile` > 0, also that many top functions of a cProfile
+    of the compile and step (top_functions)."""
     from .harness import cache_answers, sync, train_step
     from .run import BENCHMARKS
 
@@ -96,20 +113,28 @@ def child(benchmark: str, contender: str, device_name: str) -> dict:
     _recording_async_compile(names)
     backend = {"backend": "kevolve"} if contender == "kevolve" else {}
     files_before = cache_files()
+    profiler = cProfile.Profile() if profile else None
     sync(device)
     start = time.perf_counter()
+    if profiler:
+        profiler.enable()
     train_step(torch.compile(model, **backend), inputs)
     sync(device)
+    if profiler:
+        profiler.disable()
     seconds = time.perf_counter() - start
     new_files = {cache: count - files_before[cache] for cache, count in cache_files().items()}
-    return {"seconds": seconds, "async_compiled": names, "caches": cache_answers(), "new_cache_files": new_files}
+    result = {"seconds": seconds, "async_compiled": names, "caches": cache_answers(), "new_cache_files": new_files}
+    if profiler:
+        result["profile"] = top_functions(profiler, profile)
+    return result
 
 
-def run_child(benchmark: str, contender: str, env: dict[str, str], device: str) -> dict:
-    """One fresh process of `contender` with `env` added; its result and wall time. Raises RuntimeError with the
-    tail of its output if it fails."""
+def run_child(benchmark: str, contender: str, env: dict[str, str], device: str, profile: int = 0) -> dict:
+    """One fresh process of `contender` with `env` added (profiled as `child` says); its result and wall time.
+    Raises RuntimeError with the tail of its output if it fails."""
     command = [sys.executable, "-m", "benchmarks.compile_time", benchmark, "-", "--device", device,
-               "--child", contender]
+               "--child", contender, "--profile", str(profile)]
     start = time.perf_counter()
     code, out, err = run_to_end(command, {**os.environ, **env}, capture_stdout=True)
     wall = time.perf_counter() - start
@@ -139,12 +164,12 @@ class Contender:
         return Contender(label, name, {**settings, "TORCHINDUCTOR_CACHE_DIR": f"{cache}/inductor",
                                        "TRITON_CACHE_DIR": f"{cache}/triton"})
 
-    def run(self, benchmark: str, device: str) -> dict | None:
+    def run(self, benchmark: str, device: str, profile: int = 0) -> dict | None:
         """One more process (the priming one first); None once a process of this contender failed."""
         if self.error is not None:
             return None
         try:
-            result = run_child(benchmark, self.name, self.env, device)
+            result = run_child(benchmark, self.name, self.env, device, profile)
         except RuntimeError as e:
             self.error = str(e)
             print(f"{self.label}: failed\n{e}", flush=True)
@@ -163,7 +188,8 @@ class Contender:
                 "caches": [r["caches"] for r in self.rounds],
                 "cold_new_cache_files": self.cold and self.cold["new_cache_files"],
                 "new_cache_files": [r["new_cache_files"] for r in self.rounds],
-                "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else []}
+                "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else [],
+                "profiles": [r.get("profile") for r in self.rounds]}
 
 
 def main(argv=None) -> int:
@@ -173,10 +199,14 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--contenders", default="inductor,kevolve", help="comma-separated, each NAME[+VAR=VALUE...]")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="profile each process; keep its N top functions by cumulative and by own time")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.profile < 0:
+        p.error("--profile must be >= 0")
     if args.child:
-        print(RESULT + json.dumps(child(args.benchmark, args.child, args.device)), flush=True)
+        print(RESULT + json.dumps(child(args.benchmark, args.child, args.device, args.profile)), flush=True)
         return 0
     device = torch.device(args.device)
     header = {"benchmark": args.benchmark, "device": DeviceInfo.of(device).name, "torch": torch.__version__,
@@ -187,7 +217,7 @@ def main(argv=None) -> int:
         contenders = [Contender.of(label, scratch) for label in args.contenders.split(",")]
         for round_ in range(args.rounds + 1):  # round 0 primes the caches
             for c in contenders:
-                result = c.run(args.benchmark, args.device)
+                result = c.run(args.benchmark, args.device, args.profile)
                 if result is not None:
                     print(f"{c.label}: {'cold' if round_ == 0 else f'round {round_}'} {result['seconds']:.2f} s "
                           f"(process {result['process_s']:.1f} s, {len(result['async_compiled'])} async-compiled "
