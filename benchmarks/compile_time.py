@@ -12,10 +12,11 @@ environment (e.g. `kevolve+TORCHINDUCTOR_COMPILE_THREADS=1`). Each contender has
 directory: one priming process on cold caches (`cold_s`), then --rounds timed ones, the contenders taking turns
 round by round (so that a drift of the machine touches all alike); the JSON is rewritten after every round.
 Each process reports the seconds from torch.compile to the end of the first training step (synchronised) and
-the kernels Inductor's async compile was asked to load (names), how the graph caches answered
-(benchmarks.harness.cache_answers) and how many files Inductor's and Triton's on-disk caches gained (a warm process
-that adds Triton files compiled kernels again); the parent adds each process's whole wall time
-(imports and model building included).
+the kernels Inductor's async compile was asked to load (names), how many of them came from the FX graph cache's
+bundle of statically launched kernels (`static_kernels`), how the graph caches answered
+(benchmarks.harness.cache_answers), how many files Inductor's and Triton's on-disk caches gained and the kernels whose
+binaries Triton's gained (`triton_compiled`: a warm process that adds any compiled kernels again); the parent adds
+each process's whole wall time (imports and model building included).
 With --profile N, each process also runs its compile and first step under cProfile and reports the N functions of
 the most cumulative time and the N of the most own time (`profiles`, one per timed round). cProfile slows
 Python code, so the seconds of a profiled run only compare with those of other profiled runs.
@@ -79,13 +80,18 @@ def _recording_async_compile(names: list[str]) -> None:
 CACHE_DIRS = {"inductor": "TORCHINDUCTOR_CACHE_DIR", "triton": "TRITON_CACHE_DIR"}  # on-disk caches, by variable
 
 
-def cache_files() -> dict[str, int]:
-    """Files in each on-disk cache (CACHE_DIRS) this process's environment names, by cache."""
-    counts = {}
+def cache_files() -> dict[str, set[str]]:
+    """Paths of the files in each on-disk cache (CACHE_DIRS) this process's environment names, by cache."""
+    paths = {}
     for cache, var in CACHE_DIRS.items():
         root = os.environ.get(var)
-        counts[cache] = sum(len(files) for _, _, files in os.walk(root)) if root else 0
-    return counts
+        paths[cache] = {os.path.join(d, f) for d, _, files in os.walk(root) for f in files} if root else set()
+    return paths
+
+
+def compiled_kernels(new_triton_files: set[str]) -> list[str]:
+    """The kernels whose binaries (*.cubin) are among `new_triton_files`, by name, sorted."""
+    return sorted(os.path.basename(f)[:-len(".cubin")] for f in new_triton_files if f.endswith(".cubin"))
 
 
 def top_functions(profile: cProfile.Profile, count: int) -> dict[str, list[dict]]:
@@ -100,8 +106,8 @@ def top_functions(profile: cProfile.Profile, count: int) -> dict[str, list[dict]
 
 def child(benchmark: str, contender: str, device_name: str, profile: int = 0) -> dict:
     """Build, compile and run one training step of `benchmark` as `contender`: seconds, the kernels Inductor's
-    async compile loaded, the graph caches' answers and the files each on-disk cache gained (a warm process that
-    adds Triton cache files compiled kernels again); with `profile` > 0, also that many top functions of a cProfile
+    async compile loaded, the graph caches' answers, the files each on-disk cache gained and the kernels Triton
+    compiled (compiled_kernels); with `profile` > 0, also that many top functions of a cProfile
     of the compile and step (top_functions)."""
     from .harness import cache_answers, sync, train_step
     from .run import BENCHMARKS
@@ -123,8 +129,13 @@ def child(benchmark: str, contender: str, device_name: str, profile: int = 0) ->
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - start
-    new_files = {cache: count - files_before[cache] for cache, count in cache_files().items()}
-    result = {"seconds": seconds, "async_compiled": names, "caches": cache_answers(), "new_cache_files": new_files}
+    new_files = {cache: paths - files_before[cache] for cache, paths in cache_files().items()}
+    from torch._dynamo.utils import counters
+
+    result = {"seconds": seconds, "async_compiled": names, "caches": cache_answers(),
+              "new_cache_files": {cache: len(paths) for cache, paths in new_files.items()},
+              "triton_compiled": compiled_kernels(new_files["triton"]),
+              "static_kernels": counters["inductor"]["triton_bundler_load_static_autotuner"]}
     if profiler:
         result["profile"] = top_functions(profiler, profile)
     return result
@@ -188,6 +199,8 @@ class Contender:
                 "caches": [r["caches"] for r in self.rounds],
                 "cold_new_cache_files": self.cold and self.cold["new_cache_files"],
                 "new_cache_files": [r["new_cache_files"] for r in self.rounds],
+                "static_kernels": [r["static_kernels"] for r in self.rounds],
+                "triton_compiled": [r["triton_compiled"] for r in self.rounds],
                 "async_compiled": self.rounds[-1]["async_compiled"] if self.rounds else [],
                 "profiles": [r.get("profile") for r in self.rounds]}
 
@@ -221,7 +234,8 @@ def main(argv=None) -> int:
                 if result is not None:
                     print(f"{c.label}: {'cold' if round_ == 0 else f'round {round_}'} {result['seconds']:.2f} s "
                           f"(process {result['process_s']:.1f} s, {len(result['async_compiled'])} async-compiled "
-                          f"kernels, new cache files {result['new_cache_files']})", flush=True)
+                          f"kernels, {result['static_kernels']} from the static bundle, new cache files "
+                          f"{result['new_cache_files']})", flush=True)
             summaries = [c.summary() for c in contenders]
             Path(args.out).write_text(json.dumps({**header, "results": summaries}, indent=1) + "\n")
     finally:

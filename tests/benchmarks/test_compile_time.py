@@ -54,7 +54,13 @@ def test_fresh_processes_and_a_failing_contender(tmp_path, monkeypatch):
     assert ok["error"] is None and len(ok["warm_s"]) == 1 and 0 < ok["warm_median_s"] < ok["process_s"][0]
     assert ok["cold_s"] > ok["warm_median_s"]  # the timed process compiled from the caches the priming one filled
     assert ok["cold_new_cache_files"]["inductor"] > 0 and ok["new_cache_files"][0]["inductor"] == 0
+    assert ok["triton_compiled"] == [[]]  # nothing compiled by Triton on CPU
     top = ok["profiles"][0]["by_cumulative"]
     assert len(top) == 3 and top[0]["cumulative_s"] <= ok["warm_s"][0] * 1.5
     failed = results["kevolve+CXX=/nonexistent/cc"]
     assert failed["error"] and failed["warm_s"] == [] and failed["cold_s"] is None
+
+
+def test_compiled_kernels_names_new_binaries():
+    files = {"/c/ab/gemm_kernel.cubin", "/c/ab/gemm_kernel.json", "/c/cd/zero_kernel.cubin", "/c/cd/__grp__x.json"}
+    assert compile_time.compiled_kernels(files) == ["gemm_kernel", "zero_kernel"]

@@ -11,6 +11,7 @@ from ..cache import Dispatcher, ShippedStore, UserStore
 from ..patterns import rewrite_patterns
 from .cat_inputs import cat_patches
 from .options import MODES, KevolveOptions
+from .warm_start import static_launch_patches
 
 log = logging.getLogger("torch_kevolve")
 
@@ -38,6 +39,7 @@ def kevolve_backend(gm: torch.fx.GraphModule, example_inputs, *, options: dict |
             log.debug("kevolve: patterns replaced by pattern ops: %s", ", ".join(replaced))
     patches = dict(list_mode_options(mode)) if mode else {}
     patches.update(cat_patches(gm))
+    patches.update(static_launch_patches())
     dispatcher = make_dispatcher(opts)
     transfer = None
     if opts.transfer:
