@@ -5,9 +5,9 @@ benchmarks.models.preprocessing at several batch sizes, each module in its own c
                                                 [--budget SECONDS]
 
 Per module and batch: outputs of Inductor and kevolve are checked exact against eager first; then the
-bucketize keys the module poses are tuned (`kevolve tune` path, at most --limit variants per
-implementation) into a temporary cache shared by the children, and `torch.compile(backend="kevolve")` is timed
-over that cache (kevolve restricted to the bucketize family). Times: triton.testing.do_bench median (us), L2
+keys of the preprocessing families (FAMILIES) the module poses are tuned (`kevolve tune` path, at most --limit
+variants per implementation) into a temporary cache shared by the children, and `torch.compile(backend="kevolve")`
+is timed over that cache (kevolve restricted to those families). Times: triton.testing.do_bench median (us), L2
 flushed, and the GPU kernel time per call from the profiler (`kernel_us`; the wall time of these small modules is
 mostly launch overhead).
 
@@ -44,6 +44,7 @@ from .device_time import kernel_us
 from .models.preprocessing import FACTORIES, make
 
 BATCHES = (2048, 8192, 32768, 65536)
+FAMILIES = ["bucketize", "map_id"]  # the families of the preprocessing ops
 STDERR_TAIL = 2000  # characters of a dead child's stderr kept with each run it did not report
 
 
@@ -205,7 +206,7 @@ def main(argv=None, command=child_command) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     failed, skipped = runs["failed"], runs["skipped"]
     if args.child:
-        options = {"cache_dir": args.child, "families": ["bucketize"], "shipped_cache": False}
+        options = {"cache_dir": args.child, "families": FAMILIES, "shipped_cache": False}
         run_here(modules, batches, device, options, args.limit, started + args.budget, runs, save)
         save()
     else:

@@ -56,8 +56,8 @@ class KevolvePass(CustomGraphPass):
     `transfer`, where a near solved key's winner passes the correctness check on this key).
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
-    With options.patterns, epilogue patterns (patterns.epilogues: a product and the ReLU after it) are offered
-    to the cache first, as one call; where none is approved their nodes stay, each visited on its own.
+    With options.patterns, epilogue patterns (patterns.epilogues: a product or a search and the ops after it) are
+    offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own.
     """
 
     def __init__(self, options: KevolveOptions, dispatcher: Dispatcher, transfer: NeighbourTransfer | None = None):

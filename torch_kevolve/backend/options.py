@@ -25,7 +25,7 @@ class KevolveOptions:
     patterns: before AOTAutograd, replace multi-node patterns (the DLRM dot interaction, WuKong's FM product,
         groups of embedding bags) by kevolve pattern ops, which families implement; where none claims one it
         is decomposed back to its ATen pattern; and after autograd, offer epilogue patterns (a linear layer
-        and its ReLU) to the cache as one call.
+        and its ReLU, MBDT's clamped bucket ids, MapId's lookup) to the cache as one call.
     transfer: on a cache miss, try the winner of the nearest solved key of the same overload (within
         transfer_distance, the cosine distance of their retrieval vectors), checked on the new key first.
     """

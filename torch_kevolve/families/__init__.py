@@ -15,6 +15,7 @@ from .index_select.family import GATHER
 from .interaction.family import INTERACTION
 from .jagged.family import JAGGED
 from .layer_norm.family import LAYER_NORM
+from .map_id.family import MAP_ID_FAMILY
 from .nll_loss.family import NLL_LOSS
 from .pointwise import POINTWISE
 from .reduction.family import REDUCTION
@@ -25,7 +26,7 @@ from .softmax.family import SOFTMAX
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
     SCAN, GATHER, JAGGED, SEGMENT_REDUCE, BUCKETIZE, INTERACTION, EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD,
-    FM_INTERACTION, GEMM,
+    FM_INTERACTION, GEMM, MAP_ID_FAMILY,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

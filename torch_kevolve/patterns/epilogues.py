@@ -5,6 +5,9 @@ standing for them need no autograd; an unclaimed match is simply left as it is.
 MBDT's bucket ids: add(minimum(searchsorted(boundaries, clone(view of x)), lengths), offsets), with per-row
 [rows, 1] columns, fused with the transposing copy before it (kevolve::bucketize_clamp_offset).
 
+MapId's lookup: where(eq(gather(vocabulary, p), ids), gather(rows, p), default) with p the flattened
+clamp_max(bucketize(ids, vocabulary), length - 1) (kevolve::map_id).
+
 A linear layer and its ReLU reach the post-grad graph in one of two spellings:
 - relu(addmm(bias, a, b)), as AOTAutograd traces it (kept on CPU);
 - relu(add(mm(a, b), bias)), after Inductor splits the addmm on GPUs so that the bias joins the pointwise
@@ -25,9 +28,9 @@ aten = torch.ops.aten
 @dataclass(frozen=True)
 class Epilogue:
     """A found epilogue: `root`'s value is `overload(*args)`; `nodes` (root first) are the pattern's nodes,
-    which only the pattern uses, each used by the one before it only, so all go (in that order) once root is
-    replaced; `product` is the node of the product alone (mm, addmm or searchsorted), which a kernel may claim
-    on its own instead."""
+    which only the pattern uses, each used by nodes before it only, so all go (in that order) once root is
+    replaced; `product` is the node of the product alone (mm, addmm, searchsorted or bucketize), which a kernel
+    may claim on its own instead."""
 
     root: Node
     nodes: tuple[Node, ...]
@@ -125,7 +128,80 @@ def bucketize_clamp_offset(node: Node) -> Epilogue | None:
                     (values, search.args[0], lengths, offsets, bool(search.kwargs.get("right", False))), search)
 
 
-EPILOGUES = (addmm_relu, bucketize_clamp_offset)
+def _val(value):
+    return value.meta.get("val") if isinstance(value, Node) else None
+
+
+def _flat(node, of: Node) -> bool:
+    """Whether `node` is `of` or a view / reshape of it to one dimension."""
+    if node is of:
+        return _val(of) is not None and _val(of).dim() == 1
+    return (isinstance(node, Node) and node.target in (aten.view.default, aten.reshape.default)
+            and node.args[0] is of and _val(node) is not None and _val(node).dim() == 1)
+
+
+def _lookup(gather, positions: Node) -> Node | None:
+    """The 1-D table `gather` reads at `positions` (gather(table, 0, positions)), if it is that."""
+    if not (_call(gather, aten.gather.default) and gather.args[1] == 0 and gather.args[2] is positions
+            and not gather.kwargs.get("sparse_grad", False)):
+        return None
+    table = _val(gather.args[0])
+    return gather.args[0] if isinstance(table, torch.Tensor) and table.dim() == 1 else None
+
+
+def _clamped_bucket(positions: Node) -> tuple[tuple[Node, ...], Node] | None:
+    """(the nodes from the flattening view down to the search, the bucketize) when `positions` flattens
+    clamp_max(bucketize(ids, vocabulary), length - 1), each used by the next only."""
+    clamp = positions.args[0] if positions.target in (aten.view.default, aten.reshape.default) else positions
+    if not (_call(clamp, aten.clamp_max.default) and (clamp is positions or _only_used_by(clamp, positions))):
+        return None
+    bucket = clamp.args[0]
+    if not (_call(bucket, aten.bucketize.Tensor) and _only_used_by(bucket, clamp) and len(bucket.args) == 2
+            and not bucket.kwargs.get("out_int32", False) and not bucket.kwargs.get("right", False)):
+        return None
+    vocabulary = _val(bucket.args[1])
+    if not (isinstance(vocabulary, torch.Tensor) and vocabulary.dim() == 1 and vocabulary.numel() >= 1
+            and clamp.args[1] == vocabulary.numel() - 1):
+        return None
+    return tuple(dict.fromkeys((positions, clamp, bucket))), bucket
+
+
+def map_id(node: Node) -> Epilogue | None:
+    """where(eq(gather(vocabulary, 0, p), ids), gather(rows, 0, p), full([], default)) ending at `node` (either
+    order of the eq), p the flattened clamp_max(bucketize(ids, vocabulary), length - 1), ids and vocabulary of
+    one integer dtype, rows as long as the vocabulary, default of rows' dtype, each inner node used by the
+    pattern only."""
+    if not (_call(node, aten.where.self) and len(node.args) == 3):
+        return None
+    found, hit, default = node.args
+    if not (_call(found, aten.eq.Tensor) and _only_used_by(found, node) and _call(default, aten.full.default)
+            and _only_used_by(default, node) and list(default.args[0]) == [] and _call(hit, aten.gather.default)
+            and _only_used_by(hit, node)):
+        return None
+    positions = hit.args[2]
+    rows = _lookup(hit, positions)
+    parts = _clamped_bucket(positions) if isinstance(positions, Node) else None
+    if rows is None or parts is None:
+        return None
+    chain, bucket = parts
+    ids, vocabulary = bucket.args
+    for keys, flat_ids in (found.args, found.args[::-1]):
+        if _only_used_by(keys, found) and _lookup(keys, positions) is vocabulary and _flat(flat_ids, ids):
+            break
+    else:
+        return None
+    if set(positions.users) != {hit, keys} or not isinstance(default.args[1], int):
+        return None
+    ids_val, vocabulary_val, rows_val = _val(ids), _val(vocabulary), _val(rows)
+    if (ids_val.dtype not in (torch.int32, torch.int64) or vocabulary_val.dtype != ids_val.dtype
+            or rows_val.dtype not in (torch.int32, torch.int64) or rows_val.numel() != vocabulary_val.numel()
+            or _val(default).dtype != rows_val.dtype or _val(node).dtype != rows_val.dtype):
+        return None
+    return Epilogue(node, (node, found, keys, hit, default, *chain), torch.ops.kevolve.map_id.default,
+                    (flat_ids, vocabulary, rows, default.args[1]), bucket)
+
+
+EPILOGUES = (addmm_relu, bucketize_clamp_offset, map_id)
 
 
 def find_epilogue(node: Node) -> Epilogue | None:

@@ -164,6 +164,30 @@ def _(values, boundaries, lengths, offsets, right):
     return values.new_empty(values.shape, dtype=dtype)
 
 
+def map_id_meaning(ids: torch.Tensor, vocabulary: torch.Tensor, rows: torch.Tensor, default_row: int) -> torch.Tensor:
+    """rows[k] where ids equals vocabulary[k], default_row elsewhere, as MapId writes it: bucketize, clamp, gather,
+    compare, where (kept out of meanings.py like addmm_relu_meaning)."""
+    position = torch.ops.aten.clamp_max.default(torch.ops.aten.bucketize.Tensor(ids, vocabulary),
+                                                vocabulary.numel() - 1)
+    found = torch.ops.aten.eq.Tensor(torch.ops.aten.gather.default(vocabulary, 0, position), ids)
+    default = torch.ops.aten.full.default([], default_row, dtype=rows.dtype, device=rows.device)
+    return torch.ops.aten.where.self(found, torch.ops.aten.gather.default(rows, 0, position), default)
+
+
+@torch.library.custom_op("kevolve::map_id", mutates_args=())
+def map_id(ids: torch.Tensor, vocabulary: torch.Tensor, rows: torch.Tensor, default_row: int) -> torch.Tensor:
+    """Raw ids to rows through a sorted vocabulary: ids [n] and vocabulary [length] (sorted, length >= 1) of one
+    integer dtype, rows [length] -> [n] in rows' dtype, rows[k] where an id equals vocabulary[k] (its first such
+    k), default_row where it equals none. A post-grad epilogue pattern (torch_kevolve.patterns.epilogues), so it
+    has no autograd."""
+    return map_id_meaning(ids, vocabulary, rows, default_row)
+
+
+@map_id.register_fake
+def _(ids, vocabulary, rows, default_row):
+    return ids.new_empty(ids.shape, dtype=rows.dtype)
+
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.addmm_relu.default: addmm_relu_meaning,
     torch.ops.kevolve.bucketize_clamp_offset.default: bucketize_clamp_offset_meaning,
@@ -171,6 +195,7 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
     torch.ops.kevolve.fm_interaction_backward.default: fm_interaction_backward_meaning,
+    torch.ops.kevolve.map_id.default: map_id_meaning,
     torch.ops.kevolve.pairwise_dots.default: pairwise_dots_meaning,
     torch.ops.kevolve.pairwise_dots_backward.default: pairwise_dots_backward_meaning,
 }

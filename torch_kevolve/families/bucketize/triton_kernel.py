@@ -43,7 +43,14 @@ def binary_count(boundaries_ptr, row_start, value, mask, length, steps, RIGHT: t
     """How many boundaries of the row at `row_start` (broadcast with `value`) are below each value: [0, length]
     halved `steps` times, the loads masked off where `mask` is false or the interval is empty; int32."""
     lo = tl.zeros_like(value).to(tl.int32)
-    hi = lo + length
+    return bisect(boundaries_ptr, row_start, lo, lo + length, value, mask, steps, RIGHT, HALF)
+
+
+@triton.jit
+def bisect(boundaries_ptr, row_start, lo, hi, value, mask, steps, RIGHT: tl.constexpr, HALF: tl.constexpr):
+    """The first position in [lo, hi) (int32, per value) of the row at `row_start` whose boundary is not below
+    its value (hi if none), the interval halved `steps` times: the boundaries before lo must be below and those
+    from hi on not. Loads are masked off where `mask` is false or the interval is empty."""
     for _ in range(steps):
         active = lo < hi
         mid = (lo + hi) // 2

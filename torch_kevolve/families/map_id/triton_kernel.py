@@ -1,0 +1,111 @@
+"""Triton MapId: each program looks up BLOCK ids, fusing what MapId writes as five ops.
+
+An id's position is the first vocabulary key not below it (bucketize's); SEARCH picks how it is found:
+  binary: halving search over the whole vocabulary, about log2(length) dependent loads per id, as Inductor's
+          bucketize does (on the H200 the DLRM-sized lookup was bound by those loads, not by bytes);
+  radix:  the keys are first counted into 2^BUCKET_BITS equal-width buckets of [first key, last key]
+          (bucket_counts_kernel; an exclusive cumsum of the counts gives each bucket's first position), and an
+          id searches its bucket's positions only: on keys spread evenly over their range a bucket holds about
+          length / 2^BUCKET_BITS of them, so a couple of loads. Ids outside the range skip the search (position 0,
+          or length). Exact on any sorted vocabulary; on a skewed one buckets are longer, so only slower.
+Then the position is clamped to length - 1, and the id gets rows[position] where vocabulary[position] equals
+it, default_row elsewhere. Bucket arithmetic is in uint64, so any int64 range fits.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..bucketize.triton_kernel import bisect
+from ..triton_launch import launch
+from .calls import MapIdCall
+
+SEARCHES = ("radix", "binary")
+
+
+@triton.jit
+def _bucket(key, first, last, BUCKET_BITS: tl.constexpr):
+    """The equal-width bucket of `key` in [first, last] (keys in that range; int32 in [0, 2^BUCKET_BITS))."""
+    low = first.to(tl.int64).to(tl.uint64)
+    width = (last.to(tl.int64).to(tl.uint64) - low) // (1 << BUCKET_BITS) + 1
+    return ((key.to(tl.int64).to(tl.uint64) - low) // width).to(tl.int32)
+
+
+@triton.jit
+def bucket_counts_kernel(
+    vocabulary_ptr,  # [length] sorted
+    counts_ptr,  # [2^BUCKET_BITS + 1] int32 zeros: bucket b's keys are counted at b + 1
+    length,
+    BUCKET_BITS: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = e < length
+    key = tl.load(vocabulary_ptr + e, mask=mask, other=0)
+    first = tl.load(vocabulary_ptr)
+    last = tl.load(vocabulary_ptr + length - 1)
+    bucket = _bucket(tl.where(mask, key, first), first, last, BUCKET_BITS)
+    tl.atomic_add(counts_ptr + bucket + 1, tl.full([BLOCK], 1, tl.int32), mask=mask, sem="relaxed")
+
+
+@triton.jit
+def map_id_kernel(
+    ids_ptr,  # [n]
+    vocabulary_ptr,  # [length] sorted, ids' dtype
+    rows_ptr,  # [length]
+    starts_ptr,  # [2^BUCKET_BITS + 1] int32: each bucket's first position, then length (radix only)
+    out_ptr,  # [n] rows' dtype
+    n,
+    length,
+    steps,  # length.bit_length(): halvings that narrow any interval of positions to one
+    default_row,
+    SEARCH: tl.constexpr,
+    BUCKET_BITS: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = e < n
+    x = tl.load(ids_ptr + e, mask=mask, other=0)
+    if SEARCH == "radix":
+        first = tl.load(vocabulary_ptr)
+        last = tl.load(vocabulary_ptr + length - 1)
+        inside = (x >= first) & (x <= last)
+        bucket = _bucket(tl.where(inside, x, first), first, last, BUCKET_BITS)
+        lo = tl.load(starts_ptr + bucket, mask=mask & inside, other=0)
+        hi = tl.load(starts_ptr + bucket + 1, mask=mask & inside, other=0)
+        lo = tl.where(x > last, length, lo)
+        hi = tl.where(x > last, length, hi)
+    else:
+        lo = tl.zeros([BLOCK], dtype=tl.int32)
+        hi = lo + length
+    position = tl.minimum(bisect(vocabulary_ptr, 0, lo, hi, x, mask, steps, False, False), length - 1)
+    key = tl.load(vocabulary_ptr + position, mask=mask, other=0)
+    row = tl.load(rows_ptr + position, mask=mask, other=0)
+    out = tl.where(key == x, row, default_row)
+    tl.store(out_ptr + e, out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def allocate(t: dict, call: MapIdCall) -> list[torch.Tensor]:
+    return [torch.empty(call.ids, dtype=call.row_dtype, device=t["ids"].device)]
+
+
+def bucket_starts(vocabulary: torch.Tensor, genome: dict) -> torch.Tensor:
+    """Each radix bucket's first position in `vocabulary` (int32, 2^BUCKET_BITS + 1 entries, the last its
+    length)."""
+    counts = torch.zeros((1 << genome["BUCKET_BITS"]) + 1, dtype=torch.int32, device=vocabulary.device)
+    launch(bucket_counts_kernel, (triton.cdiv(vocabulary.numel(), genome["BLOCK"]),), vocabulary, counts,
+           vocabulary.numel(), BUCKET_BITS=genome["BUCKET_BITS"], BLOCK=genome["BLOCK"],
+           num_warps=genome["num_warps"])
+    return torch.cumsum(counts, 0, dtype=torch.int32)
+
+
+def map_id(t: dict, call: MapIdCall, genome: dict) -> list[torch.Tensor]:
+    """The call's rows (one per id), computed by map_id_kernel after, for the radix search, bucket_starts."""
+    (out,) = allocate(t, call)
+    ids, vocabulary, rows = (t[n].contiguous() for n in ("ids", "vocabulary", "rows"))
+    starts = bucket_starts(vocabulary, genome) if genome["SEARCH"] == "radix" else vocabulary
+    launch(map_id_kernel, (triton.cdiv(call.ids, genome["BLOCK"]),), ids, vocabulary, rows, starts, out, call.ids,
+           call.length, call.length.bit_length(), call.default_row, SEARCH=genome["SEARCH"],
+           BUCKET_BITS=genome["BUCKET_BITS"], BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
+    return [out]
