@@ -1,4 +1,5 @@
-"""The map_id family (kevolve::map_id, MapId's fused lookup): both searches against MapId's eager ATen ops (exact)
+"""The map_id family (kevolve::map_id, MapId's fused lookup): both Triton searches and the radix decomposition
+against MapId's eager ATen ops (exact)
 on ids known and unknown, below the first key and past the last, the dtypes' ends, repeated keys, a one-key
 vocabulary, a clustered vocabulary (uneven buckets), int32 ids and rows, no ids; the radix bucket starts against
 Python's integer arithmetic; generated inputs through check_kernel (which catches a wrong default row); refused
@@ -15,7 +16,7 @@ from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import check_kernel
 from torch_kevolve.families.map_id import triton_kernel
 from torch_kevolve.families.map_id.family import MAP_ID_FAMILY
-from torch_kevolve.families.map_id.implementations import TRITON
+from torch_kevolve.families.map_id.implementations import DECOMPOSITION, TRITON
 from torch_kevolve.patterns.ops import map_id_meaning
 
 OP = torch.ops.kevolve.map_id.default
@@ -56,12 +57,15 @@ CALLS = {
 }
 
 
-@pytest.mark.parametrize("genome", GENOMES, ids=lambda g: f"{g['SEARCH']}{g['BUCKET_BITS']}")
+KERNELS = [(TRITON, genome) for genome in GENOMES] + [(DECOMPOSITION, dict(BUCKET_BITS=bits)) for bits in (10, 16)]
+
+
+@pytest.mark.parametrize("implementation,genome", KERNELS, ids=lambda k: getattr(k, "name", None) or str(k))
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_lookup_matches_mapid_ops(name, genome):
+def test_lookup_matches_mapid_ops(name, implementation, genome):
     ids, vocabulary, rows, default_row = CALLS[name]
     problem = MAP_ID_FAMILY.problem(OP, CALLS[name], {})
-    got = TRITON.build(problem, genome)(ids, vocabulary, rows, default_row)
+    got = implementation.build(problem, genome)(ids, vocabulary, rows, default_row)
     want = map_id_meaning(ids, vocabulary, rows, default_row)
     assert got.dtype == want.dtype and torch.equal(got, want)
     if ids.numel():
@@ -78,10 +82,10 @@ def test_bucket_starts_count_the_keys_of_earlier_buckets():
     assert starts.tolist() == [sum(b < bucket for b in buckets) for bucket in range((1 << bits) + 1)]
 
 
-@pytest.mark.parametrize("genome", GENOMES[::2], ids=lambda g: g["SEARCH"])
-def test_generated_inputs_pass_the_check(genome):
+@pytest.mark.parametrize("implementation,genome", KERNELS[::2], ids=lambda k: getattr(k, "name", None) or str(k))
+def test_generated_inputs_pass_the_check(implementation, genome):
     for problem in MAP_ID_FAMILY.example_problems(OP):
-        fn = TRITON.build(problem, genome)
+        fn = implementation.build(problem, genome)
         assert check_kernel(MAP_ID_FAMILY, problem, fn, CPU, seeds=(0, 1), dists=DISTRIBUTIONS) == 0
 
 
@@ -128,6 +132,8 @@ def test_genomes_the_implementation_refuses():
     large = MAP_ID_FAMILY.problem(OP, (SPREAD, torch.zeros(100_000, dtype=torch.int64),
                                        torch.zeros(100_000, dtype=torch.int64), 0), {})
     assert TRITON.default_genome(large)["SEARCH"] == "radix"
+    assert "per key" in DECOMPOSITION.supports(small, dict(BUCKET_BITS=12))
+    assert DECOMPOSITION.default_genome(large) == dict(BUCKET_BITS=16)
 
 
 def _compiled(module: torch.nn.Module, *inputs) -> tuple[torch.Tensor, list]:

@@ -193,6 +193,8 @@ def map_id(node: Node) -> Epilogue | None:
     if set(positions.users) != {hit, keys} or not isinstance(default.args[1], int):
         return None
     ids_val, vocabulary_val, rows_val = _val(ids), _val(vocabulary), _val(rows)
+    if not all(isinstance(v, torch.Tensor) for v in (ids_val, _val(default), _val(node))):
+        return None
     if (ids_val.dtype not in (torch.int32, torch.int64) or vocabulary_val.dtype != ids_val.dtype
             or rows_val.dtype not in (torch.int32, torch.int64) or rows_val.numel() != vocabulary_val.numel()
             or _val(default).dtype != rows_val.dtype or _val(node).dtype != rows_val.dtype):

@@ -27,15 +27,22 @@ def bucketize(t: dict, call: BucketizeCall, method: str) -> list[torch.Tensor]:
         count = _below(boundaries[:, None, :], values[:, :, None], call.right).sum(-1)
     else:
         lo = torch.zeros(values.shape, dtype=torch.int64, device=values.device)
-        hi = torch.full_like(lo, call.length)
-        for _ in range(call.length.bit_length()):
-            active = lo < hi
-            mid = (lo + hi) // 2
-            below = _below(boundaries.gather(1, mid.clamp(max=call.length - 1)), values, call.right)
-            lo = torch.where(active & below, mid + 1, lo)
-            hi = torch.where(active & ~below, mid, hi)
-        count = lo
+        count = halve(boundaries, values, lo, torch.full_like(lo, call.length), call.length.bit_length(), call.right)
     return [count.to(torch.int32 if call.out_int32 else torch.int64).reshape(call.out_shape)]
+
+
+def halve(boundaries: torch.Tensor, values: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, steps: int,
+          right: bool) -> torch.Tensor:
+    """The first position in [lo, hi) of each value's row of `boundaries` ([rows, length]; values, lo and hi
+    [rows, n], int64 positions) whose boundary is not below it (hi if none), the intervals halved `steps` times:
+    boundaries before lo must be below and those from hi on not."""
+    for _ in range(steps):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        below = _below(boundaries.gather(1, mid.clamp(max=boundaries.shape[1] - 1)), values, right)
+        lo = torch.where(active & below, mid + 1, lo)
+        hi = torch.where(active & ~below, mid, hi)
+    return lo
 
 
 def clamp_offset(t: dict, call: BucketizeCall, method: str) -> list[torch.Tensor]:

@@ -12,7 +12,7 @@ from ..base import KernelFamily
 from ..tensor_inputs import generator
 from . import calls
 from .calls import MAP_ID
-from .implementations import TRITON
+from .implementations import DECOMPOSITION, TRITON
 
 # (ids, vocabulary length, ids' dtype, rows' dtype) of the example problems
 EXAMPLES = [(300, 40, torch.int64, torch.int64), (97, 1, torch.int32, torch.int64),
@@ -55,14 +55,15 @@ class MapIdFamily(KernelFamily):
         return calls.problem(self.name, overload, args, kwargs)
 
     def make_inputs(self, problem: Problem, seed: int, dist: str, device: torch.device) -> tuple:
-        """A sorted vocabulary (_vocabulary), ids (_ids) and rows drawn over the rows' dtype, in schema order."""
+        """A sorted vocabulary (_vocabulary), ids (_ids), rows drawn over the rows' dtype and the vocabulary's
+        length as default_row (MapId's convention), in schema order."""
         g = generator(seed, device)
         n, length = problem.dim("ids"), problem.dim("length")
         vocabulary = _vocabulary(length, problem.dtype("ids"), dist, g, device)
         rows_dtype = problem.dtype("rows")
         info = torch.iinfo(rows_dtype)
         rows = torch.randint(info.min, info.max, (length,), generator=g, device=device, dtype=torch.int64)
-        return _ids(n, vocabulary, dist, g), vocabulary, rows.to(rows_dtype), problem.param("default_row")
+        return _ids(n, vocabulary, dist, g), vocabulary, rows.to(rows_dtype), min(length, info.max)
 
     def reference(self, problem: Problem, args: Sequence) -> tuple[torch.Tensor, ...]:
         """MapId's ATen ops on CPU (exact)."""
@@ -91,6 +92,6 @@ MAP_ID_FAMILY = MapIdFamily(
     name="map_id",
     version="1",
     overloads=(MAP_ID,),
-    implementations=(TRITON,),
+    implementations=(TRITON, DECOMPOSITION),
     inductor_fuses=True,
 )
