@@ -54,7 +54,7 @@ def test_stacked_backward_kernels_compile_for_sm90(captured, tables, mode, dtype
     assert_compiled(captured, *kernels)
 
 
-class _Hopper:
+class Hopper:
     """A stand-in for Triton's active driver: only the target it reports (sm_90) is asked for."""
 
     def get_current_target(self):
@@ -76,7 +76,7 @@ def test_inductor_sees_the_forward_write_only_its_output(monkeypatch):
             32 if name.startswith("num_bags") else 0 for name in kernel.arg_names[:-6]]
     kwargs = dict(zip(kernel.arg_names, args + [torch.zeros(26 * 32, 128), 128]),
                   MODE=0, BLOCK_N=32, BLOCK_D=128, BAGS_PER_PROGRAM=1)
-    monkeypatch.setattr(driver, "_active", _Hopper())
+    monkeypatch.setattr(driver, "_active", Hopper())
     accesses = wrap.identify_accessed_tensors(kernel, kwargs, {})
     assert {dep.name for dep in accesses.read_writes.writes} == {"out_ptr"}
     assert {dep.name for dep in accesses.read_writes.reads} == {f"{n}{t}" for t in range(26)
@@ -112,7 +112,7 @@ def test_inductor_sees_the_sweep_kernels_read_every_table_and_write_only_their_b
     if not hasattr(wrap, "identify_accessed_tensors"):
         pytest.skip("this torch analyses user kernels under another name")
     kernel = getattr(backward_sweep.kernels(26), kernel_name)
-    monkeypatch.setattr(driver, "_active", _Hopper())
+    monkeypatch.setattr(driver, "_active", Hopper())
     accesses = wrap.identify_accessed_tensors(kernel, {**sweep_kernel_arguments(kernel, 26), **constexprs}, {})
     assert {dep.name for dep in accesses.read_writes.writes} == writes
     assert {f"{n}{t}" for t in range(26) for n in reads} <= {dep.name for dep in accesses.read_writes.reads}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmarks.models.preprocessing import MapId
+from tests.families.test_embedding_bags_sm90_compile import Hopper
 from tests.families.test_sm90_compile import captured_launches, compile_for_sm90
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.families import family_for
@@ -186,3 +187,25 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
     for launch in captured:
         compiled = compile_for_sm90(*launch)
         assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
+
+
+@pytest.mark.parametrize("kernel,constexprs,writes", [
+    (triton_kernel.bucket_counts_kernel, dict(BUCKET_BITS=10, BLOCK=128), {"counts_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="radix", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="binary", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
+])
+def test_inductor_sees_the_kernels_write_only_their_outputs(monkeypatch, kernel, constexprs, writes):
+    """Inductor's analysis of user Triton kernels must not take the vocabulary (whose keys address the counts and
+    the positions) for written: it would copy the module's buffer, or order launches wrongly."""
+    from triton.runtime import driver
+    wrap = pytest.importorskip("torch._higher_order_ops.triton_kernel_wrap")
+    if not hasattr(wrap, "identify_accessed_tensors"):
+        pytest.skip("this torch analyses user kernels under another name")
+    tensors = {"ids_ptr": SPREAD, "vocabulary_ptr": SPREAD, "rows_ptr": SPREAD, "out_ptr": SPREAD.clone(),
+               "starts_ptr": torch.zeros(1025, dtype=torch.int32), "counts_ptr": torch.zeros(1025, dtype=torch.int32)}
+    scalars = {"n": 64, "length": 300, "steps": 9, "default_row": 300}
+    arguments = {name: tensors.get(name, scalars.get(name)) for name in kernel.arg_names if name not in constexprs}
+    monkeypatch.setattr(driver, "_active", Hopper())
+    accesses = wrap.identify_accessed_tensors(kernel, {**arguments, **constexprs}, {})
+    assert {dep.name for dep in accesses.read_writes.writes} == writes
+    assert "vocabulary_ptr" in {dep.name for dep in accesses.read_writes.reads}
