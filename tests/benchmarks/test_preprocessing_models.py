@@ -1,6 +1,6 @@
 """The preprocessing reference modules against slow per-element Python loops on tiny inputs, their
-factories, and the kevolve backend claiming their bucketize / searchsorted nodes (MBDT: its search, clamp and
-offset as one clamped-ids kernel; exact vs eager)."""
+factories, and the kevolve backend claiming their fused nodes (MBDT: its search, clamp and offset as one
+clamped-ids kernel; MapId: its lookup as one kernel; exact vs eager)."""
 import math
 
 import pytest
@@ -89,19 +89,22 @@ def test_map_id_factory_mixes_known_and_unknown_ids():
     assert 0.1 < unknown < 0.3
 
 
-COMPILED = [("map_id", dict(ids_per_sample=3, vocabulary=50), "aten.bucketize.Tensor"),
-            ("mbdt", dict(features=6, max_borders=5), "kevolve.bucketize_clamp_offset.default"),
-            ("mbdt", dict(features=5, max_borders=4, right=True), "kevolve.bucketize_clamp_offset.default")]
+COMPILED = [  # (module, its sizes, the op claimed, its family, the kernel)
+    ("map_id", dict(ids_per_sample=3, vocabulary=50), "kevolve.map_id.default", "map_id", "map_id_triton"),
+    ("mbdt", dict(features=6, max_borders=5), "kevolve.bucketize_clamp_offset.default", "bucketize",
+     "bucketize_clamp_triton"),
+    ("mbdt", dict(features=5, max_borders=4, right=True), "kevolve.bucketize_clamp_offset.default", "bucketize",
+     "bucketize_clamp_triton"),
+]
 
 
-@pytest.mark.parametrize("name,sizes,op", COMPILED)
-def test_kevolve_claims_the_search_node_and_stays_exact(name, sizes, op, tmp_path):
+@pytest.mark.parametrize("name,sizes,op,family,kernel", COMPILED)
+def test_kevolve_claims_the_fused_node_and_stays_exact(name, sizes, op, family, kernel, tmp_path):
     torch._dynamo.reset()
     module, inputs = pp.make(name, 16, "cpu", **sizes)
     compiled = torch.compile(module, backend="kevolve", options={"interpret": True, "cache_dir": str(tmp_path)})
     with collect_decisions() as decisions:
         got = compiled(*inputs)
-    kernel = "bucketize_clamp_triton" if op.startswith("kevolve") else "bucketize_triton"
-    assert [d.implementation for d in decisions if d.family == "bucketize"] == [kernel]
-    assert [d.op for d in decisions if d.family == "bucketize"] == [op]
+    claimed = [(d.op, d.family, d.implementation) for d in decisions if d.claimed]
+    assert claimed == [(op, family, kernel)]
     assert torch.equal(got, module(*inputs))
