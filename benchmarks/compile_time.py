@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch._dynamo.utils import counters
 
 from torch_kevolve.key import DeviceInfo
 
@@ -130,8 +131,6 @@ def child(benchmark: str, contender: str, device_name: str, profile: int = 0) ->
         profiler.disable()
     seconds = time.perf_counter() - start
     new_files = {cache: paths - files_before[cache] for cache, paths in cache_files().items()}
-    from torch._dynamo.utils import counters
-
     result = {"seconds": seconds, "async_compiled": names, "caches": cache_answers(),
               "new_cache_files": {cache: len(paths) for cache, paths in new_files.items()},
               "triton_compiled": compiled_kernels(new_files["triton"]),
