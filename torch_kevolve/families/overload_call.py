@@ -19,6 +19,11 @@ def overload_call(problem: Problem, describe: Callable, compute: Callable, resul
     return fn
 
 
+def first_output(outputs: Sequence, call):
+    """The one output of a single-output overload (a `results` for overload_call)."""
+    return outputs[0]
+
+
 def forward_or_masked(outputs: Sequence, call) -> tuple:
     """A forward's outputs as a tuple; a backward's wanted gradients (call.output_mask) in their
     places and None for the others, as ATen's norm backward returns them."""

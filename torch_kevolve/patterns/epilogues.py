@@ -77,8 +77,12 @@ def addmm_relu(node: Node) -> Epilogue | None:
     return Epilogue(node, (node, *nodes), torch.ops.kevolve.addmm_relu.default, args, nodes[-1])
 
 
+def _val(value):
+    return value.meta.get("val") if isinstance(value, Node) else None
+
+
 def _int64_column(value, rows: int) -> bool:
-    val = value.meta.get("val") if isinstance(value, Node) else None
+    val = _val(value)
     return isinstance(val, torch.Tensor) and val.dtype == torch.int64 and tuple(val.shape) == (rows, 1)
 
 
@@ -106,7 +110,7 @@ def _batched_search(node) -> bool:
     if not (_call(node, aten.searchsorted.Tensor) and len(node.args) == 2 and not kwargs.get("out_int32", False)
             and kwargs.get("side") is None and kwargs.get("sorter") is None):
         return False
-    boundaries, values = (a.meta.get("val") if isinstance(a, Node) else None for a in node.args)
+    boundaries, values = (_val(a) for a in node.args)
     return (isinstance(boundaries, torch.Tensor) and isinstance(values, torch.Tensor) and boundaries.dim() == 2
             and values.dim() == 2 and boundaries.shape[0] == values.shape[0])
 
@@ -128,16 +132,11 @@ def bucketize_clamp_offset(node: Node) -> Epilogue | None:
                     (values, search.args[0], lengths, offsets, bool(search.kwargs.get("right", False))), search)
 
 
-def _val(value):
-    return value.meta.get("val") if isinstance(value, Node) else None
-
-
 def _flat(node, of: Node) -> bool:
     """Whether `node` is `of` or a view / reshape of it to one dimension."""
-    if node is of:
-        return _val(of) is not None and _val(of).dim() == 1
-    return (isinstance(node, Node) and node.target in (aten.view.default, aten.reshape.default)
-            and node.args[0] is of and _val(node) is not None and _val(node).dim() == 1)
+    value = _val(node)
+    return (isinstance(value, torch.Tensor) and value.dim() == 1
+            and (node is of or (node.target in (aten.view.default, aten.reshape.default) and node.args[0] is of)))
 
 
 def _lookup(gather, positions: Node) -> Node | None:

@@ -9,7 +9,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import clamp_kernel, clamped_calls, decomposition, triton_kernel
 from .calls import BucketizeCall, describe, remembered
 
@@ -25,9 +25,6 @@ clamped_bucket_ids = named_kernel_call("clamped_bucket_ids", ("values", "boundar
                                        BucketizeCall.from_params, clamp_kernel.clamped_buckets, triton_kernel.allocate)
 
 
-def _output(outputs, call: BucketizeCall):
-    return outputs[0]
-
 
 def _describe_remembering(problem: Problem) -> Callable:
     return functools.partial(describe, remembered=remembered(problem))
@@ -36,22 +33,22 @@ def _describe_remembering(problem: Problem) -> Callable:
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     return overload_call(problem, _describe_remembering(problem), functools.partial(bucketize_values, genome=genome),
-                         _output)
+                         first_output)
 
 
 def _build_clamped_triton(problem: Problem, genome: Genome) -> Callable:
     CLAMPED_TRITON.genome_space.validate(genome)
     return overload_call(problem, clamped_calls.describe, functools.partial(clamped_bucket_ids, genome=genome),
-                         _output)
+                         first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     if problem.op == CLAMPED:
         return overload_call(problem, clamped_calls.describe,
-                             functools.partial(decomposition.clamp_offset, method=genome["method"]), _output)
+                             functools.partial(decomposition.clamp_offset, method=genome["method"]), first_output)
     compute = functools.partial(decomposition.bucketize, method=genome["method"])
-    return overload_call(problem, _describe_remembering(problem), compute, _output)
+    return overload_call(problem, _describe_remembering(problem), compute, first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

@@ -13,7 +13,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..checking import HALF
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import calls, presplit_kernel, relu_calls, triton_kernel
 from .calls import GemmCall
 
@@ -30,21 +30,18 @@ gemm_presplit_relu = named_kernel_call("gemm_presplit_relu", ("a", "b", "bias"),
                                        presplit_kernel.gemm_relu, triton_kernel.allocate)
 
 
-def _output(outputs, call: GemmCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, calls.describe, functools.partial(gemm_tiles, genome=genome), _output)
+    return overload_call(problem, calls.describe, functools.partial(gemm_tiles, genome=genome), first_output)
 
 
 def _build_presplit(problem: Problem, genome: Genome) -> Callable:
     PRESPLIT.genome_space.validate(genome)
     if problem.op == str(relu_calls.ADDMM_RELU):
         return overload_call(problem, relu_calls.describe, functools.partial(gemm_presplit_relu, genome=genome),
-                             _output)
-    return overload_call(problem, calls.describe, functools.partial(gemm_presplit, genome=genome), _output)
+                             first_output)
+    return overload_call(problem, calls.describe, functools.partial(gemm_presplit, genome=genome), first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

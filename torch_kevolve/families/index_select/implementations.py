@@ -8,7 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import decomposition, triton_kernel
 from .calls import EMBEDDING_BACKWARD, GatherCall, describe
 
@@ -19,19 +19,16 @@ gather_rows = named_kernel_call("gather_rows", ("values", "index"), GatherCall.f
 GATHER_CHOICES, BACKWARD_CHOICES = ("BLOCK",), ("BLOCK_N", "BLOCK_D")
 
 
-def _output(outputs, call: GatherCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(gather_rows, genome=genome), _output)
+    return overload_call(problem, describe, functools.partial(gather_rows, genome=genome), first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.gather, accumulate=genome["accumulate"]),
-                         _output)
+                         first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

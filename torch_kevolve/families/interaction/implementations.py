@@ -12,7 +12,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import named_kernel_call
 from ..opaque_call import opaque_compute, unwrapped
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import decomposition, triton_kernel
 from .calls import PAIRWISE_DOTS_BACKWARD, InteractionCall, describe
 
@@ -24,19 +24,16 @@ named_kernel_call("interaction", TENSOR_NAMES, InteractionCall.from_params, unwr
 interaction_kernels = opaque_compute(torch.ops.kevolve.interaction, TENSOR_NAMES)
 
 
-def _output(outputs, call: InteractionCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(interaction_kernels, genome=genome), _output)
+    return overload_call(problem, describe, functools.partial(interaction_kernels, genome=genome), first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.interaction, method=genome["method"]),
-                         _output)
+                         first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

@@ -8,7 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from . import decomposition, triton_kernel
 from .calls import JaggedCall, describe
@@ -19,19 +19,16 @@ convert_jagged = named_kernel_call("jagged_convert", ("source", "offsets"), Jagg
                                    triton_kernel.convert, triton_kernel.allocate)
 
 
-def _output(outputs, call: JaggedCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(convert_jagged, genome=genome), _output)
+    return overload_call(problem, describe, functools.partial(convert_jagged, genome=genome), first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.convert, indexing=genome["indexing"]),
-                         _output)
+                         first_output)
 
 
 TRITON = Implementation(

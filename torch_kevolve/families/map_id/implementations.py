@@ -8,7 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import decomposition, triton_kernel
 from .calls import MapIdCall, describe
 
@@ -20,19 +20,16 @@ looked_up_rows = named_kernel_call("looked_up_rows", ("ids", "vocabulary", "rows
                                    triton_kernel.map_id, triton_kernel.allocate)
 
 
-def _output(outputs, call: MapIdCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(looked_up_rows, genome=genome), _output)
+    return overload_call(problem, describe, functools.partial(looked_up_rows, genome=genome), first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.radix_lookup, bits=genome["BUCKET_BITS"]),
-                         _output)
+                         first_output)
 
 
 def _too_many_buckets(problem: Problem, genome: Genome) -> str | None:

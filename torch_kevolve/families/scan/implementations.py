@@ -8,7 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from ..row_tiles import ROW_TILES, tiles_fit
 from . import decomposition, triton_kernel
 from .calls import ScanCall, describe
@@ -22,9 +22,6 @@ scan_rows = kernel_call(
 )
 
 
-def _output(outputs, call: ScanCall):
-    return outputs[0]
-
 
 def _describe_remembering(problem: Problem) -> Callable:
     """describe with the problem's output dtype for calls that leave out the keyword-only dtype."""
@@ -34,13 +31,13 @@ def _describe_remembering(problem: Problem) -> Callable:
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     compute = lambda tensors, call: scan_rows(list(tensors), {"call": call.params(), "genome": genome})  # noqa: E731
-    return overload_call(problem, _describe_remembering(problem), compute, _output)
+    return overload_call(problem, _describe_remembering(problem), compute, first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     compute = functools.partial(decomposition.scan, span=genome["span"])
-    return overload_call(problem, _describe_remembering(problem), compute, _output)
+    return overload_call(problem, _describe_remembering(problem), compute, first_output)
 
 
 TRITON = Implementation(

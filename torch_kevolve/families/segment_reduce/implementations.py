@@ -8,7 +8,7 @@ from typing import Callable
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from . import decomposition, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
@@ -19,19 +19,16 @@ reduce_segments = named_kernel_call("segment_reduce_rows", ("data", "index", "gr
                                     SegmentCall.from_params, triton_kernel.reduce, triton_kernel.allocate)
 
 
-def _output(outputs, call: SegmentCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(reduce_segments, genome=genome), _output)
+    return overload_call(problem, describe, functools.partial(reduce_segments, genome=genome), first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.reduce, accumulate=genome["accumulate"]),
-                         _output)
+                         first_output)
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:

@@ -9,7 +9,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import kernel_call
 from ..row_tiles import ROW_TILES, tiles_fit
-from ..overload_call import overload_call
+from ..overload_call import first_output, overload_call
 from . import decomposition, triton_kernel
 from .calls import SoftmaxCall, describe
 
@@ -27,20 +27,17 @@ def _allocate(tensors, params: dict):
 softmax_rows = kernel_call("softmax_rows", _run_triton, _allocate)
 
 
-def _output(outputs, call: SoftmaxCall):
-    return outputs[0]
-
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     compute = lambda tensors, call: softmax_rows(tensors, {"call": call.params(), "genome": genome})  # noqa: E731
-    return overload_call(problem, describe, compute, _output)
+    return overload_call(problem, describe, compute, first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(decomposition.softmax, normalizer=genome["normalizer"]),
-                         _output)
+                         first_output)
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
