@@ -1,5 +1,10 @@
 """backend/warm_start: the backend hands Inductor the static-launch setting for user-defined Triton kernels (one
-Inductor accepts), and nothing where torch lacks it."""
+Inductor accepts), and its compile workers through the environment (read back by a fresh process); nothing where
+torch lacks the setting or the user turned it off."""
+import os
+import subprocess
+import sys
+
 import torch
 import torch._inductor.config as inductor_config
 
@@ -24,6 +29,7 @@ def _compile_patches(monkeypatch) -> dict:
 
 
 def test_backend_statically_launches_user_defined_kernels(monkeypatch):
+    monkeypatch.delenv(warm_start.WORKER_ENVIRONMENT, raising=False)
     patches = _compile_patches(monkeypatch)
     assert patches[warm_start.STATIC_LAUNCH] is True
     with inductor_config.patch(warm_start.static_launch_patches()):  # a setting this torch's Inductor knows
@@ -34,3 +40,19 @@ def test_static_launch_patches_empty_where_torch_lacks_the_setting(monkeypatch):
     monkeypatch.setattr(warm_start, "inductor_config", object())  # a config without it
     assert warm_start.static_launch_patches() == {}
 
+
+
+def test_workers_started_later_read_the_setting_from_the_environment(monkeypatch):
+    """A fresh process (as Inductor's compile workers are) sees the setting that the patches put in the
+    environment."""
+    monkeypatch.delenv(warm_start.WORKER_ENVIRONMENT, raising=False)
+    assert warm_start.static_launch_patches() == {warm_start.STATIC_LAUNCH: True}
+    read = subprocess.run([sys.executable, "-c", "import torch._inductor.config as c; "
+                           f"print(c.{warm_start.STATIC_LAUNCH})"], capture_output=True, text=True, check=True)
+    assert read.stdout.strip() == "True"
+
+
+def test_the_user_can_turn_static_launch_off(monkeypatch):
+    monkeypatch.setenv(warm_start.WORKER_ENVIRONMENT, "0")
+    assert warm_start.static_launch_patches() == {}
+    assert os.environ[warm_start.WORKER_ENVIRONMENT] == "0"

@@ -1,5 +1,5 @@
 """The preprocessing microbenchmark: its CPU skip, its exactness check, one run of its measuring path on CPU
-(tuning the decompositions of MapId's bucketize key into a temporary cache), a child's run-keeping and the parent's
+(tuning the decompositions of MapId's bucketize key into a temporary cache), the same with Inductor failing, a child's run-keeping and the parent's
 isolation of a child that dies."""
 import json
 import sys
@@ -31,6 +31,25 @@ def test_bench_measures_a_tuned_module_on_cpu(tmp_path):
     assert r["kernel_us"] is None  # GPU kernel times on CUDA only
     assert [t["implementation"] for t in r["tuned"]] == ["bucketize_decomposition"]
     assert "aten.bucketize.Tensor" in r["tuned"][0]["key"]
+
+
+def test_an_inductor_failure_keeps_kevolves_row(tmp_path, monkeypatch, capsys):
+    """Inductor runs last: where its compile fails, the row keeps eager's and kevolve's times and checks, with
+    Inductor's error and None for its times."""
+    compile_module = torch.compile
+
+    def failing_inductor(module, **kwargs):
+        if "backend" not in kwargs:
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        return compile_module(module, **kwargs)
+
+    monkeypatch.setattr(preprocessing.torch, "compile", failing_inductor)
+    options = {"cache_dir": str(tmp_path), "families": ["bucketize"], "shipped_cache": False}
+    r = preprocessing.bench("map_id", 32, torch.device("cpu"), options, limit=1)
+    assert r["correct"] == {"kevolve": True} and "device-side assert" in r["inductor_error"]
+    assert r["times_us"]["inductor"] is None and r["speedup_vs_inductor"] is None and r["times_us"]["kevolve"] > 0
+    preprocessing.print_result(dict(r, kernel_us={"eager": 1.0, "inductor": None, "kevolve": 1.0}))
+    assert "Inductor failed: RuntimeError" in capsys.readouterr().out
 
 
 def test_every_run_is_kept_and_a_lost_context_stops_the_rest(tmp_path, monkeypatch):

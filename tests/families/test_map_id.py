@@ -182,7 +182,7 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
         triton_kernel.map_id({"ids": ids, "vocabulary": vocabulary, "rows": rows},
                              triton_kernel.MapIdCall(problem.dim("ids"), problem.dim("length"), dtype, rows.dtype,
                                                      default_row), genome)
-    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_counts_kernel", "map_id_kernel",
+    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_starts_kernel", "map_id_kernel",
                                                                  "map_id_kernel"]
     for launch in captured:
         compiled = compile_for_sm90(*launch)
@@ -190,7 +190,7 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
 
 
 @pytest.mark.parametrize("kernel,constexprs,writes", [
-    (triton_kernel.bucket_counts_kernel, dict(BUCKET_BITS=10, BLOCK=128), {"counts_ptr"}),
+    (triton_kernel.bucket_starts_kernel, dict(BUCKET_BITS=10, BLOCK=128), {"starts_ptr"}),
     (triton_kernel.map_id_kernel, dict(SEARCH="radix", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
     (triton_kernel.map_id_kernel, dict(SEARCH="binary", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
 ])
@@ -202,7 +202,7 @@ def test_inductor_sees_the_kernels_write_only_their_outputs(monkeypatch, kernel,
     if not hasattr(wrap, "identify_accessed_tensors"):
         pytest.skip("this torch analyses user kernels under another name")
     tensors = {"ids_ptr": SPREAD, "vocabulary_ptr": SPREAD, "rows_ptr": SPREAD, "out_ptr": SPREAD.clone(),
-               "starts_ptr": torch.zeros(1025, dtype=torch.int32), "counts_ptr": torch.zeros(1025, dtype=torch.int32)}
+               "starts_ptr": torch.zeros(1025, dtype=torch.int32)}
     scalars = {"n": 64, "length": 300, "steps": 9, "default_row": 300}
     arguments = {name: tensors.get(name, scalars.get(name)) for name in kernel.arg_names if name not in constexprs}
     monkeypatch.setattr(driver, "_active", Hopper())

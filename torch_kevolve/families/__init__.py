@@ -14,6 +14,7 @@ from .group_norm.family import GROUP_NORM
 from .index_select.family import GATHER
 from .interaction.family import INTERACTION
 from .jagged.family import JAGGED
+from .keep_last.family import KEEP_LAST_FAMILY
 from .layer_norm.family import LAYER_NORM
 from .map_id.family import MAP_ID_FAMILY
 from .nll_loss.family import NLL_LOSS
@@ -26,7 +27,7 @@ from .softmax.family import SOFTMAX
 FAMILIES: tuple[KernelFamily, ...] = (
     EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD, POINTWISE, REDUCTION, SOFTMAX, LAYER_NORM, NLL_LOSS, BATCH_NORM, GROUP_NORM,
     SCAN, GATHER, JAGGED, SEGMENT_REDUCE, BUCKETIZE, INTERACTION, EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD,
-    FM_INTERACTION, GEMM, MAP_ID_FAMILY,
+    FM_INTERACTION, GEMM, MAP_ID_FAMILY, KEEP_LAST_FAMILY,
 )
 
 _BY_OVERLOAD = {overload: family for family in FAMILIES for overload in family.overloads}

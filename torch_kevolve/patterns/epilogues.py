@@ -8,6 +8,9 @@ MBDT's bucket ids: add(minimum(searchsorted(boundaries, clone(view of x)), lengt
 MapId's lookup: where(eq(gather(vocabulary, p), ids), gather(rows, p), default) with p the flattened
 clamp_max(bucketize(ids, vocabulary), length - 1) (kevolve::map_id).
 
+Batch event truncation's gather: values[ends[u] - kept[u] + p - offsets[u]] with p = arange(total) and
+u = bucketize(p, offsets[1:], right=True) (kevolve::keep_last).
+
 A linear layer and its ReLU reach the post-grad graph in one of two spellings:
 - relu(addmm(bias, a, b)), as AOTAutograd traces it (kept on CPU);
 - relu(add(mm(a, b), bias)), after Inductor splits the addmm on GPUs so that the bias joins the pointwise
@@ -202,7 +205,67 @@ def map_id(node: Node) -> Epilogue | None:
                     (flat_ids, vocabulary, rows, default.args[1]), bucket)
 
 
-EPILOGUES = (addmm_relu, bucketize_clamp_offset, map_id)
+def _positions(node) -> bool:
+    """Whether `node` is arange(total) as traced: int64 0, 1, ..., total - 1."""
+    if _call(node, torch.ops.prims.iota.default):
+        return (node.kwargs.get("start") == 0 and node.kwargs.get("step") == 1
+                and node.kwargs.get("dtype") == torch.int64)
+    return _call(node, aten.arange.default) and len(node.args) == 1 and node.kwargs.get("dtype") == torch.int64
+
+
+def _indexed(node, segment: Node) -> Node | None:
+    """The tensor `node` reads at `segment` (index(tensor, [segment]), used once), if it is that."""
+    if _call(node, aten.index.Tensor) and list(node.args[1]) == [segment] and len(node.users) == 1:
+        return node.args[0]
+    return None
+
+
+def _segment_of(segment: Node, offsets: Node, position: Node) -> Node | None:
+    """The view offsets[1:] when `segment` is bucketize(position, offsets[1:], right=True), int64 out."""
+    if not (_call(segment, aten.bucketize.Tensor) and segment.args[0] is position
+            and segment.kwargs.get("right", False) and not segment.kwargs.get("out_int32", False)):
+        return None
+    view, length = segment.args[1], _val(offsets).shape[0]
+    if _call(view, aten.slice.Tensor) and view.args[:3] == (offsets, 0, 1) and (
+            len(view.args) < 4 or view.args[3] >= length):
+        return view
+    return None
+
+
+def keep_last(node: Node) -> Epilogue | None:
+    """values[ends[u] - kept[u] + p - offsets[u]] ending at `node` (either order of the add), p = arange(total)
+    and u = bucketize(p, offsets[1:], right=True), values 1-D, each inner node used by the pattern only: batch
+    event truncation's gather."""
+    if not (_call(node, aten.index.Tensor) and len(node.args[1]) == 1 and isinstance(node.args[1][0], Node)):
+        return None
+    source = node.args[1][0]
+    if not (_call(source, aten.sub.Tensor) and _only_used_by(source, node) and not source.kwargs):
+        return None
+    shifted, at_start = source.args
+    if not (_call(shifted, aten.add.Tensor) and _only_used_by(shifted, source) and not shifted.kwargs):
+        return None
+    for difference, position in (shifted.args, shifted.args[::-1]):
+        if _call(difference, aten.sub.Tensor) and _positions(position) and not difference.kwargs:
+            break
+    else:
+        return None
+    at_end, at_kept = difference.args if _only_used_by(difference, shifted) else (None, None)
+    segment = at_end.args[1][0] if _call(at_end, aten.index.Tensor) and len(at_end.args[1]) == 1 else None
+    ends, kept, offsets = (_indexed(n, segment) for n in (at_end, at_kept, at_start)) if segment else (None,) * 3
+    if not all(isinstance(t, Node) for t in (ends, kept, offsets)) or set(segment.users) != {at_end, at_kept, at_start}:
+        return None
+    view = _segment_of(segment, offsets, position)
+    values = _val(node.args[0])
+    if view is None or set(position.users) != {segment, shifted} or not (
+            isinstance(values, torch.Tensor) and values.dim() == 1):
+        return None
+    inner = (source, shifted, difference, at_start, at_kept, at_end, segment)
+    views = (view,) if _only_used_by(view, segment) else ()
+    return Epilogue(node, (node, *inner, *views, position), torch.ops.kevolve.keep_last.default,
+                    (node.args[0], ends, kept, offsets, position.args[0]), segment)
+
+
+EPILOGUES = (addmm_relu, bucketize_clamp_offset, map_id, keep_last)
 
 
 def find_epilogue(node: Node) -> Epilogue | None:

@@ -188,6 +188,35 @@ def _(ids, vocabulary, rows, default_row):
     return ids.new_empty(ids.shape, dtype=rows.dtype)
 
 
+def keep_last_meaning(values: torch.Tensor, ends: torch.Tensor, kept: torch.Tensor, offsets: torch.Tensor,
+                      total: int) -> torch.Tensor:
+    """values[ends[u] - kept[u] + p - offsets[u]] for each position p < total, u its segment
+    bucketize(p, offsets[1:], right=True), as batch event truncation writes it (kept out of meanings.py like
+    addmm_relu_meaning). The segment is found in the whole of offsets, max(bucketize(p, offsets, right=True) - 1, 0),
+    the same on sorted offsets: torch 2.11's Inductor searches a sliced tensor from its base's start (it drops the
+    view's offset), which reads the wrong segments and trips its index assert on CUDA."""
+    position = torch.ops.aten.arange.start_step(0, total, 1, dtype=torch.int64, device=values.device)
+    segment = (torch.ops.aten.bucketize.Tensor(position, offsets, right=True) - 1).clamp_min(0)
+    source = ends[segment] - kept[segment] + position - offsets[segment]
+    return values[source]
+
+
+@torch.library.custom_op("kevolve::keep_last", mutates_args=())
+def keep_last(values: torch.Tensor, ends: torch.Tensor, kept: torch.Tensor, offsets: torch.Tensor,
+              total: int) -> torch.Tensor:
+    """The last kept[u] values of each segment u of a jagged batch, packed: segment u of values [n, ...] ends
+    before ends[u] (1-D, one per segment), its kept values go to positions offsets[u] to offsets[u + 1]
+    (offsets [segments + 1], sorted, the last at least total) of the [total, ...] output, the positions
+    before offsets[0] to the first segment. A post-grad epilogue pattern (torch_kevolve.patterns.epilogues),
+    so it has no autograd."""
+    return keep_last_meaning(values, ends, kept, offsets, total)
+
+
+@keep_last.register_fake
+def _(values, ends, kept, offsets, total):
+    return values.new_empty((total, *values.shape[1:]))
+
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.addmm_relu.default: addmm_relu_meaning,
     torch.ops.kevolve.bucketize_clamp_offset.default: bucketize_clamp_offset_meaning,
@@ -195,6 +224,7 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
     torch.ops.kevolve.fm_interaction_backward.default: fm_interaction_backward_meaning,
+    torch.ops.kevolve.keep_last.default: keep_last_meaning,
     torch.ops.kevolve.map_id.default: map_id_meaning,
     torch.ops.kevolve.pairwise_dots.default: pairwise_dots_meaning,
     torch.ops.kevolve.pairwise_dots_backward.default: pairwise_dots_backward_meaning,

@@ -3,8 +3,8 @@
 An id's position is the first vocabulary key not below it (bucketize's); SEARCH picks how it is found:
   binary: halving search over the whole vocabulary, about log2(length) dependent loads per id, as Inductor's
           bucketize does (on the H200 the DLRM-sized lookup was bound by those loads, not by bytes);
-  radix:  the keys are first counted into 2^BUCKET_BITS equal-width buckets of [first key, last key]
-          (bucket_counts_kernel; an exclusive cumsum of the counts gives each bucket's first position), and an
+  radix:  the keys fall into 2^BUCKET_BITS equal-width buckets of [first key, last key]; each bucket's first
+          position is found first, by halving the positions (bucket_starts_kernel, one lane per bucket), and an
           id searches its bucket's positions only: on keys spread evenly over their range a bucket holds about
           length / 2^BUCKET_BITS of them, so a couple of loads. Ids outside the range skip the search (position 0,
           or length). Exact on any sorted vocabulary; on a skewed one buckets are longer, so only slower.
@@ -33,20 +33,28 @@ def _bucket(key, first, last, BUCKET_BITS: tl.constexpr):
 
 
 @triton.jit
-def bucket_counts_kernel(
+def bucket_starts_kernel(
     vocabulary_ptr,  # [length] sorted
-    counts_ptr,  # [2^BUCKET_BITS + 1] int32 zeros: bucket b's keys are counted at b + 1
+    starts_ptr,  # [2^BUCKET_BITS + 1] int32 out: the keys in buckets below each bucket, then length
     length,
+    steps,  # length.bit_length(): halvings that narrow [0, length] to one position
     BUCKET_BITS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = e < length
-    key = tl.load(vocabulary_ptr + e, mask=mask, other=0)
+    b = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = b <= (1 << BUCKET_BITS)
     first = tl.load(vocabulary_ptr)
     last = tl.load(vocabulary_ptr + length - 1)
-    bucket = _bucket(tl.where(mask, key, first), first, last, BUCKET_BITS)
-    tl.atomic_add(counts_ptr + bucket + 1, tl.full([BLOCK], 1, tl.int32), mask=mask, sem="relaxed")
+    lo = tl.zeros([BLOCK], dtype=tl.int32)
+    hi = lo + length
+    for _ in range(steps):  # the first position whose key's bucket is not below b (buckets rise with the keys)
+        active = lo < hi
+        mid = (lo + hi) // 2
+        key = tl.load(vocabulary_ptr + mid, mask=mask & active, other=0)
+        below = _bucket(tl.where(active, key, first), first, last, BUCKET_BITS) < b
+        lo = tl.where(active & below, mid + 1, lo)
+        hi = tl.where(active & ~below, mid, hi)
+    tl.store(starts_ptr + b, lo, mask=mask)
 
 
 @triton.jit
@@ -92,12 +100,13 @@ def allocate(t: dict, call: MapIdCall) -> list[torch.Tensor]:
 
 def bucket_starts(vocabulary: torch.Tensor, genome: dict) -> torch.Tensor:
     """Each radix bucket's first position in `vocabulary` (int32, 2^BUCKET_BITS + 1 entries, the last its
-    length)."""
-    counts = torch.zeros((1 << genome["BUCKET_BITS"]) + 1, dtype=torch.int32, device=vocabulary.device)
-    launch(bucket_counts_kernel, (triton.cdiv(vocabulary.numel(), genome["BLOCK"]),), vocabulary, counts,
-           vocabulary.numel(), BUCKET_BITS=genome["BUCKET_BITS"], BLOCK=genome["BLOCK"],
+    length), each found by halving the positions (bucket_starts_kernel): one launch, no atomics."""
+    buckets = (1 << genome["BUCKET_BITS"]) + 1
+    starts = torch.empty(buckets, dtype=torch.int32, device=vocabulary.device)
+    launch(bucket_starts_kernel, (triton.cdiv(buckets, genome["BLOCK"]),), vocabulary, starts, vocabulary.numel(),
+           vocabulary.numel().bit_length(), BUCKET_BITS=genome["BUCKET_BITS"], BLOCK=genome["BLOCK"],
            num_warps=genome["num_warps"])
-    return torch.cumsum(counts, 0, dtype=torch.int32)
+    return starts
 
 
 def map_id(t: dict, call: MapIdCall, genome: dict) -> list[torch.Tensor]:

@@ -1,0 +1,233 @@
+"""The keep_last family (kevolve::keep_last, batch event truncation's gather): both Triton strategies against the
+pattern as users write it (exact) on truncated batches, empty segments, positions before offsets[0] and past
+total, sources counted from the end of values, int32 indices, float values, nothing kept; generated inputs
+through check_kernel (which catches a wrong copy); refused calls and genomes; the epilogue found in
+BatchEventTruncate's graph and left where the graph differs; the kernels compiled for sm_90 and seen by
+Inductor to write their output only."""
+import pytest
+import torch
+
+from benchmarks.models.preprocessing import BatchEventTruncate
+from tests.families.test_embedding_bags_sm90_compile import Hopper
+from tests.families.test_sm90_compile import captured_launches, compile_for_sm90
+from torch_kevolve.backend.decisions import collect_decisions
+from torch_kevolve.families import family_for
+from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.checking import check_kernel
+from torch_kevolve.families.keep_last import triton_kernel
+from torch_kevolve.families.keep_last.calls import KeepLastCall
+from torch_kevolve.families.keep_last.family import KEEP_LAST_FAMILY
+from torch_kevolve.families.keep_last.implementations import TRITON
+from torch_kevolve.patterns.ops import keep_last_meaning
+
+OP = torch.ops.kevolve.keep_last.default
+CPU = torch.device("cpu")
+GENOMES = [dict(TRITON.genome_space.default(), STRATEGY="segments", SEGMENTS=8, WIDTH=16),
+           dict(TRITON.genome_space.default(), STRATEGY="segments", SEGMENTS=16, WIDTH=64),
+           dict(TRITON.genome_space.default(), STRATEGY="positions", BLOCK=256)]
+g = torch.Generator().manual_seed(0)
+
+
+def written_by_users(values, ends, kept, offsets, total):
+    """The gather as BatchEventTruncate writes it (segments searched in offsets[1:]): the independent reference."""
+    position = torch.arange(total)
+    segment = torch.bucketize(position, offsets[1:], right=True)
+    return values[ends[segment] - kept[segment] + position - offsets[segment]]
+
+
+def _truncated(lengths: list[int], keep: int, values: torch.Tensor | None = None, index=torch.int64) -> tuple:
+    """keep_last's arguments as BatchEventTruncate computes them for segments of `lengths`."""
+    lengths = torch.tensor(lengths)
+    ends = lengths.cumsum(0)
+    kept = lengths.clamp(max=keep)
+    offsets = torch.nn.functional.pad(kept.cumsum(0), (1, 0))
+    values = torch.randperm(int(ends[-1]), generator=g) if values is None else values
+    return values, ends.to(index), kept.to(index), offsets.to(index), int(offsets[-1])
+
+
+def _shifted_start() -> tuple:
+    """offsets[0] = 3: the first segment also owns positions 0 to 2, reading before its kept values."""
+    values, ends, kept, offsets, total = _truncated([6, 4, 7], 3)
+    return values, ends, kept, offsets + 3, total
+
+
+def _wrapping() -> tuple:
+    """kept exceeds the first segment's end: its first sources are negative, counted from values' end."""
+    values, ends, kept, offsets, total = _truncated([2, 9, 5], 4)
+    kept[0] = 4
+    offsets = torch.nn.functional.pad(kept.cumsum(0), (1, 0))
+    return values, ends, kept, offsets, int(offsets[-1])
+
+
+def _short_total() -> tuple:
+    """total below offsets[-1]: the last positions are not asked for."""
+    values, ends, kept, offsets, total = _truncated([5, 8, 3, 9], 4)
+    return values, ends, kept, offsets, total - 5
+
+
+CALLS = {
+    "truncated": _truncated(torch.randint(0, 30, (40,), generator=g).tolist(), 12),
+    "empty segments": _truncated([0, 5, 0, 0, 3, 20, 0], 4),
+    "one segment": _truncated([50], 7),
+    "nothing kept": _truncated([0, 0, 0], 5, values=torch.arange(3)),
+    "int32 index": _truncated([3, 17, 8, 0, 1], 6, index=torch.int32),
+    "float values": _truncated([4, 9, 2], 3, values=torch.randn(15, generator=g)),
+    "shifted start": _shifted_start(),
+    "wrapping sources": _wrapping(),
+    "short total": _short_total(),
+}
+
+
+@pytest.mark.parametrize("genome", GENOMES, ids=lambda genome: f"{genome['STRATEGY']}-{genome['SEGMENTS']}")
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_copy_matches_the_patterns_ops(name, genome):
+    args = CALLS[name]
+    got = TRITON.build(KEEP_LAST_FAMILY.problem(OP, args, {}), genome)(*args)
+    want = written_by_users(*args)
+    assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_meaning_searches_whole_offsets_to_the_same_segments(name):
+    assert torch.equal(keep_last_meaning(*CALLS[name]), written_by_users(*CALLS[name]))
+
+
+def test_the_pattern_keeps_each_users_last_events():
+    """The pattern, on a batch small enough to write out: users of 3, 0, 5 and 1 events, keep 2."""
+    values = torch.arange(10, 19)
+    out = written_by_users(*_truncated([3, 0, 5, 1], 2, values=values))
+    assert out.tolist() == [11, 12, 16, 17, 18]
+
+
+@pytest.mark.parametrize("genome", GENOMES[1:], ids=lambda genome: genome["STRATEGY"])
+def test_generated_inputs_pass_the_check(genome):
+    for problem in KEEP_LAST_FAMILY.example_problems(OP):
+        fn = TRITON.build(problem, genome)
+        assert check_kernel(KEEP_LAST_FAMILY, problem, fn, CPU, seeds=(0, 1), dists=DISTRIBUTIONS) == 0
+
+
+def test_check_catches_a_copy_one_place_off():
+    problem = KEEP_LAST_FAMILY.example_problems(OP)[0]
+    with pytest.raises(Exception):
+        check_kernel(KEEP_LAST_FAMILY, problem, lambda v, e, k, o, t: keep_last_meaning(v, e - 1, k, o, t), CPU)
+
+
+def test_generated_batches_are_truncations():
+    problem = KEEP_LAST_FAMILY.example_problems(OP)[0]
+    for dist in DISTRIBUTIONS:
+        values, ends, kept, offsets, total = KEEP_LAST_FAMILY.make_inputs(problem, 0, dist, CPU)
+        lengths = ends.diff(prepend=ends.new_zeros(1))
+        assert (kept <= lengths).all() and int(ends[-1]) <= values.numel()
+        assert torch.equal(offsets.diff(), kept) and offsets[0] == 0 and offsets[-1] == total
+        assert values.unique().numel() == values.numel()
+
+
+def test_roofline_and_family_lookup():
+    problem = KEEP_LAST_FAMILY.problem(OP, CALLS["truncated"], {})
+    assert KEEP_LAST_FAMILY.bytes_moved(problem) == 2 * 8 * problem.dim("total") + 8 * (3 * 40 + 1)
+    assert family_for(OP) is KEEP_LAST_FAMILY
+
+
+def _replaced(position: int, value) -> tuple:
+    args = list(CALLS["truncated"])
+    args[position] = value
+    return tuple(args)
+
+
+@pytest.mark.parametrize("args,match", [
+    (_replaced(0, torch.zeros(500, 2)), "1-D"),
+    (_replaced(2, torch.zeros(40, dtype=torch.int32)), "share one dtype"),
+    (_replaced(3, torch.zeros(40, dtype=torch.int64)), "offsets one more"),
+    ((torch.zeros(3), torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64),
+      torch.zeros(1, dtype=torch.int64), 0), "at least one segment"),
+    (_replaced(4, -1), "non-negative"),
+    (_replaced(0, torch.zeros(3)), "more values kept"),
+])
+def test_refused_calls(args, match):
+    with pytest.raises(Unsupported, match=match):
+        KEEP_LAST_FAMILY.problem(OP, args, {})
+
+
+def test_genomes_the_implementation_refuses():
+    problem = KEEP_LAST_FAMILY.problem(OP, CALLS["truncated"], {})
+    assert "does not read BLOCK" in TRITON.supports(problem, dict(GENOMES[0], BLOCK=512))
+    assert "does not read SEGMENTS, WIDTH" in TRITON.supports(problem, dict(GENOMES[2], SEGMENTS=8, WIDTH=16))
+    assert len(TRITON.genomes(problem)) == 5 * 4 * 3 + 4 * 3
+
+
+def _compiled(module: torch.nn.Module, *inputs) -> tuple:
+    torch._dynamo.reset()
+    with collect_decisions() as decisions:
+        out = torch.compile(module, backend="kevolve", options={"interpret": True, "families": ["keep_last"]})(*inputs)
+    torch._dynamo.reset()
+    return out, [d for d in decisions if d.claimed]
+
+
+def _jagged_batch(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    offsets = torch.nn.functional.pad(torch.tensor(lengths).cumsum(0), (1, 0))
+    return torch.randperm(int(offsets[-1]), generator=g), offsets
+
+
+def test_epilogue_replaces_batch_event_truncations_gather():
+    module, inputs = BatchEventTruncate(keep=4), _jagged_batch([0, 7, 2, 0, 11, 4, 1])
+    out, claimed = _compiled(module, *inputs)
+    for got, want in zip(out, module(*inputs)):
+        assert torch.equal(got, want)
+    assert [(d.op, d.implementation) for d in claimed] == [("kevolve.keep_last.default", "keep_last_triton")]
+
+
+class _TruncateAlsoReturningUsers(BatchEventTruncate):
+    """BatchEventTruncate that also returns each kept event's user: the bucketize has a fourth user, so the pattern
+    must not fuse."""
+
+    def forward(self, values, offsets):
+        ends = offsets[1:]
+        kept = torch.clamp(ends - offsets[:-1], max=self.keep)
+        new_offsets = torch.nn.functional.pad(torch.cumsum(kept, 0), (1, 0))
+        position = torch.arange(int(new_offsets[-1]), device=values.device)
+        user = torch.bucketize(position, new_offsets[1:], right=True)
+        return values[ends[user] - kept[user] + position - new_offsets[user]], user
+
+
+def test_epilogue_left_where_the_graph_differs():
+    module, inputs = _TruncateAlsoReturningUsers(keep=3), _jagged_batch([5, 0, 2, 9])
+    out, claimed = _compiled(module, *inputs)
+    for got, want in zip(out, module(*inputs)):
+        assert torch.equal(got, want)
+    assert claimed == []
+
+
+@pytest.mark.parametrize("name", ["truncated", "int32 index"])
+def test_kernels_compile_for_sm90(monkeypatch, name):
+    captured = captured_launches(monkeypatch, triton_kernel)
+    values, ends, kept, offsets, total = CALLS[name]
+    call = KeepLastCall(ends.numel(), values.numel(), total, values.dtype, ends.dtype)
+    for genome in (GENOMES[1], GENOMES[2]):
+        triton_kernel.keep_last({"values": values, "ends": ends, "kept": kept, "offsets": offsets}, call, genome)
+    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["keep_last_segments_kernel",
+                                                                 "keep_last_positions_kernel"]
+    for launch in captured:
+        compiled = compile_for_sm90(*launch)
+        assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
+
+
+@pytest.mark.parametrize("kernel,constexprs", [
+    (triton_kernel.keep_last_segments_kernel, dict(SEGMENTS=16, WIDTH=32)),
+    (triton_kernel.keep_last_positions_kernel, dict(BLOCK=256)),
+])
+def test_inductor_sees_the_kernels_write_only_their_output(monkeypatch, kernel, constexprs):
+    """Inductor's analysis of user Triton kernels must find the output written and the batch read only: taking the
+    values for written would copy them, or order launches wrongly."""
+    from triton.runtime import driver
+    wrap = pytest.importorskip("torch._higher_order_ops.triton_kernel_wrap")
+    if not hasattr(wrap, "identify_accessed_tensors"):
+        pytest.skip("this torch analyses user kernels under another name")
+    values, ends, kept, offsets, total = CALLS["truncated"]
+    tensors = {"values_ptr": values, "ends_ptr": ends, "kept_ptr": kept, "offsets_ptr": offsets,
+               "out_ptr": values.new_empty(total)}
+    scalars = {"segments": ends.numel(), "n_values": values.numel(), "total": total, "steps": 6}
+    arguments = {name: tensors.get(name, scalars.get(name)) for name in kernel.arg_names if name not in constexprs}
+    monkeypatch.setattr(driver, "_active", Hopper())
+    accesses = wrap.identify_accessed_tensors(kernel, {**arguments, **constexprs}, {})
+    assert {dep.name for dep in accesses.read_writes.writes} == {"out_ptr"}
+    assert {dep.name for dep in accesses.read_writes.reads} >= {"values_ptr", "offsets_ptr"}
