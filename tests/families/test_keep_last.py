@@ -1,9 +1,10 @@
 """The keep_last family (kevolve::keep_last, batch event truncation's gather): both Triton strategies against the
 pattern as users write it (exact) on truncated batches, empty segments, positions before offsets[0] and past
-total, sources counted from the end of values, int32 indices, float values, nothing kept; generated inputs
-through check_kernel (which catches a wrong copy); refused calls and genomes; the epilogue found in
-BatchEventTruncate's graph and left where the graph differs; the kernels compiled for sm_90 and seen by
-Inductor to write their output only."""
+total, sources counted from the end of values, int32 indices, float values, nothing kept; the meaning (whole
+offsets searched) against it too; generated inputs through check_kernel (which catches a wrong copy); refused
+calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning where no kernel
+claims it, and left where the graph differs; the kernels compiled for sm_90 and seen by Inductor to write their
+output only."""
 import pytest
 import torch
 
@@ -174,6 +175,22 @@ def test_epilogue_replaces_batch_event_truncations_gather():
     for got, want in zip(out, module(*inputs)):
         assert torch.equal(got, want)
     assert [(d.op, d.implementation) for d in claimed] == [("kevolve.keep_last.default", "keep_last_triton")]
+
+
+def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
+    """With no kernel cached, the gather is put back as keep_last's meaning (torch 2.11's Inductor drops the offset
+    of the user's offsets[1:] from its search): the search left to Inductor is over all users + 1 offsets."""
+    module, inputs = BatchEventTruncate(keep=4), _jagged_batch([0, 7, 2, 0, 11, 4, 1])
+    torch._dynamo.reset()
+    with collect_decisions() as decisions:
+        out = torch.compile(module, backend="kevolve", options={
+            "families": ["keep_last", "bucketize"], "shipped_cache": False, "cache_dir": str(tmp_path)})(*inputs)
+    torch._dynamo.reset()
+    for got, want in zip(out, module(*inputs)):
+        assert torch.equal(got, want)
+    left = {d.op: d for d in decisions if d.family}
+    assert not left["kevolve.keep_last.default"].claimed
+    assert left["aten.bucketize.Tensor"].problem.dim("length") == 8
 
 
 class _TruncateAlsoReturningUsers(BatchEventTruncate):

@@ -57,7 +57,8 @@ class KevolvePass(CustomGraphPass):
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
     With options.patterns, epilogue patterns (patterns.epilogues: a product or a search and the ops after it) are
-    offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own.
+    offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own (or,
+    for an epilogue that asks for it, Epilogue.respell, the op's meaning takes their place and is visited).
     """
 
     def __init__(self, options: KevolveOptions, dispatcher: Dispatcher, transfer: NeighbourTransfer | None = None):
@@ -76,18 +77,35 @@ class KevolvePass(CustomGraphPass):
     def __call__(self, graph: Graph) -> None:
         label = "backward" if any(n.op == "placeholder" and n.name.startswith("tangents") for n in graph.nodes) else "forward"
         nodes = list(graph.nodes)
-        if self.options.patterns:
-            self._fuse_epilogues(graph, label)
-        self._visit_all(graph, [n for n in nodes if not n._erased], label)  # not the kernels just spliced in
+        respelled = self._fuse_epilogues(graph, label) if self.options.patterns else []
+        self._visit_all(graph, [n for n in nodes if not n._erased] + respelled, label)  # not the kernels spliced in
         graph.lint()
 
-    def _fuse_epilogues(self, graph: Graph, label: str) -> None:
+    def _fuse_epilogues(self, graph: Graph, label: str) -> list[Node]:
+        """Offer each epilogue to the cache as one call; the nodes of the meanings put back for unclaimed
+        epilogues that ask for it (Epilogue.respell)."""
+        respelled = []
         for node in list(graph.nodes):
             found = epilogues.find_epilogue(node)
-            if found is not None and self._visit(graph, found.root, label, found.overload, list(found.args),
-                                                 to_beat=self._fitness_alone(found.product)):
+            if found is None:
+                continue
+            if self._visit(graph, found.root, label, found.overload, list(found.args),
+                           to_beat=self._fitness_alone(found.product)):
                 for inner in found.nodes[1:]:
                     graph.erase_node(inner)
+            elif found.respell:
+                respelled += self._respell(graph, found, label)
+        return respelled
+
+    @staticmethod
+    def _respell(graph: Graph, found: epilogues.Epilogue, label: str) -> list[Node]:
+        """Replace the epilogue's nodes by its op's plain-ATen meaning; the meaning's nodes."""
+        before = set(graph.nodes)
+        rewrite.replace_node(graph, found.root, meaning(found.overload), list(found.args))
+        for inner in found.nodes[1:]:
+            graph.erase_node(inner)
+        log.debug("kevolve: %s %s (%s) put back as its meaning", label, found.root.name, found.overload)
+        return [n for n in graph.nodes if n not in before]
 
     def _family_for(self, target) -> KernelFamily | None:
         """The family implementing `target`, if the options let kevolve use it."""

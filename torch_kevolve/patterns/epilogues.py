@@ -9,7 +9,8 @@ MapId's lookup: where(eq(gather(vocabulary, p), ids), gather(rows, p), default) 
 clamp_max(bucketize(ids, vocabulary), length - 1) (kevolve::map_id).
 
 Batch event truncation's gather: values[ends[u] - kept[u] + p - offsets[u]] with p = arange(total) and
-u = bucketize(p, offsets[1:], right=True) (kevolve::keep_last).
+u = bucketize(p, offsets[1:], right=True) (kevolve::keep_last); unclaimed, it is put back as the op's meaning,
+which searches the whole offsets: torch 2.11's Inductor drops the slice's offset from its search of offsets[1:].
 
 A linear layer and its ReLU reach the post-grad graph in one of two spellings:
 - relu(addmm(bias, a, b)), as AOTAutograd traces it (kept on CPU);
@@ -33,13 +34,15 @@ class Epilogue:
     """A found epilogue: `root`'s value is `overload(*args)`; `nodes` (root first) are the pattern's nodes,
     which only the pattern uses, each used by nodes before it only, so all go (in that order) once root is
     replaced; `product` is the node of the product alone (mm, addmm, searchsorted or bucketize), which a kernel
-    may claim on its own instead."""
+    may claim on its own instead. With `respell`, a match no kernel claims is put back as the op's meaning rather
+    than left as it was (where Inductor compiles the pattern's own spelling wrong)."""
 
     root: Node
     nodes: tuple[Node, ...]
     overload: torch._ops.OpOverload
     args: tuple
     product: Node
+    respell: bool = False
 
 
 def _call(node, target) -> bool:
@@ -262,7 +265,7 @@ def keep_last(node: Node) -> Epilogue | None:
     inner = (source, shifted, difference, at_start, at_kept, at_end, segment)
     views = (view,) if _only_used_by(view, segment) else ()
     return Epilogue(node, (node, *inner, *views, position), torch.ops.kevolve.keep_last.default,
-                    (node.args[0], ends, kept, offsets, position.args[0]), segment)
+                    (node.args[0], ends, kept, offsets, position.args[0]), segment, respell=True)
 
 
 EPILOGUES = (addmm_relu, bucketize_clamp_offset, map_id, keep_last)
