@@ -1,10 +1,10 @@
-"""The keep_last family (kevolve::keep_last, batch event truncation's gather): both Triton strategies against the
-pattern as users write it (exact) on truncated batches, empty segments, positions before offsets[0] and past
-total, sources counted from the end of values, int32 indices, float values, nothing kept; the meaning (whole
-offsets searched) against it too; generated inputs through check_kernel (which catches a wrong copy); refused
-calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning where no kernel
-claims it, and left where the graph differs; the kernels compiled for sm_90 and seen by Inductor to write their
-output only."""
+"""The keep_last family (kevolve::keep_last, batch event truncation's gather): both Triton strategies and the scan
+decomposition against the pattern as users write it (exact) on truncated batches, empty segments, positions
+before offsets[0] and past total, sources counted from the end of values, int32 indices, float values, nothing
+kept; the meaning (whole offsets searched) against it too; generated inputs through check_kernel (which catches a
+wrong copy); refused calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning
+where no kernel claims it, and left where the graph differs; the kernels compiled for sm_90 and seen by Inductor
+to write their output only."""
 import pytest
 import torch
 
@@ -18,7 +18,7 @@ from torch_kevolve.families.checking import check_kernel
 from torch_kevolve.families.keep_last import triton_kernel
 from torch_kevolve.families.keep_last.calls import KeepLastCall
 from torch_kevolve.families.keep_last.family import KEEP_LAST_FAMILY
-from torch_kevolve.families.keep_last.implementations import TRITON
+from torch_kevolve.families.keep_last.implementations import DECOMPOSITION, TRITON
 from torch_kevolve.patterns.ops import keep_last_meaning
 
 OP = torch.ops.kevolve.keep_last.default
@@ -79,11 +79,18 @@ CALLS = {
 }
 
 
-@pytest.mark.parametrize("genome", GENOMES, ids=lambda genome: f"{genome['STRATEGY']}-{genome['SEGMENTS']}")
+KERNELS = [(TRITON, genome) for genome in GENOMES] + [(DECOMPOSITION, {})]
+
+
+def _kernel_id(kernel) -> str:
+    return getattr(kernel, "name", None) or "-".join(str(v) for v in kernel.values()) or "default"
+
+
+@pytest.mark.parametrize("implementation,genome", KERNELS, ids=_kernel_id)
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_copy_matches_the_patterns_ops(name, genome):
+def test_copy_matches_the_patterns_ops(name, implementation, genome):
     args = CALLS[name]
-    got = TRITON.build(KEEP_LAST_FAMILY.problem(OP, args, {}), genome)(*args)
+    got = implementation.build(KEEP_LAST_FAMILY.problem(OP, args, {}), genome)(*args)
     want = written_by_users(*args)
     assert got.dtype == want.dtype and torch.equal(got, want)
 
@@ -100,10 +107,10 @@ def test_the_pattern_keeps_each_users_last_events():
     assert out.tolist() == [11, 12, 16, 17, 18]
 
 
-@pytest.mark.parametrize("genome", GENOMES[1:], ids=lambda genome: genome["STRATEGY"])
-def test_generated_inputs_pass_the_check(genome):
+@pytest.mark.parametrize("implementation,genome", KERNELS[1:], ids=_kernel_id)
+def test_generated_inputs_pass_the_check(implementation, genome):
     for problem in KEEP_LAST_FAMILY.example_problems(OP):
-        fn = TRITON.build(problem, genome)
+        fn = implementation.build(problem, genome)
         assert check_kernel(KEEP_LAST_FAMILY, problem, fn, CPU, seeds=(0, 1), dists=DISTRIBUTIONS) == 0
 
 

@@ -14,7 +14,7 @@ from ..segments import random_offsets
 from ..tensor_inputs import generator, random_tensor
 from . import calls
 from .calls import KEEP_LAST
-from .implementations import TRITON
+from .implementations import DECOMPOSITION, TRITON
 
 # (segments, values, total, values' dtype, index dtype) of the example problems
 EXAMPLES = [(37, 700, 300, torch.int64, torch.int64), (5, 40, 40, torch.float32, torch.int32),
@@ -74,6 +74,6 @@ KEEP_LAST_FAMILY = KeepLastFamily(
     name="keep_last",
     version="1",
     overloads=(KEEP_LAST,),
-    implementations=(TRITON,),
+    implementations=(TRITON, DECOMPOSITION),
     inductor_fuses=True,
 )

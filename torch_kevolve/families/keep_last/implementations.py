@@ -1,15 +1,15 @@
-"""The implementation of the keep_last family: the Triton copy (through a custom op on CPU); the built callable
-takes kevolve::keep_last's arguments and returns the packed values."""
+"""The implementations of the keep_last family: the Triton copy (through a custom op on CPU) and the scan
+decomposition; each built callable takes kevolve::keep_last's arguments and returns the packed values."""
 from __future__ import annotations
 
 import functools
 from typing import Callable
 
 from ...key import Problem
-from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
-from . import triton_kernel
+from . import decomposition, triton_kernel
 from .calls import KeepLastCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -22,6 +22,11 @@ kept_values = named_kernel_call("kept_values", ("values", "ends", "kept", "offse
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(kept_values, genome=genome), first_output)
+
+
+def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
+    DECOMPOSITION.genome_space.validate(genome)
+    return overload_call(problem, describe, decomposition.scanned_gather, first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
@@ -46,4 +51,13 @@ TRITON = Implementation(
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.bucketize.triton_kernel",
                     "torch_kevolve.families.custom_call", "torch_kevolve.families.triton_launch"),
+)
+
+DECOMPOSITION = Implementation(
+    name="keep_last_decomposition",
+    abstraction=Abstraction.DECOMPOSITION,
+    genome_space=GenomeSpace(()),
+    build=_build_decomposition,
+    supports=supports_all,
+    source_modules=(f"{PACKAGE}.decomposition", f"{PACKAGE}.calls"),
 )
