@@ -3,14 +3,15 @@ decomposition against the pattern as users write it (exact) on truncated batches
 before offsets[0] and past total, sources counted from the end of values, int32 indices, float values, nothing
 kept; the meaning (whole offsets searched) against it too; generated inputs through check_kernel (which catches a
 wrong copy); refused calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning
-where no kernel claims it, and left where the graph differs; the kernels compiled for sm_90 and seen by Inductor
-to write their output only."""
+where no kernel claims it (left as it was where that fails), and left where the graph differs; the kernels
+compiled for sm_90 and seen by Inductor to write their output only."""
 import pytest
 import torch
 
 from benchmarks.models.preprocessing import BatchEventTruncate
 from tests.families.test_embedding_bags_sm90_compile import Hopper
 from tests.families.test_sm90_compile import captured_launches, compile_for_sm90
+from torch_kevolve.backend import graph_pass
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.families import family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
@@ -198,6 +199,25 @@ def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
     left = {d.op: d for d in decisions if d.family}
     assert not left["kevolve.keep_last.default"].claimed
     assert left["aten.bucketize.Tensor"].problem.dim("length") == 8
+
+
+def test_a_failing_respell_leaves_the_gather_as_it_was(tmp_path, monkeypatch, caplog):
+    def failing_meaning(overload):
+        def meaning(*args):
+            raise RuntimeError("no meaning today")
+        return meaning
+
+    monkeypatch.setattr(graph_pass, "meaning", failing_meaning)
+    module, inputs = BatchEventTruncate(keep=4), _jagged_batch([0, 7, 2, 0, 11, 4, 1])
+    torch._dynamo.reset()
+    with collect_decisions() as decisions:
+        out = torch.compile(module, backend="kevolve", options={
+            "families": ["keep_last", "bucketize"], "shipped_cache": False, "cache_dir": str(tmp_path)})(*inputs)
+    torch._dynamo.reset()
+    for got, want in zip(out, module(*inputs)):
+        assert torch.equal(got, want)
+    searches = [d.problem.dim("length") for d in decisions if d.op == "aten.bucketize.Tensor"]
+    assert searches == [7] and "putting it back as kevolve.keep_last.default failed: no meaning today" in caplog.text
 
 
 class _TruncateAlsoReturningUsers(BatchEventTruncate):

@@ -97,11 +97,18 @@ class KevolvePass(CustomGraphPass):
                 respelled += self._respell(graph, found, label)
         return respelled
 
-    @staticmethod
-    def _respell(graph: Graph, found: epilogues.Epilogue, label: str) -> list[Node]:
-        """Replace the epilogue's nodes by its op's plain-ATen meaning; the meaning's nodes."""
+    def _respell(self, graph: Graph, found: epilogues.Epilogue, label: str) -> list[Node]:
+        """Replace the epilogue's nodes by its op's plain-ATen meaning; the meaning's nodes (none where that
+        fails: the nodes then stay as they were)."""
         before = set(graph.nodes)
-        rewrite.replace_node(graph, found.root, meaning(found.overload), list(found.args))
+        try:
+            rewrite.replace_node(graph, found.root, meaning(found.overload), list(found.args))
+        except Exception as e:  # the graph is left unchanged; the user's compile must not break
+            if not self.options.fallback:
+                raise
+            log.warning("kevolve: %s left as it was: putting it back as %s failed: %s", found.root.name,
+                        found.overload, e)
+            return []
         for inner in found.nodes[1:]:
             graph.erase_node(inner)
         log.debug("kevolve: %s %s (%s) put back as its meaning", label, found.root.name, found.overload)
