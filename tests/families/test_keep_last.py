@@ -3,8 +3,10 @@ decomposition against the pattern as users write it (exact) on truncated batches
 before offsets[0] and past total, sources counted from the end of values, int32 indices, float values, nothing
 kept; the meaning (whole offsets searched) against it too; generated inputs through check_kernel (which catches a
 wrong copy); refused calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning
-where no kernel claims it (left as it was where that fails), and left where the graph differs; the kernels
-compiled for sm_90 and seen by Inductor to write their output only."""
+where no kernel claims it (batches of varying totals too; left as it was where that fails), and left where the
+graph differs; the kernels compiled for sm_90 and seen by Inductor to write their output only."""
+import logging
+
 import pytest
 import torch
 
@@ -199,6 +201,24 @@ def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
     left = {d.op: d for d in decisions if d.family}
     assert not left["kevolve.keep_last.default"].claimed
     assert left["aten.bucketize.Tensor"].problem.dim("length") == 8
+
+
+def test_gather_of_varying_totals_is_put_back_too(tmp_path, caplog):
+    """Batches of other sizes make Dynamo compile the gather again with a symbolic total, which the family refuses
+    (static shapes only); the search is still put back over the whole offsets, and the outputs stay exact."""
+    module = BatchEventTruncate(keep=4)
+    compiled = torch.compile(module, backend="kevolve", options={
+        "families": ["keep_last"], "shipped_cache": False, "cache_dir": str(tmp_path)})
+    torch._dynamo.reset()
+    with caplog.at_level(logging.DEBUG, logger="torch_kevolve"), collect_decisions() as decisions:
+        for lengths in ([0, 7, 2, 0, 11], [3, 9, 1, 6, 0, 2, 8], [5, 5, 0, 12]):
+            inputs = _jagged_batch(lengths)
+            for got, want in zip(compiled(*inputs), module(*inputs)):
+                assert torch.equal(got, want)
+    torch._dynamo.reset()
+    reasons = [d.reason for d in decisions if d.op == "kevolve.keep_last.default"]
+    assert len(reasons) == 2 and "symbolic" in reasons[1]
+    assert caplog.text.count("(kevolve.keep_last.default) put back as its meaning") == 2
 
 
 def test_a_failing_respell_leaves_the_gather_as_it_was(tmp_path, monkeypatch, caplog):
