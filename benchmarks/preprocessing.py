@@ -10,7 +10,8 @@ path, at most --limit variants per implementation) into a temporary cache shared
 eager and timed; then Inductor is, last, so that its failure (a device-side assert) costs only its own columns,
 which the row then leaves None beside its error. Times: triton.testing.do_bench median (us), L2
 flushed, and the GPU kernel time per call from the profiler (`kernel_us`; the wall time of these small modules is
-mostly launch overhead).
+mostly launch overhead), with each kernel's time and launches per call (`kernels`: what a contender launches, where
+its wall time goes).
 
 Modules are the outer loop, batch sizes the inner. Each module runs in a child process (this command with the
 hidden `--child CACHE_DIR`, writing its runs as JSON to a temporary file) that gets the budget left; once --budget
@@ -41,7 +42,7 @@ from torch_kevolve.partial_files import partial_path
 from torch_kevolve.warm import warm
 
 from .child_process import run_to_end
-from .device_time import kernel_us
+from .device_time import kernel_profile
 from .models.preprocessing import FACTORIES, make
 
 BATCHES = (2048, 8192, 32768, 65536)
@@ -60,11 +61,19 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return None if numerator is None or denominator is None else numerator / denominator
 
 
+def kernel_totals(launched: dict | None) -> dict | None:
+    """Each contender's summed kernel time per call from its kernel_profile (None where it has none)."""
+    if launched is None:
+        return None
+    return {contender: None if profile is None else sum(us for us, _ in profile.values())
+            for contender, profile in launched.items()}
+
+
 def bench(name: str, batch: int, device: torch.device, options: dict, limit: int) -> dict:
     """Wall and (on CUDA) GPU kernel times (us) of eager, Inductor and kevolve on one module and batch, with the
-    claimed nodes. Inductor runs last: where it fails (on torch 2.11 its kernel of batch event truncation trips an
-    index assert, which loses the CUDA context), the row keeps eager's and kevolve's times, with Inductor's error
-    and None for its times."""
+    claimed nodes and (on CUDA) each contender's kernels. Inductor runs last: where it fails (on torch 2.11 its
+    kernel of batch event truncation trips an index assert, which loses the CUDA context), the row keeps eager's
+    and kevolve's times, with Inductor's error and None for its times."""
     module, inputs = make(name, batch, device)
     with torch.no_grad():
         want = module(*inputs)
@@ -76,22 +85,24 @@ def bench(name: str, batch: int, device: torch.device, options: dict, limit: int
             correct = {"kevolve": same(kevolve(*inputs), want)}
         runs = {"eager": lambda: module(*inputs), "kevolve": lambda: kevolve(*inputs)}
         times = {contender: median_us(run, device) for contender, run in runs.items()}
-        kernels = {contender: kernel_us(run) for contender, run in runs.items()} if device.type == "cuda" else None
+        launched = {contender: kernel_profile(run) for contender, run in runs.items()} if device.type == "cuda" else None
         torch._dynamo.reset()
         inductor_error = None
         try:
             inductor = torch.compile(module)
             correct["inductor"] = same(inductor(*inputs), want)
             times["inductor"] = median_us(lambda: inductor(*inputs), device)
-            if kernels is not None:
-                kernels["inductor"] = kernel_us(lambda: inductor(*inputs))
+            if launched is not None:
+                launched["inductor"] = kernel_profile(lambda: inductor(*inputs))
         except Exception as e:  # Inductor's own failure: the row still holds eager's and kevolve's times
             inductor_error = f"{type(e).__name__}: {e}"[:2000]
             times["inductor"] = None
-            if kernels is not None:
-                kernels["inductor"] = None
+            if launched is not None:
+                launched["inductor"] = None
+    kernels = kernel_totals(launched)
     return {
-        "module": name, "batch": batch, "times_us": times, "kernel_us": kernels, "correct": correct,
+        "module": name, "batch": batch, "times_us": times, "kernel_us": kernels, "kernels": launched,
+        "correct": correct,
         "inductor_error": inductor_error,
         "tuned": [{"key": r.key.short(), "implementation": r.implementation, "genome": r.genome,
                    "fitness": r.fitness} for r in tuned],

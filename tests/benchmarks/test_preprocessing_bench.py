@@ -23,12 +23,18 @@ def test_same_demands_exact_values_and_dtypes():
     assert not preprocessing.same((a, a), (a, a + 1))
 
 
+def test_kernel_totals_sum_each_contenders_kernels():
+    launched = {"eager": {"gather": (2.0, 1.0), "copy": (1.5, 2.0)}, "inductor": None}
+    assert preprocessing.kernel_totals(launched) == {"eager": 3.5, "inductor": None}
+    assert preprocessing.kernel_totals(None) is None
+
+
 def test_bench_measures_a_tuned_module_on_cpu(tmp_path):
     options = {"cache_dir": str(tmp_path), "families": ["bucketize"], "shipped_cache": False}
     r = preprocessing.bench("map_id", 32, torch.device("cpu"), options, limit=1)
     assert r["correct"] == {"inductor": True, "kevolve": True}
     assert set(r["times_us"]) == {"eager", "inductor", "kevolve"} and all(t > 0 for t in r["times_us"].values())
-    assert r["kernel_us"] is None  # GPU kernel times on CUDA only
+    assert r["kernel_us"] is None and r["kernels"] is None  # GPU kernel times on CUDA only
     assert [t["implementation"] for t in r["tuned"]] == ["bucketize_decomposition"]
     assert "aten.bucketize.Tensor" in r["tuned"][0]["key"]
 
