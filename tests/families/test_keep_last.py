@@ -4,17 +4,22 @@ before offsets[0] and past total, sources counted from the end of values, int32 
 kept; the meaning (whole offsets searched) against it too; generated inputs through check_kernel (which catches a
 wrong copy); refused calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning
 where no kernel claims it (batches of varying totals too; left as it was where that fails), and left where the
-graph differs; the kernels compiled for sm_90 and seen by Inductor to write their output only."""
+graph differs; on a GPU graph (fake CUDA tensors) a cached winner launched through wrap_triton; the kernels
+compiled for sm_90 and seen by Inductor to write their output only."""
 import logging
 
 import pytest
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from benchmarks.models.preprocessing import BatchEventTruncate
 from tests.families.test_embedding_bags_sm90_compile import Hopper
 from tests.families.test_sm90_compile import captured_launches, compile_for_sm90
-from torch_kevolve.backend import graph_pass
+from torch_kevolve.backend import KevolveOptions, graph_pass, make_dispatcher
 from torch_kevolve.backend.decisions import collect_decisions
+from torch_kevolve.backend.graph_pass import KevolvePass
+from torch_kevolve.cache import UserStore
+from torch_kevolve.cache.record import KernelRecord
 from torch_kevolve.families import family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
 from torch_kevolve.families.checking import check_kernel
@@ -22,6 +27,8 @@ from torch_kevolve.families.keep_last import triton_kernel
 from torch_kevolve.families.keep_last.calls import KeepLastCall
 from torch_kevolve.families.keep_last.family import KEEP_LAST_FAMILY
 from torch_kevolve.families.keep_last.implementations import DECOMPOSITION, TRITON
+from torch_kevolve.key import DeviceInfo, OpKey
+from torch_kevolve.patterns.epilogues import find_epilogue
 from torch_kevolve.patterns.ops import keep_last_meaning
 
 OP = torch.ops.kevolve.keep_last.default
@@ -295,3 +302,56 @@ def test_inductor_sees_the_kernels_write_only_their_output(monkeypatch, kernel, 
     accesses = wrap.identify_accessed_tensors(kernel, {**arguments, **constexprs}, {})
     assert {dep.name for dep in accesses.read_writes.writes} == {"out_ptr"}
     assert {dep.name for dep in accesses.read_writes.reads} >= {"values_ptr", "offsets_ptr"}
+
+
+H200 = DeviceInfo("cuda", "NVIDIA H200", "sm_90")
+
+
+def _gpu_gather_graph(users: int = 6, n: int = 40, total: int = 20) -> torch.fx.GraphModule:
+    """The gather as Inductor's post-grad graph holds it on a GPU, built node by node with fake CUDA tensors as
+    values (no GPU needed)."""
+    aten, graph = torch.ops.aten, torch.fx.Graph()
+    with FakeTensorMode():
+        def column(size: int) -> torch.Tensor:
+            return torch.empty(size, dtype=torch.int64, device="cuda")
+
+        def node(target, args, kwargs=None, size=total):
+            made = graph.call_function(target, args, kwargs or {})
+            made.meta["val"] = column(size)
+            return made
+
+        values, ends, kept, offsets = (graph.placeholder(name) for name in ("values", "ends", "kept", "offsets"))
+        for placeholder, size in ((values, n), (ends, users), (kept, users), (offsets, users + 1)):
+            placeholder.meta["val"] = column(size)
+        position = node(torch.ops.prims.iota.default, (total,), dict(start=0, step=1, dtype=torch.int64,
+                                                                      device=torch.device("cuda"), requires_grad=False))
+        view = node(aten.slice.Tensor, (offsets, 0, 1, 9223372036854775807), size=users)
+        segment = node(aten.bucketize.Tensor, (position, view), dict(right=True))
+        at_end, at_kept, at_start = (node(aten.index.Tensor, (t, [segment])) for t in (ends, kept, offsets))
+        shifted = node(aten.add.Tensor, (node(aten.sub.Tensor, (at_end, at_kept)), position))
+        graph.output((node(aten.index.Tensor, (values, [node(aten.sub.Tensor, (shifted, at_start))])),))
+    return torch.fx.GraphModule(torch.nn.Module(), graph)
+
+
+def test_a_cached_winner_launches_the_triton_kernel_on_a_gpu_graph(tmp_path, monkeypatch):
+    """On a GPU graph the claimed gather becomes the Triton kernel itself, launched through wrap_triton (the path
+    the H200 ran), in place of the search and the gathers."""
+    from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
+    original = DeviceInfo.of
+    monkeypatch.setattr(DeviceInfo, "of", staticmethod(
+        lambda device: H200 if torch.device(device).type == "cuda" else original(device)))
+    gm = _gpu_gather_graph()
+    found = find_epilogue(gm.graph.output_node().args[0][0])
+    problem = KEEP_LAST_FAMILY.problem(OP, [a.meta["val"] if hasattr(a, "meta") else a for a in found.args], {})
+    UserStore(tmp_path).put(KernelRecord.measured(
+        key=OpKey.of(problem, H200), family=KEEP_LAST_FAMILY, implementation=TRITON, genome=GENOMES[1],
+        t_ref_us=20.0, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
+    options = KevolveOptions.from_user({"cache_dir": str(tmp_path), "families": ["keep_last"], "shipped_cache": False})
+    with collect_decisions() as decisions:
+        KevolvePass(options, make_dispatcher(options))(gm.graph)
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert torch.ops.aten.bucketize.Tensor not in targets and torch.ops.aten.index.Tensor not in targets
+    launched = [kernel_side_table.get_kernel(n.kwargs["kernel_idx"]) for n in gm.graph.nodes
+                if "triton_kernel_wrapper" in str(n.target)]
+    assert [kernel.fn.__name__ for kernel in launched] == ["keep_last_segments_kernel"]
+    assert [(d.op, d.claimed) for d in decisions] == [("kevolve.keep_last.default", True)]
