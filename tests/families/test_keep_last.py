@@ -194,9 +194,9 @@ def test_epilogue_replaces_batch_event_truncations_gather():
     assert [(d.op, d.implementation) for d in claimed] == [("kevolve.keep_last.default", "keep_last_triton")]
 
 
-def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
-    """With no kernel cached, the gather is put back as keep_last's meaning (torch 2.11's Inductor drops the offset
-    of the user's offsets[1:] from its search): the search left to Inductor is over all users + 1 offsets."""
+def _uncached_decisions(tmp_path) -> list:
+    """The decisions of BatchEventTruncate compiled by kevolve with no kernel cached (keep_last and bucketize
+    families), its outputs checked exact against eager."""
     module, inputs = BatchEventTruncate(keep=4), _jagged_batch([0, 7, 2, 0, 11, 4, 1])
     torch._dynamo.reset()
     with collect_decisions() as decisions:
@@ -205,6 +205,13 @@ def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
     torch._dynamo.reset()
     for got, want in zip(out, module(*inputs)):
         assert torch.equal(got, want)
+    return decisions
+
+
+def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
+    """With no kernel cached, the gather is put back as keep_last's meaning (torch 2.11's Inductor drops the offset
+    of the user's offsets[1:] from its search): the search left to Inductor is over all users + 1 offsets."""
+    decisions = _uncached_decisions(tmp_path)
     left = {d.op: d for d in decisions if d.family}
     assert not left["kevolve.keep_last.default"].claimed
     assert left["aten.bucketize.Tensor"].problem.dim("length") == 8
@@ -235,14 +242,7 @@ def test_a_failing_respell_leaves_the_gather_as_it_was(tmp_path, monkeypatch, ca
         return meaning
 
     monkeypatch.setattr(graph_pass, "meaning", failing_meaning)
-    module, inputs = BatchEventTruncate(keep=4), _jagged_batch([0, 7, 2, 0, 11, 4, 1])
-    torch._dynamo.reset()
-    with collect_decisions() as decisions:
-        out = torch.compile(module, backend="kevolve", options={
-            "families": ["keep_last", "bucketize"], "shipped_cache": False, "cache_dir": str(tmp_path)})(*inputs)
-    torch._dynamo.reset()
-    for got, want in zip(out, module(*inputs)):
-        assert torch.equal(got, want)
+    decisions = _uncached_decisions(tmp_path)
     searches = [d.problem.dim("length") for d in decisions if d.op == "aten.bucketize.Tensor"]
     assert searches == [7] and "putting it back as kevolve.keep_last.default failed: no meaning today" in caplog.text
 

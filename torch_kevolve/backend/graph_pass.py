@@ -100,9 +100,8 @@ class KevolvePass(CustomGraphPass):
     def _respell(self, graph: Graph, found: epilogues.Epilogue, label: str) -> list[Node]:
         """Replace the epilogue's nodes by its op's plain-ATen meaning; the meaning's nodes (none where that
         fails: the nodes then stay as they were)."""
-        before = set(graph.nodes)
         try:
-            rewrite.replace_node(graph, found.root, meaning(found.overload), list(found.args))
+            inserted = self._decompose(graph, found.root, label, found.overload, list(found.args))
         except Exception as e:  # the graph is left unchanged; the user's compile must not break
             if not self.options.fallback:
                 raise
@@ -112,7 +111,7 @@ class KevolvePass(CustomGraphPass):
         for inner in found.nodes[1:]:
             graph.erase_node(inner)
         log.debug("kevolve: %s %s (%s) put back as its meaning", label, found.root.name, found.overload)
-        return [n for n in graph.nodes if n not in before]
+        return inserted
 
     def _family_for(self, target) -> KernelFamily | None:
         """The family implementing `target`, if the options let kevolve use it."""
@@ -149,12 +148,14 @@ class KevolvePass(CustomGraphPass):
                     self._visit_all(graph, self._decompose(graph, node, label), label)
 
     @staticmethod
-    def _decompose(graph: Graph, node: Node, label: str) -> list[Node]:
-        """Replace pattern-op `node` by its plain-ATen meaning, which Inductor compiles as the original
-        pattern; the nodes of the meaning (visited like the graph's own)."""
+    def _decompose(graph: Graph, node: Node, label: str, overload=None, args: list | None = None) -> list[Node]:
+        """Replace `node` by the plain-ATen meaning of pattern op `overload` on `args` (default: the node's own
+        call), which Inductor compiles as the original pattern; the nodes of the meaning (visited like the graph's
+        own)."""
+        overload = node.target if overload is None else overload
         before = set(graph.nodes)
-        rewrite.replace_node(graph, node, meaning(node.target), rewrite.positional_args(node))
-        log.debug("kevolve: %s %s (%s) decomposed back to ATen", label, node.name, node.target)
+        rewrite.replace_node(graph, node, meaning(overload), rewrite.positional_args(node) if args is None else args)
+        log.debug("kevolve: %s %s (%s) decomposed back to ATen", label, node.name, overload)
         return [n for n in graph.nodes if n not in before]
 
     def _visit(self, graph: Graph, node: Node, label: str, target=None, args: list | None = None,
