@@ -16,6 +16,7 @@ from torch.fx import Node
 from ..cache import KernelRecord
 from ..families.base import KernelFamily
 from ..key import Problem
+from .size_hints import size_hint
 
 
 def _is_view(node: Node) -> bool:
@@ -43,7 +44,7 @@ def _producer(node: Node) -> Node:
 
 def _tensor_bytes(node: Node) -> int:
     value = node.meta.get("val")
-    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+    return size_hint(value.numel()) * value.element_size() if isinstance(value, torch.Tensor) else 0
 
 
 def unfused_bytes(node: Node, args: Sequence | None = None) -> int:

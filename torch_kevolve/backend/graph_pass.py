@@ -19,7 +19,7 @@ from ..key import DeviceInfo, OpKey, Problem
 from ..patterns import epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
 from ..patterns import ops as pattern_ops
-from . import decisions, fusion, rewrite
+from . import decisions, fusion, rewrite, size_hints
 from .options import KevolveOptions
 from .transfer import NeighbourTransfer
 
@@ -131,13 +131,14 @@ class KevolvePass(CustomGraphPass):
         if family is None:
             return 1.0
         try:
-            problem = family.problem(node.target, rewrite.example_values(rewrite.positional_args(node)), {})
+            problem, varying = _problem(family, node.target, rewrite.positional_args(node))
+            record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
+            if (record is None or _static_only(family, record.implementation, varying)
+                    or fusion.refusal(record, family, problem, node) is not None):
+                return 1.0
         except Exception as e:  # Unsupported, or a family bug, which the node's own visit logs
             if not (isinstance(e, Unsupported) or self.options.fallback):
                 raise
-            return 1.0
-        record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
-        if record is None or fusion.refusal(record, family, problem, node) is not None:
             return 1.0
         return record.fitness
 
@@ -171,8 +172,8 @@ class KevolvePass(CustomGraphPass):
             return False
         try:
             args = rewrite.positional_args(node) if args is None else args
-            problem = family.problem(target, rewrite.example_values(args), {})
-            key, plan = self._plan(family, problem, node, args, to_beat)
+            problem, varying = _problem(family, target, args)
+            key, plan = self._plan(family, problem, node, args, to_beat, varying)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
             return False
@@ -205,17 +206,19 @@ class KevolvePass(CustomGraphPass):
         return True
 
     def _plan(self, family: KernelFamily, problem: Problem, node: Node, args: list,
-              to_beat: float = 1.0) -> tuple[OpKey, _Plan | str]:
+              to_beat: float = 1.0, varying: bool = False) -> tuple[OpKey, _Plan | str]:
         """The node's key, and what to run for it on `args` or the reason to leave it to Inductor (or to the
-        kernels of its parts: a winner must beat `to_beat`)."""
+        kernels of its parts: a winner must beat `to_beat`; where the call's sizes are `varying`, a kernel must run
+        them all)."""
         device = _device_of(node)
         key = OpKey.of(problem, DeviceInfo.of(device))
         choice = self.dispatcher.choose(key)
         transferred = False
         if self.options.interpret:
-            kernel = family.default_kernel(problem, Abstraction.TRITON)
+            kernel = family.default_kernel(problem, Abstraction.TRITON, dynamic=varying)
             if kernel is None:
-                return key, "interpret mode: no genome of the family's Triton kernels supports this call"
+                return key, (f"interpret mode: no genome of the family's Triton kernels supports this call"
+                             f"{' at sizes that vary' if varying else ''}")
             impl, genome = kernel
             reason = "interpret mode (forced), default genome"
             if choice.record is not None and choice.record.implementation == impl.name:
@@ -230,6 +233,9 @@ class KevolvePass(CustomGraphPass):
                               f"fitness {donor.record.fitness:.2f}); checked on this key")
             if record is None:
                 return key, choice.reason
+            if _static_only(family, record.implementation, varying):
+                return key, (f"its sizes vary at run time (symbolic), and the winner {record.implementation} runs "
+                             f"static sizes only")
             if record.fitness <= to_beat:
                 return key, (f"its parts' own kernels are faster: the product's winner has fitness {to_beat:.2f}, "
                              f"this {record.fitness:.2f}")
@@ -250,6 +256,20 @@ class KevolvePass(CustomGraphPass):
                problem: Problem | None = None) -> None:
         log.debug("kevolve: %s %s (%s) left to Inductor: %s", label, node.name, op, reason)
         decisions.report(decisions.NodeDecision(label, node.name, op, family, key, False, None, None, reason, problem))
+
+
+def _problem(family: KernelFamily, target, args: list) -> tuple[Problem, bool]:
+    """The family's problem of `target` on `args` (graph nodes and constants), and whether its sizes vary at run
+    time: such a call is keyed by the sizes the graph was compiled with (size_hints), adding no guard."""
+    values = rewrite.example_values(args)
+    if size_hints.is_symbolic(values):
+        return size_hints.varying_problem(family, target, values), True
+    return family.problem(target, values, {}), False
+
+
+def _static_only(family: KernelFamily, implementation: str, varying: bool) -> bool:
+    """Whether sizes vary but the family's `implementation` runs static sizes only."""
+    return varying and implementation not in family.dynamic_implementations
 
 
 def _device_of(node: Node) -> torch.device:

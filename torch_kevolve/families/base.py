@@ -127,6 +127,12 @@ class KernelFamily(ABC):
     # Inductor lowers the family's ops to its own code, which it fuses with pointwise neighbours: a winner
     # measured alone must also pay for the fusion it breaks (torch_kevolve/backend/fusion.py).
     inductor_fuses: bool = False
+    # Problem dims that may differ from call to call of one compiled graph (symbolic sizes under dynamic shapes,
+    # torch_kevolve/backend/size_hints.py), and the implementations (by name) whose built callables read them from
+    # their arguments at run time, adding no guard on them: a winner of those, keyed by the sizes the graph was
+    # compiled with, runs at every other. The rest run static sizes only.
+    dynamic_dims: frozenset[str] = frozenset()
+    dynamic_implementations: frozenset[str] = frozenset()
 
     @abstractmethod
     def problem(self, overload: torch._ops.OpOverload, args: Sequence, kwargs: dict) -> Problem:
@@ -151,11 +157,13 @@ class KernelFamily(ABC):
     def flops(self, problem: Problem) -> int:
         return 0
 
-    def default_kernel(self, problem: Problem, abstraction: Abstraction) -> tuple[Implementation, Genome] | None:
-        """The first implementation of `abstraction` that has a genome for `problem`, with its default genome
-        (Implementation.default_genome); None if no implementation of that level supports the problem."""
+    def default_kernel(self, problem: Problem, abstraction: Abstraction,
+                       dynamic: bool = False) -> tuple[Implementation, Genome] | None:
+        """The first implementation of `abstraction` (and, with `dynamic`, one that runs varying sizes) that has a
+        genome for `problem`, with its default genome (Implementation.default_genome); None if there is none."""
         for impl in self.implementations:
-            if impl.abstraction is abstraction and (genome := impl.default_genome(problem)) is not None:
+            if (impl.abstraction is abstraction and (impl.name in self.dynamic_implementations or not dynamic)
+                    and (genome := impl.default_genome(problem)) is not None):
                 return impl, genome
         return None
 

@@ -178,7 +178,7 @@ def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequen
     if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
         raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
     total_rows, total_slots = sum(num_weights), sum(i.numel() for i in indices)
-    if max(total_rows, total_slots) > MAX_SLOTS:
+    if total_rows > MAX_SLOTS or total_slots > MAX_SLOTS:  # apart: comparing the two would pin the slots' count
         raise ValueError(f"{total_rows} rows and {total_slots} indices: the sweep indexes both with int32")
     device, dim = grads[0].device, grads[0].shape[1]
     row_bases = [sum(num_weights[:t]) for t in range(len(grads))]

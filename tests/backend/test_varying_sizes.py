@@ -1,0 +1,220 @@
+"""Calls whose sizes vary from batch to batch (symbolic sizes under dynamic shapes): kevolve compiles a model no
+more often than Inductor and matches eager on every batch; families key such calls by their hints without
+adding guards, refuse them unless the dims that vary are theirs to vary, and only winners that run every size
+replace them (on a GPU graph, fake tensors: the batched embedding-bag forward through wrap_triton)."""
+import copy
+import operator
+
+import pytest
+import torch
+import torch._dynamo.utils as dynamo_utils
+from torch._dynamo.source import ConstantSource
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
+
+import torch_kevolve.backend.graph_pass as graph_pass
+from benchmarks.models import dlrm, preprocessing, seq
+from torch_kevolve.backend import make_dispatcher, size_hints
+from torch_kevolve.backend.decisions import collect_decisions
+from torch_kevolve.backend.options import KevolveOptions
+from torch_kevolve.cache import KernelRecord
+from torch_kevolve.cache.store import UserStore
+from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for
+from torch_kevolve.families.base import Unsupported
+from torch_kevolve.key import DeviceInfo, OpKey
+
+FORWARD, BACKWARD = torch.ops.kevolve.embedding_bags.default, torch.ops.kevolve.embedding_bags_backward.default
+H200 = DeviceInfo("cuda", "NVIDIA H200", "sm_90")
+
+
+def _truncation_batch(seed: int) -> tuple:
+    g = torch.Generator().manual_seed(seed)
+    offsets = torch.nn.functional.pad(torch.randint(0, 9, (16,), generator=g).cumsum(0), (1, 0))
+    return torch.randint(0, 1 << 40, (int(offsets[-1]),), generator=g), offsets
+
+
+MODELS = {  # name: (model factory, inputs of batch `seed`, whether it trains)
+    "dlrm": (lambda: dlrm.build(dlrm.SMALL, "cpu")[0], lambda s: dlrm.make_inputs(dlrm.SMALL, "cpu", s), True),
+    "seq": (lambda: seq.build(seq.TINY, "cpu")[0], lambda s: seq.make_inputs(seq.TINY, "cpu", s), True),
+    "batch_event_truncate": (lambda: preprocessing.BatchEventTruncate(3), _truncation_batch, False),
+}
+
+
+def _run_batches(name: str, backend: str, options: dict | None = None, batches: int = 3) -> tuple[int, list]:
+    """(graphs compiled, decisions of each batch) of `batches` batches of differing lengths through `name`
+    compiled by `backend`; each batch's output (and gradients) checked against eager."""
+    factory, inputs_of, trains = MODELS[name]
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = factory()
+    twin = copy.deepcopy(model)
+    compiled = torch.compile(twin, backend=backend, **({} if options is None else {"options": options}))
+    dynamo_utils.counters.clear()
+    seen = []
+    for seed in range(batches):
+        inputs = inputs_of(seed)
+        want = model(*inputs)
+        with collect_decisions() as decisions:
+            got = compiled(*inputs)
+            if trains:
+                got.backward()
+        seen.append(decisions)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        if trains:
+            want.backward()
+            for (param, w), g in zip(model.named_parameters(), twin.parameters()):
+                torch.testing.assert_close(g.grad, w.grad, rtol=1e-3, atol=1e-5, msg=param)
+                w.grad = g.grad = None
+    graphs = dynamo_utils.counters["stats"]["unique_graphs"]
+    torch._dynamo.reset()
+    return graphs, seen
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_models_compile_no_more_often_than_under_inductor(name, tmp_path):
+    """Before: every family keyed a symbolic size by comparing it, which pinned it, so the DLRM compiled again on
+    every batch of new lengths (and after 8, Dynamo would have run it eagerly)."""
+    inductor, _ = _run_batches(name, "inductor")
+    for options in ({}, {"interpret": True}):
+        graphs, _ = _run_batches(name, "kevolve", {"cache_dir": str(tmp_path), **options})
+        assert graphs == inductor, options
+
+
+def test_the_dlrm_graph_of_varying_lengths_runs_the_batched_forward(tmp_path):
+    """The second batch compiles the graph with symbolic index counts: the batched forward still runs (it reads
+    them at run time); no Triton backward does, so the batched backward goes back to ATen."""
+    _, seen = _run_batches("dlrm", "kevolve", {"cache_dir": str(tmp_path), "interpret": True,
+                                               "families": ["embedding_bags", "embedding_bags_backward"]})
+    varying = {d.op: d for d in seen[1] if d.op in (str(FORWARD), str(BACKWARD))}
+    assert varying[str(FORWARD)].claimed and varying[str(FORWARD)].implementation == "embedding_bags_triton"
+    assert not varying[str(BACKWARD)].claimed
+    assert "at sizes that vary" in varying[str(BACKWARD)].reason
+    assert not seen[2]  # the third batch compiled nothing
+
+
+class SymbolicGraph:
+    """A one-node post-grad graph of the batched embedding bags, built with fake tensors whose index counts are
+    symbolic (no GPU needed; `device` "meta" stands in for a GPU where the CPU build cannot fake CUDA ops)."""
+
+    def __init__(self, overload, device: str, counts=(300, 310), bags: int = 32):
+        self.shape_env = ShapeEnv()
+        self.graph = torch.fx.Graph()
+        self.fake_mode = FakeTensorMode(shape_env=self.shape_env)
+        with self.fake_mode:
+            values = [[self._placeholder(f"v{t}", torch.empty(bags if overload == BACKWARD else 100, 16,
+                                                              device=device)) for t in range(2)],
+                      [self._placeholder(f"i{t}", torch.empty(self._symbol(n), dtype=torch.int64, device=device))
+                       for t, n in enumerate(counts)],
+                      [self._placeholder(f"o{t}", torch.empty(bags, dtype=torch.int64, device=device))
+                       for t in range(2)]]
+            rest = ([100, 120], 0, False) if overload == BACKWARD else (0, False)
+            node = self.graph.call_function(overload, (*values, *rest))
+            node.meta["val"] = overload(*[[n.meta["val"] for n in group] for group in values], *rest)
+            outputs = []
+            for t in range(2):
+                outputs.append(self.graph.call_function(operator.getitem, (node, t)))
+                outputs[-1].meta["val"] = node.meta["val"][t]
+            self.graph.output(tuple(outputs))
+        self.values = [[n.meta["val"] for n in group] for group in values] + list(rest)
+        self.module = torch.fx.GraphModule(torch.nn.Module(), self.graph)
+
+    def _symbol(self, hint: int) -> torch.SymInt:
+        symbol = self.shape_env.create_symbol(hint, source=ConstantSource(f"count{hint}"), dynamic_dim=DimDynamic.DYNAMIC)
+        return self.shape_env.create_symintnode(symbol, hint=hint)
+
+    def _placeholder(self, name: str, value: torch.Tensor) -> torch.fx.Node:
+        node = self.graph.placeholder(name)
+        node.meta["val"] = value
+        return node
+
+    def run_pass(self, cache_dir, overload, implementation, monkeypatch) -> list:
+        """KevolvePass over the graph, as on an H200 whose cache holds `implementation` (default genome) as the
+        winner of the call's key; the decisions on the batched op."""
+        monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: H200))
+        monkeypatch.setattr(graph_pass, "_device_of", lambda node: torch.device("cuda"))
+        family = family_for(overload)
+        problem = size_hints.varying_problem(family, overload, self.values)
+        impl = family.implementation(implementation)
+        UserStore(cache_dir).put(KernelRecord.measured(
+            key=OpKey.of(problem, H200), family=family, implementation=impl, genome=impl.default_genome(problem),
+            t_ref_us=20.0, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
+        options = KevolveOptions.from_user({"cache_dir": str(cache_dir), "families": [family.name],
+                                            "shipped_cache": False, "fallback": False})
+        with collect_decisions() as decisions:
+            graph_pass.KevolvePass(options, make_dispatcher(options))(self.graph)
+        return [d for d in decisions if d.op == str(overload)]
+
+    def launched(self) -> list:
+        return [n for n in self.graph.nodes if "triton_kernel_wrapper" in str(n.target)]
+
+
+def test_a_gpu_graph_runs_the_batched_forward_at_symbolic_counts(tmp_path, monkeypatch):
+    graph = SymbolicGraph(FORWARD, "cuda")
+    (decision,) = graph.run_pass(tmp_path, FORWARD, "embedding_bags_triton", monkeypatch)
+    assert decision.claimed and decision.problem.dim("indices") == 610
+    (kernel,) = graph.launched()
+    assert [kernel.kwargs["kwargs"][f"num_indices{t}"].target for t in range(2)] == [torch.ops.aten.sym_numel.default] * 2
+    assert graph.shape_env.guards == []
+
+
+@pytest.mark.parametrize("implementation,claimed", [
+    ("embedding_bags_backward_triton", False),  # its stacking makes a tensor of the counts: pinned
+    ("embedding_bags_backward_rows", False),
+    ("embedding_bags_backward_decomposition", True),
+])
+def test_a_gpu_graph_runs_only_backward_winners_that_take_any_count(implementation, claimed, tmp_path, monkeypatch):
+    graph = SymbolicGraph(BACKWARD, "meta")
+    (decision,) = graph.run_pass(tmp_path, BACKWARD, implementation, monkeypatch)
+    assert decision.claimed == claimed
+    if not claimed:
+        assert decision.reason.endswith(f"the winner {implementation} runs static sizes only")
+    assert graph.shape_env.guards == []
+
+
+def test_the_sweep_backward_pins_no_count(tmp_path, monkeypatch):
+    """Its only guard keeps the slots within int32, which every batch below 2**31 indices passes."""
+    graph = SymbolicGraph(BACKWARD, "meta")
+    (decision,) = graph.run_pass(tmp_path, BACKWARD, "embedding_bags_backward_sweep", monkeypatch)
+    assert decision.claimed and len(graph.launched()) == 3
+    (guard,) = graph.shape_env.guards
+    assert str(guard.expr).endswith(" <= 2147483647")
+
+
+def test_stand_ins_take_the_hints_or_moved_sizes():
+    graph = SymbolicGraph(FORWARD, "cpu")
+    assert size_hints.is_symbolic(graph.values) and not size_hints.is_symbolic([torch.empty(3), 4])
+    at_hints = size_hints.stand_ins(graph.values)
+    assert [i.shape[0] for i in at_hints[1]] == [300, 310] and at_hints[0][0].shape == (100, 16)
+    assert [i.shape[0] for i in size_hints.stand_ins(graph.values, moved=True)[1]] == [601, 621]
+    assert graph.shape_env.guards == []
+
+
+def test_a_family_refuses_symbolic_dims_it_does_not_take():
+    varying_bags = SymbolicGraph(FORWARD, "cpu")
+    bags = varying_bags._symbol(32)
+    with varying_bags.fake_mode:
+        varying_bags.values[2] = [torch.empty(bags, dtype=torch.int64) for _ in range(2)]
+    with pytest.raises(Unsupported, match="its bags vary at run time"):
+        size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_bags.values)
+    static_family = family_for(torch.ops.aten._embedding_bag.default)
+    assert not static_family.dynamic_dims
+    graph = SymbolicGraph(FORWARD, "cpu")
+    weight, (indices, _), (offsets, _) = graph.values[0][0], graph.values[1], graph.values[2]
+    with pytest.raises(Unsupported, match="runs static sizes only"):
+        size_hints.varying_problem(static_family, torch.ops.aten._embedding_bag.default, [weight, indices, offsets])
+    assert graph.shape_env.guards == [] and varying_bags.shape_env.guards == []
+
+
+def test_a_size_known_only_when_the_graph_runs_is_refused():
+    shape_env = ShapeEnv()
+    with FakeTensorMode(shape_env=shape_env):
+        values = [torch.empty(shape_env.create_unbacked_symint(), dtype=torch.int64)]
+    with pytest.raises(Unsupported, match="data-dependent"):
+        size_hints.stand_ins(values)
+
+
+def test_backward_problems_key_the_hinted_counts():
+    graph = SymbolicGraph(BACKWARD, "cpu")
+    problem = size_hints.varying_problem(EMBEDDING_BAGS_BACKWARD, BACKWARD, graph.values)
+    assert (problem.dim("indices"), problem.dim("bags"), problem.dim("rows")) == (610, 64, 220)
+    assert graph.shape_env.guards == []
