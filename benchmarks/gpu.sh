@@ -15,6 +15,8 @@
 #               host-A-DEV.json): Inductor against kevolve with the caches as they are
 #   compile:A,B warm-cache compile time of the model benchmarks A, B in fresh processes (benchmarks.compile_time:
 #               Inductor against kevolve, ROUNDS rounds, default 3; compile-time-A-DEV.json)
+#   varying:A,B the model benchmarks A, B (benchmarks/varying.py MODELS) trained on batches of differing lengths: graphs
+#               compiled, errors and step time of eager, Inductor and kevolve with the caches as they are (varying-A-DEV.json)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
 #               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
 #   gemm        the DLRM's MLP products (forward, grad_input, grad_weight) through the gemm family (gemm-DEV.json)
@@ -59,6 +61,10 @@ for phase in "$@"; do
     compile:*) for name in $(echo "${phase#compile:}" | tr , ' '); do
               python3 -m benchmarks.compile_time "$name" "$OUT/compile-time-$name-$DEV.json" --rounds "${ROUNDS:-3}" 2>&1 \
                 | tee "$OUT/compile-time-$name.log" | grep -v "^W1\|Warning"
+            done ;;
+    varying:*) for name in $(echo "${phase#varying:}" | tr , ' '); do
+              python3 -m benchmarks.varying "$name" --device cuda --save "$OUT/varying-$name-$DEV.json" 2>&1 \
+                | tee "$OUT/varying-$name.log" | grep -v "^W1\|Warning"
             done ;;
     micro) for bench in tbe interaction fm_interaction jagged; do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"

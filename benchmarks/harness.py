@@ -75,7 +75,8 @@ class Phase:
 
 @dataclass
 class Result:
-    """A contender's phases ("forward", "train") and its errors against the reference."""
+    """A contender's phases ("forward", "train"), its errors against the reference and, where counted, the graphs
+    Dynamo compiled for it."""
 
     name: str
     phases: dict[str, Phase] = field(default_factory=dict)
@@ -83,6 +84,7 @@ class Result:
     grad_rel_err: float | None = None
     grad_where: str | None = None
     watched: object = None
+    graphs_compiled: int | None = None
 
     def within(self, tol: Tolerance) -> bool:
         return (self.loss_rel_err is not None and self.loss_rel_err <= tol.loss

@@ -53,6 +53,7 @@ def summary(name: str, device: torch.device, results: list[Result], decisions: l
         "contenders": {r.name: {
             "phases": {phase: dataclasses.asdict(p) for phase, p in r.phases.items()},
             "loss_rel_err": r.loss_rel_err, "grad_rel_err": r.grad_rel_err, "grad_where": r.grad_where,
+            **({} if r.graphs_compiled is None else {"graphs_compiled": r.graphs_compiled}),
         } for r in results},
         "speedup_vs_inductor": speedups(results),
         "reference": reference,
@@ -95,6 +96,9 @@ def markdown(report: dict) -> str:
                     f"{_num(ph['first_call_s'], '.2f')} / {_num(ph.get('warm_call_s'), '.2f')}"]
         row += [_num(c["loss_rel_err"], ".1e"), _num(c["grad_rel_err"], ".1e")]
         lines.append("| " + " | ".join(row) + " |")
+    compiled = {name: c["graphs_compiled"] for name, c in report["contenders"].items() if "graphs_compiled" in c}
+    if compiled:
+        lines += ["", "Graphs Dynamo compiled: " + ", ".join(f"{name} {n}" for name, n in compiled.items()) + "."]
     tol = report["tolerance"]
     lines += ["", f"kevolve vs {report['reference']}: {'OK' if report['ok'] else 'MISMATCH'} "
               f"(tolerance: loss {tol['loss']:.0e}, grad {tol['grad']:.0e}). kevolve claimed {len(report['claimed'])} of the {report['nodes']} calls it "

@@ -51,20 +51,21 @@ def _run_batches(name: str, backend: str, options: dict | None = None, batches: 
     compiled = torch.compile(twin, backend=backend, **({} if options is None else {"options": options}))
     dynamo_utils.counters.clear()
     seen = []
-    for seed in range(batches):
-        inputs = inputs_of(seed)
-        want = model(*inputs)
-        with collect_decisions() as decisions:
-            got = compiled(*inputs)
+    with torch._dynamo.config.patch(automatic_dynamic_local_pgo=False):  # each run starts from static sizes
+        for seed in range(batches):
+            inputs = inputs_of(seed)
+            want = model(*inputs)
+            with collect_decisions() as decisions:
+                got = compiled(*inputs)
+                if trains:
+                    got.backward()
+            seen.append(decisions)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
             if trains:
-                got.backward()
-        seen.append(decisions)
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-        if trains:
-            want.backward()
-            for (param, w), g in zip(model.named_parameters(), twin.parameters()):
-                torch.testing.assert_close(g.grad, w.grad, rtol=1e-3, atol=1e-5, msg=param)
-                w.grad = g.grad = None
+                want.backward()
+                for (param, w), g in zip(model.named_parameters(), twin.parameters()):
+                    torch.testing.assert_close(g.grad, w.grad, rtol=1e-3, atol=1e-5, msg=param)
+                    w.grad = g.grad = None
     graphs = dynamo_utils.counters["stats"]["unique_graphs"]
     torch._dynamo.reset()
     return graphs, seen
