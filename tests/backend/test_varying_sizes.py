@@ -8,6 +8,7 @@ import operator
 import pytest
 import torch
 import torch._dynamo.utils as dynamo_utils
+import torch.utils._pytree as pytree
 from torch._dynamo.source import ConstantSource
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
@@ -21,9 +22,11 @@ from torch_kevolve.cache import KernelRecord
 from torch_kevolve.cache.store import UserStore
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for
 from torch_kevolve.families.base import Unsupported
+from torch_kevolve.families.schema import schema_values
 from torch_kevolve.key import DeviceInfo, OpKey
 
 FORWARD, BACKWARD = torch.ops.kevolve.embedding_bags.default, torch.ops.kevolve.embedding_bags_backward.default
+aten = torch.ops.aten
 H200 = DeviceInfo("cuda", "NVIDIA H200", "sm_90")
 
 
@@ -93,48 +96,65 @@ def test_the_dlrm_graph_of_varying_lengths_runs_the_batched_forward(tmp_path):
     assert not seen[2]  # the third batch compiled nothing
 
 
-class SymbolicGraph:
-    """A one-node post-grad graph of the batched embedding bags, built with fake tensors whose index counts are
-    symbolic (no GPU needed; `device` "meta" stands in for a GPU where the CPU build cannot fake CUDA ops)."""
+def test_the_seq_graph_of_varying_lengths_runs_the_jagged_and_segment_kernels(tmp_path):
+    """Histories and category lists of new lengths: the padding, the segment sum and their backwards run our
+    kernels on the graph of symbolic rows too (each batch checked against eager)."""
+    _, seen = _run_batches("seq", "kevolve", {"cache_dir": str(tmp_path), "interpret": True,
+                                              "families": ["jagged", "segment_reduce"]})
+    for decisions in seen[:2]:
+        assert sorted((d.op, d.implementation) for d in decisions if d.claimed) == [
+            ("aten._jagged_to_padded_dense_forward.default", "jagged_triton"),
+            ("aten._padded_dense_to_jagged_forward.default", "jagged_triton"),
+            ("aten._segment_reduce_backward.default", "segment_reduce_triton"),
+            ("aten.segment_reduce.default", "segment_reduce_triton")]
+    assert not seen[2]
 
-    def __init__(self, overload, device: str, counts=(300, 310), bags: int = 32):
+
+class SymbolicGraph:
+    """A one-node post-grad graph of `overload` on the fake values `make_args(size)` returns as (args, kwargs),
+    `size(n)` being a symbolic size with hint n; no GPU needed: "meta" tensors stand in for a GPU's, which the CPU
+    build of torch cannot fake for every op."""
+
+    def __init__(self, overload, make_args):
+        self.overload = overload
         self.shape_env = ShapeEnv()
-        self.graph = torch.fx.Graph()
         self.fake_mode = FakeTensorMode(shape_env=self.shape_env)
+        self.graph = torch.fx.Graph()
         with self.fake_mode:
-            values = [[self._placeholder(f"v{t}", torch.empty(bags if overload == BACKWARD else 100, 16,
-                                                              device=device)) for t in range(2)],
-                      [self._placeholder(f"i{t}", torch.empty(self._symbol(n), dtype=torch.int64, device=device))
-                       for t, n in enumerate(counts)],
-                      [self._placeholder(f"o{t}", torch.empty(bags, dtype=torch.int64, device=device))
-                       for t in range(2)]]
-            rest = ([100, 120], 0, False) if overload == BACKWARD else (0, False)
-            node = self.graph.call_function(overload, (*values, *rest))
-            node.meta["val"] = overload(*[[n.meta["val"] for n in group] for group in values], *rest)
-            outputs = []
-            for t in range(2):
-                outputs.append(self.graph.call_function(operator.getitem, (node, t)))
-                outputs[-1].meta["val"] = node.meta["val"][t]
-            self.graph.output(tuple(outputs))
-        self.values = [[n.meta["val"] for n in group] for group in values] + list(rest)
+            args, kwargs = make_args(self.size)
+            self.values = schema_values(overload, args, kwargs)
+            leaves, spec = pytree.tree_flatten((args, kwargs))
+            nodes = [self._placeholder(f"arg{k}", leaf) if isinstance(leaf, (torch.Tensor, torch.SymInt)) else leaf
+                     for k, leaf in enumerate(leaves)]
+            node = self.graph.call_function(overload, *pytree.tree_unflatten(nodes, spec))
+            node.meta["val"] = overload(*args, **kwargs)
+            if isinstance(node.meta["val"], torch.Tensor):
+                self.graph.output((node,))
+            else:
+                outputs = []
+                for t, value in enumerate(node.meta["val"]):
+                    outputs.append(self.graph.call_function(operator.getitem, (node, t)))
+                    outputs[-1].meta["val"] = value
+                self.graph.output(tuple(outputs))
         self.module = torch.fx.GraphModule(torch.nn.Module(), self.graph)
 
-    def _symbol(self, hint: int) -> torch.SymInt:
-        symbol = self.shape_env.create_symbol(hint, source=ConstantSource(f"count{hint}"), dynamic_dim=DimDynamic.DYNAMIC)
+    def size(self, hint: int) -> torch.SymInt:
+        symbol = self.shape_env.create_symbol(hint, source=ConstantSource(f"size{len(self.shape_env.var_to_range)}"),
+                                              dynamic_dim=DimDynamic.DYNAMIC)
         return self.shape_env.create_symintnode(symbol, hint=hint)
 
-    def _placeholder(self, name: str, value: torch.Tensor) -> torch.fx.Node:
+    def _placeholder(self, name: str, value) -> torch.fx.Node:
         node = self.graph.placeholder(name)
         node.meta["val"] = value
         return node
 
-    def run_pass(self, cache_dir, overload, implementation, monkeypatch) -> list:
+    def run_pass(self, cache_dir, implementation, monkeypatch) -> list:
         """KevolvePass over the graph, as on an H200 whose cache holds `implementation` (default genome) as the
-        winner of the call's key; the decisions on the batched op."""
+        winner of the call's key; the decisions on the overload."""
         monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: H200))
         monkeypatch.setattr(graph_pass, "_device_of", lambda node: torch.device("cuda"))
-        family = family_for(overload)
-        problem = size_hints.varying_problem(family, overload, self.values)
+        family = family_for(self.overload)
+        problem = size_hints.varying_problem(family, self.overload, self.values)
         impl = family.implementation(implementation)
         UserStore(cache_dir).put(KernelRecord.measured(
             key=OpKey.of(problem, H200), family=family, implementation=impl, genome=impl.default_genome(problem),
@@ -143,15 +163,28 @@ class SymbolicGraph:
                                             "shipped_cache": False, "fallback": False})
         with collect_decisions() as decisions:
             graph_pass.KevolvePass(options, make_dispatcher(options))(self.graph)
-        return [d for d in decisions if d.op == str(overload)]
+        return [d for d in decisions if d.op == str(self.overload)]
 
     def launched(self) -> list:
         return [n for n in self.graph.nodes if "triton_kernel_wrapper" in str(n.target)]
 
 
+def _bags(overload, counts=(300, 310), bags: int = 32, device: str = "meta"):
+    """make_args of the batched embedding bags of two tables whose index counts are symbolic."""
+
+    def make_args(size):
+        indices = [torch.empty(size(n), dtype=torch.int64, device=device) for n in counts]
+        offsets = [torch.empty(bags, dtype=torch.int64, device=device) for _ in counts]
+        if overload == FORWARD:
+            return ([torch.empty(100, 16, device=device) for _ in counts], indices, offsets, 0, False), {}
+        return ([torch.empty(bags, 16, device=device) for _ in counts], indices, offsets, [100, 120], 0, False), {}
+
+    return SymbolicGraph(overload, make_args)
+
+
 def test_a_gpu_graph_runs_the_batched_forward_at_symbolic_counts(tmp_path, monkeypatch):
-    graph = SymbolicGraph(FORWARD, "cuda")
-    (decision,) = graph.run_pass(tmp_path, FORWARD, "embedding_bags_triton", monkeypatch)
+    graph = _bags(FORWARD)
+    (decision,) = graph.run_pass(tmp_path, "embedding_bags_triton", monkeypatch)
     assert decision.claimed and decision.problem.dim("indices") == 610
     (kernel,) = graph.launched()
     assert [kernel.kwargs["kwargs"][f"num_indices{t}"].target for t in range(2)] == [torch.ops.aten.sym_numel.default] * 2
@@ -164,8 +197,8 @@ def test_a_gpu_graph_runs_the_batched_forward_at_symbolic_counts(tmp_path, monke
     ("embedding_bags_backward_decomposition", True),
 ])
 def test_a_gpu_graph_runs_only_backward_winners_that_take_any_count(implementation, claimed, tmp_path, monkeypatch):
-    graph = SymbolicGraph(BACKWARD, "meta")
-    (decision,) = graph.run_pass(tmp_path, BACKWARD, implementation, monkeypatch)
+    graph = _bags(BACKWARD)
+    (decision,) = graph.run_pass(tmp_path, implementation, monkeypatch)
     assert decision.claimed == claimed
     if not claimed:
         assert decision.reason.endswith(f"the winner {implementation} runs static sizes only")
@@ -174,15 +207,45 @@ def test_a_gpu_graph_runs_only_backward_winners_that_take_any_count(implementati
 
 def test_the_sweep_backward_pins_no_count(tmp_path, monkeypatch):
     """Its only guard keeps the slots within int32, which every batch below 2**31 indices passes."""
-    graph = SymbolicGraph(BACKWARD, "meta")
-    (decision,) = graph.run_pass(tmp_path, BACKWARD, "embedding_bags_backward_sweep", monkeypatch)
+    graph = _bags(BACKWARD)
+    (decision,) = graph.run_pass(tmp_path, "embedding_bags_backward_sweep", monkeypatch)
     assert decision.claimed and len(graph.launched()) == 3
     (guard,) = graph.shape_env.guards
     assert str(guard.expr).endswith(" <= 2147483647")
 
 
+def _offsets(batch: int = 32):
+    return torch.empty(batch + 1, dtype=torch.int64, device="meta")
+
+
+PACKED = {  # the jagged and segment calls of the seq model, their packed rows symbolic
+    "to_padded": (aten._jagged_to_padded_dense_forward.default,
+                  lambda size: ((torch.empty(size(300), 8, device="meta"), [_offsets()], [20], 0.0), {})),
+    "to_jagged": (aten._padded_dense_to_jagged_forward.default,
+                  lambda size: ((torch.empty(32, 20, 8, device="meta"), [_offsets()], size(300)), {})),
+    "segment_sum": (aten.segment_reduce.default,
+                    lambda size: ((torch.empty(size(300), 8, device="meta"), "sum"),
+                                  {"lengths": torch.empty(32, dtype=torch.int64, device="meta")})),
+    "segment_mean_backward": (aten._segment_reduce_backward.default, lambda size: ((
+        torch.empty(32, 8, device="meta"), torch.empty(32, 8, device="meta"), torch.empty(size(300), 8, device="meta"),
+        "mean"), {"offsets": _offsets()})),
+}
+
+
+@pytest.mark.parametrize("call", list(PACKED))
+@pytest.mark.parametrize("abstraction", ["triton", "decomposition"])
+def test_a_gpu_graph_runs_jagged_and_segment_kernels_at_symbolic_rows(call, abstraction, tmp_path, monkeypatch):
+    overload, make_args = PACKED[call]
+    graph = SymbolicGraph(overload, make_args)
+    family = family_for(overload)
+    (decision,) = graph.run_pass(tmp_path, f"{family.name}_{abstraction}", monkeypatch)
+    assert decision.claimed
+    assert bool(graph.launched()) == (abstraction == "triton")
+    assert graph.shape_env.guards == []
+
+
 def test_stand_ins_take_the_hints_or_moved_sizes():
-    graph = SymbolicGraph(FORWARD, "cpu")
+    graph = _bags(FORWARD, device="cpu")
     assert size_hints.is_symbolic(graph.values) and not size_hints.is_symbolic([torch.empty(3), 4])
     at_hints = size_hints.stand_ins(graph.values)
     assert [i.shape[0] for i in at_hints[1]] == [300, 310] and at_hints[0][0].shape == (100, 16)
@@ -191,15 +254,15 @@ def test_stand_ins_take_the_hints_or_moved_sizes():
 
 
 def test_a_family_refuses_symbolic_dims_it_does_not_take():
-    varying_bags = SymbolicGraph(FORWARD, "cpu")
-    bags = varying_bags._symbol(32)
+    varying_bags = _bags(FORWARD, device="cpu")
+    bags = varying_bags.size(32)
     with varying_bags.fake_mode:
         varying_bags.values[2] = [torch.empty(bags, dtype=torch.int64) for _ in range(2)]
     with pytest.raises(Unsupported, match="its bags vary at run time"):
         size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_bags.values)
     static_family = family_for(torch.ops.aten._embedding_bag.default)
     assert not static_family.dynamic_dims
-    graph = SymbolicGraph(FORWARD, "cpu")
+    graph = _bags(FORWARD, device="cpu")
     weight, (indices, _), (offsets, _) = graph.values[0][0], graph.values[1], graph.values[2]
     with pytest.raises(Unsupported, match="runs static sizes only"):
         size_hints.varying_problem(static_family, torch.ops.aten._embedding_bag.default, [weight, indices, offsets])
@@ -215,7 +278,7 @@ def test_a_size_known_only_when_the_graph_runs_is_refused():
 
 
 def test_backward_problems_key_the_hinted_counts():
-    graph = SymbolicGraph(BACKWARD, "cpu")
+    graph = _bags(BACKWARD, device="cpu")
     problem = size_hints.varying_problem(EMBEDDING_BAGS_BACKWARD, BACKWARD, graph.values)
     assert (problem.dim("indices"), problem.dim("bags"), problem.dim("rows")) == (610, 64, 220)
     assert graph.shape_env.guards == []

@@ -37,6 +37,16 @@ def static_shape(t: torch.Tensor, name: str) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
+def packed_shape(t: torch.Tensor, name: str) -> tuple:
+    """t's shape, whose leading (packed) dim may be symbolic: a size that varies from call to call at run time;
+    Unsupported for a 0-d tensor or a symbolic trailing dim."""
+    if t.dim() == 0:
+        raise Unsupported(f"{name} must have a packed dim")
+    if not all(isinstance(s, int) for s in t.shape[1:]):
+        raise Unsupported(f"symbolic (dynamic) trailing dims of {name} are not supported")
+    return tuple(t.shape)
+
+
 def rows_view(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """x as a contiguous [rows, row_length] matrix: kept dims (in order) index rows, `dims` the columns."""
     if x.dim() == 0:

@@ -6,7 +6,6 @@ flattened to `inner` (D).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -15,7 +14,7 @@ import torch
 
 from ...key import Problem
 from ..base import Unsupported
-from ..dims import static_shape
+from ..dims import packed_shape, static_shape
 from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
@@ -26,23 +25,32 @@ OFFSET_DTYPES = (torch.int32, torch.int64)
 
 @dataclass(frozen=True)
 class JaggedCall:
-    """One call: direction, segments, padded length, packed rows, flattened inner size, output shape and
-    the padding value (to_padded only)."""
+    """One call: direction, segments, padded length, packed rows (an int, or symbolic where it varies from call to
+    call), the trailing dims and the padding value (to_padded only)."""
 
     to_padded: bool
     batch: int
     max_length: int
     total: int
-    inner: int
-    out_shape: tuple[int, ...]
+    inner_shape: tuple[int, ...]
     padding_value: float
 
     def params(self) -> dict:
-        return dict(dataclasses.asdict(self), out_shape=list(self.out_shape))
+        """The fields as JSON values (a symbolic total stays as it is: asdict would deep-copy it)."""
+        return {**vars(self), "inner_shape": list(self.inner_shape)}
 
     @staticmethod
     def from_params(p: dict) -> "JaggedCall":
-        return JaggedCall(**{**p, "out_shape": tuple(p["out_shape"])})
+        return JaggedCall(**{**p, "inner_shape": tuple(p["inner_shape"])})
+
+    @property
+    def inner(self) -> int:
+        return math.prod(self.inner_shape)
+
+    @property
+    def out_shape(self) -> tuple:
+        """[batch, max_length, *inner] to_padded, [total, *inner] to_jagged."""
+        return ((self.batch, self.max_length) if self.to_padded else (self.total,)) + self.inner_shape
 
 
 def _offsets(offsets_list) -> torch.Tensor:
@@ -65,24 +73,19 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[JaggedCall, dict]:
     batch = offsets.shape[0] - 1
     if overload == TO_PADDED:
         source = a["values"]
-        shape = static_shape(source, "values")
+        shape = packed_shape(source, "values")
         max_lengths = a["max_lengths"]
         if len(max_lengths) != 1 or not isinstance(max_lengths[0], int):
             raise Unsupported("max_lengths must be one static length")
-        if not shape:
-            raise Unsupported("values must have a packed dim")
-        (max_length,), total, inner_shape = max_lengths, shape[0], shape[1:]
-        out_shape = (batch, max_length) + inner_shape
-        call = JaggedCall(True, batch, max_length, total, math.prod(inner_shape), out_shape, float(a["padding_value"]))
+        call = JaggedCall(True, batch, max_lengths[0], shape[0], shape[1:], float(a["padding_value"]))
     else:
         source, total = a["dense"], a["total_L"]
         shape = static_shape(source, "dense")
-        if not isinstance(total, int):
-            raise Unsupported("total_L must be given as a static length")
+        if not isinstance(total, (int, torch.SymInt)):
+            raise Unsupported(f"total_L must be a length, not {total!r}")
         if len(shape) < 2 or shape[0] != batch:
             raise Unsupported(f"dense must be [batch={batch}, max_length, *inner], got {list(shape)}")
-        inner_shape = shape[2:]
-        call = JaggedCall(False, batch, shape[1], total, math.prod(inner_shape), (total,) + inner_shape, 0.0)
+        call = JaggedCall(False, batch, shape[1], total, shape[2:], 0.0)
     if source.dtype not in VALUE_DTYPES:
         raise Unsupported(f"dtype {source.dtype} is not float32/float16/bfloat16")
     return call, {"source": source, "offsets": offsets}

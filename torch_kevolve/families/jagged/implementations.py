@@ -7,15 +7,15 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
-from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
+from ..sized_call import sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import JaggedCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-convert_jagged = named_kernel_call("jagged_convert", ("source", "offsets"), JaggedCall.from_params,
+convert_jagged = sized_kernel_call("jagged_convert", ("source", "offsets"), ("total",), JaggedCall.from_params,
                                    triton_kernel.convert, triton_kernel.allocate)
 
 
@@ -38,7 +38,8 @@ TRITON = Implementation(
     build=_build_triton,
     supports=inner_tiles_fit,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(

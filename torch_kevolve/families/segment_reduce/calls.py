@@ -6,7 +6,6 @@ trusted as with unsafe=True: a kernel never checks that they sum to `rows`.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -15,7 +14,7 @@ import torch
 
 from ...key import Problem
 from ..base import Unsupported
-from ..dims import static_shape, wrap_dim
+from ..dims import packed_shape, wrap_dim
 from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
@@ -27,8 +26,9 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 
 @dataclass(frozen=True)
 class SegmentCall:
-    """One call: direction, reduction, segments, data rows, data's trailing dims, whether segments come
-    as lengths (else offsets), and the initial value (None: the reduction's identity)."""
+    """One call: direction, reduction, segments, data rows (an int, or symbolic where they vary from call to
+    call), data's trailing dims, whether segments come as lengths (else offsets), and the initial value (None: the
+    reduction's identity)."""
 
     backward: bool
     reduce: str
@@ -39,7 +39,8 @@ class SegmentCall:
     initial: float | None
 
     def params(self) -> dict:
-        return dict(dataclasses.asdict(self), inner_shape=list(self.inner_shape))
+        """The fields as JSON values (symbolic rows stay as they are: asdict would deep-copy them)."""
+        return {**vars(self), "inner_shape": list(self.inner_shape)}
 
     @staticmethod
     def from_params(p: dict) -> "SegmentCall":
@@ -69,8 +70,8 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[SegmentCall, dict]
     if (a["lengths"] is None) == (a["offsets"] is None):
         raise Unsupported("give exactly one of lengths and offsets")
     index = a["lengths"] if a["lengths"] is not None else a["offsets"]
-    shape = static_shape(data, "data")
-    if not shape or wrap_dim(a["axis"], len(shape)) != 0:
+    shape = packed_shape(data, "data")
+    if wrap_dim(a["axis"], len(shape)) != 0:
         raise Unsupported(f"only axis 0 of data of rank >= 1 is supported (axis={a['axis']}, rank {len(shape)})")
     if index.dim() != 1 or not isinstance(index.shape[0], int):
         raise Unsupported("lengths and offsets must be static 1-D tensors (axis 0)")

@@ -7,15 +7,15 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
+from ..sized_call import sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-reduce_segments = named_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"),
+reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"), ("rows",),
                                     SegmentCall.from_params, triton_kernel.reduce, triton_kernel.allocate)
 
 
@@ -44,7 +44,8 @@ TRITON = Implementation(
     build=_build_triton,
     supports=inner_tiles_fit,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(
