@@ -131,3 +131,10 @@ def save(report: dict, path: Path) -> Path:
     md = path.with_suffix(".md")
     md.write_text(markdown(report))
     return md
+
+
+def publish(report: dict, path: Path | None) -> None:
+    """Print `report` as markdown, and save it to `path` (JSON, markdown beside it) if given."""
+    print("\n" + markdown(report))
+    if path:
+        print(f"wrote {path} and {save(report, path)}")

@@ -134,9 +134,7 @@ def run(cfg: RunConfig) -> int:
                                               "evaluations": cfg.search.termination.max_evaluations}
     summary = report.summary(cfg.name, dev, results, decisions, tolerance, ok, warmed, cfg.families,
                              reference="float64" if bench.float64_reference else "eager")
-    print("\n" + report.markdown(summary))
-    if cfg.save:
-        print(f"wrote {cfg.save} and {report.save(summary, cfg.save)}")
+    report.publish(summary, cfg.save)
     return 0 if ok else 1
 
 

@@ -105,9 +105,7 @@ def run(name: str, device: str, batches: int, options: dict, save: Path | None) 
     ok = kevolve.within(tolerance) and kevolve.graphs_compiled <= by_name["inductor"].graphs_compiled
     summary = report.summary(f"{name} (lengths varying over {batches} batches)", dev, results, kevolve.watched,
                              tolerance, ok, None, options.get("families"))
-    print("\n" + report.markdown(summary))
-    if save:
-        print(f"wrote {save} and {report.save(summary, save)}")
+    report.publish(summary, save)
     return 0 if ok else 1
 
 
