@@ -218,7 +218,7 @@ def _offsets(batch: int = 32):
     return torch.empty(batch + 1, dtype=torch.int64, device="meta")
 
 
-PACKED = {  # the jagged and segment calls of the seq model, their packed rows symbolic
+PACKED = {  # the jagged and segment calls of the seq model and batch event truncation's gather, packed rows symbolic
     "to_padded": (aten._jagged_to_padded_dense_forward.default,
                   lambda size: ((torch.empty(size(300), 8, device="meta"), [_offsets()], [20], 0.0), {})),
     "to_jagged": (aten._padded_dense_to_jagged_forward.default,
@@ -229,12 +229,15 @@ PACKED = {  # the jagged and segment calls of the seq model, their packed rows s
     "segment_mean_backward": (aten._segment_reduce_backward.default, lambda size: ((
         torch.empty(32, 8, device="meta"), torch.empty(32, 8, device="meta"), torch.empty(size(300), 8, device="meta"),
         "mean"), {"offsets": _offsets()})),
+    "keep_last": (torch.ops.kevolve.keep_last.default, lambda size: ((
+        torch.empty(size(300), dtype=torch.int64, device="meta"), *(torch.empty(32, dtype=torch.int64, device="meta")
+                                                                     for _ in range(2)), _offsets(), size(200)), {})),
 }
 
 
 @pytest.mark.parametrize("call", list(PACKED))
 @pytest.mark.parametrize("abstraction", ["triton", "decomposition"])
-def test_a_gpu_graph_runs_jagged_and_segment_kernels_at_symbolic_rows(call, abstraction, tmp_path, monkeypatch):
+def test_a_gpu_graph_runs_packed_row_kernels_at_symbolic_rows(call, abstraction, tmp_path, monkeypatch):
     overload, make_args = PACKED[call]
     graph = SymbolicGraph(overload, make_args)
     family = family_for(overload)

@@ -3,8 +3,8 @@ decomposition against the pattern as users write it (exact) on truncated batches
 before offsets[0] and past total, sources counted from the end of values, int32 indices, float values, nothing
 kept; the meaning (whole offsets searched) against it too; generated inputs through check_kernel (which catches a
 wrong copy); refused calls and genomes; the epilogue found in BatchEventTruncate's graph, put back as its meaning
-where no kernel claims it (batches of varying totals too; left as it was where that fails), and left where the
-graph differs; on a GPU graph (fake CUDA tensors) a cached winner launched through wrap_triton; the kernels
+where no kernel claims it (left as it was where that fails), and left where the graph differs; batches of varying
+totals run one graph, with the cached kernel or put back; a varying user count put back; on a GPU graph (fake CUDA tensors) a cached winner launched through wrap_triton; the kernels
 compiled for sm_90 and seen by Inductor to write their output only."""
 import logging
 
@@ -217,22 +217,51 @@ def test_unclaimed_gather_is_put_back_searching_whole_offsets(tmp_path):
     assert left["aten.bucketize.Tensor"].problem.dim("length") == 8
 
 
-def test_gather_of_varying_totals_is_put_back_too(tmp_path, caplog):
-    """Batches of other sizes make Dynamo compile the gather again with a symbolic total, which the family refuses
-    (static shapes only); the search is still put back over the whole offsets, and the outputs stay exact."""
+def _varying_batches(tmp_path, batches, **options) -> list:
+    """The keep_last decisions of BatchEventTruncate compiled by kevolve over `batches` (lists of lengths), each
+    batch's outputs exact against eager."""
     module = BatchEventTruncate(keep=4)
     compiled = torch.compile(module, backend="kevolve", options={
-        "families": ["keep_last"], "shipped_cache": False, "cache_dir": str(tmp_path)})
+        "families": ["keep_last"], "shipped_cache": False, "cache_dir": str(tmp_path), **options})
     torch._dynamo.reset()
-    with caplog.at_level(logging.DEBUG, logger="torch_kevolve"), collect_decisions() as decisions:
-        for lengths in ([0, 7, 2, 0, 11], [3, 9, 1, 6, 0, 2, 8], [5, 5, 0, 12]):
+    with collect_decisions() as decisions, torch._dynamo.config.patch(automatic_dynamic_local_pgo=False):
+        for lengths in batches:
             inputs = _jagged_batch(lengths)
             for got, want in zip(compiled(*inputs), module(*inputs)):
                 assert torch.equal(got, want)
     torch._dynamo.reset()
-    reasons = [d.reason for d in decisions if d.op == "kevolve.keep_last.default"]
-    assert len(reasons) == 2 and "symbolic" in reasons[1]
+    return [d for d in decisions if d.op == "kevolve.keep_last.default"]
+
+
+VARYING_TOTALS = ([0, 7, 2, 0, 11], [3, 9, 1, 6, 0], [5, 5, 0, 12, 2], [9, 9, 9, 9, 9])  # five users each
+
+
+@pytest.mark.parametrize("genome", [GENOMES[0], GENOMES[2]], ids=["segments", "positions"])
+def test_totals_that_vary_run_the_cached_kernel_on_one_graph(genome, tmp_path):
+    """The second batch compiles the gather with symbolic values and total, which the cache's winner (keyed by
+    the sizes it was compiled with) runs for every later batch too."""
+    first = _varying_batches(tmp_path / "probe", VARYING_TOTALS[:1])[0].problem
+    UserStore(tmp_path).put(KernelRecord.measured(
+        key=OpKey.of(first, DeviceInfo.of(CPU)), family=KEEP_LAST_FAMILY, implementation=TRITON, genome=genome,
+        t_ref_us=20.0, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
+    decisions = _varying_batches(tmp_path, VARYING_TOTALS, interpret=True)
+    assert [(d.claimed, d.genome) for d in decisions] == [(True, genome), (True, genome)]
+
+
+def test_totals_that_vary_are_put_back_without_a_kernel(tmp_path, caplog):
+    with caplog.at_level(logging.DEBUG, logger="torch_kevolve"):
+        decisions = _varying_batches(tmp_path, VARYING_TOTALS)
+    assert [d.reason for d in decisions] == ["no cached kernel for this key"] * 2
     assert caplog.text.count("(kevolve.keep_last.default) put back as its meaning") == 2
+
+
+def test_a_varying_user_count_is_put_back(tmp_path):
+    """Users counted anew each batch size ends, kept and offsets by symbols Dynamo cannot relate (the offsets come
+    from the graph before the .item() break): the family refuses what it cannot prove is its call, and the
+    gather is put back, exact."""
+    decisions = _varying_batches(tmp_path, ([0, 7, 2, 0, 11], [3, 9, 1, 6, 0, 2, 8], [5, 5, 0, 12]), interpret=True)
+    assert decisions[0].claimed and not decisions[1].claimed
+    assert "at other sizes it is not the family's" in decisions[1].reason
 
 
 def test_a_failing_respell_leaves_the_gather_as_it_was(tmp_path, monkeypatch, caplog):

@@ -12,11 +12,9 @@ from .calls import KeepLastCall
 def scanned_gather(t: dict, call: KeepLastCall) -> list[torch.Tensor]:
     """The call's packed kept values (its output)."""
     values, ends, kept, offsets = (t[n] for n in ("values", "ends", "kept", "offsets"))
-    if call.total == 0:
-        return [values.new_empty(0)]
     starts = offsets[1:].long()
-    marks = torch.zeros(call.total, dtype=torch.int64, device=values.device).index_add(
-        0, starts.clamp(0, call.total - 1), (starts < call.total).long())
+    marks = torch.zeros(call.total + 1, dtype=torch.int64, device=values.device).index_add(
+        0, starts.clamp(0, call.total), torch.ones_like(starts))[:call.total]  # marks at total or past it: dropped
     segment = marks.cumsum(0).clamp(max=call.segments - 1)  # past offsets[segments] the pattern fails: unasked
     position = torch.arange(call.total, device=values.device)
     return [values[ends[segment] - kept[segment] + position - offsets[segment]]]

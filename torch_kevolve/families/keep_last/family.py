@@ -76,4 +76,6 @@ KEEP_LAST_FAMILY = KeepLastFamily(
     overloads=(KEEP_LAST,),
     implementations=(TRITON, DECOMPOSITION),
     inductor_fuses=True,
+    dynamic_dims=frozenset({"values", "total"}),
+    dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

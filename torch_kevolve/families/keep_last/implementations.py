@@ -7,16 +7,16 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
-from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
+from ..sized_call import sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import KeepLastCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 SPLIT_GENES = {"segments": ("SEGMENTS", "WIDTH"), "positions": ("BLOCK",)}  # the genes each STRATEGY reads
 
-kept_values = named_kernel_call("kept_values", ("values", "ends", "kept", "offsets"), KeepLastCall.from_params,
-                                triton_kernel.keep_last, triton_kernel.allocate)
+kept_values = sized_kernel_call("kept_values", ("values", "ends", "kept", "offsets"), ("values", "total"),
+                                KeepLastCall.from_params, triton_kernel.keep_last, triton_kernel.allocate)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
@@ -50,7 +50,8 @@ TRITON = Implementation(
     build=_build_triton,
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.bucketize.triton_kernel",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(
