@@ -84,15 +84,19 @@ def test_models_compile_no_more_often_than_under_inductor(name, tmp_path):
         assert graphs == inductor, options
 
 
-def test_the_dlrm_graph_of_varying_lengths_runs_the_batched_forward(tmp_path):
-    """The second batch compiles the graph with symbolic index counts: the batched forward still runs (it reads
-    them at run time); no Triton backward does, so the batched backward goes back to ATen."""
-    _, seen = _run_batches("dlrm", "kevolve", {"cache_dir": str(tmp_path), "interpret": True,
-                                               "families": ["embedding_bags", "embedding_bags_backward"]})
-    varying = {d.op: d for d in seen[1] if d.op in (str(FORWARD), str(BACKWARD))}
-    assert varying[str(FORWARD)].claimed and varying[str(FORWARD)].implementation == "embedding_bags_triton"
-    assert not varying[str(BACKWARD)].claimed
-    assert "at sizes that vary" in varying[str(BACKWARD)].reason
+def test_the_dlrm_graph_of_varying_lengths_runs_the_embedding_bag_kernels(tmp_path):
+    """The second batch compiles the graph with symbolic index counts: the batched forward and the single-table
+    kernels (the mean and max tables) still run, as they read the counts at run time; no batched Triton backward
+    does, so that one goes back to one ATen backward per table, which the single-table kernel takes."""
+    _, seen = _run_batches("dlrm", "kevolve", {"cache_dir": str(tmp_path), "interpret": True, "families": [
+        "embedding_bags", "embedding_bags_backward", "embedding_bag", "embedding_bag_backward"]})
+    claimed = [(d.op, d.implementation) for d in seen[1] if d.claimed]
+    assert sorted(claimed) == sorted([
+        (str(FORWARD), "embedding_bags_triton"),
+        *[("aten._embedding_bag.default", "embedding_bag_triton")] * 2,
+        *[("aten._embedding_bag_backward.default", "embedding_bag_backward_triton")] * 4])
+    (batched_backward,) = [d for d in seen[1] if d.op == str(BACKWARD)]
+    assert "at sizes that vary" in batched_backward.reason
     assert not seen[2]  # the third batch compiled nothing
 
 
@@ -233,6 +237,37 @@ PACKED = {  # the jagged and segment calls of the seq model and batch event trun
         torch.empty(size(300), dtype=torch.int64, device="meta"), *(torch.empty(32, dtype=torch.int64, device="meta")
                                                                      for _ in range(2)), _offsets(), size(200)), {})),
 }
+
+
+def _single_table(backward: bool, mode: int, device: str):
+    """make_args of one table's embedding bag (sum, mean or max) or its backward over a symbolic index count."""
+
+    def make_args(size):
+        n, bags = size(300), 32
+        indices, offsets = (torch.empty(k, dtype=torch.int64, device=device) for k in (n, bags))
+        if not backward:
+            return (torch.empty(100, 16, device=device), indices, offsets, False, mode), {}
+        maximum = torch.empty((bags, 16) if mode == 2 else (bags,), dtype=torch.int64, device=device)
+        return (torch.empty(bags, 16, device=device), indices, offsets, torch.empty(n, dtype=torch.int64, device=device),
+                torch.empty(bags, dtype=torch.int64, device=device), maximum, 100, False, mode, False, None), {}
+
+    return make_args
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("implementation", ["embedding_bag_triton", "embedding_bag_decomposition",
+                                            "embedding_bag_backward_triton", "embedding_bag_backward_decomposition"])
+def test_a_gpu_graph_runs_single_table_bags_at_symbolic_counts(implementation, mode, tmp_path, monkeypatch):
+    """Triton kernels on fake CUDA tensors (the backward's segment algorithm for sum and mean, atomic for max);
+    the decompositions, which never look at the device, on fake CPU ones (the CPU build of torch cannot fake
+    every CUDA op they use)."""
+    backward = "backward" in implementation
+    overload = aten._embedding_bag_backward.default if backward else aten._embedding_bag.default
+    device = "cuda" if implementation.endswith("triton") else "cpu"
+    graph = SymbolicGraph(overload, _single_table(backward, mode, device))
+    (decision,) = graph.run_pass(tmp_path, implementation, monkeypatch)
+    assert decision.claimed and bool(graph.launched()) == (device == "cuda")
+    assert graph.shape_env.guards == []
 
 
 @pytest.mark.parametrize("call", list(PACKED))
