@@ -1,6 +1,7 @@
 """The `kevolve` torch.compile backend: Inductor compiles the graph, KevolvePass swaps in our kernels."""
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -26,18 +27,35 @@ def make_dispatcher(options: KevolveOptions) -> Dispatcher:
 def kevolve_backend(gm: torch.fx.GraphModule, example_inputs, *, options: dict | None = None, mode: str | None = None):
     """torch.compile backend: `torch.compile(model, backend="kevolve", options={...}, mode=...)`.
 
-    Raises ValueError naming any unknown option or mode.
+    Raises ValueError naming any unknown option or mode. Where compiling the graph with kevolve's kernels fails
+    (with the option `fallback`), the graph as Dynamo gave it is compiled by Inductor alone, with a warning; a
+    backward graph, which AOTAutograd compiles at the first backward, is not covered.
     """
-    from .graph_pass import KevolvePass
-
     opts = KevolveOptions.from_user(options)
     if mode is not None and mode not in MODES:
         raise ValueError(f"kevolve: unknown mode {mode!r}; known modes: {', '.join(MODES)}")
+    patches = dict(list_mode_options(mode)) if mode else {}
+    if not opts.fallback:
+        return _compile_with_kernels(gm, example_inputs, opts, patches)
+    as_given = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))  # shares gm's parameters, keeps its graph
+    as_given.meta.update(gm.meta)
+    try:
+        return _compile_with_kernels(gm, example_inputs, opts, patches)
+    except Exception as e:
+        log.warning("kevolve: compiling the graph with kevolve's kernels failed (%s: %s); Inductor alone compiles it",
+                    type(e).__name__, e)
+        return compile_fx(as_given, example_inputs, config_patches=patches)
+
+
+def _compile_with_kernels(gm: torch.fx.GraphModule, example_inputs, opts: KevolveOptions, patches: dict):
+    """Inductor's compile of `gm` with kevolve's pattern rewrite first and KevolvePass after autograd."""
+    from .graph_pass import KevolvePass
+
+    patches = dict(patches)
     if opts.patterns:
         replaced = rewrite_patterns(gm)
         if replaced:
             log.debug("kevolve: patterns replaced by pattern ops: %s", ", ".join(replaced))
-    patches = dict(list_mode_options(mode)) if mode else {}
     patches.update(cat_patches(gm))
     patches.update(static_launch_patches())
     dispatcher = make_dispatcher(opts)
