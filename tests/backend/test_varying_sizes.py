@@ -298,13 +298,13 @@ def test_a_family_refuses_symbolic_dims_it_does_not_take():
         varying_bags.values[2] = [torch.empty(bags, dtype=torch.int64) for _ in range(2)]
     with pytest.raises(Unsupported, match="its bags vary at run time"):
         size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_bags.values)
-    static_family = family_for(torch.ops.aten._embedding_bag.default)
+    gather = SymbolicGraph(aten.index_select.default, lambda size: (
+        (torch.empty(100, 16), 0, torch.empty(size(300), dtype=torch.int64)), {}))
+    static_family = family_for(aten.index_select.default)
     assert not static_family.dynamic_dims
-    graph = _bags(FORWARD, device="cpu")
-    weight, (indices, _), (offsets, _) = graph.values[0][0], graph.values[1], graph.values[2]
-    with pytest.raises(Unsupported, match="runs static sizes only"):
-        size_hints.varying_problem(static_family, torch.ops.aten._embedding_bag.default, [weight, indices, offsets])
-    assert graph.shape_env.guards == [] and varying_bags.shape_env.guards == []
+    with pytest.raises(Unsupported, match="family gather runs static sizes only"):
+        size_hints.varying_problem(static_family, aten.index_select.default, gather.values)
+    assert gather.shape_env.guards == [] and varying_bags.shape_env.guards == []
 
 
 def test_a_size_known_only_when_the_graph_runs_is_refused():

@@ -1,9 +1,9 @@
 """`named_kernel_call` for calls whose sizes may vary from batch to batch (symbolic sizes under dynamic shapes).
 
-A kernel_call op takes its call as one JSON text, a constant of the traced graph, which cannot hold a symbolic
-size. The sizes named here travel instead as the shapes of empty [size, 0] tensors after the call's tensors; the
-op and its fake read them back, so a traced CPU graph computes them at run time (they hold no data, and a GPU
-graph, which calls the launcher itself, drops them unused).
+A kernel_call op (the CPU path: Triton's interpreter, opaque to Inductor) takes its call as one JSON text, a
+constant of the traced graph, which cannot hold a symbolic size. The sizes named here travel instead as the shapes
+of empty [size, 0] tensors after the call's tensors; the op and its fake read them back, so a traced CPU graph
+computes them at run time. On GPUs the launcher is called with the call itself, as kernel_call does.
 """
 from __future__ import annotations
 
@@ -34,9 +34,12 @@ def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[st
     call_op = kernel_call(name, run_listed, allocate_listed)
 
     def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
-        fields = call.params()
         device = next(t.device for t in tensors.values() if t is not None)
-        carriers = [torch.empty(fields.pop(size), 0, device=device) for size in sizes]
-        return call_op([*(tensors.get(n) for n in tensor_names), *carriers], {"call": fields, "genome": genome})
+        listed = [tensors.get(n) for n in tensor_names]
+        if device.type != "cpu":
+            return run(dict(zip(tensor_names, listed)), call, genome)
+        fields = call.params()
+        carriers = [torch.empty(fields.pop(size), 0) for size in sizes]
+        return call_op([*listed, *carriers], {"call": fields, "genome": genome})
 
     return compute
