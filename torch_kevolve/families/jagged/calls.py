@@ -37,7 +37,8 @@ class JaggedCall:
 
     def params(self) -> dict:
         """The fields as JSON values (a symbolic total stays as it is: asdict would deep-copy it)."""
-        return {**vars(self), "inner_shape": list(self.inner_shape)}
+        return {"to_padded": self.to_padded, "batch": self.batch, "max_length": self.max_length, "total": self.total,
+                "inner_shape": list(self.inner_shape), "padding_value": self.padding_value}
 
     @staticmethod
     def from_params(p: dict) -> "JaggedCall":

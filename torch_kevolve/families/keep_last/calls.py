@@ -31,7 +31,8 @@ class KeepLastCall:
 
     def params(self) -> dict:
         """The fields as JSON values (symbolic sizes stay as they are: asdict would deep-copy them)."""
-        return {**vars(self), "value_dtype": dtype_name(self.value_dtype), "index_dtype": dtype_name(self.index_dtype)}
+        return {"segments": self.segments, "values": self.values, "total": self.total,
+                "value_dtype": dtype_name(self.value_dtype), "index_dtype": dtype_name(self.index_dtype)}
 
     @staticmethod
     def from_params(p: dict) -> "KeepLastCall":

@@ -40,7 +40,8 @@ class SegmentCall:
 
     def params(self) -> dict:
         """The fields as JSON values (symbolic rows stay as they are: asdict would deep-copy them)."""
-        return {**vars(self), "inner_shape": list(self.inner_shape)}
+        return {"backward": self.backward, "reduce": self.reduce, "segments": self.segments, "rows": self.rows,
+                "inner_shape": list(self.inner_shape), "by_lengths": self.by_lengths, "initial": self.initial}
 
     @staticmethod
     def from_params(p: dict) -> "SegmentCall":
