@@ -12,7 +12,7 @@ def _compile_patches(monkeypatch, tables: int) -> dict:
     """The config patches kevolve_backend hands compile_fx for a DLRM of `tables` tables (forward only)."""
     seen = []
 
-    def compile_fx(gm, example_inputs, config_patches):
+    def compile_fx(gm, example_inputs, config_patches, **kwargs):
         seen.append(config_patches)
         return gm.forward
 

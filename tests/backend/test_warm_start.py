@@ -15,7 +15,7 @@ from torch_kevolve.backend import warm_start
 def _compile_patches(monkeypatch) -> dict:
     seen = []
 
-    def compile_fx(gm, example_inputs, config_patches):
+    def compile_fx(gm, example_inputs, config_patches, **kwargs):
         seen.append(config_patches)
         return gm.forward
 

@@ -17,8 +17,8 @@ class KevolveOptions:
 
     cache_dir: user kernel cache directory (created if missing).
     shipped_cache: also use the reviewed winners shipped in the package.
-    fallback: a kernel that fails to build or verify leaves its node to Inductor, and a graph whose compile with
-        kevolve's kernels fails is compiled by Inductor alone (False: raise).
+    fallback: a kernel that fails to build or verify leaves its node to Inductor, and a forward or backward graph
+        whose compile with kevolve's kernels fails is compiled by Inductor alone, with a warning (False: raise).
     verify: before swapping a kernel in, run it once on fresh inputs against the float64 reference.
     interpret: force our Triton kernel on every node a family accepts, whatever the cache says
         (on CPU they run in the Triton interpreter); for testing the graph rewrite, not for speed.
