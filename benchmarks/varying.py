@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import logging
 import sys
 import time
@@ -58,8 +59,8 @@ MODELS = {"dlrm": _dlrm(dlrm.FULL), "dlrm_tiny": _dlrm(dlrm.TINY), "seq": _seq(s
 
 def _cycling(run: Callable, batches: list[tuple]) -> Callable[[], object]:
     """A training step on the next batch, round and round."""
-    turn = iter(range(sys.maxsize))
-    return lambda: train_step(run, batches[next(turn) % len(batches)])
+    turns = itertools.cycle(batches)
+    return lambda: train_step(run, next(turns))
 
 
 def measure(contender: Contender, base: torch.nn.Module, spec: VaryingModel, references: list[Reference],
