@@ -4,7 +4,8 @@
 
 `benchmarks.run` times one batch again and again, so every size stays static. Here each contender trains on
 `batches` batches of differing lengths (DLRM: bags of 0..2*pooling rows; seq: jagged histories and category
-lists), so Dynamo compiles the graph a second time with symbolic sizes, which every later batch runs (each
+lists; dlrm_short_batch: one short batch, the rest full), so Dynamo compiles the graph a second time with symbolic
+sizes, which every later batch runs (each
 contender starts from static sizes: Dynamo's profile of sizes that varied before is not read). Recorded
 per contender: the graphs Dynamo compiled (kevolve must compile no more than Inductor), each batch's loss and
 gradient errors against eager on that batch, and one training step's time, the median over steps that cycle
@@ -50,11 +51,20 @@ def _dlrm(cfg: dlrm.DLRMConfig) -> VaryingModel:
                         lambda device, seed: dlrm.make_inputs(cfg, device, seed))
 
 
+def _dlrm_short_batch(cfg: dlrm.DLRMConfig) -> VaryingModel:
+    """cfg's batches (their bags of fixed length), but the second holds about a quarter of the samples: a data
+    loader's last batch of an epoch (drop_last=False), after which every batch runs the graph compiled for it."""
+    short = dataclasses.replace(cfg, batch=cfg.batch // 4 + 3)
+    return VaryingModel(lambda device: dlrm.build(cfg, device)[0],
+                        lambda device, seed: dlrm.make_inputs(short if seed == 1 else cfg, device, seed))
+
+
 def _seq(cfg: seq.SeqConfig) -> VaryingModel:
     return VaryingModel(lambda device: seq.build(cfg, device)[0], lambda device, seed: seq.make_inputs(cfg, device, seed))
 
 
-MODELS = {"dlrm": _dlrm(dlrm.FULL), "dlrm_tiny": _dlrm(dlrm.TINY), "seq": _seq(seq.FULL), "seq_tiny": _seq(seq.TINY)}
+MODELS = {"dlrm": _dlrm(dlrm.FULL), "dlrm_tiny": _dlrm(dlrm.TINY), "seq": _seq(seq.FULL), "seq_tiny": _seq(seq.TINY),
+          "dlrm_short_batch": _dlrm_short_batch(dlrm.FULL), "dlrm_short_batch_tiny": _dlrm_short_batch(dlrm.TINY)}
 
 
 def _cycling(run: Callable, batches: list[tuple]) -> Callable[[], object]:
@@ -104,7 +114,7 @@ def run(name: str, device: str, batches: int, options: dict, save: Path | None) 
     kevolve = by_name["kevolve"]
     tolerance = FP32.at_least_twice(by_name["inductor"])
     ok = kevolve.within(tolerance) and kevolve.graphs_compiled <= by_name["inductor"].graphs_compiled
-    summary = report.summary(f"{name} (lengths varying over {batches} batches)", dev, results, kevolve.watched,
+    summary = report.summary(f"{name} (sizes varying over {batches} batches)", dev, results, kevolve.watched,
                              tolerance, ok, None, options.get("families"))
     report.publish(summary, save)
     return 0 if ok else 1

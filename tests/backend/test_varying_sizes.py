@@ -3,6 +3,8 @@ more often than Inductor and matches eager on every batch; families key such cal
 adding guards, refuse them unless the dims that vary are theirs to vary, and only winners that run every size
 replace them (on a GPU graph, fake tensors: the batched embedding-bag forward through wrap_triton)."""
 import copy
+import dataclasses
+import functools
 import operator
 
 import pytest
@@ -20,9 +22,9 @@ from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.backend.options import KevolveOptions
 from torch_kevolve.cache import KernelRecord
 from torch_kevolve.cache.store import UserStore
-from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for
+from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, family_for, symbolic_sizes
 from torch_kevolve.families.base import Unsupported
-from torch_kevolve.families.schema import schema_values
+from torch_kevolve.families.schema import overload_named, schema_values
 from torch_kevolve.key import DeviceInfo, OpKey
 
 FORWARD, BACKWARD = torch.ops.kevolve.embedding_bags.default, torch.ops.kevolve.embedding_bags_backward.default
@@ -36,8 +38,14 @@ def _truncation_batch(seed: int) -> tuple:
     return torch.randint(0, 1 << 40, (int(offsets[-1]),), generator=g), offsets
 
 
+def _short_second_batch(seed: int) -> tuple:
+    """DLRM batches of 64 samples but the second, of 40 (as a data loader's last batch, before the next epoch)."""
+    return dlrm.make_inputs(dataclasses.replace(dlrm.SMALL, batch=40 if seed == 1 else 64), "cpu", seed)
+
+
 MODELS = {  # name: (model factory, inputs of batch `seed`, whether it trains)
     "dlrm": (lambda: dlrm.build(dlrm.SMALL, "cpu")[0], lambda s: dlrm.make_inputs(dlrm.SMALL, "cpu", s), True),
+    "dlrm_short_batch": (lambda: dlrm.build(dlrm.SMALL, "cpu")[0], _short_second_batch, True),
     "seq": (lambda: seq.build(seq.TINY, "cpu")[0], lambda s: seq.make_inputs(seq.TINY, "cpu", s), True),
     "batch_event_truncate": (lambda: preprocessing.BatchEventTruncate(3), _truncation_batch, False),
 }
@@ -100,6 +108,21 @@ def test_the_dlrm_graph_of_varying_lengths_runs_the_embedding_bag_kernels(tmp_pa
     assert not seen[2]  # the third batch compiled nothing
 
 
+def test_after_a_short_batch_the_dlrm_graph_runs_the_gemm_interaction_and_embedding_kernels(tmp_path):
+    """Before: the batch dim, once symbolic, was static-only in every family here, so the graph that runs every
+    later batch (the full ones too: Dynamo tries the newest graph first) ran none of our kernels."""
+    _, seen = _run_batches("dlrm_short_batch", "kevolve", {"cache_dir": str(tmp_path), "interpret": True, "families": [
+        "gemm", "interaction", "embedding_bags", "embedding_bags_backward", "embedding_bag", "embedding_bag_backward"]})
+    claimed = {(d.op, d.implementation) for d in seen[1] if d.claimed}
+    assert claimed == {(str(torch.ops.kevolve.addmm_relu.default), "gemm_tf32x3_presplit"),
+                       ("aten.addmm.default", "gemm_triton"), ("aten.mm.default", "gemm_triton"),
+                       (str(torch.ops.kevolve.pairwise_dots.default), "interaction_triton"),
+                       (str(torch.ops.kevolve.pairwise_dots_backward.default), "interaction_triton"),
+                       (str(FORWARD), "embedding_bags_triton"), ("aten._embedding_bag.default", "embedding_bag_triton"),
+                       ("aten._embedding_bag_backward.default", "embedding_bag_backward_triton")}
+    assert not seen[2]  # the full batch after it ran that graph
+
+
 def test_the_seq_graph_of_varying_lengths_runs_the_jagged_and_segment_kernels(tmp_path):
     """Histories and category lists of new lengths: the padding, the segment sum and their backwards run our
     kernels on the graph of symbolic rows too (each batch checked against eager)."""
@@ -152,17 +175,21 @@ class SymbolicGraph:
         node.meta["val"] = value
         return node
 
+    def problem(self):
+        return size_hints.varying_problem(family_for(self.overload), self.overload, self.values)[0]
+
     def run_pass(self, cache_dir, implementation, monkeypatch) -> list:
         """KevolvePass over the graph, as on an H200 whose cache holds `implementation` (default genome) as the
         winner of the call's key; the decisions on the overload."""
+        _put_winner(cache_dir, self.problem(), implementation)
+        return self.decisions(cache_dir, monkeypatch)
+
+    def decisions(self, cache_dir, monkeypatch) -> list:
+        """KevolvePass over the graph, as on an H200 with the cache in `cache_dir`; the decisions on the
+        overload."""
         monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: H200))
         monkeypatch.setattr(graph_pass, "_device_of", lambda node: torch.device("cuda"))
         family = family_for(self.overload)
-        problem = size_hints.varying_problem(family, self.overload, self.values)
-        impl = family.implementation(implementation)
-        UserStore(cache_dir).put(KernelRecord.measured(
-            key=OpKey.of(problem, H200), family=family, implementation=impl, genome=impl.default_genome(problem),
-            t_ref_us=20.0, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
         options = KevolveOptions.from_user({"cache_dir": str(cache_dir), "families": [family.name],
                                             "shipped_cache": False, "fallback": False})
         with collect_decisions() as decisions:
@@ -171,6 +198,15 @@ class SymbolicGraph:
 
     def launched(self) -> list:
         return [n for n in self.graph.nodes if "triton_kernel_wrapper" in str(n.target)]
+
+
+def _put_winner(cache_dir, problem, implementation: str, fitness: float = 2.0) -> None:
+    """Store `implementation` (its default genome) as the H200's winner of `problem`'s key."""
+    family = family_for(overload_named(problem.op))
+    impl = family.implementation(implementation)
+    UserStore(cache_dir).put(KernelRecord.measured(
+        key=OpKey.of(problem, H200), family=family, implementation=impl, genome=impl.default_genome(problem),
+        t_ref_us=10.0 * fitness, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
 
 
 def _bags(overload, counts=(300, 310), bags: int = 32, device: str = "meta"):
@@ -239,11 +275,12 @@ PACKED = {  # the jagged and segment calls of the seq model and batch event trun
 }
 
 
-def _single_table(backward: bool, mode: int, device: str):
-    """make_args of one table's embedding bag (sum, mean or max) or its backward over a symbolic index count."""
+def _single_table(backward: bool, mode: int, device: str, symbolic_batch: bool = False):
+    """make_args of one table's embedding bag (sum, mean or max) or its backward over a symbolic index count (and
+    a symbolic number of bags)."""
 
     def make_args(size):
-        n, bags = size(300), 32
+        n, bags = size(300), size(32) if symbolic_batch else 32
         indices, offsets = (torch.empty(k, dtype=torch.int64, device=device) for k in (n, bags))
         if not backward:
             return (torch.empty(100, 16, device=device), indices, offsets, False, mode), {}
@@ -282,29 +319,147 @@ def test_a_gpu_graph_runs_packed_row_kernels_at_symbolic_rows(call, abstraction,
     assert graph.shape_env.guards == []
 
 
+def _holds_at_every_size(shape_env: ShapeEnv) -> bool:
+    """Whether each guard of `shape_env` holds with its symbols at sizes far from their hints too: such a guard
+    never makes Dynamo compile the graph again."""
+    return all(bool(g.expr.xreplace(dict.fromkeys(g.expr.free_symbols, n)))
+               for g in shape_env.guards for n in (2, 3, 17, 1000, 65537))
+
+
+def _batch_of_bags(overload, device: str):
+    """make_args of two tables' batched bags whose batch (bags per table) and index counts are symbolic."""
+
+    def make_args(size):
+        batch = size(32)
+        indices = [torch.empty(size(n), dtype=torch.int64, device=device) for n in (300, 310)]
+        offsets = [torch.empty(batch, dtype=torch.int64, device=device) for _ in range(2)]
+        if overload == FORWARD:
+            return ([torch.empty(100, 16, device=device) for _ in range(2)], indices, offsets, 0, False), {}
+        return ([torch.empty(batch, 16, device=device) for _ in range(2)], indices, offsets, [100, 120], 0, False), {}
+
+    return make_args
+
+
+def _linear(device: str):
+    return lambda size: ((torch.empty(16, device=device), torch.empty(size(40), 32, device=device),
+                          torch.empty(16, 32, device=device).t()), {})
+
+
+def _weight_gradient(device: str):
+    def make_args(size):
+        batch = size(40)
+        return (torch.empty(batch, 16, device=device).t(), torch.empty(batch, 32, device=device)), {}
+
+    return make_args
+
+
+def _dots(backward: bool, device: str):
+    def make_args(size):
+        batch, pairs = size(40), [torch.empty(10, dtype=torch.int64, device=device) for _ in range(2)]
+        features = torch.empty(batch, 5, 16, device=device)
+        if backward:
+            return (torch.empty(batch, 10, device=device), features, *pairs), {}
+        return (features, *pairs), {}
+
+    return make_args
+
+
+BATCHED = {  # the DLRM's calls whose batch varies (a short last batch), each winner that must run them
+    "linear": (aten.addmm.default, _linear, ["gemm_triton"]),
+    "linear_relu": (torch.ops.kevolve.addmm_relu.default, _linear, ["gemm_tf32x3_presplit"]),
+    "weight_gradient": (aten.mm.default, _weight_gradient, ["gemm_triton", "gemm_tf32x3_presplit"]),
+    "dots": (torch.ops.kevolve.pairwise_dots.default, functools.partial(_dots, False),
+             ["interaction_triton", "interaction_decomposition"]),
+    "dots_backward": (torch.ops.kevolve.pairwise_dots_backward.default, functools.partial(_dots, True),
+                      ["interaction_triton", "interaction_decomposition"]),
+    "bags": (FORWARD, functools.partial(_batch_of_bags, FORWARD),
+             ["embedding_bags_triton", "embedding_bags_decomposition"]),
+    "bags_backward": (BACKWARD, functools.partial(_batch_of_bags, BACKWARD),
+                      ["embedding_bags_backward_sweep", "embedding_bags_backward_decomposition"]),
+    "one_table": (aten._embedding_bag.default, lambda device: _single_table(False, 1, device, symbolic_batch=True),
+                  ["embedding_bag_triton", "embedding_bag_decomposition"]),
+    "one_table_backward": (aten._embedding_bag_backward.default,
+                           lambda device: _single_table(True, 1, device, symbolic_batch=True),
+                           ["embedding_bag_backward_triton", "embedding_bag_backward_decomposition"]),
+}
+
+
+@pytest.mark.parametrize("call,implementation", [(c, i) for c, (_, _, impls) in BATCHED.items() for i in impls])
+def test_a_gpu_graph_runs_the_dlrm_kernels_at_a_symbolic_batch(call, implementation, tmp_path, monkeypatch):
+    """Before: GEMM, interaction and the embedding bags ran static sizes only, so after one short batch (a data
+    loader's last, or a server's) the graph every later batch runs had none of kevolve's kernels. Triton kernels
+    on fake CUDA tensors, decompositions on fake CPU ones; the guards left (the 3xTF32 parts' padding of a
+    symbolic K, the sweep's int32 slots) hold at every size."""
+    overload, make_args, _ = BATCHED[call]
+    graph = SymbolicGraph(overload, make_args("cuda" if implementation.endswith(("triton", "sweep", "presplit"))
+                                              else "cpu"))
+    (decision,) = graph.run_pass(tmp_path, implementation, monkeypatch)
+    assert decision.claimed, decision.reason
+    assert overload not in [n.target for n in graph.graph.nodes]
+    assert _holds_at_every_size(graph.shape_env), [str(g.expr) for g in graph.shape_env.guards]
+
+
+def _at(problem, **dims):
+    return dataclasses.replace(problem, dims=tuple((n, dims.get(n, v)) for n, v in problem.dims))
+
+
+def test_a_symbolic_batch_runs_the_winner_measured_at_the_largest_batch(tmp_path, monkeypatch):
+    """The graph compiled at a short batch (hint 40) runs the full batches after it: the winner measured at 4096
+    rows runs, not the short batch's own, nor that of a key that differs in another dim too."""
+    graph = SymbolicGraph(aten.addmm.default, _linear("cuda"))
+    problem = graph.problem()
+    _put_winner(tmp_path, problem, "gemm_triton", fitness=1.5)
+    _put_winner(tmp_path, _at(problem, M=4096), "gemm_tf32x3_presplit", fitness=3.0)
+    _put_winner(tmp_path, _at(problem, M=65536, K=64), "gemm_triton", fitness=4.0)
+    (decision,) = graph.decisions(tmp_path, monkeypatch)
+    assert decision.claimed and decision.implementation == "gemm_tf32x3_presplit"
+    assert decision.reason.endswith("at sizes that vary (M), the winner measured at the largest (M=4096), which "
+                                    "runs every size")
+    assert decision.problem.dim("M") == 40 and _holds_at_every_size(graph.shape_env)
+
+
+def test_a_static_only_winner_of_a_larger_batch_gives_way_to_one_that_runs_every_size(tmp_path, monkeypatch):
+    graph = SymbolicGraph(BACKWARD, _batch_of_bags(BACKWARD, "cuda"))
+    problem = graph.problem()
+    _put_winner(tmp_path, _at(problem, bags=8192), "embedding_bags_backward_triton", fitness=3.0)
+    _put_winner(tmp_path, _at(problem, bags=2048), "embedding_bags_backward_sweep", fitness=2.0)
+    (decision,) = graph.decisions(tmp_path, monkeypatch)
+    assert decision.claimed and decision.implementation == "embedding_bags_backward_sweep"
+    assert decision.reason.endswith("at the largest (indices=1024, bags=2048), which runs every size")
+
+
+def test_without_a_winner_that_runs_every_size_the_call_is_left_to_inductor(tmp_path, monkeypatch):
+    """(On fake CPU tensors: the batched backward left to Inductor is decomposed into ATen's per-table one.)"""
+    graph = SymbolicGraph(BACKWARD, _batch_of_bags(BACKWARD, "cpu"))
+    _put_winner(tmp_path, _at(graph.problem(), bags=8192), "embedding_bags_backward_triton", fitness=3.0)
+    (decision,) = graph.decisions(tmp_path, monkeypatch)
+    assert not decision.claimed and decision.reason == "no cached kernel for this key"
+    assert graph.shape_env.guards == []
+
+
 def test_stand_ins_take_the_hints_or_moved_sizes():
     graph = _bags(FORWARD, device="cpu")
-    assert size_hints.is_symbolic(graph.values) and not size_hints.is_symbolic([torch.empty(3), 4])
-    at_hints = size_hints.stand_ins(graph.values)
+    assert symbolic_sizes.is_symbolic(graph.values) and not symbolic_sizes.is_symbolic([torch.empty(3), 4])
+    at_hints = symbolic_sizes.stand_ins(graph.values)
     assert [i.shape[0] for i in at_hints[1]] == [300, 310] and at_hints[0][0].shape == (100, 16)
-    assert [i.shape[0] for i in size_hints.stand_ins(graph.values, moved=True)[1]] == [601, 621]
+    assert [i.shape[0] for i in symbolic_sizes.stand_ins(graph.values, moved=True)[1]] == [601, 621]
     assert graph.shape_env.guards == []
 
 
 def test_a_family_refuses_symbolic_dims_it_does_not_take():
-    varying_bags = _bags(FORWARD, device="cpu")
-    bags = varying_bags.size(32)
-    with varying_bags.fake_mode:
-        varying_bags.values[2] = [torch.empty(bags, dtype=torch.int64) for _ in range(2)]
-    with pytest.raises(Unsupported, match="its bags vary at run time"):
-        size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_bags.values)
+    varying_rows = _bags(FORWARD, device="cpu")
+    rows = varying_rows.size(100)
+    with varying_rows.fake_mode:
+        varying_rows.values[0] = [torch.empty(rows, 16) for _ in range(2)]
+    with pytest.raises(Unsupported, match="its rows vary at run time"):
+        size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_rows.values)
     gather = SymbolicGraph(aten.index_select.default, lambda size: (
         (torch.empty(100, 16), 0, torch.empty(size(300), dtype=torch.int64)), {}))
     static_family = family_for(aten.index_select.default)
     assert not static_family.dynamic_dims
     with pytest.raises(Unsupported, match="family gather runs static sizes only"):
         size_hints.varying_problem(static_family, aten.index_select.default, gather.values)
-    assert gather.shape_env.guards == [] and varying_bags.shape_env.guards == []
+    assert gather.shape_env.guards == [] and varying_rows.shape_env.guards == []
 
 
 def test_a_size_known_only_when_the_graph_runs_is_refused():
@@ -312,11 +467,12 @@ def test_a_size_known_only_when_the_graph_runs_is_refused():
     with FakeTensorMode(shape_env=shape_env):
         values = [torch.empty(shape_env.create_unbacked_symint(), dtype=torch.int64)]
     with pytest.raises(Unsupported, match="data-dependent"):
-        size_hints.stand_ins(values)
+        symbolic_sizes.stand_ins(values)
 
 
 def test_backward_problems_key_the_hinted_counts():
     graph = _bags(BACKWARD, device="cpu")
-    problem = size_hints.varying_problem(EMBEDDING_BAGS_BACKWARD, BACKWARD, graph.values)
+    problem, varying = size_hints.varying_problem(EMBEDDING_BAGS_BACKWARD, BACKWARD, graph.values)
     assert (problem.dim("indices"), problem.dim("bags"), problem.dim("rows")) == (610, 64, 220)
+    assert varying == {"indices"}
     assert graph.shape_env.guards == []

@@ -128,3 +128,16 @@ def test_corrupt_user_store_is_skipped_with_one_warning(tmp_path, user, family, 
 def test_no_stores(family, make_key):
     assert Dispatcher(None, None, families=[family]).choose(make_key()).reason == "no cached kernel for this key"
 
+
+
+def test_winners_like_a_key_come_largest_first_over_both_stores(tmp_path, user, family, make_record, make_key):
+    """For a call whose dim n varies: every trusted winner of a key that differs in n alone, largest n first; a
+    key where Inductor measured faster has none."""
+    ship = shipped(tmp_path, [make_record(16, fitness=3.0)])
+    user.put(make_record(8, fitness=1.5))
+    user.put(make_record(4096, fitness=0.9))
+    dispatcher = Dispatcher(user, ship, families=[family])
+    winners = dispatcher.winners_like(make_key(8), frozenset({"n"}))
+    assert [(c.record.key, c.record.fitness) for c in winners] == [(make_key(16), 3.0), (make_key(8), 1.5)]
+    assert "shipped cache" in winners[0].reason
+    assert [c.record for c in dispatcher.winners_like(make_key(8), frozenset())] == [user.get(make_key(8))]

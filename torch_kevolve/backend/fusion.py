@@ -15,8 +15,8 @@ from torch.fx import Node
 
 from ..cache import KernelRecord
 from ..families.base import KernelFamily
+from ..families.symbolic_sizes import size_hint
 from ..key import Problem
-from .size_hints import size_hint
 
 
 def _is_view(node: Node) -> bool:

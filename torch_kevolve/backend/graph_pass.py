@@ -1,6 +1,7 @@
 """KevolvePass: Inductor's post-grad custom pass that swaps cache-approved kernels into ATen graphs."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -11,10 +12,11 @@ from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_file
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.fx import Graph, Node
 
-from ..cache.dispatch import Dispatcher
+from ..cache.dispatch import Choice, Dispatcher
 from ..families import FAMILIES, family_for
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
 from ..families.checking import check_kernel
+from ..families.symbolic_sizes import is_symbolic
 from ..key import DeviceInfo, OpKey, Problem
 from ..patterns import epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
@@ -132,7 +134,7 @@ class KevolvePass(CustomGraphPass):
             return 1.0
         try:
             problem, varying = _problem(family, node.target, rewrite.positional_args(node))
-            record = self.dispatcher.choose(OpKey.of(problem, DeviceInfo.of(_device_of(node)))).record
+            record = self._choose(family, OpKey.of(problem, DeviceInfo.of(_device_of(node))), varying).record
             if (record is None or _static_only(family, record.implementation, varying)
                     or fusion.refusal(record, family, problem, node) is not None):
                 return 1.0
@@ -141,6 +143,20 @@ class KevolvePass(CustomGraphPass):
                 raise
             return 1.0
         return record.fitness
+
+    def _choose(self, family: KernelFamily, key: OpKey, varying: frozenset[str]) -> Choice:
+        """The dispatcher's choice for `key`. Where dims vary, the graph runs every size, so the winner is that of
+        the largest sizes measured (Dispatcher.winners_like: after a short last batch, the full batches run this
+        graph), among the keys that differ from `key` in the varying dims alone and whose implementation runs
+        every size; where there is none, the choice for `key` itself."""
+        if varying:
+            for choice in self.dispatcher.winners_like(key, varying):
+                if choice.record.implementation in family.dynamic_implementations:
+                    names = ", ".join(sorted(varying))
+                    sizes = ", ".join(f"{n}={v}" for n, v in choice.record.key.shape if n in varying)
+                    return Choice(choice.record, f"{choice.reason}; at sizes that vary ({names}), the winner measured "
+                                                 f"at the largest ({sizes}), which runs every size")
+        return self.dispatcher.choose(key)
 
     def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
         for node in nodes:
@@ -206,13 +222,14 @@ class KevolvePass(CustomGraphPass):
         return True
 
     def _plan(self, family: KernelFamily, problem: Problem, node: Node, args: list,
-              to_beat: float = 1.0, varying: bool = False) -> tuple[OpKey, _Plan | str]:
+              to_beat: float = 1.0, varying: frozenset[str] = frozenset()) -> tuple[OpKey, _Plan | str]:
         """The node's key, and what to run for it on `args` or the reason to leave it to Inductor (or to the
-        kernels of its parts: a winner must beat `to_beat`; where the call's sizes are `varying`, a kernel must run
-        them all)."""
+        kernels of its parts: a winner must beat `to_beat`; where the call's dims `varying` change from run to
+        run, a kernel must run every size, and a winner measured at other sizes of them (_choose) is planned,
+        and its genome checked, at those)."""
         device = _device_of(node)
         key = OpKey.of(problem, DeviceInfo.of(device))
-        choice = self.dispatcher.choose(key)
+        choice = self._choose(family, key, varying)
         transferred = False
         if self.options.interpret:
             kernel = family.default_kernel(problem, Abstraction.TRITON, dynamic=varying)
@@ -244,6 +261,8 @@ class KevolvePass(CustomGraphPass):
                 return key, unfused
             impl = family.implementation(record.implementation)
             genome = record.genome
+            if not transferred:
+                problem = _at_key(problem, record.key, varying)
             if impl.abstraction is Abstraction.TRITON and device.type != "cuda":
                 return key, f"Triton kernels run on {device.type} only in interpret mode"
         unsupported = impl.supports(problem, genome)
@@ -258,16 +277,23 @@ class KevolvePass(CustomGraphPass):
         decisions.report(decisions.NodeDecision(label, node.name, op, family, key, False, None, None, reason, problem))
 
 
-def _problem(family: KernelFamily, target, args: list) -> tuple[Problem, bool]:
-    """The family's problem of `target` on `args` (graph nodes and constants), and whether its sizes vary at run
-    time: such a call is keyed by the sizes the graph was compiled with (size_hints), adding no guard."""
+def _problem(family: KernelFamily, target, args: list) -> tuple[Problem, frozenset[str]]:
+    """The family's problem of `target` on `args` (graph nodes and constants), and the names of its dims that vary
+    at run time (none: static sizes): such a call is keyed by the sizes the graph was compiled with (size_hints),
+    adding no guard."""
     values = rewrite.example_values(args)
-    if size_hints.is_symbolic(values):
-        return size_hints.varying_problem(family, target, values), True
-    return family.problem(target, values, {}), False
+    if is_symbolic(values):
+        return size_hints.varying_problem(family, target, values)
+    return family.problem(target, values, {}), frozenset()
 
 
-def _static_only(family: KernelFamily, implementation: str, varying: bool) -> bool:
+def _at_key(problem: Problem, key: OpKey, varying: frozenset[str]) -> Problem:
+    """`problem` with its `varying` dims at `key`'s sizes (the representative of that key's bucket there)."""
+    shape = dict(key.shape)
+    return dataclasses.replace(problem, dims=tuple((n, shape[n] if n in varying else v) for n, v in problem.dims))
+
+
+def _static_only(family: KernelFamily, implementation: str, varying: frozenset[str]) -> bool:
     """Whether sizes vary but the family's `implementation` runs static sizes only."""
     return varying and implementation not in family.dynamic_implementations
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -53,9 +54,7 @@ class Dispatcher:
             try:
                 record = store.get(key)
             except CacheError as e:
-                del self._stores[origin]
-                self._unavailable.append(f"{origin} unavailable: {e}")
-                log.warning("kevolve: ignoring the %s for this process: %s", origin, e)
+                self._drop(origin, e)
                 continue
             if record is None:
                 continue
@@ -69,6 +68,30 @@ class Dispatcher:
                 log.log(level, "kevolve: ignoring the %s record for %s: %s", origin, key.short(), problem)
         return Choice(None, "; ".join(refusals + self._unavailable) or "no cached kernel for this key")
 
+    def winners_like(self, key: OpKey, varying: frozenset[str]) -> list[Choice]:
+        """The trusted records of the keys (`key`'s own among them) that differ from `key` in the shape dims
+        `varying` alone, largest first (by the product of those dims): what may run a call whose `varying` dims
+        change from run to run."""
+        fixed = [(name, size) for name, size in key.shape if name not in varying]
+        alike = [k for k in self._keys.get(_identity(key), ()) if [d for d in k.shape if d[0] not in varying] == fixed]
+        alike.sort(key=lambda k: (-math.prod(size for name, size in k.shape if name in varying), k.id))
+        return [choice for choice in map(self.choose, alike) if choice]
+
+    @functools.cached_property
+    def _keys(self) -> dict[tuple, list[OpKey]]:
+        """Every stored key (each store's keys, distinct), by everything but its shape: read once per dispatcher,
+        which a compile makes afresh."""
+        keys: dict[str, OpKey] = {}
+        for origin, store in list(self._stores.items()):
+            try:
+                keys.update((k.id, k) for k in store.keys())
+            except CacheError as e:
+                self._drop(origin, e)
+        grouped: dict[tuple, list[OpKey]] = {}
+        for k in keys.values():
+            grouped.setdefault(_identity(k), []).append(k)
+        return grouped
+
     def fingerprint(self) -> str:
         """Changes whenever a store's contents change (an unreadable store counts as empty)."""
         parts = []
@@ -76,9 +99,7 @@ class Dispatcher:
             try:
                 parts.append(f"{origin}={store.fingerprint()}")
             except CacheError as e:
-                del self._stores[origin]
-                self._unavailable.append(f"{origin} unavailable: {e}")
-                log.warning("kevolve: ignoring the %s for this process: %s", origin, e)
+                self._drop(origin, e)
         return ";".join(parts)
 
     def check(self, record: KernelRecord) -> tuple[str | None, int | None]:
@@ -113,6 +134,12 @@ class Dispatcher:
             return f"Inductor measured faster (fitness {record.fitness:.2f})", None
         return None, None
 
+    def _drop(self, origin: str, error: CacheError) -> None:
+        """Stop reading the store `origin` (unreadable) for this dispatcher's life."""
+        del self._stores[origin]
+        self._unavailable.append(f"{origin} unavailable: {error}")
+        log.warning("kevolve: ignoring the %s for this process: %s", origin, error)
+
     @functools.cached_property
     def _families(self) -> dict[str, KernelFamily]:
         if self._given_families is None:
@@ -120,3 +147,8 @@ class Dispatcher:
 
             return {f.name: f for f in FAMILIES}
         return {f.name: f for f in self._given_families}
+
+
+def _identity(key: OpKey) -> tuple:
+    """Everything of `key` but its shape."""
+    return key.family, key.op, key.params, key.dtypes, key.strides, key.device, key.capability

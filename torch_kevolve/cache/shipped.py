@@ -70,6 +70,9 @@ class ShippedStore:
     def records(self) -> list[KernelRecord]:
         return [self._records[k] for k in sorted(self._records)]
 
+    def keys(self) -> list[OpKey]:
+        return [self._records[k].key for k in sorted(self._records)]
+
     def fingerprint(self) -> str:
         """A short text that differs between stores of different contents."""
         return self._fingerprint

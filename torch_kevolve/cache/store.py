@@ -81,6 +81,11 @@ class UserStore:
             rows = db.execute("SELECT key_id, record FROM records ORDER BY key_id").fetchall()
         return [self._record(*row) for row in rows]
 
+    def keys(self) -> list[OpKey]:
+        with self._connection() as db:
+            rows = db.execute("SELECT key_id FROM records ORDER BY key_id").fetchall()
+        return [OpKey.from_dict(json.loads(key_id)) for (key_id,) in rows]
+
     def purge(self, family: str | None = None) -> int:
         """Remove every record (of `family` when given); return how many were removed."""
         with self._transaction() as db:

@@ -129,8 +129,8 @@ class KernelFamily(ABC):
     inductor_fuses: bool = False
     # Problem dims that may differ from call to call of one compiled graph (symbolic sizes under dynamic shapes,
     # torch_kevolve/backend/size_hints.py), and the implementations (by name) whose built callables read them from
-    # their arguments at run time, adding no guard on them: a winner of those, keyed by the sizes the graph was
-    # compiled with, runs at every other. The rest run static sizes only.
+    # their arguments at run time, adding no guard on them: a winner of those, measured at the largest sizes of
+    # these dims in the cache (KevolvePass._choose), runs at every other. The rest run static sizes only.
     dynamic_dims: frozenset[str] = frozenset()
     dynamic_implementations: frozenset[str] = frozenset()
 

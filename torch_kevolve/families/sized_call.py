@@ -1,27 +1,35 @@
-"""`named_kernel_call` for calls whose sizes may vary from batch to batch (symbolic sizes under dynamic shapes).
+"""Calls whose sizes may vary from batch to batch (symbolic sizes under dynamic shapes): described without a guard,
+and launched through ops that carry those sizes.
 
 A kernel_call op (the CPU path: Triton's interpreter, opaque to Inductor) takes its call as one JSON text, a
-constant of the traced graph, which cannot hold a symbolic size. The sizes named here travel instead as the shapes
-of empty [size, 0] tensors after the call's tensors; the op and its fake read them back, so a traced CPU graph
-computes them at run time. On GPUs the launcher is called with the call itself, as kernel_call does.
+constant of the traced graph, which cannot hold a symbolic size. The sizes named here, where symbolic, travel
+instead as the shapes of empty [size, 0] tensors after the call's tensors; the op and its fake read them back, so
+a traced graph computes them at run time. On GPUs the launcher is called with the call itself, as kernel_call
+does, unless the op is opaque (opaque_call): then every device goes through the op.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import torch
+import torch.utils._pytree as pytree
 
 from .custom_call import kernel_call
+from .opaque_call import _params as constant_params
+from .symbolic_sizes import is_symbolic, stand_ins
 
 
 def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[str], call_from_params: Callable,
-                      run: Callable, allocate: Callable) -> Callable:
-    """`named_kernel_call(name, tensor_names, call_from_params, run, allocate)` whose call's fields `sizes` (ints
-    of `call.params()`) may be symbolic; returns compute(tensors by name, call, genome) -> outputs."""
+                      run: Callable, allocate: Callable, opaque: bool = False) -> Callable:
+    """`named_kernel_call(name, tensor_names, call_from_params, run, allocate)` whose call (a dataclass) has fields
+    `sizes` (ints of `call.params()`) that may be symbolic; returns compute(tensors by name, call, genome) ->
+    outputs. `opaque`: the op runs on every device (`run` registered as opaque_call.unwrapped(launcher))."""
     count = len(tensor_names)
 
     def restored(tensors, params: dict) -> tuple[dict, object]:
-        carried = {size: carrier.shape[0] for size, carrier in zip(sizes, tensors[count:])}
+        symbolic = [size for size in sizes if size not in params["call"]]
+        carried = {size: carrier.shape[0] for size, carrier in zip(symbolic, tensors[count:])}
         return dict(zip(tensor_names, tensors[:count])), call_from_params({**params["call"], **carried})
 
     def run_listed(tensors, params: dict):
@@ -36,10 +44,34 @@ def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[st
     def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
         device = next(t.device for t in tensors.values() if t is not None)
         listed = [tensors.get(n) for n in tensor_names]
-        if device.type != "cpu":
+        if device.type != "cpu" and not opaque:
             return run(dict(zip(tensor_names, listed)), call, genome)
-        fields = call.params()
-        carriers = [torch.empty(fields.pop(size), 0) for size in sizes]
+        symbolic = [size for size in sizes if isinstance(getattr(call, size), torch.SymInt)]
+        fields = dataclasses.replace(call, **dict.fromkeys(symbolic, 0)).params()  # less the symbolic sizes
+        for size in symbolic:
+            del fields[size]
+        carriers = [torch.empty(getattr(call, size), 0, device=device) for size in symbolic]
+        if opaque:
+            return getattr(torch.ops.kevolve, name)([*listed, *carriers], constant_params(fields, genome))
         return call_op([*listed, *carriers], {"call": fields, "genome": genome})
 
     return compute
+
+
+def sized_describe(describe: Callable, sizes_of: Callable[[dict], dict]) -> Callable:
+    """`describe(overload, args, kwargs) -> (call, tensors by name)` for calls whose sizes may be symbolic: such a
+    call is described on static stand-ins of its values (at their hints: its checks add no guard), and its call's
+    fields `sizes_of(tensors)` are then read from its own tensors, which it returns."""
+
+    def describe_sized(overload, args: Sequence, kwargs: dict):
+        values = [list(args), kwargs]
+        if not is_symbolic(values):
+            return describe(overload, args, kwargs)
+        stand_in_args, stand_in_kwargs = stand_ins(values)
+        call, stand_in_tensors = describe(overload, stand_in_args, stand_in_kwargs)
+        leaves = zip(pytree.tree_leaves([stand_in_args, stand_in_kwargs]), pytree.tree_leaves(values))
+        own = {id(stand_in): value for stand_in, value in leaves}
+        tensors = {name: own[id(t)] for name, t in stand_in_tensors.items()}
+        return dataclasses.replace(call, **sizes_of(tensors)), tensors
+
+    return describe_sized

@@ -197,7 +197,7 @@ EMBEDDING_BAG = EmbeddingBagFamily(
     version="1",
     overloads=(aten._embedding_bag.default, aten._embedding_bag_forward_only.default),
     implementations=(FORWARD_TRITON, FORWARD_DECOMPOSITION),
-    dynamic_dims=frozenset({"num_indices"}),
+    dynamic_dims=frozenset({"num_indices", "num_bags"}),
     dynamic_implementations=frozenset({FORWARD_TRITON.name, FORWARD_DECOMPOSITION.name}),
 )
 
@@ -206,6 +206,6 @@ EMBEDDING_BAG_BACKWARD = EmbeddingBagBackwardFamily(
     version="1",
     overloads=(aten._embedding_bag_backward.default, aten._embedding_bag_dense_backward.default),
     implementations=(BACKWARD_TRITON, BACKWARD_DECOMPOSITION),
-    dynamic_dims=frozenset({"num_indices"}),
+    dynamic_dims=frozenset({"num_indices", "num_bags"}),
     dynamic_implementations=frozenset({BACKWARD_TRITON.name, BACKWARD_DECOMPOSITION.name}),
 )

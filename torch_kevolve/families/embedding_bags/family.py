@@ -112,7 +112,7 @@ EMBEDDING_BAGS = EmbeddingBagsFamily(
     version="1",
     overloads=(calls.FORWARD,),
     implementations=(FORWARD_TRITON, FORWARD_DECOMPOSITION),
-    dynamic_dims=frozenset({"indices"}),
+    dynamic_dims=frozenset({"indices", "bags"}),
     dynamic_implementations=frozenset({FORWARD_TRITON.name, FORWARD_DECOMPOSITION.name}),
 )
 
@@ -121,6 +121,6 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     version="1",
     overloads=(calls.BACKWARD,),
     implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_DECOMPOSITION),
-    dynamic_dims=frozenset({"indices"}),
+    dynamic_dims=frozenset({"indices", "bags"}),
     dynamic_implementations=frozenset({BACKWARD_SWEEP.name, BACKWARD_DECOMPOSITION.name}),
 )

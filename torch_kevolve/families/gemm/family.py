@@ -100,6 +100,8 @@ GEMM = GemmFamily(
     version="2",
     overloads=(calls.MM, calls.ADDMM, relu_calls.ADDMM_RELU),
     implementations=(TRITON, PRESPLIT),
+    dynamic_dims=frozenset({"M", "N", "K"}),
+    dynamic_implementations=frozenset({TRITON.name, PRESPLIT.name}),
     # At K = 4096 on the H200, cuBLAS fp32 errs by about 9e-7 of the largest output and Triton's tf32x3 by
     # 2.4e-7; a 3xTF32 sum chained through the tensor cores by 1.1e-5, over the 5.2e-6 allowed here (4 times
     # fp32's 1.3e-6), which a DLRM's gradients felt (1e-2).

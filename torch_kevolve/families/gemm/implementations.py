@@ -12,8 +12,8 @@ import triton
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..checking import HALF
-from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
+from ..sized_call import sized_describe, sized_kernel_call
 from . import calls, presplit_kernel, relu_calls, triton_kernel
 from .calls import GemmCall
 
@@ -22,26 +22,35 @@ SHARED_MEMORY_BYTES = 227 * 1024  # per block on Hopper (H100, H200): the pipeli
 ACCUMULATOR_PER_THREAD = 128  # fp32 accumulator registers per thread (of 255) before spills become certain
 SPLIT_BELOW_TILES = 132  # split K only when the output tiles number fewer than an H100's / H200's SMs
 
-gemm_tiles = named_kernel_call("gemm_tiles", ("a", "b", "bias"), GemmCall.from_params, triton_kernel.gemm,
+SIZES = ("m", "n", "k")  # the call's sizes, which may vary from run to run (symbolic)
+gemm_tiles = sized_kernel_call("gemm_tiles", ("a", "b", "bias"), SIZES, GemmCall.from_params, triton_kernel.gemm,
                                triton_kernel.allocate)
-gemm_presplit = named_kernel_call("gemm_presplit", ("a", "b", "bias"), GemmCall.from_params, presplit_kernel.gemm,
-                                  triton_kernel.allocate)
-gemm_presplit_relu = named_kernel_call("gemm_presplit_relu", ("a", "b", "bias"), GemmCall.from_params,
+gemm_presplit = sized_kernel_call("gemm_presplit", ("a", "b", "bias"), SIZES, GemmCall.from_params,
+                                  presplit_kernel.gemm, triton_kernel.allocate)
+gemm_presplit_relu = sized_kernel_call("gemm_presplit_relu", ("a", "b", "bias"), SIZES, GemmCall.from_params,
                                        presplit_kernel.gemm_relu, triton_kernel.allocate)
 
+
+def _sizes(t: dict) -> dict:
+    (m, k), n = t["a"].shape, t["b"].shape[1]
+    return {"m": m, "n": n, "k": k}
+
+
+describe_any_size = sized_describe(calls.describe, _sizes)
+describe_relu_any_size = sized_describe(relu_calls.describe, _sizes)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, calls.describe, functools.partial(gemm_tiles, genome=genome), first_output)
+    return overload_call(problem, describe_any_size, functools.partial(gemm_tiles, genome=genome), first_output)
 
 
 def _build_presplit(problem: Problem, genome: Genome) -> Callable:
     PRESPLIT.genome_space.validate(genome)
     if problem.op == str(relu_calls.ADDMM_RELU):
-        return overload_call(problem, relu_calls.describe, functools.partial(gemm_presplit_relu, genome=genome),
+        return overload_call(problem, describe_relu_any_size, functools.partial(gemm_presplit_relu, genome=genome),
                              first_output)
-    return overload_call(problem, calls.describe, functools.partial(gemm_presplit, genome=genome), first_output)
+    return overload_call(problem, describe_any_size, functools.partial(gemm_presplit, genome=genome), first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:

@@ -105,4 +105,6 @@ INTERACTION = InteractionFamily(
     version="1",
     overloads=(calls.PAIRWISE_DOTS, calls.PAIRWISE_DOTS_BACKWARD),
     implementations=(TRITON, DECOMPOSITION),
+    dynamic_dims=frozenset({"batch"}),
+    dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

@@ -10,30 +10,30 @@ import triton
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
-from ..custom_call import named_kernel_call
-from ..opaque_call import opaque_compute, unwrapped
+from ..opaque_call import unwrapped
 from ..overload_call import first_output, overload_call
+from ..sized_call import sized_describe, sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import PAIRWISE_DOTS_BACKWARD, InteractionCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
 TENSOR_NAMES = ("features", "first", "second", "grad")
-named_kernel_call("interaction", TENSOR_NAMES, InteractionCall.from_params, unwrapped(triton_kernel.interaction),
-                  triton_kernel.allocate)  # registers kevolve::interaction
-interaction_kernels = opaque_compute(torch.ops.kevolve.interaction, TENSOR_NAMES)
-
+interaction_kernels = sized_kernel_call("interaction", TENSOR_NAMES, ("batch",), InteractionCall.from_params,
+                                        unwrapped(triton_kernel.interaction), triton_kernel.allocate, opaque=True)
+describe_any_batch = sized_describe(describe, lambda t: {"batch": t["features"].shape[0]})
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(interaction_kernels, genome=genome), first_output)
+    return overload_call(problem, describe_any_batch, functools.partial(interaction_kernels, genome=genome),
+                         first_output)
 
 
 def _build_decomposition(problem: Problem, genome: Genome) -> Callable:
     DECOMPOSITION.genome_space.validate(genome)
-    return overload_call(problem, describe, functools.partial(decomposition.interaction, method=genome["method"]),
-                         first_output)
+    return overload_call(problem, describe_any_batch,
+                         functools.partial(decomposition.interaction, method=genome["method"]), first_output)
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
