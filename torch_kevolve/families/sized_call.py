@@ -21,10 +21,11 @@ from .symbolic_sizes import is_symbolic, stand_ins
 
 
 def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[str], call_from_params: Callable,
-                      run: Callable, allocate: Callable, opaque: bool = False) -> Callable:
+                      run: Callable, allocate: Callable) -> Callable:
     """`named_kernel_call(name, tensor_names, call_from_params, run, allocate)` whose call (a dataclass) has fields
     `sizes` (ints of `call.params()`) that may be symbolic; returns compute(tensors by name, call, genome) ->
-    outputs. `opaque`: the op runs on every device (`run` registered as opaque_call.unwrapped(launcher))."""
+    outputs. Registered with `unwrapped(run)` (opaque_call), the op can be called on every device through
+    `opaque_sized_compute`."""
     count = len(tensor_names)
 
     def restored(tensors, params: dict) -> tuple[dict, object]:
@@ -42,20 +43,35 @@ def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[st
     call_op = kernel_call(name, run_listed, allocate_listed)
 
     def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
-        device = next(t.device for t in tensors.values() if t is not None)
         listed = [tensors.get(n) for n in tensor_names]
-        if device.type != "cpu" and not opaque:
+        device = next(t.device for t in listed if t is not None)
+        if device.type != "cpu":
             return run(dict(zip(tensor_names, listed)), call, genome)
-        symbolic = [size for size in sizes if isinstance(getattr(call, size), torch.SymInt)]
-        fields = dataclasses.replace(call, **dict.fromkeys(symbolic, 0)).params()  # less the symbolic sizes
-        for size in symbolic:
-            del fields[size]
-        carriers = [torch.empty(getattr(call, size), 0, device=device) for size in symbolic]
-        if opaque:
-            return getattr(torch.ops.kevolve, name)([*listed, *carriers], constant_params(fields, genome))
+        fields, carriers = _carried(call, sizes, device)
         return call_op([*listed, *carriers], {"call": fields, "genome": genome})
 
     return compute
+
+
+def opaque_sized_compute(op, tensor_names: Sequence[str], sizes: Sequence[str]) -> Callable:
+    """compute(tensors by name, call, genome) -> outputs through `op`, a `sized_kernel_call` op registered with
+    `unwrapped(run)`, on every device (opaque_call's reasons)."""
+
+    def compute(tensors: dict, call, genome: dict) -> list[torch.Tensor]:
+        listed = [tensors.get(n) for n in tensor_names]
+        fields, carriers = _carried(call, sizes, next(t.device for t in listed if t is not None))
+        return op([*listed, *carriers], constant_params(fields, genome))
+
+    return compute
+
+
+def _carried(call, sizes: Sequence[str], device: torch.device) -> tuple[dict, list[torch.Tensor]]:
+    """`call.params()` less the `sizes` that are symbolic, and those as the lengths of empty [size, 0] tensors."""
+    symbolic = [size for size in sizes if isinstance(getattr(call, size), torch.SymInt)]
+    fields = dataclasses.replace(call, **dict.fromkeys(symbolic, 0)).params()
+    for size in symbolic:
+        del fields[size]
+    return fields, [torch.empty(getattr(call, size), 0, device=device) for size in symbolic]
 
 
 def sized_describe(describe: Callable, sizes_of: Callable[[dict], dict]) -> Callable:

@@ -12,15 +12,16 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation, supports_all
 from ..opaque_call import unwrapped
 from ..overload_call import first_output, overload_call
-from ..sized_call import sized_describe, sized_kernel_call
+from ..sized_call import opaque_sized_compute, sized_describe, sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import PAIRWISE_DOTS_BACKWARD, InteractionCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
 TENSOR_NAMES = ("features", "first", "second", "grad")
-interaction_kernels = sized_kernel_call("interaction", TENSOR_NAMES, ("batch",), InteractionCall.from_params,
-                                        unwrapped(triton_kernel.interaction), triton_kernel.allocate, opaque=True)
+sized_kernel_call("interaction", TENSOR_NAMES, ("batch",), InteractionCall.from_params,
+                  unwrapped(triton_kernel.interaction), triton_kernel.allocate)  # registers kevolve::interaction
+interaction_kernels = opaque_sized_compute(torch.ops.kevolve.interaction, TENSOR_NAMES, ("batch",))
 describe_any_batch = sized_describe(describe, lambda t: {"batch": t["features"].shape[0]})
 
 
