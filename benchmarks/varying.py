@@ -4,7 +4,7 @@
 
 `benchmarks.run` times one batch again and again, so every size stays static. Here each contender trains on
 `batches` batches of differing lengths (DLRM: bags of 0..2*pooling rows; seq: jagged histories and category
-lists; dlrm_short_batch: one short batch, the rest full), so Dynamo compiles the graph a second time with symbolic
+lists; *_short_batch: one short batch, the rest full), so Dynamo compiles the graph a second time with symbolic
 sizes, which every later batch runs (each
 contender starts from static sizes: Dynamo's profile of sizes that varied before is not read). Recorded
 per contender: the graphs Dynamo compiled (kevolve must compile no more than Inductor), each batch's loss and
@@ -51,12 +51,12 @@ def _dlrm(cfg: dlrm.DLRMConfig) -> VaryingModel:
                         lambda device, seed: dlrm.make_inputs(cfg, device, seed))
 
 
-def _dlrm_short_batch(cfg: dlrm.DLRMConfig) -> VaryingModel:
-    """cfg's batches (their bags of fixed length), but the second holds about a quarter of the samples: a data
-    loader's last batch of an epoch (drop_last=False), after which every batch runs the graph compiled for it."""
+def _short_second_batch(build: Callable, make_inputs: Callable, cfg) -> VaryingModel:
+    """The model `build(cfg)` on batches `make_inputs(cfg)`, but the second holds about a quarter of the samples: a
+    data loader's last batch of an epoch (drop_last=False), after which every batch runs the graph compiled for it."""
     short = dataclasses.replace(cfg, batch=cfg.batch // 4 + 3)
-    return VaryingModel(lambda device: dlrm.build(cfg, device)[0],
-                        lambda device, seed: dlrm.make_inputs(short if seed == 1 else cfg, device, seed))
+    return VaryingModel(lambda device: build(cfg, device)[0],
+                        lambda device, seed: make_inputs(short if seed == 1 else cfg, device, seed))
 
 
 def _seq(cfg: seq.SeqConfig) -> VaryingModel:
@@ -64,7 +64,9 @@ def _seq(cfg: seq.SeqConfig) -> VaryingModel:
 
 
 MODELS = {"dlrm": _dlrm(dlrm.FULL), "dlrm_tiny": _dlrm(dlrm.TINY), "seq": _seq(seq.FULL), "seq_tiny": _seq(seq.TINY),
-          "dlrm_short_batch": _dlrm_short_batch(dlrm.FULL), "dlrm_short_batch_tiny": _dlrm_short_batch(dlrm.TINY)}
+          "dlrm_short_batch": _short_second_batch(dlrm.build, dlrm.make_inputs, dlrm.FULL),
+          "dlrm_short_batch_tiny": _short_second_batch(dlrm.build, dlrm.make_inputs, dlrm.TINY),
+          "seq_short_batch": _short_second_batch(seq.build, seq.make_inputs, seq.FULL)}
 
 
 def _cycling(run: Callable, batches: list[tuple]) -> Callable[[], object]:

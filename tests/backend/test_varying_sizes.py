@@ -43,10 +43,16 @@ def _short_second_batch(seed: int) -> tuple:
     return dlrm.make_inputs(dataclasses.replace(dlrm.SMALL, batch=40 if seed == 1 else 64), "cpu", seed)
 
 
+def _short_second_seq_batch(seed: int) -> tuple:
+    """seq batches of 6 users but the second, of 4."""
+    return seq.make_inputs(dataclasses.replace(seq.TINY, batch=4 if seed == 1 else 6), "cpu", seed)
+
+
 MODELS = {  # name: (model factory, inputs of batch `seed`, whether it trains)
     "dlrm": (lambda: dlrm.build(dlrm.SMALL, "cpu")[0], lambda s: dlrm.make_inputs(dlrm.SMALL, "cpu", s), True),
     "dlrm_short_batch": (lambda: dlrm.build(dlrm.SMALL, "cpu")[0], _short_second_batch, True),
     "seq": (lambda: seq.build(seq.TINY, "cpu")[0], lambda s: seq.make_inputs(seq.TINY, "cpu", s), True),
+    "seq_short_batch": (lambda: seq.build(seq.TINY, "cpu")[0], _short_second_seq_batch, True),
     "batch_event_truncate": (lambda: preprocessing.BatchEventTruncate(3), _truncation_batch, False),
 }
 
@@ -135,6 +141,17 @@ def test_the_seq_graph_of_varying_lengths_runs_the_jagged_and_segment_kernels(tm
             ("aten._segment_reduce_backward.default", "segment_reduce_triton"),
             ("aten.segment_reduce.default", "segment_reduce_triton")]
     assert not seen[2]
+
+
+def test_after_a_short_batch_the_seq_graph_runs_the_jagged_segment_gather_and_bucketize_kernels(tmp_path):
+    """(The tiny model's third batch compiles a third graph under Inductor alone too.)"""
+    _, seen = _run_batches("seq_short_batch", "kevolve", {"cache_dir": str(tmp_path), "interpret": True, "families": [
+        "jagged", "segment_reduce", "gather", "bucketize"]})
+    claimed = {(d.op, d.implementation) for d in seen[1] if d.claimed}
+    assert {d.op for d in seen[1] if not d.claimed and d.family} == set()
+    assert claimed >= {("aten._jagged_to_padded_dense_forward.default", "jagged_triton"),
+                       ("aten.segment_reduce.default", "segment_reduce_triton"),
+                       ("aten.embedding.default", "gather_triton"), ("aten.bucketize.Tensor", "bucketize_triton")}
 
 
 class SymbolicGraph:
@@ -315,6 +332,45 @@ def test_a_gpu_graph_runs_packed_row_kernels_at_symbolic_rows(call, abstraction,
     family = family_for(overload)
     (decision,) = graph.run_pass(tmp_path, f"{family.name}_{abstraction}", monkeypatch)
     assert decision.claimed
+    assert bool(graph.launched()) == (abstraction == "triton")
+    assert graph.shape_env.guards == []
+
+
+def _meta(*shape, dtype=torch.float32):
+    return torch.empty(*shape, dtype=dtype, device="meta")
+
+
+def _batched(make_args):
+    """make_args(size, batch) with one symbolic batch (hint 32) shared by the call's tensors."""
+    return lambda size: make_args(size, size(32))
+
+
+SEQ_BATCHED = {  # the seq model's calls whose batch varies (a short batch), each with a symbolic batch
+    "to_padded": (aten._jagged_to_padded_dense_forward.default, _batched(lambda size, b: (
+        (_meta(size(300), 8), [_meta(b + 1, dtype=torch.int64)], [20], 0.0), {}))),
+    "to_jagged": (aten._padded_dense_to_jagged_forward.default, _batched(lambda size, b: (
+        (_meta(b, 20, 8), [_meta(b + 1, dtype=torch.int64)], size(300)), {}))),
+    "segment_sum": (aten.segment_reduce.default, _batched(lambda size, b: (
+        (_meta(size(300), 8), "sum"), {"lengths": _meta(b, dtype=torch.int64)}))),
+    "segment_mean_backward": (aten._segment_reduce_backward.default, _batched(lambda size, b: (
+        (_meta(b, 8), _meta(b, 8), _meta(size(300), 8), "mean"), {"offsets": _meta(b + 1, dtype=torch.int64)}))),
+    "embedding": (aten.embedding.default, _batched(lambda size, b: ((_meta(100, 16), _meta(b, 5, dtype=torch.int64)),
+                                                                    {}))),
+    "embedding_backward": (aten.embedding_dense_backward.default, _batched(lambda size, b: (
+        (_meta(b, 5, 16), _meta(b, 5, dtype=torch.int64), 100, -1, False), {}))),
+    "bucketize": (aten.bucketize.Tensor, _batched(lambda size, b: ((_meta(b, 13), _meta(10)), {}))),
+}
+
+
+@pytest.mark.parametrize("call", list(SEQ_BATCHED))
+@pytest.mark.parametrize("abstraction", ["triton", "decomposition"])
+def test_a_gpu_graph_runs_the_seq_kernels_at_a_symbolic_batch(call, abstraction, tmp_path, monkeypatch):
+    """Before: jagged and segment calls took only their packed rows symbolic, and gathers and bucketize static
+    sizes only, so after a short batch the seq model's graph ran none of these kernels."""
+    overload, make_args = SEQ_BATCHED[call]
+    graph = SymbolicGraph(overload, make_args)
+    (decision,) = graph.run_pass(tmp_path, f"{family_for(overload).name}_{abstraction}", monkeypatch)
+    assert decision.claimed, decision.reason
     assert bool(graph.launched()) == (abstraction == "triton")
     assert graph.shape_env.guards == []
 

@@ -21,16 +21,16 @@ from .symbolic_sizes import is_symbolic, stand_ins
 
 
 def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[str], call_from_params: Callable,
-                      run: Callable, allocate: Callable) -> Callable:
+                      run: Callable, allocate: Callable, shapes: Sequence[str] = ()) -> Callable:
     """`named_kernel_call(name, tensor_names, call_from_params, run, allocate)` whose call (a dataclass) has fields
-    `sizes` (ints of `call.params()`) that may be symbolic; returns compute(tensors by name, call, genome) ->
-    outputs. Registered with `unwrapped(run)` (opaque_call), the op can be called on every device through
-    `opaque_sized_compute`."""
+    `sizes` (ints of `call.params()`) and `shapes` (tuples of ints) that may be symbolic; returns compute(tensors by
+    name, call, genome) -> outputs. Registered with `unwrapped(run)` (opaque_call), the op can be called on every
+    device through `opaque_sized_compute`."""
     count = len(tensor_names)
 
     def restored(tensors, params: dict) -> tuple[dict, object]:
-        symbolic = [size for size in sizes if size not in params["call"]]
-        carried = {size: carrier.shape[0] for size, carrier in zip(symbolic, tensors[count:])}
+        symbolic = [field for field in (*sizes, *shapes) if field not in params["call"]]
+        carried = {field: _carried_value(carrier, field in shapes) for field, carrier in zip(symbolic, tensors[count:])}
         return dict(zip(tensor_names, tensors[:count])), call_from_params({**params["call"], **carried})
 
     def run_listed(tensors, params: dict):
@@ -47,7 +47,7 @@ def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[st
         device = next(t.device for t in listed if t is not None)
         if device.type != "cpu":
             return run(dict(zip(tensor_names, listed)), call, genome)
-        fields, carriers = _carried(call, sizes, device)
+        fields, carriers = _carried(call, (*sizes, *shapes), device)
         return call_op([*listed, *carriers], {"call": fields, "genome": genome})
 
     return compute
@@ -65,13 +65,21 @@ def opaque_sized_compute(op, tensor_names: Sequence[str], sizes: Sequence[str]) 
     return compute
 
 
-def _carried(call, sizes: Sequence[str], device: torch.device) -> tuple[dict, list[torch.Tensor]]:
-    """`call.params()` less the `sizes` that are symbolic, and those as the lengths of empty [size, 0] tensors."""
-    symbolic = [size for size in sizes if isinstance(getattr(call, size), torch.SymInt)]
-    fields = dataclasses.replace(call, **dict.fromkeys(symbolic, 0)).params()
-    for size in symbolic:
-        del fields[size]
-    return fields, [torch.empty(getattr(call, size), 0, device=device) for size in symbolic]
+def _carried(call, fields: Sequence[str], device: torch.device) -> tuple[dict, list[torch.Tensor]]:
+    """`call.params()` less its `fields` (ints or tuples of ints) that are symbolic, and those as the shapes of
+    empty tensors: [*field, 0] (a tuple) or [field, 0] (an int)."""
+    symbolic = [f for f in fields if is_symbolic([getattr(call, f)])]
+    placeholder = dataclasses.replace(call, **{f: () if isinstance(getattr(call, f), tuple) else 0 for f in symbolic})
+    params = placeholder.params()
+    for f in symbolic:
+        del params[f]
+    shapes = [tuple(value) if isinstance(value, tuple) else (value,) for value in (getattr(call, f) for f in symbolic)]
+    return params, [torch.empty(*shape, 0, device=device) for shape in shapes]
+
+
+def _carried_value(carrier: torch.Tensor, is_shape: bool):
+    """The int (or, `is_shape`, the tuple of ints) that `carrier` carries (_carried)."""
+    return tuple(carrier.shape[:-1]) if is_shape else carrier.shape[0]
 
 
 def sized_describe(describe: Callable, sizes_of: Callable[[dict], dict]) -> Callable:

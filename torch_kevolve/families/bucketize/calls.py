@@ -18,7 +18,7 @@ import torch
 
 from ...key import Problem
 from ..base import Unsupported
-from ..dims import static_shape
+from ..dims import packed_shape, static_shape
 from ..reduction.spec import FLOAT_DTYPES, INT_DTYPES
 from ..schema import bind_arguments, dtype_name, dtype_named, with_keyword_only
 
@@ -79,7 +79,8 @@ def describe(overload, args: Sequence, kwargs: dict, remembered: dict | None = N
             raise Unsupported(f"{name} must be a tensor")
         if t.dtype not in DTYPES:
             raise Unsupported(f"{name} dtype {t.dtype} is not supported (bool and complex are not)")
-    shape, bshape = static_shape(values, "self"), static_shape(boundaries, "boundaries")
+    shape = packed_shape(values, "self") if values.dim() else ()
+    bshape = static_shape(boundaries, "boundaries")
     if len(bshape) == 0:
         raise Unsupported("0-d boundaries are not supported")
     batched = len(bshape) > 1

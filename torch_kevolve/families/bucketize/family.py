@@ -157,4 +157,6 @@ BUCKETIZE = BucketizeFamily(
     overloads=(calls.BUCKETIZE, calls.SEARCHSORTED, BUCKETIZE_CLAMP_OFFSET),
     implementations=(TRITON, CLAMPED_TRITON, DECOMPOSITION),
     inductor_fuses=True,
+    dynamic_dims=frozenset({"per_row"}),
+    dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

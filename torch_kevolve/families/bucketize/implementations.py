@@ -10,6 +10,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
+from ..sized_call import sized_kernel_call
 from . import clamp_kernel, clamped_calls, decomposition, triton_kernel
 from .calls import BucketizeCall, describe, remembered
 
@@ -19,8 +20,9 @@ STAGED_ELEMENTS = 1 << 16  # most BLOCK x staged-tile comparisons one program ho
 COMPARED_ROW = 256  # longest boundary row the compare decomposition materialises
 CLAMPED = str(clamped_calls.BUCKETIZE_CLAMP_OFFSET)
 
-bucketize_values = named_kernel_call("bucketize_values", ("values", "boundaries"), BucketizeCall.from_params,
-                                     triton_kernel.bucketize, triton_kernel.allocate)
+bucketize_values = sized_kernel_call("bucketize_values", ("values", "boundaries"), ("per_row",),
+                                     BucketizeCall.from_params, triton_kernel.bucketize, triton_kernel.allocate,
+                                     shapes=("out_shape",))
 clamped_bucket_ids = named_kernel_call("clamped_bucket_ids", ("values", "boundaries", "lengths", "offsets"),
                                        BucketizeCall.from_params, clamp_kernel.clamped_buckets, triton_kernel.allocate)
 
@@ -85,7 +87,7 @@ TRITON = Implementation(
     build=_build_triton,
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.triton_launch"),
 )
 
 CLAMPED_TRITON = Implementation(

@@ -83,8 +83,6 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[GatherCall, dict]:
         raise Unsupported(f"index dtype {index.dtype} is not int32/int64")
     if values.dtype not in FLOAT_DTYPES + INT_DTYPES or call.backward and values.dtype not in FLOAT_DTYPES:
         raise Unsupported(f"dtype {values.dtype} is not supported here")
-    if not all(isinstance(s, int) for s in call.out_shape):
-        raise Unsupported("symbolic shapes are not supported")
     return call, {"values": values, "index": index}
 
 

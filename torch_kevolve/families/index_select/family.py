@@ -74,4 +74,6 @@ GATHER = GatherFamily(
     version="1",
     overloads=(calls.INDEX_SELECT, calls.EMBEDDING, calls.EMBEDDING_BACKWARD),
     implementations=(TRITON, DECOMPOSITION),
+    dynamic_dims=frozenset({"count"}),
+    dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

@@ -7,17 +7,16 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
-from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
+from ..sized_call import sized_kernel_call
 from . import decomposition, triton_kernel
 from .calls import EMBEDDING_BACKWARD, GatherCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-gather_rows = named_kernel_call("gather_rows", ("values", "index"), GatherCall.from_params, triton_kernel.gather,
-                                triton_kernel.allocate)
+gather_rows = sized_kernel_call("gather_rows", ("values", "index"), ("count",), GatherCall.from_params,
+                                triton_kernel.gather, triton_kernel.allocate, shapes=("out_shape",))
 GATHER_CHOICES, BACKWARD_CHOICES = ("BLOCK",), ("BLOCK_N", "BLOCK_D")
-
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
@@ -59,7 +58,7 @@ TRITON = Implementation(
     build=_build_triton,
     supports=_supports_triton,
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.triton_launch"),
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(

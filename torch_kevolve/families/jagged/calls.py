@@ -14,7 +14,7 @@ import torch
 
 from ...key import Problem
 from ..base import Unsupported
-from ..dims import packed_shape, static_shape
+from ..dims import packed_shape
 from ..schema import bind_arguments, dtype_name
 
 aten = torch.ops.aten
@@ -25,8 +25,8 @@ OFFSET_DTYPES = (torch.int32, torch.int64)
 
 @dataclass(frozen=True)
 class JaggedCall:
-    """One call: direction, segments, padded length, packed rows (an int, or symbolic where it varies from call to
-    call), the trailing dims and the padding value (to_padded only)."""
+    """One call: direction, segments and packed rows (each an int, or symbolic where it varies from call to call),
+    padded length, the trailing dims and the padding value (to_padded only)."""
 
     to_padded: bool
     batch: int
@@ -58,8 +58,8 @@ def _offsets(offsets_list) -> torch.Tensor:
     if len(offsets_list) != 1:
         raise Unsupported(f"only one jagged dim (one offsets tensor) is supported, got {len(offsets_list)}")
     (offsets,) = offsets_list
-    if offsets.dim() != 1 or not isinstance(offsets.shape[0], int) or offsets.shape[0] < 1:
-        raise Unsupported("offsets must be a static 1-D tensor of batch + 1 entries")
+    if offsets.dim() != 1 or offsets.shape[0] < 1:
+        raise Unsupported("offsets must be a 1-D tensor of batch + 1 entries")
     if offsets.dtype not in OFFSET_DTYPES:
         raise Unsupported(f"offsets dtype {offsets.dtype} is not int32/int64")
     return offsets
@@ -81,7 +81,7 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[JaggedCall, dict]:
         call = JaggedCall(True, batch, max_lengths[0], shape[0], shape[1:], float(a["padding_value"]))
     else:
         source, total = a["dense"], a["total_L"]
-        shape = static_shape(source, "dense")
+        shape = packed_shape(source, "dense")
         if not isinstance(total, (int, torch.SymInt)):
             raise Unsupported(f"total_L must be a length, not {total!r}")
         if len(shape) < 2 or shape[0] != batch:

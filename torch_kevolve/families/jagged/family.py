@@ -101,6 +101,6 @@ JAGGED = JaggedFamily(
     version="1",
     overloads=(calls.TO_PADDED, calls.TO_JAGGED),
     implementations=(TRITON, DECOMPOSITION),
-    dynamic_dims=frozenset({"total"}),
+    dynamic_dims=frozenset({"total", "batch"}),
     dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

@@ -15,9 +15,8 @@ from .calls import JaggedCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-convert_jagged = sized_kernel_call("jagged_convert", ("source", "offsets"), ("total",), JaggedCall.from_params,
-                                   triton_kernel.convert, triton_kernel.allocate)
-
+convert_jagged = sized_kernel_call("jagged_convert", ("source", "offsets"), ("total", "batch"),
+                                   JaggedCall.from_params, triton_kernel.convert, triton_kernel.allocate)
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:

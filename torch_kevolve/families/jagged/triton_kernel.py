@@ -55,11 +55,15 @@ def padded_to_jagged_kernel(
     max_length,
     total,
     inner,
-    search_steps,  # batch.bit_length(): enough halvings to narrow [0, batch) to one segment
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
     rows = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
+    search_steps = 0  # batch's bit length: enough halvings to narrow [0, batch) to one segment
+    remaining = batch
+    while remaining > 0:
+        remaining = remaining // 2
+        search_steps += 1
     # seg: the last segment starting at or before the row (lo <= seg < hi throughout)
     lo = tl.zeros([BLOCK_N], dtype=tl.int32)
     hi = tl.full([BLOCK_N], batch, dtype=tl.int32)
@@ -102,5 +106,5 @@ def convert(t: dict, call: JaggedCall, genome: dict) -> list[torch.Tensor]:
     else:
         grid = (triton.cdiv(call.total, genome["BLOCK_N"]),)
         launch(padded_to_jagged_kernel, grid, source, offsets, out, call.batch, call.max_length, call.total,
-               call.inner, call.batch.bit_length(), **options)
+               call.inner, **options)
     return [out]

@@ -26,8 +26,8 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 
 @dataclass(frozen=True)
 class SegmentCall:
-    """One call: direction, reduction, segments, data rows (an int, or symbolic where they vary from call to
-    call), data's trailing dims, whether segments come as lengths (else offsets), and the initial value (None: the
+    """One call: direction, reduction, segments and data rows (each an int, or symbolic where it varies from call
+    to call), data's trailing dims, whether segments come as lengths (else offsets), and the initial value (None: the
     reduction's identity)."""
 
     backward: bool
@@ -39,7 +39,7 @@ class SegmentCall:
     initial: float | None
 
     def params(self) -> dict:
-        """The fields as JSON values (symbolic rows stay as they are: asdict would deep-copy them)."""
+        """The fields as JSON values (symbolic sizes stay as they are: asdict would deep-copy them)."""
         return {"backward": self.backward, "reduce": self.reduce, "segments": self.segments, "rows": self.rows,
                 "inner_shape": list(self.inner_shape), "by_lengths": self.by_lengths, "initial": self.initial}
 
@@ -74,8 +74,8 @@ def describe(overload, args: Sequence, kwargs: dict) -> tuple[SegmentCall, dict]
     shape = packed_shape(data, "data")
     if wrap_dim(a["axis"], len(shape)) != 0:
         raise Unsupported(f"only axis 0 of data of rank >= 1 is supported (axis={a['axis']}, rank {len(shape)})")
-    if index.dim() != 1 or not isinstance(index.shape[0], int):
-        raise Unsupported("lengths and offsets must be static 1-D tensors (axis 0)")
+    if index.dim() != 1:
+        raise Unsupported("lengths and offsets must be 1-D tensors (axis 0)")
     if index.dtype not in INDEX_DTYPES:
         raise Unsupported(f"lengths/offsets dtype {index.dtype} is not int32/int64")
     if data.dtype not in DATA_DTYPES:

@@ -103,6 +103,6 @@ SEGMENT_REDUCE = SegmentReduceFamily(
     version="1",
     overloads=(calls.FORWARD, calls.BACKWARD),
     implementations=(TRITON, DECOMPOSITION),
-    dynamic_dims=frozenset({"rows"}),
+    dynamic_dims=frozenset({"rows", "segments"}),
     dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )

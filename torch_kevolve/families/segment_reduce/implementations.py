@@ -15,8 +15,9 @@ from .calls import BACKWARD, SegmentCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
 
-reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"), ("rows",),
-                                    SegmentCall.from_params, triton_kernel.reduce, triton_kernel.allocate)
+reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"),
+                                    ("rows", "segments"), SegmentCall.from_params, triton_kernel.reduce,
+                                    triton_kernel.allocate)
 
 
 
