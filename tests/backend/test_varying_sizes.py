@@ -509,13 +509,13 @@ def test_a_family_refuses_symbolic_dims_it_does_not_take():
         varying_rows.values[0] = [torch.empty(rows, 16) for _ in range(2)]
     with pytest.raises(Unsupported, match="its rows vary at run time"):
         size_hints.varying_problem(EMBEDDING_BAGS, FORWARD, varying_rows.values)
-    gather = SymbolicGraph(aten.index_select.default, lambda size: (
-        (torch.empty(100, 16), 0, torch.empty(size(300), dtype=torch.int64)), {}))
-    static_family = family_for(aten.index_select.default)
+    norm = SymbolicGraph(aten.native_layer_norm.default, lambda size: (
+        (torch.empty(size(300), 16), [16], torch.empty(16), torch.empty(16), 1e-5), {}))
+    static_family = family_for(aten.native_layer_norm.default)
     assert not static_family.dynamic_dims
-    with pytest.raises(Unsupported, match="family gather runs static sizes only"):
-        size_hints.varying_problem(static_family, aten.index_select.default, gather.values)
-    assert gather.shape_env.guards == [] and varying_rows.shape_env.guards == []
+    with pytest.raises(Unsupported, match=f"family {static_family.name} runs static sizes only"):
+        size_hints.varying_problem(static_family, aten.native_layer_norm.default, norm.values)
+    assert norm.shape_env.guards == [] and varying_rows.shape_env.guards == []
 
 
 def test_a_size_known_only_when_the_graph_runs_is_refused():

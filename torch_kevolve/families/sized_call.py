@@ -2,10 +2,10 @@
 and launched through ops that carry those sizes.
 
 A kernel_call op (the CPU path: Triton's interpreter, opaque to Inductor) takes its call as one JSON text, a
-constant of the traced graph, which cannot hold a symbolic size. The sizes named here, where symbolic, travel
-instead as the shapes of empty [size, 0] tensors after the call's tensors; the op and its fake read them back, so
-a traced graph computes them at run time. On GPUs the launcher is called with the call itself, as kernel_call
-does, unless the op is opaque (opaque_call): then every device goes through the op.
+constant of the traced graph, which cannot hold a symbolic size. The sizes (and shapes) named here, where symbolic,
+travel instead as the shapes of empty [size, 0] (or [*shape, 0]) tensors after the call's tensors; the op and its
+fake read them back, so a traced graph computes them at run time. On GPUs the launcher is called with the call
+itself, as kernel_call does, unless the op is opaque (opaque_call): then every device goes through the op.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def sized_kernel_call(name: str, tensor_names: Sequence[str], sizes: Sequence[st
 
     def restored(tensors, params: dict) -> tuple[dict, object]:
         symbolic = [field for field in (*sizes, *shapes) if field not in params["call"]]
-        carried = {field: _carried_value(carrier, field in shapes) for field, carrier in zip(symbolic, tensors[count:])}
+        carried = {field: _carried_value(carrier, field in shapes)
+                   for field, carrier in zip(symbolic, tensors[count:])}
         return dict(zip(tensor_names, tensors[:count])), call_from_params({**params["call"], **carried})
 
     def run_listed(tensors, params: dict):
