@@ -137,7 +137,7 @@ def test_winners_like_a_key_come_largest_first_over_both_stores(tmp_path, user, 
     user.put(make_record(8, fitness=1.5))
     user.put(make_record(4096, fitness=0.9))
     dispatcher = Dispatcher(user, ship, families=[family])
-    winners = dispatcher.winners_like(make_key(8), frozenset({"n"}))
+    winners = list(dispatcher.winners_like(make_key(8), frozenset({"n"})))
     assert [(c.record.key, c.record.fitness) for c in winners] == [(make_key(16), 3.0), (make_key(8), 1.5)]
     assert "shipped cache" in winners[0].reason
     assert [c.record for c in dispatcher.winners_like(make_key(8), frozenset())] == [user.get(make_key(8))]

@@ -5,7 +5,7 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..families.base import KernelFamily
 from ..key import OpKey
@@ -68,14 +68,14 @@ class Dispatcher:
                 log.log(level, "kevolve: ignoring the %s record for %s: %s", origin, key.short(), problem)
         return Choice(None, "; ".join(refusals + self._unavailable) or "no cached kernel for this key")
 
-    def winners_like(self, key: OpKey, varying: frozenset[str]) -> list[Choice]:
+    def winners_like(self, key: OpKey, varying: frozenset[str]) -> Iterator[Choice]:
         """The trusted records of the keys (`key`'s own among them) that differ from `key` in the shape dims
         `varying` alone, largest first (by the product of those dims): what may run a call whose `varying` dims
-        change from run to run."""
+        change from run to run. Each key is read and checked only when the caller asks for the next."""
         fixed = [(name, size) for name, size in key.shape if name not in varying]
         alike = [k for k in self._keys.get(_identity(key), ()) if [d for d in k.shape if d[0] not in varying] == fixed]
         alike.sort(key=lambda k: (-math.prod(size for name, size in k.shape if name in varying), k.id))
-        return [choice for choice in map(self.choose, alike) if choice]
+        return (choice for choice in map(self.choose, alike) if choice)
 
     @functools.cached_property
     def _keys(self) -> dict[tuple, list[OpKey]]:

@@ -6,6 +6,7 @@ flattened to `inner` (D).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -36,9 +37,7 @@ class JaggedCall:
     padding_value: float
 
     def params(self) -> dict:
-        """The fields as JSON values (a symbolic total stays as it is: asdict would deep-copy it)."""
-        return {"to_padded": self.to_padded, "batch": self.batch, "max_length": self.max_length, "total": self.total,
-                "inner_shape": list(self.inner_shape), "padding_value": self.padding_value}
+        return dict(dataclasses.asdict(self), inner_shape=list(self.inner_shape))
 
     @staticmethod
     def from_params(p: dict) -> "JaggedCall":

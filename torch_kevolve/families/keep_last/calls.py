@@ -3,6 +3,7 @@ offsets [segments + 1], total) with 1-D values of any dtype, ends, kept and offs
 int64), at least one segment and total >= 0. The values' count and total may vary from call to call (symbolic)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,9 +31,8 @@ class KeepLastCall:
     index_dtype: torch.dtype
 
     def params(self) -> dict:
-        """The fields as JSON values (symbolic sizes stay as they are: asdict would deep-copy them)."""
-        return {"segments": self.segments, "values": self.values, "total": self.total,
-                "value_dtype": dtype_name(self.value_dtype), "index_dtype": dtype_name(self.index_dtype)}
+        return dict(dataclasses.asdict(self), value_dtype=dtype_name(self.value_dtype),
+                    index_dtype=dtype_name(self.index_dtype))
 
     @staticmethod
     def from_params(p: dict) -> "KeepLastCall":

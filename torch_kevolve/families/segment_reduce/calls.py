@@ -6,6 +6,7 @@ trusted as with unsafe=True: a kernel never checks that they sum to `rows`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -39,9 +40,7 @@ class SegmentCall:
     initial: float | None
 
     def params(self) -> dict:
-        """The fields as JSON values (symbolic sizes stay as they are: asdict would deep-copy them)."""
-        return {"backward": self.backward, "reduce": self.reduce, "segments": self.segments, "rows": self.rows,
-                "inner_shape": list(self.inner_shape), "by_lengths": self.by_lengths, "initial": self.initial}
+        return dict(dataclasses.asdict(self), inner_shape=list(self.inner_shape))
 
     @staticmethod
     def from_params(p: dict) -> "SegmentCall":
