@@ -99,18 +99,17 @@ def test_models_compile_no_more_often_than_under_inductor(name, tmp_path):
 
 
 def test_the_dlrm_graph_of_varying_lengths_runs_the_embedding_bag_kernels(tmp_path):
-    """The second batch compiles the graph with symbolic index counts: the batched forward and the single-table
-    kernels (the mean and max tables) still run, as they read the counts at run time; no batched Triton backward
-    does, so that one goes back to one ATen backward per table, which the single-table kernel takes."""
+    """The second batch compiles the graph with symbolic index counts: the batched forward and backward and the
+    single-table kernels (the mean and max tables) still run, as they read the counts at run time (before, the
+    batched backward stacked the tables' counts into a tensor, which pinned them: the graph went back to one ATen
+    backward per table)."""
     _, seen = _run_batches("dlrm", "kevolve", {"cache_dir": str(tmp_path), "interpret": True, "families": [
         "embedding_bags", "embedding_bags_backward", "embedding_bag", "embedding_bag_backward"]})
     claimed = [(d.op, d.implementation) for d in seen[1] if d.claimed]
     assert sorted(claimed) == sorted([
-        (str(FORWARD), "embedding_bags_triton"),
+        (str(FORWARD), "embedding_bags_triton"), (str(BACKWARD), "embedding_bags_backward_triton"),
         *[("aten._embedding_bag.default", "embedding_bag_triton")] * 2,
-        *[("aten._embedding_bag_backward.default", "embedding_bag_backward_triton")] * 4])
-    (batched_backward,) = [d for d in seen[1] if d.op == str(BACKWARD)]
-    assert "at sizes that vary" in batched_backward.reason
+        *[("aten._embedding_bag_backward.default", "embedding_bag_backward_triton")] * 2])
     assert not seen[2]  # the third batch compiled nothing
 
 
@@ -124,7 +123,8 @@ def test_after_a_short_batch_the_dlrm_graph_runs_the_gemm_interaction_and_embedd
                        ("aten.addmm.default", "gemm_triton"), ("aten.mm.default", "gemm_triton"),
                        (str(torch.ops.kevolve.pairwise_dots.default), "interaction_triton"),
                        (str(torch.ops.kevolve.pairwise_dots_backward.default), "interaction_triton"),
-                       (str(FORWARD), "embedding_bags_triton"), ("aten._embedding_bag.default", "embedding_bag_triton"),
+                       (str(FORWARD), "embedding_bags_triton"), (str(BACKWARD), "embedding_bags_backward_triton"),
+                       ("aten._embedding_bag.default", "embedding_bag_triton"),
                        ("aten._embedding_bag_backward.default", "embedding_bag_backward_triton")}
     assert not seen[2]  # the full batch after it ran that graph
 
@@ -249,7 +249,7 @@ def test_a_gpu_graph_runs_the_batched_forward_at_symbolic_counts(tmp_path, monke
 
 
 @pytest.mark.parametrize("implementation,claimed", [
-    ("embedding_bags_backward_triton", False),  # its stacking makes a tensor of the counts: pinned
+    ("embedding_bags_backward_triton", True),
     ("embedding_bags_backward_rows", False),
     ("embedding_bags_backward_decomposition", True),
 ])
@@ -431,7 +431,8 @@ BATCHED = {  # the DLRM's calls whose batch varies (a short last batch), each wi
     "bags": (FORWARD, functools.partial(_batch_of_bags, FORWARD),
              ["embedding_bags_triton", "embedding_bags_decomposition"]),
     "bags_backward": (BACKWARD, functools.partial(_batch_of_bags, BACKWARD),
-                      ["embedding_bags_backward_sweep", "embedding_bags_backward_decomposition"]),
+                      ["embedding_bags_backward_triton", "embedding_bags_backward_sweep",
+                       "embedding_bags_backward_decomposition"]),
     "one_table": (aten._embedding_bag.default, lambda device: _single_table(False, 1, device, symbolic_batch=True),
                   ["embedding_bag_triton", "embedding_bag_decomposition"]),
     "one_table_backward": (aten._embedding_bag_backward.default,
@@ -477,7 +478,7 @@ def test_a_symbolic_batch_runs_the_winner_measured_at_the_largest_batch(tmp_path
 def test_a_static_only_winner_of_a_larger_batch_gives_way_to_one_that_runs_every_size(tmp_path, monkeypatch):
     graph = SymbolicGraph(BACKWARD, _batch_of_bags(BACKWARD, "cuda"))
     problem = graph.problem()
-    _put_winner(tmp_path, _at(problem, bags=8192), "embedding_bags_backward_triton", fitness=3.0)
+    _put_winner(tmp_path, _at(problem, bags=8192), "embedding_bags_backward_rows", fitness=3.0)
     _put_winner(tmp_path, _at(problem, bags=2048), "embedding_bags_backward_sweep", fitness=2.0)
     (decision,) = graph.decisions(tmp_path, monkeypatch)
     assert decision.claimed and decision.implementation == "embedding_bags_backward_sweep"
@@ -487,7 +488,7 @@ def test_a_static_only_winner_of_a_larger_batch_gives_way_to_one_that_runs_every
 def test_without_a_winner_that_runs_every_size_the_call_is_left_to_inductor(tmp_path, monkeypatch):
     """(On fake CPU tensors: the batched backward left to Inductor is decomposed into ATen's per-table one.)"""
     graph = SymbolicGraph(BACKWARD, _batch_of_bags(BACKWARD, "cpu"))
-    _put_winner(tmp_path, _at(graph.problem(), bags=8192), "embedding_bags_backward_triton", fitness=3.0)
+    _put_winner(tmp_path, _at(graph.problem(), bags=8192), "embedding_bags_backward_rows", fitness=3.0)
     (decision,) = graph.decisions(tmp_path, monkeypatch)
     assert not decision.claimed and decision.reason == "no cached kernel for this key"
     assert graph.shape_env.guards == []

@@ -54,7 +54,7 @@ def embedding_bags(weights: list[torch.Tensor], indices: list[torch.Tensor], off
 
 @embedding_bags.register_fake
 def _(weights, indices, offsets, mode, include_last_offset):
-    return [w.new_empty(o.shape[0] - include_last_offset, w.shape[1]) for w, o in zip(weights, offsets)]
+    return [w.new_empty(o.shape[0] - int(include_last_offset), w.shape[1]) for w, o in zip(weights, offsets)]
 
 
 @torch.library.custom_op("kevolve::embedding_bags_backward", mutates_args=())

@@ -37,7 +37,7 @@ def forward_problem(family: str, overload: torch._ops.OpOverload, args: Sequence
     (num_indices,) = _check_indices(indices, "indices")
     (num_offsets,) = _check_indices(offsets, "offsets", like=indices)
     include_last_offset = bool(a["include_last_offset"])
-    num_bags = num_offsets - include_last_offset
+    num_bags = num_offsets - int(include_last_offset)
     psw = a["per_sample_weights"]
     _check_per_sample_weights(psw, mode, weight, num_indices)
     _check_device(weight, indices, offsets, psw)

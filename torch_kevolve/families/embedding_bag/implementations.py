@@ -25,7 +25,8 @@ SMALLEST_TILE_D = min(TILE_D)
 
 
 def _forward_call(compute: Callable) -> Callable:
-    """`aten._embedding_bag`'s signature around compute(weight, indices, offsets, psw, mode, ilo, padding_idx)."""
+    """`aten._embedding_bag`'s signature around compute(weight, indices, offsets, psw, mode, ilo, padding_idx),
+    ilo as an int: the kernels subtract it from a count, and torch 2.11 cannot subtract a bool from a symbolic one."""
 
     def embedding_bag(
         weight,
@@ -39,7 +40,7 @@ def _forward_call(compute: Callable) -> Callable:
         padding_idx=-1,
     ):
         reject_unsupported_flags(scale_grad_by_freq, sparse)
-        return compute(weight, indices, offsets, per_sample_weights, mode, include_last_offset, padding_idx)
+        return compute(weight, indices, offsets, per_sample_weights, mode, int(include_last_offset), padding_idx)
 
     return embedding_bag
 

@@ -7,6 +7,7 @@ segment: backward_triton's counting sort and segmented scan; rows: rows_backward
 """
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import torch
@@ -25,11 +26,11 @@ def stack(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], offset
     """
     if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
         raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
-    device, index_dtype = grads[0].device, indices[0].dtype
-    row_base = torch.tensor([0, *num_weights[:-1]], device=device, dtype=index_dtype).cumsum(0)
-    position_base = torch.tensor([0, *(i.numel() for i in indices[:-1])], device=device, dtype=offsets[0].dtype).cumsum(0)
-    stacked_indices = torch.cat([i + row_base[t] for t, i in enumerate(indices)])
-    stacked_offsets = torch.cat([o[: g.shape[0]] + position_base[t] for t, (o, g) in enumerate(zip(offsets, grads))])
+    row_starts = itertools.accumulate(num_weights[:-1], initial=0)
+    position_starts = itertools.accumulate((i.shape[0] for i in indices[:-1]), initial=0)
+    stacked_indices = torch.cat([i + start for i, start in zip(indices, row_starts)])
+    stacked_offsets = torch.cat([o.narrow(0, 0, g.shape[0]) + start
+                                 for o, g, start in zip(offsets, grads, position_starts)])
     return torch.cat(list(grads)), stacked_indices, stacked_offsets
 
 

@@ -122,5 +122,5 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     overloads=(calls.BACKWARD,),
     implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_DECOMPOSITION),
     dynamic_dims=frozenset({"indices", "bags"}),
-    dynamic_implementations=frozenset({BACKWARD_SWEEP.name, BACKWARD_DECOMPOSITION.name}),
+    dynamic_implementations=frozenset({BACKWARD_TRITON.name, BACKWARD_SWEEP.name, BACKWARD_DECOMPOSITION.name}),
 )

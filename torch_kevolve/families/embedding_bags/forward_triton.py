@@ -95,7 +95,7 @@ def embedding_bags_forward(weights: Sequence[torch.Tensor], indices: Sequence[to
 
     weights[t]: [rows_t, dim] contiguous, one dtype; indices[t]: [n_t]; offsets[t]: [bags_t (+1)].
     """
-    bags = [o.shape[0] - include_last_offset for o in offsets]
+    bags = [o.shape[0] - int(include_last_offset) for o in offsets]
     dim = weights[0].shape[1]
     out = weights[0].new_empty(sum(bags), dim)
     first_rows = [sum(bags[:t]) for t in range(len(bags))]

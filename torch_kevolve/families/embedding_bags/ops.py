@@ -29,7 +29,7 @@ def batched_embedding_bags_forward(weights: list[Tensor], indices: list[Tensor],
 
 @batched_embedding_bags_forward.register_fake
 def _(weights, indices, offsets, mode, include_last_offset, genome):
-    return [w.new_empty(o.shape[0] - include_last_offset, w.shape[1]) for w, o in zip(weights, offsets)]
+    return [w.new_empty(o.shape[0] - int(include_last_offset), w.shape[1]) for w, o in zip(weights, offsets)]
 
 
 @torch.library.custom_op("kevolve::stacked_embedding_bags_backward", mutates_args=())
