@@ -27,6 +27,8 @@
 #   pool        what an evaluation pool costs per candidate: Evaluator vs LocalPool vs RayPool (pool_overhead-DEV.json;
 #               Ray's session logs in ray-logs.tgz)
 #   coverage    every claimed overload on CUDA (coverage-DEV.md/json) and its speed (speed-DEV.md/json)
+#   import:F    check the exported records of file F (an earlier warm's, e.g. benchmarks/results/records/*.json) on this
+#               GPU and add those that pass to the cache, so later phases run with them without warming again
 # Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
 # records are exported there too.
 set -uo pipefail
@@ -76,6 +78,8 @@ for phase in "$@"; do
             | grep -v "^W1\|^  " ;;
     pool) python3 -m benchmarks.pool_overhead "$OUT/pool_overhead-$DEV.json" > "$OUT/pool.log" 2>&1; tail -5 "$OUT/pool.log"
           tar czf "$OUT/ray-logs.tgz" -C /tmp/ray session_latest/logs 2>/dev/null ;;
+    import:*) python3 -m torch_kevolve.cli cache import "${phase#import:}" 2>&1 | tee -a "$OUT/import.log" \
+                | grep -v "^W1\|Warning" | tail -20 ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" --device-label "$DEV" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
