@@ -4,8 +4,11 @@ cache, over any record it held.
 
     python -m benchmarks.tune_candidates MODEL FAMILY IMPLEMENTATION=GENOME_JSON... [--device cuda] [--check-model]
 
-e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
-'embedding_bags_backward_sweep={"ROWS": 32, "SLOTS": 32, "BLOCK_D": 128, "num_warps": 4, "num_stages": 1}'`.
+MODEL is a model benchmark (benchmarks.run BENCHMARKS) or a preprocessing module at a batch size, MODULE@BATCH
+(benchmarks.models.preprocessing FACTORIES), e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
+'embedding_bags_backward_sweep={"ROWS": 32, "SLOTS": 32, "BLOCK_D": 128, "num_warps": 4, "num_stages": 1}'` or
+`python -m benchmarks.tune_candidates map_id@2048 map_id 'map_id_triton={"SEARCH": "kary", "BUCKET_BITS": 16,
+"FANOUT": 8, "BLOCK": 512, "num_warps": 4}'`.
 With --check-model the stored records are then checked in the model (model_check.keep_what_helps): a record the
 model's step runs slower with is discarded again. Export the records afterwards with `kevolve cache export`, to
 ship them.
@@ -26,7 +29,22 @@ from torch_kevolve.families import FAMILIES
 from torch_kevolve.model_check import keep_what_helps
 from torch_kevolve.warm import model_problems, print_evaluation, store_record
 
+from .models import preprocessing
 from .run import BENCHMARKS
+
+
+def model_and_inputs(name: str, device: str) -> tuple[torch.nn.Module, tuple]:
+    """The benchmark model `name`, or the preprocessing module of `MODULE@BATCH`, and its inputs on `device`;
+    ValueError names what is unknown."""
+    module, at, batch = name.partition("@")
+    if not at:
+        if name not in BENCHMARKS:
+            raise ValueError(f"no model benchmark {name!r} (one of {', '.join(sorted(BENCHMARKS))}, or MODULE@BATCH)")
+        return BENCHMARKS[name].factory(device)
+    if module not in preprocessing.FACTORIES or not batch.isdigit():
+        modules = ", ".join(sorted(preprocessing.FACTORIES))
+        raise ValueError(f"{name!r} is not MODULE@BATCH with MODULE one of {modules}")
+    return preprocessing.make(module, int(batch), device)
 
 
 def chosen_genomes(texts: list[str]) -> dict[str, list[dict]]:
@@ -46,7 +64,7 @@ def chosen_genomes(texts: list[str]) -> dict[str, list[dict]]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", choices=sorted(BENCHMARKS))
+    p.add_argument("model", help="a model benchmark, or MODULE@BATCH for a preprocessing module")
     p.add_argument("family", choices=sorted(f.name for f in FAMILIES))
     p.add_argument("candidates", nargs="+", metavar="IMPLEMENTATION=GENOME_JSON")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -56,12 +74,12 @@ def main(argv=None) -> int:
     family = next(f for f in FAMILIES if f.name == args.family)
     try:
         chosen = chosen_genomes(args.candidates)
+        model, inputs = model_and_inputs(args.model, args.device)
     except ValueError as e:
         p.error(str(e))
     unknown = set(chosen) - {impl.name for impl in family.implementations}
     if unknown:
         p.error(f"{args.family} has no implementation {', '.join(sorted(unknown))}")
-    model, inputs = BENCHMARKS[args.model].factory(args.device)
     problems = model_problems(model, inputs, {"families": [args.family]})
     if not problems:
         print(f"{args.model} poses no key of {args.family}")

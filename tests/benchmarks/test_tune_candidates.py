@@ -40,3 +40,17 @@ def test_check_model_hands_the_stored_records_to_the_model_check(tmp_path, monke
                                  'embedding_bags_backward_decomposition={"method": "stacked"}', "--device", "cpu",
                                  "--check-model"]) == 1  # the check kept nothing
     assert [r.implementation for r in checked] == ["embedding_bags_backward_decomposition"]
+
+
+def test_a_preprocessing_module_at_a_batch_size_stands_for_a_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path))
+    genome = {"BUCKET_BITS": 10}
+    assert tune_candidates.main(["map_id@64", "map_id", f"map_id_decomposition={json.dumps(genome)}",
+                                 "--device", "cpu"]) == 0
+    [record] = UserStore(tmp_path).records()
+    assert (record.key.op, record.implementation, record.genome) == ("kevolve.map_id.default", "map_id_decomposition",
+                                                                     genome)
+    assert dict(record.key.shape)["ids"] == 64 * 8  # map_id's 8 ids per sample
+    for name in ("nonesuch@64", "map_id@many", "nonesuch"):
+        with pytest.raises(ValueError, match="MODULE@BATCH"):
+            tune_candidates.model_and_inputs(name, "cpu")

@@ -37,7 +37,7 @@ CALLS = [
     (aten.searchsorted.Tensor, (torch.arange(70, dtype=torch.int32), torch.randint(-5, 80, (4, 6), generator=g)),
      {"side": "left"}),
 ]
-SMALL = dict(BLOCK=256, num_warps=1)
+SMALL = dict(BLOCK=256, FANOUT=8, num_warps=1)
 
 
 def ids(value):
@@ -49,6 +49,7 @@ def runs(problem):
     triton_impl, decomposition = BUCKETIZE.implementation("bucketize_triton"), BUCKETIZE.implementation(
         "bucketize_decomposition")
     genomes = [(triton_impl, dict(SMALL, search=s)) for s in ("binary", "linear", "staged")]
+    genomes += [(triton_impl, dict(SMALL, search="kary", FANOUT=f)) for f in (4, 8, 16)]
     genomes += [(decomposition, genome) for genome in decomposition.genome_space]
     return [(impl, genome) for impl, genome in genomes if impl.supports(problem, genome) is None]
 
@@ -68,7 +69,7 @@ def test_implementations_match_reference(overload, args, kwargs):
 def test_every_search_runs_on_short_rows():
     problem = BUCKETIZE.problem(*CALLS[0][:2], {})
     assert {genome.get("search", genome.get("method")) for _, genome in runs(problem)} == {
-        "binary", "linear", "staged", "halving", "compare"}
+        "binary", "linear", "staged", "kary", "halving", "compare"}
 
 
 @pytest.mark.parametrize("overload,args,kwargs", [CALLS[1], CALLS[3], CALLS[9], CALLS[13], CALLS[15]], ids=ids)
@@ -96,9 +97,12 @@ def test_problem_roofline_and_registry():
     long_rows = BUCKETIZE.problem(aten.bucketize.Tensor, (X, torch.arange(100.0)), {})
     triton_impl = BUCKETIZE.implementation("bucketize_triton")
     assert "at most 64" in triton_impl.supports(long_rows, dict(SMALL, search="linear"))
-    assert triton_impl.supports(problem, dict(BLOCK=4096, search="staged", num_warps=4)) is None
+    assert triton_impl.supports(long_rows, dict(SMALL, search="kary")) is None
+    assert triton_impl.supports(problem, dict(BLOCK=4096, search="staged", FANOUT=8, num_warps=4)) is None
     assert "exceeds" in triton_impl.supports(BUCKETIZE.problem(aten.bucketize.Tensor, (X, torch.arange(60.0)), {}),
-                                             dict(BLOCK=2048, search="staged", num_warps=4))
+                                             dict(BLOCK=2048, search="staged", FANOUT=8, num_warps=4))
+    assert "kary search only" in triton_impl.supports(problem, dict(SMALL, search="binary", FANOUT=4))
+    assert "exceeds" in triton_impl.supports(long_rows, dict(BLOCK=1024, search="kary", FANOUT=16, num_warps=4))
 
 
 def test_example_problems_cover_both_overloads_and_empty_values():

@@ -25,7 +25,10 @@ X[:6] = BORDERS.t()  # values equal to borders, and +inf where rows are padded
 X[6, :] = math.nan
 X[7, :] = -math.inf
 X[8, 1] = math.inf
-SMALL = [dict(BLOCK_ROWS=8, BLOCK_COLS=32, num_warps=1), dict(BLOCK_ROWS=16, BLOCK_COLS=64, num_warps=2)]
+SMALL = [dict(BLOCK_ROWS=8, BLOCK_COLS=32, search="binary", FANOUT=8, num_warps=1),
+         dict(BLOCK_ROWS=16, BLOCK_COLS=64, search="binary", FANOUT=8, num_warps=2),
+         dict(BLOCK_ROWS=8, BLOCK_COLS=32, search="kary", FANOUT=4, num_warps=1),
+         dict(BLOCK_ROWS=16, BLOCK_COLS=32, search="kary", FANOUT=16, num_warps=2)]
 CALLS = [  # (values, boundaries, lengths, offsets)
     (X.t(), BORDERS, LENGTHS, OFFSETS),
     (X.t().contiguous(), BORDERS, LENGTHS, OFFSETS),
@@ -94,8 +97,11 @@ def test_problem_roofline_and_registry():
     assert family_for(OP) is BUCKETIZE
     searchsorted = BUCKETIZE.problem(torch.ops.aten.searchsorted.Tensor, (BORDERS, X.t()), {})
     assert BUCKETIZE.implementation("bucketize_clamp_triton").supports(searchsorted, SMALL[0])
+    clamp_triton = BUCKETIZE.implementation("bucketize_clamp_triton")
+    assert "kary search only" in clamp_triton.supports(problem, dict(SMALL[0], FANOUT=4))
+    assert "exceeds" in clamp_triton.supports(problem, dict(SMALL[3], BLOCK_COLS=256))
     assert BUCKETIZE.implementation("bucketize_triton").supports(problem, dict(BLOCK=256, search="binary",
-                                                                               num_warps=1))
+                                                                               FANOUT=8, num_warps=1))
 
 
 @pytest.mark.parametrize("args,reason", [
@@ -111,11 +117,16 @@ def test_unsupported_calls(args, reason):
 
 
 @pytest.mark.parametrize("values,boundaries,genome", [
-    (torch.zeros(300, 40).t(), torch.zeros(40, 33), dict(BLOCK_ROWS=32, BLOCK_COLS=32, num_warps=4)),
+    (torch.zeros(300, 40).t(), torch.zeros(40, 33), dict(BLOCK_ROWS=32, BLOCK_COLS=32, search="binary", FANOUT=8,
+                                                         num_warps=4)),
     (torch.zeros(40, 300, dtype=torch.bfloat16), torch.zeros(40, 9, dtype=torch.bfloat16),
-     dict(BLOCK_ROWS=8, BLOCK_COLS=256, num_warps=8)),
+     dict(BLOCK_ROWS=8, BLOCK_COLS=256, search="binary", FANOUT=8, num_warps=8)),
     (torch.zeros(300, 40, dtype=torch.int64).t(), torch.zeros(40, 64, dtype=torch.int64),
-     dict(BLOCK_ROWS=64, BLOCK_COLS=64, num_warps=2)),
+     dict(BLOCK_ROWS=64, BLOCK_COLS=64, search="binary", FANOUT=8, num_warps=2)),
+    (torch.zeros(300, 40).t(), torch.zeros(40, 33), dict(BLOCK_ROWS=16, BLOCK_COLS=64, search="kary", FANOUT=8,
+                                                         num_warps=4)),
+    (torch.zeros(40, 300, dtype=torch.bfloat16), torch.zeros(40, 9, dtype=torch.bfloat16),
+     dict(BLOCK_ROWS=8, BLOCK_COLS=64, search="kary", FANOUT=16, num_warps=2)),
 ])
 def test_kernel_compiles_for_sm90(monkeypatch, values, boundaries, genome):
     captured = captured_launches(monkeypatch, clamp_kernel)

@@ -22,9 +22,11 @@ from torch_kevolve.patterns.ops import map_id_meaning
 
 OP = torch.ops.kevolve.map_id.default
 CPU = torch.device("cpu")
-GENOMES = [dict(SEARCH="radix", BUCKET_BITS=10, BLOCK=128, num_warps=4),
-           dict(SEARCH="radix", BUCKET_BITS=16, BLOCK=256, num_warps=4),
-           dict(SEARCH="binary", BUCKET_BITS=16, BLOCK=128, num_warps=4)]
+GENOMES = [dict(SEARCH="radix", BUCKET_BITS=10, FANOUT=8, BLOCK=128, num_warps=4),
+           dict(SEARCH="radix", BUCKET_BITS=16, FANOUT=8, BLOCK=256, num_warps=4),
+           dict(SEARCH="binary", BUCKET_BITS=16, FANOUT=8, BLOCK=128, num_warps=4),
+           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=4, BLOCK=128, num_warps=4),
+           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=16, BLOCK=256, num_warps=4)]
 g = torch.Generator().manual_seed(0)
 I64, I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
 
@@ -128,6 +130,10 @@ def test_refused_calls(args, match):
 def test_genomes_the_implementation_refuses():
     small = MAP_ID_FAMILY.problem(OP, CALLS["spread"], {})  # about 300 keys
     assert "no buckets" in TRITON.supports(small, dict(GENOMES[2], BUCKET_BITS=12))
+    assert "no buckets" in TRITON.supports(small, dict(GENOMES[3], BUCKET_BITS=12))
+    assert "kary search only" in TRITON.supports(small, dict(GENOMES[2], FANOUT=16))
+    assert "exceeds" in TRITON.supports(small, dict(GENOMES[4], BLOCK=1024))
+    assert TRITON.supports(small, GENOMES[4]) is None
     assert "per key" in TRITON.supports(small, GENOMES[1])
     assert TRITON.supports(small, GENOMES[0]) is None
     large = MAP_ID_FAMILY.problem(OP, (SPREAD, torch.zeros(100_000, dtype=torch.int64),
@@ -182,8 +188,7 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
         triton_kernel.map_id({"ids": ids, "vocabulary": vocabulary, "rows": rows},
                              triton_kernel.MapIdCall(problem.dim("ids"), problem.dim("length"), dtype, rows.dtype,
                                                      default_row), genome)
-    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_starts_kernel", "map_id_kernel",
-                                                                 "map_id_kernel"]
+    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_starts_kernel"] + ["map_id_kernel"] * 4
     for launch in captured:
         compiled = compile_for_sm90(*launch)
         assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
@@ -191,8 +196,9 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
 
 @pytest.mark.parametrize("kernel,constexprs,writes", [
     (triton_kernel.bucket_starts_kernel, dict(BUCKET_BITS=10, BLOCK=128), {"starts_ptr"}),
-    (triton_kernel.map_id_kernel, dict(SEARCH="radix", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
-    (triton_kernel.map_id_kernel, dict(SEARCH="binary", BUCKET_BITS=10, BLOCK=128), {"out_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="radix", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="binary", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="kary", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
 ])
 def test_inductor_sees_the_kernels_write_only_their_outputs(monkeypatch, kernel, constexprs, writes):
     """Inductor's analysis of user Triton kernels must not take the vocabulary (whose keys address the counts and

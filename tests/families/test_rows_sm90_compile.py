@@ -265,15 +265,21 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
 
 ROWS = torch.zeros(8, 40)
 BUCKETIZES = [  # (overload, args, kwargs, genome): every search, 1-D and batched boundaries, each compared dtype
-    (aten.bucketize.Tensor, (X, W), {}, dict(BLOCK=1024, search="binary", num_warps=4)),
+    (aten.bucketize.Tensor, (X, W), {}, dict(BLOCK=1024, search="binary", FANOUT=8, num_warps=4)),
     (aten.bucketize.Tensor, (X.bfloat16(), W[:40].bfloat16()), {"right": True},
-     dict(BLOCK=512, search="staged", num_warps=4)),
+     dict(BLOCK=512, search="staged", FANOUT=8, num_warps=4)),
     (aten.bucketize.Tensor, (X.to(torch.int8), W[:9].to(torch.int8)), {"out_int32": True},
-     dict(BLOCK=2048, search="linear", num_warps=8)),
-    (aten.bucketize.Tensor, (X.double(), W.double()), {"right": True}, dict(BLOCK=256, search="binary", num_warps=1)),
-    (aten.searchsorted.Tensor, (ROWS.half(), X.half()), {"out_int32": True}, dict(BLOCK=1024, search="binary", num_warps=4)),
-    (aten.searchsorted.Tensor, (ROWS.long(), X.long()), {"right": True}, dict(BLOCK=1024, search="staged", num_warps=4)),
-    (aten.searchsorted.Tensor, (ROWS, X), {}, dict(BLOCK=512, search="linear", num_warps=2)),
+     dict(BLOCK=2048, search="linear", FANOUT=8, num_warps=8)),
+    (aten.bucketize.Tensor, (X.double(), W.double()), {"right": True},
+     dict(BLOCK=256, search="binary", FANOUT=8, num_warps=1)),
+    (aten.searchsorted.Tensor, (ROWS.half(), X.half()), {"out_int32": True},
+     dict(BLOCK=1024, search="binary", FANOUT=8, num_warps=4)),
+    (aten.searchsorted.Tensor, (ROWS.long(), X.long()), {"right": True},
+     dict(BLOCK=1024, search="staged", FANOUT=8, num_warps=4)),
+    (aten.searchsorted.Tensor, (ROWS, X), {}, dict(BLOCK=512, search="linear", FANOUT=8, num_warps=2)),
+    (aten.bucketize.Tensor, (X, W), {}, dict(BLOCK=512, search="kary", FANOUT=16, num_warps=4)),
+    (aten.searchsorted.Tensor, (ROWS.half(), X.half()), {"right": True},
+     dict(BLOCK=256, search="kary", FANOUT=4, num_warps=2)),
 ]
 
 

@@ -57,8 +57,11 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     if problem.op == CLAMPED:
         return "the clamped bucket ids have their own kernel (bucketize_clamp_triton)"
     length = problem.dim("length")
-    if genome["search"] != "binary" and length > SHORT_ROW:
+    if genome["search"] in ("linear", "staged") and length > SHORT_ROW:
         return f"{genome['search']} search is for rows of at most {SHORT_ROW} boundaries, not {length}"
+    refusal = triton_kernel.fanout_refusal(genome["search"], genome["FANOUT"], genome["BLOCK"])
+    if refusal:
+        return refusal
     if genome["search"] == "staged" and genome["BLOCK"] * triton_kernel.staged_tile(length) > STAGED_ELEMENTS:
         return f"BLOCK {genome['BLOCK']} x a staged row of {length} exceeds {STAGED_ELEMENTS} comparisons"
     return None
@@ -67,7 +70,7 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
 def _supports_clamped_triton(problem: Problem, genome: Genome) -> str | None:
     if problem.op != CLAMPED:
         return "this kernel computes the clamped bucket ids only"
-    return None
+    return triton_kernel.fanout_refusal(genome["search"], genome["FANOUT"], genome["BLOCK_ROWS"] * genome["BLOCK_COLS"])
 
 
 def _supports_decomposition(problem: Problem, genome: Genome) -> str | None:
@@ -82,6 +85,7 @@ TRITON = Implementation(
     genome_space=GenomeSpace((
         ("BLOCK", (1024, 256, 512, 2048, 4096)),
         ("search", triton_kernel.SEARCHES),
+        ("FANOUT", triton_kernel.FANOUTS),
         ("num_warps", (4, 1, 2, 8)),
     )),
     build=_build_triton,
@@ -96,6 +100,8 @@ CLAMPED_TRITON = Implementation(
     genome_space=GenomeSpace((
         ("BLOCK_ROWS", (32, 8, 16, 64)),
         ("BLOCK_COLS", (32, 64, 128, 256)),
+        ("search", ("binary", "kary")),
+        ("FANOUT", triton_kernel.FANOUTS),
         ("num_warps", (4, 1, 2, 8)),
     )),
     build=_build_clamped_triton,

@@ -4,7 +4,10 @@ SEARCH picks how a value counts the boundaries below it in its row:
   binary: halving search over the row in memory (length.bit_length() steps, any length);
   linear: one pass over the row, a scalar (batched: gathered) load per boundary, for short rows;
   staged: the whole row loaded once into a register tile of STAGED (>= length) boundaries and
-          compared with every value at once, for short rows.
+          compared with every value at once, for short rows;
+  kary:   FANOUT-way search over the row in memory: each step loads FANOUT evenly spaced boundaries of the
+          interval at once and keeps the gap between two of them, so about log_FANOUT(length) dependent steps
+          where the binary search takes log2(length) (any length; boundaries sorted, as ATen requires).
 "below" is not(boundary >= value) (right: not(boundary > value)), as ATen compares, so that a NaN
 value counts every boundary. fp16/bf16 are compared in fp32 (exact); others in their own dtype.
 """
@@ -17,7 +20,9 @@ import triton.language as tl
 from ..triton_launch import launch
 from .calls import BucketizeCall
 
-SEARCHES = ("binary", "linear", "staged")
+SEARCHES = ("binary", "linear", "staged", "kary")
+FANOUTS = (8, 4, 16)  # boundaries one step of the kary search loads per value
+KARY_LOADS = 1 << 13  # most BLOCK x FANOUT loads one kary step of a program holds
 
 
 @triton.jit
@@ -62,6 +67,49 @@ def bisect(boundaries_ptr, row_start, lo, hi, value, mask, steps, RIGHT: tl.cons
 
 
 @triton.jit
+def kary_search(boundaries_ptr, row_start, lo, hi, value, mask, steps, FANOUT: tl.constexpr, RIGHT: tl.constexpr,
+                HALF: tl.constexpr):
+    """`bisect`'s result (row_start: int64 per value), found by `steps` (kary_steps) FANOUT-way steps: the
+    boundaries at lo + floor(j * (hi - lo) / FANOUT), j < FANOUT, are loaded at once; below ones raise lo past them,
+    the first one not below becomes hi, so the interval keeps at most (hi - lo) // FANOUT positions."""
+    j = tl.arange(0, FANOUT).to(tl.int64)
+    for _ in range(steps):
+        width = (hi - lo).to(tl.int64)
+        position = lo[:, None] + ((width[:, None] * j[None, :]) // FANOUT).to(tl.int32)
+        probed = (mask & (width > 0))[:, None] & (j >= 0)[None, :]  # [values, FANOUT]
+        boundary = comparable(tl.load(boundaries_ptr + row_start[:, None] + position, mask=probed, other=0), HALF)
+        below = _below(boundary, value[:, None], RIGHT)
+        lo = tl.maximum(lo, tl.max(tl.where(probed & below, position + 1, 0), axis=1))
+        hi = tl.minimum(hi, tl.min(tl.where(probed & ~below, position, hi[:, None]), axis=1))
+    return lo
+
+
+def kary_steps(length: int, fanout: int) -> int:
+    """Steps of kary_search that narrow [0, length] to one position (each leaves at most width // fanout)."""
+    steps = 0
+    while length:
+        length //= fanout
+        steps += 1
+    return steps
+
+
+def search_steps(length: int, search: str, fanout: int) -> int:
+    """The `steps` argument of the kernels' search over a row of `length`: kary_steps for the kary search,
+    length.bit_length() (halvings) for the others."""
+    return kary_steps(length, fanout) if search == "kary" else length.bit_length()
+
+
+def fanout_refusal(search: str, fanout: int, block: int) -> str | None:
+    """Why a genome's FANOUT does not fit its search and BLOCK (None if it does): FANOUT varies the kary search
+    only, and one kary step of a program loads at most KARY_LOADS keys."""
+    if search != "kary":
+        return None if fanout == FANOUTS[0] else "FANOUT varies the kary search only"
+    if block * fanout > KARY_LOADS:
+        return f"BLOCK {block} x FANOUT {fanout} exceeds {KARY_LOADS} loads per kary step"
+    return None
+
+
+@triton.jit
 def bucketize_kernel(
     values_ptr,  # [rows, per_row] contiguous
     boundaries_ptr,  # [rows, length] contiguous (rows 1 unless BATCHED), each row sorted
@@ -69,12 +117,13 @@ def bucketize_kernel(
     total,  # rows * per_row
     per_row,
     length,
-    steps,  # length.bit_length(): halvings that narrow [0, length] to one index
+    steps,  # search_steps: the search's steps that narrow [0, length] to one index
     RIGHT: tl.constexpr,
     HALF: tl.constexpr,  # fp16 / bf16: compared in fp32
     BATCHED: tl.constexpr,
     SEARCH: tl.constexpr,
     STAGED: tl.constexpr,  # register tile of the staged search (power of two >= length)
+    FANOUT: tl.constexpr,  # boundaries per step of the kary search
     BLOCK: tl.constexpr,
 ):
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -86,6 +135,9 @@ def bucketize_kernel(
         row_start = tl.zeros([BLOCK], dtype=tl.int64)
     if SEARCH == "binary":
         count = binary_count(boundaries_ptr, row_start, value, mask, length, steps, RIGHT, HALF)
+    elif SEARCH == "kary":
+        lo = tl.zeros([BLOCK], dtype=tl.int32)
+        count = kary_search(boundaries_ptr, row_start, lo, lo + length, value, mask, steps, FANOUT, RIGHT, HALF)
     elif SEARCH == "linear":
         count = tl.zeros([BLOCK], dtype=tl.int32)
         for k in range(length):
@@ -124,7 +176,8 @@ def bucketize(t: dict, call: BucketizeCall, genome: dict) -> list[torch.Tensor]:
     (out,) = allocate(t, call)
     total = out.numel()
     launch(bucketize_kernel, (triton.cdiv(total, genome["BLOCK"]),), values, boundaries, out, total,
-           max(call.per_row, 1), call.length, call.length.bit_length(), RIGHT=call.right, HALF=call.compare_dtype in (torch.float16, torch.bfloat16), BATCHED=call.batched,
+           max(call.per_row, 1), call.length, search_steps(call.length, genome["search"], genome["FANOUT"]),
+           RIGHT=call.right, HALF=call.compare_dtype in (torch.float16, torch.bfloat16), BATCHED=call.batched,
            SEARCH=genome["search"], STAGED=staged_tile(call.length) if genome["search"] == "staged" else 1,
-           BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
+           FANOUT=genome["FANOUT"], BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
     return [out]

@@ -9,6 +9,7 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
+from ..bucketize.triton_kernel import FANOUTS, fanout_refusal
 from . import decomposition, triton_kernel
 from .calls import MapIdCall, describe
 
@@ -40,9 +41,12 @@ def _too_many_buckets(problem: Problem, genome: Genome) -> str | None:
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
-    if genome["SEARCH"] == "binary":
+    refusal = fanout_refusal(genome["SEARCH"], genome["FANOUT"], genome["BLOCK"])
+    if refusal:
+        return refusal
+    if genome["SEARCH"] != "radix":
         if genome["BUCKET_BITS"] != BUCKET_BITS[0]:
-            return "the binary search has no buckets: BUCKET_BITS varies the radix search only"
+            return f"the {genome['SEARCH']} search has no buckets: BUCKET_BITS varies the radix search only"
         return None
     return _too_many_buckets(problem, genome)
 
@@ -53,6 +57,7 @@ TRITON = Implementation(
     genome_space=GenomeSpace((
         ("SEARCH", triton_kernel.SEARCHES),
         ("BUCKET_BITS", BUCKET_BITS),
+        ("FANOUT", FANOUTS),
         ("BLOCK", (512, 256, 1024, 128)),
         ("num_warps", (4, 8, 2)),
     )),

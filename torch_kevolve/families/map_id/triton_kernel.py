@@ -7,7 +7,9 @@ An id's position is the first vocabulary key not below it (bucketize's); SEARCH 
           position is found first, by halving the positions (bucket_starts_kernel, one lane per bucket), and an
           id searches its bucket's positions only: on keys spread evenly over their range a bucket holds about
           length / 2^BUCKET_BITS of them, so a couple of loads. Ids outside the range skip the search (position 0,
-          or length). Exact on any sorted vocabulary; on a skewed one buckets are longer, so only slower.
+          or length). Exact on any sorted vocabulary; on a skewed one buckets are longer, so only slower;
+  kary:   FANOUT-way search over the whole vocabulary (bucketize's kary_search): FANOUT keys loaded at once per
+          step, about log_FANOUT(length) dependent steps, in one launch.
 Then the position is clamped to length - 1, and the id gets rows[position] where vocabulary[position] equals
 it, default_row elsewhere. Bucket arithmetic is in uint64, so any int64 range fits.
 """
@@ -17,11 +19,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ..bucketize.triton_kernel import bisect
+from ..bucketize.triton_kernel import bisect, kary_search, search_steps
 from ..triton_launch import launch
 from .calls import MapIdCall
 
-SEARCHES = ("radix", "binary")
+SEARCHES = ("radix", "binary", "kary")
 
 
 @triton.jit
@@ -66,10 +68,11 @@ def map_id_kernel(
     out_ptr,  # [n] rows' dtype
     n,
     length,
-    steps,  # length.bit_length(): halvings that narrow any interval of positions to one
+    steps,  # search_steps: the search's steps that narrow any interval of positions to one
     default_row,
     SEARCH: tl.constexpr,
     BUCKET_BITS: tl.constexpr,
+    FANOUT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -87,7 +90,12 @@ def map_id_kernel(
     else:
         lo = tl.zeros([BLOCK], dtype=tl.int32)
         hi = lo + length
-    position = tl.minimum(bisect(vocabulary_ptr, 0, lo, hi, x, mask, steps, False, False), length - 1)
+    if SEARCH == "kary":
+        found = kary_search(vocabulary_ptr, tl.zeros([BLOCK], dtype=tl.int64), lo, hi, x, mask, steps, FANOUT, False,
+                            False)
+    else:
+        found = bisect(vocabulary_ptr, 0, lo, hi, x, mask, steps, False, False)
+    position = tl.minimum(found, length - 1)
     key = tl.load(vocabulary_ptr + position, mask=mask, other=0)
     row = tl.load(rows_ptr + position, mask=mask, other=0)
     out = tl.where(key == x, row, default_row)
@@ -115,6 +123,7 @@ def map_id(t: dict, call: MapIdCall, genome: dict) -> list[torch.Tensor]:
     ids, vocabulary, rows = (t[n].contiguous() for n in ("ids", "vocabulary", "rows"))
     starts = bucket_starts(vocabulary, genome) if genome["SEARCH"] == "radix" else vocabulary
     launch(map_id_kernel, (triton.cdiv(call.ids, genome["BLOCK"]),), ids, vocabulary, rows, starts, out, call.ids,
-           call.length, call.length.bit_length(), call.default_row, SEARCH=genome["SEARCH"],
-           BUCKET_BITS=genome["BUCKET_BITS"], BLOCK=genome["BLOCK"], num_warps=genome["num_warps"])
+           call.length, search_steps(call.length, genome["SEARCH"], genome["FANOUT"]), call.default_row,
+           SEARCH=genome["SEARCH"], BUCKET_BITS=genome["BUCKET_BITS"], FANOUT=genome["FANOUT"], BLOCK=genome["BLOCK"],
+           num_warps=genome["num_warps"])
     return [out]
