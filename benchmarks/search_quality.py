@@ -2,7 +2,7 @@
 
     python -m benchmarks.search_quality OUT_DIR [--keys 0,1,2,3] [--sample 32] [--budget 24]
 
-For each embedding-bag forward key of GRID: (1) a fixed sample of the Triton genome space (default first)
+For each embedding-bag forward key of GRID: (1) a fixed sample of the Triton genome space (tune.candidates)
 gives the baseline best; (2) each policy searches from scratch for `budget` evaluations: how many it needs
 to reach 95% of the best fitness seen on the key; (3) transfer: the best genome of the nearest other key
 (retrieval index) evaluated on this key, as a fraction of this key's best; (4) UCT seeded by that

@@ -116,3 +116,17 @@ def test_tune_stores_the_fittest_decomposition(caplog):
     assert all(r.status is Status.OK for _, r in evaluations)
     assert record.fitness == max(r.fitness for _, r in evaluations) > 0
     assert record.stats["statuses"] == {"ok": len(evaluations)}
+
+
+def test_a_limited_tune_tries_every_algorithm_before_other_tiles():
+    from torch_kevolve.evolve.tune import candidates
+    from torch_kevolve.families.map_id.family import MAP_ID_FAMILY
+    from torch_kevolve.families.map_id.implementations import TRITON
+
+    ids, vocabulary = torch.zeros(4096, dtype=torch.int64), torch.arange(100_000)
+    problem = MAP_ID_FAMILY.problem(torch.ops.kevolve.map_id.default, (ids, vocabulary, vocabulary, 100_000), {})
+    picked = candidates(TRITON, problem, 3)
+    assert picked[0] == TRITON.default_genome(problem)
+    assert {g["SEARCH"] for g in picked} == {"radix", "binary", "kary"}
+    assert picked == candidates(TRITON, problem, 3)  # seeded by the problem
+    assert len({repr(g) for g in candidates(TRITON, problem, 40)}) == 40

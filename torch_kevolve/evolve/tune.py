@@ -26,16 +26,31 @@ def hash_text(text: str) -> int:
 
 
 def candidates(impl: Implementation, problem: Problem, limit: int | None) -> list[Genome]:
-    """The genomes of `impl` supporting `problem`: all, or `limit` of them (default genome first, the rest
-    a sample seeded by the problem, so a rerun measures the same ones)."""
+    """The genomes of `impl` supporting `problem`: all, or `limit` of them: the default genome first, then one
+    genome for each algorithm it does not run (each value of a gene whose values are names, such as a search or a
+    strategy, that no genome before it has), then the others; each group in an order seeded by the problem, so a
+    rerun measures the same ones."""
     genomes = impl.genomes(problem)
     if limit is None or len(genomes) <= limit:
         return genomes
     default = impl.default_genome(problem)
     first = [default] if default is not None else []
     rest = [g for g in genomes if g != default]
-    rng = random.Random(hash_text(repr(problem)))
-    return first + rng.sample(rest, limit - len(first))
+    random.Random(hash_text(repr(problem))).shuffle(rest)
+    covered = {item for g in first for item in _algorithm_genes(g)}
+    algorithms = []
+    for genome in rest:
+        new = _algorithm_genes(genome) - covered
+        if new:
+            algorithms.append(genome)
+            covered |= new
+    others = [g for g in rest if g not in algorithms]
+    return (first + algorithms + others)[:limit]
+
+
+def _algorithm_genes(genome: Genome) -> set[tuple[str, str]]:
+    """The (gene, value) pairs of `genome` that name an algorithm: those whose values are strings."""
+    return {(name, value) for name, value in genome.items() if isinstance(value, str)}
 
 
 def tune(family: KernelFamily, problem: Problem, evaluator: Evaluator, limit: int | None = None,
