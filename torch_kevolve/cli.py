@@ -262,7 +262,7 @@ def cmd_index(args) -> int:
         from .retrieval.knowledge_index import KNOWLEDGE_TABLE, build_knowledge_table
 
         path = Path(args.out) if args.out else KNOWLEDGE_TABLE
-        count = build_knowledge_table({e.name: e.text for e in KnowledgeBase().entries}, FINDINGS, path)
+        count = build_knowledge_table({e.name: e.matching_text for e in KnowledgeBase().entries}, FINDINGS, path)
         print(f"wrote embeddings of {count} knowledge entries and {len(FINDINGS)} diagnosis phrases to {path}")
         return 0
     if args.action == "build-shipped":

@@ -129,7 +129,7 @@ def test_vector_and_keyword_retrieval_agree_on_the_first_entry(findings, first):
     assert kb.match_keywords(diagnosis.text)[0].name == first
 
 
-def test_an_edited_entry_makes_the_index_stale_and_retrieval_falls_back_to_keywords(tmp_path, caplog):
+def test_an_edited_symptom_makes_the_index_stale_and_retrieval_falls_back_to_keywords(tmp_path, caplog):
     import shutil
 
     from torch_kevolve.evolve.knowledge import KNOWLEDGE_DIR
@@ -138,6 +138,8 @@ def test_an_edited_entry_makes_the_index_stale_and_retrieval_falls_back_to_keywo
         shutil.copy(path, tmp_path / path.name)
     edited = tmp_path / "register_spills.md"
     edited.write_text(edited.read_text() + "\nOne more sentence.\n")
+    assert KnowledgeBase(tmp_path).index is not None  # prose is for people: the index embeds title and symptoms
+    edited.write_text(edited.read_text().replace("symptoms: ", "symptoms: local memory traffic, "))
     kb = KnowledgeBase(tmp_path)
     with caplog.at_level("INFO", logger="torch_kevolve"):
         assert kb.index is None

@@ -63,6 +63,12 @@ class KnowledgeEntry:
     def applies_to(self, hardware: str) -> bool:
         return "any" in self.hardware or hardware in self.hardware
 
+    @property
+    def matching_text(self) -> str:
+        """What a diagnosis is matched against (knowledge/README.md): the title and the symptoms, not the remedies
+        or the prose for people."""
+        return f"{self.title}\nsymptoms: {', '.join(self.symptoms)}"
+
 
 def parse_entry(path: Path) -> KnowledgeEntry:
     text = path.read_text(encoding="utf-8")
@@ -103,7 +109,7 @@ class KnowledgeBase:
     def index(self) -> KnowledgeIndex | None:
         """The shipped knowledge index, if it matches these entries (else None, said once in the log)."""
         try:
-            return KnowledgeIndex({e.name: e.text for e in self.entries})
+            return KnowledgeIndex({e.name: e.matching_text for e in self.entries})
         except RetrievalIndexError as e:
             log.info("kevolve: knowledge retrieval by keywords: %s", e)
             return None

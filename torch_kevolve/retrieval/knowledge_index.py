@@ -1,8 +1,9 @@
 """KnowledgeIndex: the knowledge base's entries and a fixed vocabulary of diagnosis phrases, embedded ahead
 of time (`kevolve index build-knowledge`) so a diagnosis finds its entries without the embedding model.
 
-A diagnosis is a set of phrases of that vocabulary; its query vector is their normalised mean. The table
-holds each entry's text sha256: an edited, added or removed entry makes it stale (refused, with a reason).
+A diagnosis is a set of phrases of that vocabulary; its query vector is their normalised mean. Entries are
+embedded by the text a diagnosis is matched against (KnowledgeEntry.matching_text: title and symptoms). The table
+holds each such text's sha256: an edited, added or removed one makes it stale (refused, with a reason).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _sha(text: str) -> str:
 
 def build_knowledge_table(entries: Mapping[str, str], phrases: Sequence[str], path: Path = KNOWLEDGE_TABLE,
                           model=None) -> int:
-    """Embed every entry's text (name -> markdown) and every phrase; write the fp16 table; return #entries."""
+    """Embed every entry's matching text (name -> text) and every phrase; write the fp16 table; return #entries."""
     model = model if model is not None else load_model()
     names = sorted(entries)
     np.savez_compressed(path, names=np.array(names), shas=np.array([_sha(entries[n]) for n in names]),
