@@ -7,9 +7,9 @@ from typing import Callable
 
 from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
+from ..bucketize.triton_kernel import FANOUTS, fanout_refusal
 from ..custom_call import named_kernel_call
 from ..overload_call import first_output, overload_call
-from ..bucketize.triton_kernel import FANOUTS, fanout_refusal
 from . import decomposition, triton_kernel
 from .calls import MapIdCall, describe
 
