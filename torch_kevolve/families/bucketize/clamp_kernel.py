@@ -1,7 +1,7 @@
 """Triton clamped bucket ids (kevolve::bucketize_clamp_offset): each program takes a BLOCK_ROWS x BLOCK_COLS tile
 of the [rows, per_row] values, read through their strides (a transposed view costs no copy), finds each value's
 bucket by one of the family's searches in its row's boundaries (SEARCH: binary, triton_kernel.binary_count, or
-kary, triton_kernel.kary_search over the tile flattened), clamps it to the row's length, adds the row's offset and
+kary, triton_kernel.kary_count over the tile flattened), clamps it to the row's length, adds the row's offset and
 stores the int64 ids contiguous. Programs walk the row tiles fastest, so that neighbouring programs read
 neighbouring columns of a transposed input."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import triton.language as tl
 
 from ..triton_launch import launch
 from .calls import BucketizeCall
-from .triton_kernel import allocate, binary_count, comparable, kary_search, search_steps
+from .triton_kernel import allocate, binary_count, comparable, kary_count, search_steps
 
 
 @triton.jit
@@ -48,9 +48,8 @@ def clamped_buckets_kernel(
     if SEARCH == "kary":
         flat: tl.constexpr = BLOCK_ROWS * BLOCK_COLS
         starts = tl.reshape(tl.broadcast_to((r * length)[:, None], [BLOCK_ROWS, BLOCK_COLS]), [flat])
-        lo = tl.zeros([flat], dtype=tl.int32)
-        found = kary_search(boundaries_ptr, starts, lo, lo + length, tl.reshape(value, [flat]),
-                            tl.reshape(mask, [flat]), steps, FANOUT, RIGHT, HALF)
+        found = kary_count(boundaries_ptr, starts, tl.reshape(value, [flat]), tl.reshape(mask, [flat]), length, steps,
+                           FANOUT, RIGHT, HALF)
         count = tl.reshape(found, [BLOCK_ROWS, BLOCK_COLS])
     else:
         count = binary_count(boundaries_ptr, (r * length)[:, None], value, mask, length, steps, RIGHT, HALF)

@@ -67,11 +67,14 @@ def bisect(boundaries_ptr, row_start, lo, hi, value, mask, steps, RIGHT: tl.cons
 
 
 @triton.jit
-def kary_search(boundaries_ptr, row_start, lo, hi, value, mask, steps, FANOUT: tl.constexpr, RIGHT: tl.constexpr,
-                HALF: tl.constexpr):
-    """`bisect`'s result (row_start: int64 per value), found by `steps` (kary_steps) FANOUT-way steps: the
-    boundaries at lo + floor(j * (hi - lo) / FANOUT), j < FANOUT, are loaded at once; below ones raise lo past them,
-    the first one not below becomes hi, so the interval keeps at most (hi - lo) // FANOUT positions."""
+def kary_count(boundaries_ptr, row_start, value, mask, length, steps, FANOUT: tl.constexpr, RIGHT: tl.constexpr,
+               HALF: tl.constexpr):
+    """`binary_count`'s result (row_start: int64 per value), found by `steps` (kary_steps) FANOUT-way steps over
+    [lo, hi) = [0, length): the boundaries at lo + floor(j * (hi - lo) / FANOUT), j < FANOUT, are loaded at once;
+    below ones raise lo past them, the first one not below becomes hi, so the interval keeps at most
+    (hi - lo) // FANOUT positions."""
+    lo = tl.zeros_like(value).to(tl.int32)
+    hi = lo + length
     j = tl.arange(0, FANOUT).to(tl.int64)
     for _ in range(steps):
         width = (hi - lo).to(tl.int64)
@@ -85,7 +88,7 @@ def kary_search(boundaries_ptr, row_start, lo, hi, value, mask, steps, FANOUT: t
 
 
 def kary_steps(length: int, fanout: int) -> int:
-    """Steps of kary_search that narrow [0, length] to one position (each leaves at most width // fanout)."""
+    """Steps of kary_count that narrow [0, length] to one position (each leaves at most width // fanout)."""
     steps = 0
     while length:
         length //= fanout
@@ -136,8 +139,7 @@ def bucketize_kernel(
     if SEARCH == "binary":
         count = binary_count(boundaries_ptr, row_start, value, mask, length, steps, RIGHT, HALF)
     elif SEARCH == "kary":
-        lo = tl.zeros([BLOCK], dtype=tl.int32)
-        count = kary_search(boundaries_ptr, row_start, lo, lo + length, value, mask, steps, FANOUT, RIGHT, HALF)
+        count = kary_count(boundaries_ptr, row_start, value, mask, length, steps, FANOUT, RIGHT, HALF)
     elif SEARCH == "linear":
         count = tl.zeros([BLOCK], dtype=tl.int32)
         for k in range(length):

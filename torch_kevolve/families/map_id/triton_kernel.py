@@ -8,7 +8,7 @@ An id's position is the first vocabulary key not below it (bucketize's); SEARCH 
           id searches its bucket's positions only: on keys spread evenly over their range a bucket holds about
           length / 2^BUCKET_BITS of them, so a couple of loads. Ids outside the range skip the search (position 0,
           or length). Exact on any sorted vocabulary; on a skewed one buckets are longer, so only slower;
-  kary:   FANOUT-way search over the whole vocabulary (bucketize's kary_search): FANOUT keys loaded at once per
+  kary:   FANOUT-way search over the whole vocabulary (bucketize's kary_count): FANOUT keys loaded at once per
           step, about log_FANOUT(length) dependent steps, in one launch.
 Then the position is clamped to length - 1, and the id gets rows[position] where vocabulary[position] equals
 it, default_row elsewhere. Bucket arithmetic is in uint64, so any int64 range fits.
@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..bucketize.triton_kernel import bisect, kary_search, search_steps
+from ..bucketize.triton_kernel import binary_count, bisect, kary_count, search_steps
 from ..triton_launch import launch
 from .calls import MapIdCall
 
@@ -78,7 +78,10 @@ def map_id_kernel(
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = e < n
     x = tl.load(ids_ptr + e, mask=mask, other=0)
-    if SEARCH == "radix":
+    if SEARCH == "kary":
+        found = kary_count(vocabulary_ptr, tl.zeros([BLOCK], dtype=tl.int64), x, mask, length, steps, FANOUT, False,
+                           False)
+    elif SEARCH == "radix":
         first = tl.load(vocabulary_ptr)
         last = tl.load(vocabulary_ptr + length - 1)
         inside = (x >= first) & (x <= last)
@@ -87,14 +90,9 @@ def map_id_kernel(
         hi = tl.load(starts_ptr + bucket + 1, mask=mask & inside, other=0)
         lo = tl.where(x > last, length, lo)
         hi = tl.where(x > last, length, hi)
-    else:
-        lo = tl.zeros([BLOCK], dtype=tl.int32)
-        hi = lo + length
-    if SEARCH == "kary":
-        found = kary_search(vocabulary_ptr, tl.zeros([BLOCK], dtype=tl.int64), lo, hi, x, mask, steps, FANOUT, False,
-                            False)
-    else:
         found = bisect(vocabulary_ptr, 0, lo, hi, x, mask, steps, False, False)
+    else:
+        found = binary_count(vocabulary_ptr, 0, x, mask, length, steps, False, False)
     position = tl.minimum(found, length - 1)
     key = tl.load(vocabulary_ptr + position, mask=mask, other=0)
     row = tl.load(rows_ptr + position, mask=mask, other=0)
