@@ -462,7 +462,6 @@ BATCHED = {  # the DLRM's calls whose batch varies (a short last batch), each wi
 }
 
 
-
 @pytest.mark.usefixtures("refuse_bool_operands")
 @pytest.mark.parametrize("call,implementation", [(c, i) for c, (_, _, impls) in BATCHED.items() for i in impls])
 def test_a_gpu_graph_runs_the_dlrm_kernels_at_a_symbolic_batch(call, implementation, tmp_path, monkeypatch):
