@@ -31,14 +31,18 @@
 #               GPU and add those that pass to the cache, so later phases run with them without warming again
 # Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
 # records are exported there too.
+# DEADLINE=S: the whole run ends within S seconds: each phase is stopped when the time left (less RESERVE, default 30 s,
+# for the export) runs out, and a phase with under 10 s left is skipped, so the cache is exported and everything
+# written so far comes back even where a phase overruns (a device call that reaches its limit returns nothing).
 set -uo pipefail
 OUT=${OUT:-/tmp/kevolve-out}
 mkdir -p "$OUT"
 DEV=${DEV:-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "[AHBL][0-9]\{2,3\}" | head -1 | tr A-Z a-z)}
 DEV=${DEV:-gpu}
-export KEVOLVE_CACHE_DIR=${KEVOLVE_CACHE_DIR:-/tmp/kevolve-cache} PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
-for phase in "$@"; do
+export OUT DEV KEVOLVE_CACHE_DIR=${KEVOLVE_CACHE_DIR:-/tmp/kevolve-cache} PYTHONUNBUFFERED=1
+
+run_phase() {
+  local phase=$1
   case $phase in
     tests) python3 -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu-tests.log" | tail -3 ;;
     eb:*) python3 -m benchmarks.embedding_bag --cases "${phase#eb:}" --limit "${LIMIT:-16}" --tune only \
@@ -81,7 +85,18 @@ for phase in "$@"; do
     import:*) python3 -m torch_kevolve.cli cache import "${phase#import:}" 2>&1 | tee -a "$OUT/import.log" \
                 | grep -v "^W1\|Warning" | tail -20 ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" --device-label "$DEV" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
-    *) echo "unknown phase $phase"; exit 2 ;;
+    *) echo "unknown phase $phase"; return 2 ;;
   esac
+}
+
+if [ "${1:-}" = --phase ]; then run_phase "$2"; exit; fi
+python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
+ends=$((SECONDS + ${DEADLINE:-0} - ${RESERVE:-30}))
+for phase in "$@"; do
+  if [ -z "${DEADLINE:-}" ]; then bash "$0" --phase "$phase"; continue; fi
+  left=$((ends - SECONDS))
+  if [ "$left" -lt 10 ]; then echo "$phase: skipped, ${left}s left of DEADLINE=$DEADLINE"; continue; fi
+  timeout -k 5 "$left" bash "$0" --phase "$phase"
+  case $? in 124|137) echo "$phase: stopped at DEADLINE=$DEADLINE" ;; esac
 done
 python3 -m torch_kevolve.cli cache export "$OUT/records-$(date +%s).json"

@@ -1,0 +1,49 @@
+"""benchmarks/gpu.sh's DEADLINE, run with a stand-in python3 whose cache import hangs: the hung phase is stopped,
+the next one skipped, and the cache still exported inside the deadline."""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+STAND_IN = """#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+case "$*" in
+  *"cache import"*) sleep 60 ;;
+  *"cache export"*) echo exported > "${@: -1}" ;;
+esac
+"""
+
+
+def run_gpu_script(tmp_path: Path, *phases: str, **env: str) -> tuple[subprocess.CompletedProcess, float, Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(STAND_IN)
+    (bin_dir / "python3").chmod(0o755)
+    calls = tmp_path / "calls.log"
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "DEV": "cpu",
+                   "OUT": str(tmp_path / "out"), **env}
+    started = time.monotonic()
+    done = subprocess.run(["bash", "benchmarks/gpu.sh", *phases], cwd=REPO, env=environment, capture_output=True,
+                          text=True, timeout=120)
+    return done, time.monotonic() - started, calls
+
+
+def test_deadline_stops_a_hung_phase_and_still_exports(tmp_path):
+    done, seconds, calls = run_gpu_script(tmp_path, "import:a.json", "import:b.json", DEADLINE="14", RESERVE="2")
+    assert seconds < 25, done.stdout + done.stderr
+    assert "import:a.json: stopped at DEADLINE=14" in done.stdout
+    assert "import:b.json: skipped" in done.stdout
+    logged = calls.read_text()
+    assert "cache import a.json" in logged and "cache import b.json" not in logged
+    [exported] = (tmp_path / "out").glob("records-*.json")
+    assert exported.read_text() == "exported\n"
+
+
+def test_without_a_deadline_phases_run_in_order(tmp_path):
+    done, _, calls = run_gpu_script(tmp_path, "bogus", "gemm")
+    assert "unknown phase bogus" in done.stdout
+    lines = calls.read_text().splitlines()
+    assert [line.split()[:2] for line in lines] == [["-m", "pip"], ["-m", "benchmarks.gemm"],
+                                                    ["-m", "torch_kevolve.cli"]]
