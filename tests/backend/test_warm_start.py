@@ -41,7 +41,6 @@ def test_static_launch_patches_empty_where_torch_lacks_the_setting(monkeypatch):
     assert warm_start.static_launch_patches() == {}
 
 
-
 def test_workers_started_later_read_the_setting_from_the_environment(monkeypatch):
     """A fresh process (as Inductor's compile workers are) sees the setting that the patches put in the
     environment."""

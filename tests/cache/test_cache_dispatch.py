@@ -129,7 +129,6 @@ def test_no_stores(family, make_key):
     assert Dispatcher(None, None, families=[family]).choose(make_key()).reason == "no cached kernel for this key"
 
 
-
 def test_winners_like_a_key_come_largest_first_over_both_stores(tmp_path, user, family, make_record, make_key):
     """For a call whose dim n varies: every trusted winner of a key that differs in n alone, largest n first; a
     key where Inductor measured faster has none."""

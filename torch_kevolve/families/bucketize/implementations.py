@@ -27,7 +27,6 @@ clamped_bucket_ids = named_kernel_call("clamped_bucket_ids", ("values", "boundar
                                        BucketizeCall.from_params, clamp_kernel.clamped_buckets, triton_kernel.allocate)
 
 
-
 def _describe_remembering(problem: Problem) -> Callable:
     return functools.partial(describe, remembered=remembered(problem))
 

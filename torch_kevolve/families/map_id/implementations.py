@@ -21,7 +21,6 @@ looked_up_rows = named_kernel_call("looked_up_rows", ("ids", "vocabulary", "rows
                                    triton_kernel.map_id, triton_kernel.allocate)
 
 
-
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(looked_up_rows, genome=genome), first_output)

@@ -22,7 +22,6 @@ scan_rows = kernel_call(
 )
 
 
-
 def _describe_remembering(problem: Problem) -> Callable:
     """describe with the problem's output dtype for calls that leave out the keyword-only dtype."""
     return functools.partial(describe, dtype_if_absent=problem.dtype("out"))

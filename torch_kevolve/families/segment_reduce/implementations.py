@@ -20,7 +20,6 @@ reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "gr
                                     triton_kernel.allocate)
 
 
-
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(reduce_segments, genome=genome), first_output)

@@ -27,7 +27,6 @@ def _allocate(tensors, params: dict):
 softmax_rows = kernel_call("softmax_rows", _run_triton, _allocate)
 
 
-
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
     TRITON.genome_space.validate(genome)
     compute = lambda tensors, call: softmax_rows(tensors, {"call": call.params(), "genome": genome})  # noqa: E731
