@@ -6,7 +6,7 @@ stacked backward, on the tables of the `dlrm` benchmark.
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
-sweep, and (backward) the rows and sweep implementations' genomes (VARIANTS, as in a model) and the stacked
+sweep, and (backward) the rows, sweep and runs implementations' genomes (VARIANTS, as in a model) and the stacked
 index_add decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
@@ -39,6 +39,8 @@ VARIANTS = {  # backward implementation -> (short name, genomes timed as in a mo
                                                 for r, u, d, w in ((16, 4, 128, 4), (32, 4, 128, 4), (8, 4, 128, 2),
                                                                    (16, 2, 128, 4), (16, 8, 128, 4), (32, 2, 128, 8),
                                                                    (64, 4, 128, 8), (16, 4, 64, 2))]),
+    "embedding_bags_backward_runs": ("runs", [{k: v for k, v in genome.items() if k != "algorithm"}
+                                              for genome in BACKWARD_SWEEP]),
 }
 
 

@@ -183,7 +183,7 @@ def test_interaction_sweep_is_valid_at_dlrms_size():
 
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
-    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows and sweep genomes, stacked
+    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows, sweep and runs genomes, stacked
     decomposition) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA), with
     the gradients as separate tensors or as views of one [batch, tables, dim] tensor."""
     from benchmarks import microbench, tbe
@@ -192,18 +192,19 @@ def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
     monkeypatch.setattr(microbench, "median_us", lambda fn: calls.append(fn()) or 1.0)
     monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[1], BLOCK_D=16)])  # not the default genome
     monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[1], BLOCK_D=16)])
-    rows, sweep = (tbe.VARIANTS[f"embedding_bags_backward_{name}"][1][1] for name in ("rows", "sweep"))
+    rows, sweep, runs = (tbe.VARIANTS[f"embedding_bags_backward_{name}"][1][1] for name in ("rows", "sweep", "runs"))
     monkeypatch.setattr(tbe, "VARIANTS", {  # BLOCK_D 128 is refused
         "embedding_bags_backward_rows": ("rows", [dict(rows, BLOCK_D=16), rows]),
-        "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)])})
+        "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)]),
+        "embedding_bags_backward_runs": ("runs", [dict(runs, BLOCK_D=16)])})
     forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu",
                                 interleaved=interleaved)
     assert forward["params"]["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
     assert len(forward["sweep"]) == 2 and len(backward["sweep"]) == 2
     assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10
     assert "rows_4_16_1_1_us" in backward and not any(k.startswith("rows_4_128") for k in backward)
-    assert "sweep_4_2_16_4_1_us" in backward
-    assert len(calls) == 11
+    assert "sweep_4_2_16_4_1_us" in backward and "runs_8_16_16_2_1_us" in backward
+    assert len(calls) == 12
 
 
 def test_tbe_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):

@@ -453,7 +453,7 @@ BATCHED = {  # the DLRM's calls whose batch varies (a short last batch), each wi
              ["embedding_bags_triton", "embedding_bags_decomposition"]),
     "bags_backward": (BACKWARD, functools.partial(_batch_of_bags, BACKWARD),
                       ["embedding_bags_backward_triton", "embedding_bags_backward_sweep",
-                       "embedding_bags_backward_decomposition"]),
+                       "embedding_bags_backward_runs", "embedding_bags_backward_decomposition"]),
     "one_table": (aten._embedding_bag.default, lambda device: _single_table(False, 1, device, symbolic_batch=True),
                   ["embedding_bag_triton", "embedding_bag_decomposition"]),
     "one_table_backward": (aten._embedding_bag_backward.default,

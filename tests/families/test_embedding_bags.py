@@ -20,6 +20,7 @@ SMALL_FORWARD = dict(BLOCK_N=8, BLOCK_D=16, BAGS_PER_PROGRAM=2, num_warps=1, num
 SMALL_BACKWARD = dict(algorithm="segment", BLOCK_N=8, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)
 SMALL_ROWS = dict(ROWS=4, BLOCK_D=16, num_warps=1, num_stages=1)  # 4-row tiles straddle the tables' boundaries
 SMALL_SWEEP = dict(ROWS=4, UNROLL=2, BLOCK_D=16, num_warps=1, num_stages=1)  # rows of over 2 slots take more steps
+SMALL_RUNS = dict(BLOCK_N=1, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)  # runs go on past 4 slots
 
 
 def tables(seed, include_last_offset, dtype=torch.float32, index_dtype=torch.int64):
@@ -55,8 +56,8 @@ def autograd_reference(weights, indices, offsets, grads, mode, include_last_offs
 def runs(family, problem):
     """Each Triton implementation with a small genome, the decomposition with each of its genomes."""
     if family is EMBEDDING_BAGS_BACKWARD:
-        triton_impl, rows, sweep, decomposition = family.implementations
-        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS), (sweep, SMALL_SWEEP)]
+        triton_impl, rows, sweep, bag_runs, decomposition = family.implementations
+        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS), (sweep, SMALL_SWEEP), (bag_runs, SMALL_RUNS)]
     else:
         triton_impl, decomposition = family.implementations
         small = [(triton_impl, SMALL_FORWARD)]
@@ -135,7 +136,7 @@ def test_strided_tables_are_left_to_the_decomposition(assert_matches):
 
 
 def test_many_tables_run_in_launches_of_at_most_the_limit(monkeypatch, assert_matches):
-    from torch_kevolve.families.embedding_bags import backward_sweep, forward_triton
+    from torch_kevolve.families.embedding_bags import backward_runs, backward_sweep, forward_triton
 
     monkeypatch.setattr(forward_triton, "MAX_TABLES_PER_LAUNCH", 2)
     monkeypatch.setattr(backward_sweep, "MAX_TABLES_PER_LAUNCH", 2)
@@ -144,9 +145,10 @@ def test_many_tables_run_in_launches_of_at_most_the_limit(monkeypatch, assert_ma
     got = forward_triton.embedding_bags_forward(weights, indices, offsets, 1, True, SMALL_FORWARD)
     for g, w in zip(got, want):
         assert_matches(g, w, reach=8, scale=4)
-    got = backward_sweep.embedding_bags_backward_sweep(grads, indices, offsets, list(ROWS), 1, SMALL_SWEEP)
-    for g, w in zip(got, want_grads):
-        assert_matches(g, w, reach=8, scale=4)
+    for got in (backward_sweep.embedding_bags_backward_sweep(grads, indices, offsets, list(ROWS), 1, SMALL_SWEEP),
+                backward_runs.embedding_bags_backward_runs(grads, indices, offsets, list(ROWS), 1, SMALL_RUNS)):
+        for g, w in zip(got, want_grads):
+            assert_matches(g, w, reach=8, scale=4)
 
 
 def test_rows_backward_is_offered_after_segment_and_refuses_what_it_cannot_do():
@@ -169,9 +171,12 @@ def test_stacked_backward_custom_op_passes_opcheck(algorithm, genome):
 
 
 @pytest.mark.parametrize("mode", (0, 1))
-def test_sweep_sums_long_rows_and_reads_strided_grads(mode, assert_matches):
-    """One row named by 11 indices over two bags (six steps of 2 slots), a table whose rows are all untouched,
-    5-row tables in 4-row blocks; the grads are strided views of one [bags, tables, dim] tensor."""
+@pytest.mark.parametrize("name,genome", [("embedding_bags_backward_sweep", SMALL_SWEEP),
+                                         ("embedding_bags_backward_runs", SMALL_RUNS)])
+def test_bag_tile_backwards_sum_long_rows_and_read_strided_grads(mode, name, genome, assert_matches):
+    """One row named by 11 indices over two bags (sweep: six steps of 2 slots; runs: a run through three 4-slot
+    programs), a table whose rows are all untouched, 5-row tables in 4-row blocks; the grads are strided views of
+    one [bags, tables, dim] tensor."""
     g = torch.Generator().manual_seed(7)
     num_weights = [5, 6, 9]
     indices = [torch.tensor([3] * 6 + [0, 3, 3, 3, 3, 3, 4]), torch.zeros(0, dtype=torch.long),
@@ -183,16 +188,17 @@ def test_sweep_sums_long_rows_and_reads_strided_grads(mode, assert_matches):
     _, want = autograd_reference(weights, indices, offsets, grads, mode, False)
     args = (grads, indices, offsets, num_weights, mode, False)
     problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, args, {})
-    got = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_sweep").build(problem, SMALL_SWEEP)(*args)
+    got = EMBEDDING_BAGS_BACKWARD.implementation(name).build(problem, genome)(*args)
     for gt, w in zip(got, want):
         assert_matches(gt, w, reach=11, scale=4)
     assert torch.equal(got[1], torch.zeros(6, DIM))
 
 
-def test_sweep_custom_op_passes_opcheck():
+@pytest.mark.parametrize("algorithm,genome", [("sweep", SMALL_SWEEP), ("runs", SMALL_RUNS)])
+def test_bag_tile_custom_op_passes_opcheck(algorithm, genome):
     _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
-    args = (grads, indices, offsets, list(ROWS), 1, genome_json(SMALL_SWEEP))
-    torch.library.opcheck(torch.ops.kevolve.swept_embedding_bags_backward.default, args)
+    args = (grads, indices, offsets, list(ROWS), 1, algorithm, genome_json(genome))
+    torch.library.opcheck(torch.ops.kevolve.bag_tile_embedding_bags_backward.default, args)
 
 
 def test_sweep_refuses_strided_grads_and_says_why():
@@ -205,3 +211,4 @@ def test_sweep_refuses_strided_grads_and_says_why():
     sweep = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_sweep")
     assert "strided grads" in sweep.supports(problem, SMALL_SWEEP) and not sweep.genomes(problem)
     assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_triton").supports(problem, SMALL_BACKWARD) is None
+    assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs").supports(problem, SMALL_RUNS) is None

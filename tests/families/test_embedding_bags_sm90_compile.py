@@ -1,5 +1,5 @@
 """The batched embedding-bag kernels compile for Hopper (sm_90) without a GPU: the generated one-launch
-forward for DLRM's 26 tables (and 2), and the backward's kernels (segment, rows and sweep), with the arguments
+forward for DLRM's 26 tables (and 2), and the backward's kernels (segment, rows, sweep and runs), with the arguments
 and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import pytest
 import torch
@@ -7,7 +7,7 @@ import torch
 from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from torch_kevolve.families.embedding_bag import backward_triton, row_sort, rows_backward
-from torch_kevolve.families.embedding_bags import backward_sweep, forward_triton
+from torch_kevolve.families.embedding_bags import backward_runs, backward_sweep, forward_triton
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 
 FORWARD_GENOME = dict(BLOCK_N=32, BLOCK_D=128, BAGS_PER_PROGRAM=2, num_warps=2, num_stages=1)
@@ -19,13 +19,17 @@ BACKWARDS = {  # implementation -> (genome, the kernels it launches)
                                      ("count_rows_kernel", "place_entries_kernel", "gather_rows_kernel")),
     "embedding_bags_backward_sweep": (dict(ROWS=16, UNROLL=4, BLOCK_D=128, num_warps=4, num_stages=1),
                                       ("count_slots_kernel", "place_slots_kernel", "sweep_rows_kernel")),
+    "embedding_bags_backward_runs": (dict(BLOCK_N=8, BLOCK_D=128, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1),
+                                     ("count_slots_kernel", "place_slots_kernel", "zero_untouched_rows_kernel",
+                                      "reduce_runs_kernel")),
 }
 CASES = [(26, 0, torch.float32, torch.int64), (2, 1, torch.bfloat16, torch.int32), (3, 0, torch.float16, torch.int64)]
 
 
 @pytest.fixture
 def captured(monkeypatch):
-    return captured_launches(monkeypatch, forward_triton, backward_triton, row_sort, rows_backward, backward_sweep)
+    return captured_launches(monkeypatch, forward_triton, backward_triton, row_sort, rows_backward, backward_sweep,
+                             backward_runs)
 
 
 def bags(tables, index_dtype):
@@ -87,11 +91,12 @@ def sweep_kernel_arguments(kernel, tables: int) -> dict:
     """Arguments by name for one of backward_sweep's generated kernels: per-table tensors and sizes, then the
     shared buffers."""
     per_table = {"indices": torch.zeros(96, dtype=torch.int64), "offsets": torch.arange(0, 96, 3),
-                 "grad": torch.zeros(32, 128), "num_indices": 96, "num_bags": 32, "row_base": 0, "stride_gb": 128,
-                 "stride_gd": 1, "num_rows": 64}
+                 "grad": torch.zeros(32, 128), "num_indices": 96, "num_bags": 32, "row_base": 0, "bag_base": 0,
+                 "stride_gb": 128, "stride_gd": 1, "num_rows": 64}
     shared = {"counts_ptr": torch.zeros(64 * tables, dtype=torch.int32), "ends_ptr": torch.zeros(64 * tables, dtype=torch.int32),
               "firsts_ptr": torch.zeros(64 * tables, dtype=torch.int32),
-              "slot_bags_ptr": torch.zeros(96 * tables, dtype=torch.int32), "slot_scale_ptr": torch.zeros(1),
+              "slot_bags_ptr": torch.zeros(96 * tables, dtype=torch.int32),
+              "slot_rows_ptr": torch.zeros(96 * tables, dtype=torch.int32), "slot_scale_ptr": torch.zeros(1),
               "out_ptr": torch.zeros(64 * tables, 128), "dim": 128}
     return {name: per_table[name.rstrip("0123456789")] if name.rstrip("0123456789") in per_table else shared[name]
             for name in kernel.arg_names if name in shared or name.rstrip("0123456789") in per_table}
@@ -99,8 +104,10 @@ def sweep_kernel_arguments(kernel, tables: int) -> dict:
 
 @pytest.mark.parametrize("kernel_name,constexprs,reads,writes", [
     ("count_slots_kernel", dict(BAGS=32, BLOCK_N=32), ("indices", "offsets"), {"counts_ptr"}),
-    ("place_slots_kernel", dict(MODE=1, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
+    ("place_slots_kernel", dict(SLOT_ROWS=0, MODE=1, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
      {"ends_ptr", "slot_bags_ptr", "slot_scale_ptr"}),
+    ("place_slots_kernel", dict(SLOT_ROWS=1, MODE=0, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
+     {"ends_ptr", "slot_rows_ptr", "slot_bags_ptr", "slot_scale_ptr"}),
     ("sweep_rows_kernel", dict(MODE=1, ROWS=16, UNROLL=4, BLOCK_D=128), ("grad",), {"out_ptr"}),
 ])
 def test_inductor_sees_the_sweep_kernels_read_every_table_and_write_only_their_buffers(

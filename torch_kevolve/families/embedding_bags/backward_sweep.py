@@ -7,7 +7,8 @@ the tables' gradients), so one counting sort serves every table:
     count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
     torch.cumsum  one past each row's last slot
     place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
-                  table-local bag there; the decrements leave each row's first slot (both kernels run bag_slots)
+                  table-local bag there; the decrements leave each row's first slot (both kernels run bag_slots;
+                  sort_slots runs the three steps, and backward_runs sorts with them too)
     sweep_rows    program (block, t, d) owns ROWS consecutive rows of table t over one BLOCK_D slice: every row
                   gathers the grad rows of its first UNROLL slots at once (a [ROWS, UNROLL, BLOCK_D] gather, so
                   the loads are in flight together, not one dependent step per slot), rows with more slots go on
@@ -22,6 +23,7 @@ the fp32 sums are reproducible to rounding only.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -34,17 +36,19 @@ from ..triton_launch import launch
 BAGS = 32  # bags per program of count_slots and place_slots
 BLOCK_N = 32  # positions per bag per step of count_slots and place_slots
 MAX_TABLES_PER_LAUNCH = 64  # beyond, one launch per 64 tables (the select chain and argument list stay short)
-BAG_TABLE_ARGS = ("indices", "offsets", "num_indices", "num_bags", "row_base")
+BAG_TABLE_ARGS = ("indices", "offsets", "num_indices", "num_bags", "row_base", "bag_base")
 ROW_TABLE_ARGS = ("grad", "stride_gb", "stride_gd", "num_rows", "row_base")
 MAX_SLOTS = 2**31 - 1  # slots and stacked rows are int32
 
 
 @triton.jit
-def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags, row_base,
-              PLACE: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
+              row_base, bag_base, PLACE: tl.constexpr, SLOT_ROWS: tl.constexpr, MODE: tl.constexpr,
+              BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index:
     PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr holds one past each row's last free slot,
-    the index claims slot --row_ptr[row] and writes its bag and (MODE 1, mean) 1/bag size there.
+    the index claims slot --row_ptr[row] and writes its bag (bag_base + the table-local bag) and (MODE 1, mean)
+    1/bag size there; SLOT_ROWS also writes the row, and the scale of every slot (1 for sums).
     (The bag loads stay inline: Inductor's analysis of user kernels would take values returned by a call for
     pointers the stores depend on.)"""
     bag = tl.program_id(0) * BAGS + tl.arange(0, BAGS)
@@ -60,10 +64,15 @@ def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_bags_ptr, slot_scale_ptr, 
             tl.atomic_add(row_ptr + row, 1, mask=mask, sem="relaxed")
         else:
             slot = tl.atomic_add(row_ptr + row, -1, mask=mask, sem="relaxed") - 1
-            tl.store(slot_bags_ptr + slot, tl.broadcast_to(bag[:, None], [BAGS, BLOCK_N]).to(tl.int32), mask=mask)
+            tl.store(slot_bags_ptr + slot, tl.broadcast_to(bag_base + bag[:, None], [BAGS, BLOCK_N]).to(tl.int32),
+                     mask=mask)
+            if SLOT_ROWS:
+                tl.store(slot_rows_ptr + slot, row.to(tl.int32), mask=mask)
             if MODE == 1:
                 scale = 1.0 / tl.maximum(size, 1).to(tl.float32)
                 tl.store(slot_scale_ptr + slot, tl.broadcast_to(scale[:, None], [BAGS, BLOCK_N]), mask=mask)
+            elif SLOT_ROWS:
+                tl.store(slot_scale_ptr + slot, tl.full([BAGS, BLOCK_N], 1.0, dtype=tl.float32), mask=mask)
 
 
 @triton.jit
@@ -115,16 +124,17 @@ from {generator} import bag_slots, sweep_rows
 def count_slots_kernel({bag_parameters} counts_ptr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     t = tl.program_id(1)
 {bag_selects}
-    bag_slots(indices, offsets, counts_ptr, counts_ptr, counts_ptr, num_indices, num_bags, row_base, 0, 0, BAGS, BLOCK_N)
+    bag_slots(indices, offsets, counts_ptr, counts_ptr, counts_ptr, counts_ptr, num_indices, num_bags, row_base,
+              bag_base, 0, 0, 0, BAGS, BLOCK_N)
 
 
 @triton.jit
-def place_slots_kernel({bag_parameters} ends_ptr, slot_bags_ptr, slot_scale_ptr, MODE: tl.constexpr,
-                       BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+def place_slots_kernel({bag_parameters} ends_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr,
+                       SLOT_ROWS: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     t = tl.program_id(1)
 {bag_selects}
-    bag_slots(indices, offsets, ends_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags, row_base, 1, MODE,
-              BAGS, BLOCK_N)
+    bag_slots(indices, offsets, ends_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
+              row_base, bag_base, 1, SLOT_ROWS, MODE, BAGS, BLOCK_N)
 
 
 @triton.jit
@@ -165,6 +175,53 @@ def _chunks(count: int) -> list[range]:
     return [range(start, min(start + MAX_TABLES_PER_LAUNCH, count)) for start in range(0, count, MAX_TABLES_PER_LAUNCH)]
 
 
+@dataclass(frozen=True)
+class SortedSlots:
+    """The indices of every table sorted by stacked row (table t's row r is row row_bases[t] + r): row r's slots
+    are [firsts[r], firsts[r] + counts[r]). Per slot: its bag (table-local, or stacked: bags numbered across the
+    tables in order), its fp32 scale (mean mode; every slot when rows are kept), its row (when kept, else None)."""
+
+    counts: torch.Tensor
+    firsts: torch.Tensor
+    bags: torch.Tensor
+    scale: torch.Tensor
+    rows: torch.Tensor | None
+    row_bases: list
+
+
+def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], offsets: Sequence[torch.Tensor],
+               num_weights: Sequence[int], mode: int, stacked: bool) -> SortedSlots:
+    """Count, cumsum and place (the arguments as embedding_bags_backward_sweep takes them; only the grads' bag
+    counts, dtype and device are read); `stacked`: stacked bags, and every slot's row and scale kept."""
+    if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
+        raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
+    total_rows, total_slots = sum(num_weights), sum(i.numel() for i in indices)
+    if total_rows > MAX_SLOTS or total_slots > MAX_SLOTS:  # apart: comparing the two would pin the slots' count
+        raise ValueError(f"{total_rows} rows and {total_slots} indices: the sort indexes both with int32")
+    device = grads[0].device
+    row_bases = [sum(num_weights[:t]) for t in range(len(grads))]
+    bag_counts = [g.shape[0] for g in grads]
+    bag_bases = [sum(bag_counts[:t]) if stacked else 0 for t in range(len(grads))]
+    per_table_bags = [(indices[t], offsets[t], indices[t].numel(), bag_counts[t], row_bases[t], bag_bases[t])
+                      for t in range(len(grads))]
+
+    def over_bags(kernel_name: str, *buffers, **constexprs) -> None:
+        """Launch the generated bag kernel `kernel_name` over every table's bags, a chunk of tables at a time."""
+        for chunk in _chunks(len(grads)):
+            grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
+            launch(getattr(kernels(len(chunk)), kernel_name), grid, *(a for t in chunk for a in per_table_bags[t]),
+                   *buffers, BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1, **constexprs)
+
+    counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
+    over_bags("count_slots_kernel", counts)
+    firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
+    bags = torch.empty(total_slots, dtype=torch.int32, device=device)
+    scale = torch.empty(total_slots if mode == 1 or stacked else 1, dtype=torch.float32, device=device)
+    rows = torch.empty(total_slots, dtype=torch.int32, device=device) if stacked else None
+    over_bags("place_slots_kernel", firsts, bags if rows is None else rows, bags, scale, SLOT_ROWS=stacked, MODE=mode)
+    return SortedSlots(counts, firsts, bags, scale, rows, row_bases)
+
+
 def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
                                   offsets: Sequence[torch.Tensor], num_weights: Sequence[int], mode: int,
                                   genome: dict) -> list[torch.Tensor]:
@@ -175,36 +232,15 @@ def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequen
     position of each bag (a trailing include_last_offset entry is ignored: the last bag ends at n_t);
     num_weights[t]: rows of table t. genome: ROWS, UNROLL, BLOCK_D, num_warps, num_stages.
     """
-    if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
-        raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
-    total_rows, total_slots = sum(num_weights), sum(i.numel() for i in indices)
-    if total_rows > MAX_SLOTS or total_slots > MAX_SLOTS:  # apart: comparing the two would pin the slots' count
-        raise ValueError(f"{total_rows} rows and {total_slots} indices: the sweep indexes both with int32")
-    device, dim = grads[0].device, grads[0].shape[1]
-    row_bases = [sum(num_weights[:t]) for t in range(len(grads))]
-    bag_counts = [g.shape[0] for g in grads]
-    counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
-    per_table_bags = [(indices[t], offsets[t], indices[t].numel(), bag_counts[t], row_bases[t]) for t in range(len(grads))]
-
-    def over_bags(kernel_name: str, *buffers, **constexprs) -> None:
-        """Launch the generated bag kernel `kernel_name` over every table's bags, a chunk of tables at a time."""
-        for chunk in _chunks(len(grads)):
-            grid = (triton.cdiv(max(bag_counts[t] for t in chunk), BAGS), len(chunk))
-            launch(getattr(kernels(len(chunk)), kernel_name), grid, *(a for t in chunk for a in per_table_bags[t]),
-                   *buffers, BAGS=BAGS, BLOCK_N=BLOCK_N, num_warps=4, num_stages=1, **constexprs)
-
-    over_bags("count_slots_kernel", counts)
-    firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
-    slot_bags = torch.empty(total_slots, dtype=torch.int32, device=device)
-    slot_scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
-    over_bags("place_slots_kernel", firsts, slot_bags, slot_scale, MODE=mode)
-    out = torch.empty(total_rows, dim, dtype=grads[0].dtype, device=device)
+    slots = sort_slots(grads, indices, offsets, num_weights, mode, stacked=False)
+    dim = grads[0].shape[1]
+    out = torch.empty(sum(num_weights), dim, dtype=grads[0].dtype, device=grads[0].device)
     for chunk in _chunks(len(grads)):
         grid = (triton.cdiv(max(num_weights[t] for t in chunk), genome["ROWS"]), len(chunk),
                 triton.cdiv(dim, genome["BLOCK_D"]))
-        per_table_rows = (a for t in chunk
-                          for a in (grads[t], grads[t].stride(0), grads[t].stride(1), num_weights[t], row_bases[t]))
-        launch(kernels(len(chunk)).sweep_rows_kernel, grid, *per_table_rows, counts, firsts, slot_bags, slot_scale, out,
-               dim, MODE=mode, ROWS=genome["ROWS"], UNROLL=genome["UNROLL"], BLOCK_D=genome["BLOCK_D"],
+        per_table_rows = (a for t in chunk for a in (grads[t], grads[t].stride(0), grads[t].stride(1), num_weights[t],
+                                                     slots.row_bases[t]))
+        launch(kernels(len(chunk)).sweep_rows_kernel, grid, *per_table_rows, slots.counts, slots.firsts, slots.bags,
+               slots.scale, out, dim, MODE=mode, ROWS=genome["ROWS"], UNROLL=genome["UNROLL"], BLOCK_D=genome["BLOCK_D"],
                num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return list(out.split(list(num_weights)))

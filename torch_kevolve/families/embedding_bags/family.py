@@ -14,7 +14,7 @@ from ..embedding_bag import inputs
 from . import calls
 from .implementations import (BACKWARD_DECOMPOSITION, BACKWARD_ROWS, BACKWARD_TRITON, FORWARD_DECOMPOSITION,
                               FORWARD_TRITON)
-from .sweep_implementation import BACKWARD_SWEEP
+from .bag_tile_implementations import BACKWARD_RUNS, BACKWARD_SWEEP
 
 
 def table_problems(problem: Problem) -> list[Problem]:
@@ -120,7 +120,8 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     name="embedding_bags_backward",
     version="1",
     overloads=(calls.BACKWARD,),
-    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_DECOMPOSITION),
+    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_RUNS, BACKWARD_DECOMPOSITION),
     dynamic_dims=frozenset({"indices", "bags"}),
-    dynamic_implementations=frozenset({BACKWARD_TRITON.name, BACKWARD_SWEEP.name, BACKWARD_DECOMPOSITION.name}),
+    dynamic_implementations=frozenset({BACKWARD_TRITON.name, BACKWARD_SWEEP.name, BACKWARD_RUNS.name,
+                                        BACKWARD_DECOMPOSITION.name}),
 )
