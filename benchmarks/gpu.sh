@@ -18,7 +18,8 @@
 #   varying:A,B the model benchmarks A, B (benchmarks/varying.py MODELS) trained on batches of differing lengths: graphs
 #               compiled, errors and step time of eager, Inductor and kevolve with the caches as they are (varying-A-DEV.json)
 #   micro       the per-family CUDA microbenchmarks: batched embedding bags (tbe-DEV.json), dot and FM interactions
-#               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json)
+#               (interaction-DEV.json, fm_interaction-DEV.json), jagged and segment ops (jagged-DEV.json);
+#               micro:A,B only those of A, B (of tbe, interaction, fm_interaction, jagged)
 #   gemm        the DLRM's MLP products (forward, grad_input, grad_weight) through the gemm family (gemm-DEV.json)
 #   landscape:I,J  every embedding-bag forward genome on benchmarks.search_grid.GRID keys I,J (landscape-DEV.json, extended
 #               key by key; replay it anywhere with benchmarks.landscape_replay)
@@ -72,7 +73,8 @@ run_phase() {
               python3 -m benchmarks.varying "$name" --device cuda --save "$OUT/varying-$name-$DEV.json" 2>&1 \
                 | tee "$OUT/varying-$name.log" | grep -v "^W1\|Warning"
             done ;;
-    micro) for bench in tbe interaction fm_interaction jagged; do
+    micro|micro:*) names=${phase#micro}; names=${names#:}
+           for bench in $(echo "${names:-tbe,interaction,fm_interaction,jagged}" | tr , ' '); do
              python3 -m "benchmarks.$bench" "$OUT/$bench-$DEV.json" 2>&1 | tee "$OUT/$bench.log" | grep -v "^W1\|Warning"
            done ;;
     gemm) python3 -m benchmarks.gemm "$OUT/gemm-$DEV.json" 2>&1 | tee "$OUT/gemm.log" | grep -v "^W1\|Warning" ;;

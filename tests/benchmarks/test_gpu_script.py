@@ -47,3 +47,10 @@ def test_without_a_deadline_phases_run_in_order(tmp_path):
     lines = calls.read_text().splitlines()
     assert [line.split()[:2] for line in lines] == [["-m", "pip"], ["-m", "benchmarks.gemm"],
                                                     ["-m", "torch_kevolve.cli"]]
+
+
+def test_micro_runs_every_microbenchmark_or_those_named(tmp_path):
+    _, _, calls = run_gpu_script(tmp_path, "micro", "micro:tbe,jagged")
+    benches = [line.split()[1] for line in calls.read_text().splitlines() if line.split()[1].startswith("benchmarks.")]
+    assert benches == ["benchmarks.tbe", "benchmarks.interaction", "benchmarks.fm_interaction", "benchmarks.jagged",
+                       "benchmarks.tbe", "benchmarks.jagged"]
