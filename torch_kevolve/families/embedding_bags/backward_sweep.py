@@ -47,8 +47,8 @@ def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_rows_ptr, slot_bags_ptr, s
               BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index:
     PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr holds one past each row's last free slot,
-    the index claims slot --row_ptr[row] and writes its bag (bag_base + the table-local bag) and (MODE 1, mean)
-    1/bag size there; SLOT_ROWS also writes the row, and the scale of every slot (1 for sums).
+    the index claims slot --row_ptr[row] and writes its bag (bag_base + the table-local bag), (MODE 1, mean)
+    1/bag size and (SLOT_ROWS) its row there.
     (The bag loads stay inline: Inductor's analysis of user kernels would take values returned by a call for
     pointers the stores depend on.)"""
     bag = tl.program_id(0) * BAGS + tl.arange(0, BAGS)
@@ -71,8 +71,6 @@ def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_rows_ptr, slot_bags_ptr, s
             if MODE == 1:
                 scale = 1.0 / tl.maximum(size, 1).to(tl.float32)
                 tl.store(slot_scale_ptr + slot, tl.broadcast_to(scale[:, None], [BAGS, BLOCK_N]), mask=mask)
-            elif SLOT_ROWS:
-                tl.store(slot_scale_ptr + slot, tl.full([BAGS, BLOCK_N], 1.0, dtype=tl.float32), mask=mask)
 
 
 @triton.jit
@@ -179,7 +177,8 @@ def _chunks(count: int) -> list[range]:
 class SortedSlots:
     """The indices of every table sorted by stacked row (table t's row r is row row_bases[t] + r): row r's slots
     are [firsts[r], firsts[r] + counts[r]). Per slot: its bag (table-local, or stacked: bags numbered across the
-    tables in order), its fp32 scale (mean mode; every slot when rows are kept), its row (when kept, else None)."""
+    tables in order), its fp32 scale (mean mode; when stacked, every slot's: 1 for sums), its row (when stacked,
+    else None)."""
 
     counts: torch.Tensor
     firsts: torch.Tensor
@@ -216,7 +215,10 @@ def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], o
     over_bags("count_slots_kernel", counts)
     firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
     bags = torch.empty(total_slots, dtype=torch.int32, device=device)
-    scale = torch.empty(total_slots if mode == 1 or stacked else 1, dtype=torch.float32, device=device)
+    if mode == 0 and stacked:  # a fill, where scattered stores from the place would cost a sector each
+        scale = torch.ones(total_slots, dtype=torch.float32, device=device)
+    else:
+        scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
     rows = torch.empty(total_slots, dtype=torch.int32, device=device) if stacked else None
     over_bags("place_slots_kernel", firsts, bags if rows is None else rows, bags, scale, SLOT_ROWS=stacked, MODE=mode)
     return SortedSlots(counts, firsts, bags, scale, rows, row_bases)
