@@ -3,7 +3,8 @@ segment algorithm's row passes.
 
     sort_slots          backward_sweep's count, cumsum and place over bag tiles, every table's indices read in
                         place (the segment algorithm stacks them first and places one bag per program); the place
-                        keeps each slot's stacked row, stacked bag and scale, which the run pass reads
+                        keeps each slot's stacked row and bag (and a mean's 1/bag size; sums get a fill of ones,
+                        not a scattered store per slot), which the run pass reads
     torch.cat           the grads, stacked into one contiguous [sum of bags, dim] block (the run pass takes one
                         pointer and one stride; strided views are read once, here)
     zero_untouched_rows backward_triton's zero fill of the rows no index names
