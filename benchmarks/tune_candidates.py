@@ -6,7 +6,8 @@ cache, over any record it held.
 
 MODEL is a model benchmark (benchmarks.run BENCHMARKS) or a preprocessing module at a batch size, MODULE@BATCH
 (benchmarks.models.preprocessing FACTORIES), e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
-'embedding_bags_backward_sweep={"ROWS": 32, "SLOTS": 32, "BLOCK_D": 128, "num_warps": 4, "num_stages": 1}'` or
+'embedding_bags_backward_runs={"BLOCK_N": 8, "BLOCK_D": 128, "ITEMS_PER_PROGRAM": 4, "num_warps": 1,
+"num_stages": 1}'` or
 `python -m benchmarks.tune_candidates map_id@2048 map_id 'map_id_triton={"SEARCH": "kary", "BUCKET_BITS": 16,
 "FANOUT": 8, "BLOCK": 512, "num_warps": 4}'`.
 With --check-model the stored records are then checked in the model (model_check.keep_what_helps): a record the
