@@ -92,8 +92,8 @@ run_phase() {
 }
 
 if [ "${1:-}" = --phase ]; then run_phase "$2"; exit; fi
-python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
 ends=$((SECONDS + ${DEADLINE:-0} - ${RESERVE:-30}))
+python3 -m pip install -q --no-deps --no-build-isolation . > "$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; exit 1; }
 for phase in "$@"; do
   if [ -z "${DEADLINE:-}" ]; then bash "$0" --phase "$phase"; continue; fi
   left=$((ends - SECONDS))
