@@ -212,3 +212,14 @@ def test_sweep_refuses_strided_grads_and_says_why():
     assert "strided grads" in sweep.supports(problem, SMALL_SWEEP) and not sweep.genomes(problem)
     assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_triton").supports(problem, SMALL_BACKWARD) is None
     assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs").supports(problem, SMALL_RUNS) is None
+
+
+@pytest.mark.parametrize("dim_name", ["rows", "indices", "bags"])
+def test_bag_tile_backwards_refuse_what_int32_cannot_index(dim_name):
+    _, indices, offsets, grads = tables(9, False)
+    problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, (grads, indices, offsets, list(ROWS), 0, False), {})
+    huge = dataclasses.replace(problem, dims=tuple((n, 2**31 if n == dim_name else v) for n, v in problem.dims))
+    for name, genome in (("embedding_bags_backward_sweep", SMALL_SWEEP), ("embedding_bags_backward_runs", SMALL_RUNS)):
+        implementation = EMBEDDING_BAGS_BACKWARD.implementation(name)
+        assert implementation.supports(problem, genome) is None
+        assert "int32" in implementation.supports(huge, genome)

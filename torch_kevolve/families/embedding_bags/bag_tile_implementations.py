@@ -57,9 +57,9 @@ def _builder(algorithm: str, genome_space: GenomeSpace) -> Callable[[Problem, Ge
 
 
 def _fits_the_sort(problem: Problem, genome: Genome) -> str | None:
-    """Slots and stacked rows fit int32; tiles no wider than the rows need (the single-table rule)."""
-    if max(problem.dim("rows"), problem.dim("indices")) > MAX_SLOTS:
-        return "the bag-tile sort indexes rows and slots with int32"
+    """Slots, stacked rows and stacked bags fit int32; tiles no wider than the rows need (the single-table rule)."""
+    if max(problem.dim("rows"), problem.dim("indices"), problem.dim("bags")) > MAX_SLOTS:
+        return "the bag-tile sort indexes rows, slots and bags with int32"
     return single._tile_fits(problem, genome)
 
 
