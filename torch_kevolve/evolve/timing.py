@@ -19,11 +19,6 @@ def median_us(fn: Callable[[], object], device: torch.device) -> float:
     return _time_us(fn, device, "median")
 
 
-def fastest_us(fn: Callable[[], object], device: torch.device) -> float:
-    """Fastest run time of `fn` in microseconds, measured as `median_us` measures (a bound: load only slows runs)."""
-    return _time_us(fn, device, "min")
-
-
 def paired_us(candidate: Callable[[], object], reference: Callable[[], object], device: torch.device) -> tuple[float, float, str]:
     """(candidate us, reference us, method): both medians by one method, graphed where both can be captured,
     else launch by launch (`graphed_us` / `median_us`)."""
