@@ -1,6 +1,9 @@
 """Random inputs of the pointwise family: tensors by distribution, and example calls per overload."""
 from __future__ import annotations
 
+import itertools
+from typing import Iterator
+
 import torch
 
 from .table import ALWAYS_BOOL, BOOL, FLOAT, INT_TO_FLOAT, INTEGRAL, PointwiseOp
@@ -76,26 +79,24 @@ def _argument(argument, name: str, shape, dtype: torch.dtype, op: PointwiseOp, g
     raise AssertionError(f"no example value for {name} ({kind})")
 
 
-def example_arguments(overload, op: PointwiseOp, shape: tuple[int, int] = EXAMPLE_SHAPE) -> list[tuple]:
+def example_arguments(overload, op: PointwiseOp, shape: tuple[int, int] = EXAMPLE_SHAPE) -> Iterator[tuple]:
     """Example argument lists of `overload` (schema order) for each example dtype: all tensors of
     `shape` contiguous, all strided, and the first of `shape` with the others broadcast rows of
-    shape[-1:]; the out destination shaped like the result."""
-    calls = []
+    shape[-1:]; the out destination shaped like the result. Drawn one call at a time, as they are asked for."""
     schema = overload._schema.arguments
-    for dtype in _example_dtypes(op):
-        for contiguous, broadcast in ((True, False), (False, False), (True, True)):
-            g = torch.Generator().manual_seed(len(calls))
-            args = []
-            for position, argument in enumerate(schema):
-                name = argument.name
-                written = argument.alias_info is not None and argument.alias_info.is_write
-                if written and name != "self":
-                    args.append(None)
-                    continue
-                operand_shape = shape[-1:] if broadcast and position > 0 else shape
-                args.append(_argument(argument, name, operand_shape, dtype, op, g, contiguous))
-            calls.append(args)
-    return [tuple(_with_destination(overload, op, args)) for args in calls]
+    layouts = ((True, False), (False, False), (True, True))
+    for index, (dtype, (contiguous, broadcast)) in enumerate(itertools.product(_example_dtypes(op), layouts)):
+        g = torch.Generator().manual_seed(index)
+        args = []
+        for position, argument in enumerate(schema):
+            name = argument.name
+            written = argument.alias_info is not None and argument.alias_info.is_write
+            if written and name != "self":
+                args.append(None)
+                continue
+            operand_shape = shape[-1:] if broadcast and position > 0 else shape
+            args.append(_argument(argument, name, operand_shape, dtype, op, g, contiguous))
+        yield tuple(_with_destination(overload, op, args))
 
 
 def _with_destination(overload, op: PointwiseOp, args: list) -> list:
