@@ -1,6 +1,7 @@
 """`kevolve cache import`: records enter the user cache only after hash, version, device and correctness checks."""
 import dataclasses
 import json
+import re
 
 import torch
 
@@ -33,6 +34,7 @@ def test_import_checks_each_record_and_keeps_the_sound_ones(tmp_path, capsys):
     assert [r.key for r in UserStore(cache).records()] == [good.key]
     assert "source hash mismatch" in out and f"measured on {foreign.key.device}" in out
     assert "imported 1 records, refused 2" in out
+    assert re.search(rf"imported {good.key.digest} .* \(\d+ s\)", out)  # what each check cost, to plan GPU time
 
 
 class FailingJudge:

@@ -3,6 +3,7 @@ source hash, torch/triton/family versions, kernel source and genome, the device 
 and a correctness run of each kernel on this device."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ def import_records(path: Path, store: UserStore, judge: Evaluator, say: Callable
     here = DeviceInfo.of(judge.config.device)
     imported = refused = 0
     for record in read_records(path):
+        started = time.monotonic()
         reason = _refusal(record, dispatcher, here)
         if reason is None:
             family = families[record.key.family]
@@ -32,12 +34,13 @@ def import_records(path: Path, store: UserStore, judge: Evaluator, say: Callable
                                               problem_of(record.key)))
             if result.status not in (Status.OK, Status.UNMEASURED):
                 reason = f"correctness run on {here.name}: {result.status.value}: {result.error[:200]}"
+        checked = f"{time.monotonic() - started:.0f} s"
         if reason:
             refused += 1
-            say(f"  refused {record.key.digest} {record.key.short()}: {reason}")
+            say(f"  refused {record.key.digest} {record.key.short()} ({checked}): {reason}")
         else:
             imported += store.put(record)
-            say(f"  imported {record.key.digest} {record.key.short()}")
+            say(f"  imported {record.key.digest} {record.key.short()} ({checked})")
     return imported, refused
 
 
