@@ -12,6 +12,7 @@ echo "$*" >> "$CALLS"
 case "$*" in
   *"cache import"*) sleep 60 ;;
   *"cache export"*) echo exported > "${@: -1}" ;;
+  *tune_candidates*) printf '%s\n' "$@" > "$CALLS.arguments" ;;
 esac
 """
 
@@ -54,3 +55,13 @@ def test_micro_runs_every_microbenchmark_or_those_named(tmp_path):
     benches = [line.split()[1] for line in calls.read_text().splitlines() if line.split()[1].startswith("benchmarks.")]
     assert benches == ["benchmarks.tbe", "benchmarks.interaction", "benchmarks.fm_interaction", "benchmarks.jagged",
                        "benchmarks.tbe", "benchmarks.jagged"]
+
+
+def test_candidates_reach_tune_candidates_one_argument_each(tmp_path):
+    """Genomes hold spaces and quotes: each line of CANDIDATES must arrive as one argument."""
+    runs = 'embedding_bags_backward_runs={"BLOCK_N": 8, "BLOCK_D": 128, "ITEMS_PER_PROGRAM": 4, "num_warps": 1}'
+    segment = 'embedding_bags_backward_triton={"algorithm": "segment", "BLOCK_N": 8}'
+    _, _, calls = run_gpu_script(tmp_path, "candidates:dlrm:embedding_bags_backward", CANDIDATES=f"{runs}\n{segment}")
+    arguments = (tmp_path / "calls.log.arguments").read_text().splitlines()
+    assert arguments == ["-m", "benchmarks.tune_candidates", "dlrm", "embedding_bags_backward", runs, segment,
+                         "--check-model"]
