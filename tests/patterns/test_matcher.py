@@ -1,7 +1,8 @@
 """The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast), groups of
-F.embedding_bag calls and WuKong's factorization-machine product x @ (xᵀ @ y) in Dynamo's graph and replaces them
-by kevolve::pairwise_dots, kevolve::embedding_bags and kevolve::fm_interaction with the same value (and
-gradients); anything not exactly the pattern is left alone."""
+F.embedding_bag calls, WuKong's factorization-machine product x @ (xᵀ @ y) and F.embedding lookups of trained
+tables in Dynamo's graph and replaces them by kevolve::pairwise_dots, kevolve::embedding_bags,
+kevolve::fm_interaction and kevolve::embedding with the same value (and gradients); anything not exactly the
+pattern is left alone."""
 import operator
 
 import pytest
@@ -16,6 +17,7 @@ from torch_kevolve.patterns import rewrite_patterns
 PAIRWISE_DOTS = torch.ops.kevolve.pairwise_dots.default
 EMBEDDING_BAGS = torch.ops.kevolve.embedding_bags.default
 FM_INTERACTION = torch.ops.kevolve.fm_interaction.default
+EMBEDDING = torch.ops.kevolve.embedding.default
 
 
 def dynamo_graph(fn, inputs, rewrite=True):
@@ -51,9 +53,54 @@ def test_dcnv2_has_its_tables_batched_and_no_interaction():
     torch.testing.assert_close(got, model(*inputs))
 
 
-def test_models_without_either_pattern_are_left_alone():
+def test_the_seq_models_lookups_become_embedding_ops_and_nothing_else():
     model, inputs = seq_tiny("cpu")
-    assert dynamo_graph(model, inputs)[0] == []
+    replaced, targets, got = dynamo_graph(model, inputs)
+    assert set(replaced) == {"embedding"} and F.embedding not in targets
+    assert targets.count(EMBEDDING) == len(replaced)
+    torch.testing.assert_close(got, model(*inputs))
+
+
+def lookups(**kwargs):
+    """fn(weight, other) adding the rows of both at LOOKUP_IDX, F.embedding's `kwargs` for the first."""
+    return lambda w, other: (F.embedding(LOOKUP_IDX, w, **kwargs) * F.embedding(LOOKUP_IDX % 5, other)).tanh()
+
+
+LOOKUP_IDX = torch.tensor([[0, 3, 5], [5, 5, 1]])
+TABLE, OTHER = torch.randn(7, 4, generator=torch.Generator().manual_seed(2)), torch.randn(5, 4)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 5, -1])
+def test_lookups_become_embedding_ops_with_equal_values_and_gradients(padding_idx):
+    fn = lookups(padding_idx=padding_idx)
+    weights = [TABLE.clone().requires_grad_(), OTHER.clone().requires_grad_()]
+    replaced, targets, got = dynamo_graph(fn, weights)
+    assert replaced == ["embedding", "embedding"] and F.embedding not in targets
+    want_weights = [w.detach().clone().requires_grad_() for w in weights]
+    want = fn(*want_weights)
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    want.sum().backward()
+    for a, b in zip(weights, want_weights):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+LOOKUP_NEAR_MISSES = {  # name: (F.embedding's keyword arguments, whether the table is trained)
+    "max_norm": ({"max_norm": 1.0}, True),
+    "scale_grad_by_freq": ({"scale_grad_by_freq": True}, True),
+    "sparse gradient": ({"sparse": True}, True),
+    "no gradient": ({}, False),
+}
+
+
+@pytest.mark.parametrize("name", list(LOOKUP_NEAR_MISSES))
+def test_lookup_near_misses_are_left_alone(name):
+    kwargs, trained = LOOKUP_NEAR_MISSES[name]
+    fn = lambda w: F.embedding(LOOKUP_IDX, w, **kwargs).tanh()  # noqa: E731
+    weight = TABLE.clone().requires_grad_(trained)
+    replaced, targets, got = dynamo_graph(fn, (weight,))
+    assert replaced == [] and EMBEDDING not in targets
+    torch.testing.assert_close(got, fn(weight))
 
 
 G = torch.Generator().manual_seed(1)

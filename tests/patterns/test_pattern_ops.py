@@ -190,3 +190,60 @@ def test_bucketize_clamp_offset_fake_is_contiguous_int64():
         out = op(x.t(), borders, column, column, True)
     assert (out.shape, out.dtype, out.is_contiguous()) == ((4, 9), torch.int64, True)
     assert torch_kevolve.patterns.is_pattern_op(op)
+
+
+EMB_WEIGHT = torch.randn(6, 3, generator=g, dtype=torch.float64)
+EMB_INDICES = torch.tensor([[0, 5, 5], [2, 0, 1]])  # 5 twice, 3 and 4 never
+EMB_GRAD = torch.randn(2, 3, 3, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("padding_idx", [-1, 5, 0])
+@pytest.mark.parametrize("index_dtype", [torch.int64, torch.int32])
+def test_embedding_and_its_gradient_match_one_hot_products(padding_idx, index_dtype):
+    one_hot = torch.eye(6, dtype=torch.float64)[EMB_INDICES]  # [2, 3, 6]
+    weight = EMB_WEIGHT.clone().requires_grad_()
+    out = torch.ops.kevolve.embedding(weight, EMB_INDICES.to(index_dtype), padding_idx)
+    torch.testing.assert_close(out, one_hot @ EMB_WEIGHT)
+    out.backward(EMB_GRAD)
+    want = torch.einsum("bnr,bnd->rd", one_hot, EMB_GRAD)
+    if padding_idx >= 0:
+        want[padding_idx] = 0
+    torch.testing.assert_close(weight.grad, want)
+
+
+def test_embedding_fakes_match_real_outputs():
+    mode = FakeTensorMode()
+    weight, indices, grad = (mode.from_tensor(t) for t in (EMB_WEIGHT, EMB_INDICES, EMB_GRAD))
+    with mode:
+        fakes = (torch.ops.kevolve.embedding(weight, indices, -1),
+                 torch.ops.kevolve.embedding_backward(grad, indices, 6, -1, False))
+    reals = (torch.ops.kevolve.embedding(EMB_WEIGHT, EMB_INDICES, -1),
+             torch.ops.kevolve.embedding_backward(EMB_GRAD, EMB_INDICES, 6, -1, False))
+    for fake, real in zip(fakes, reals):
+        assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
+
+
+def test_inductors_decompositions_leave_the_embedding_backward_op_whole():
+    """The reason the op exists: under Inductor's decomposition table aten.embedding's backward would be
+    decomposed into a scatter before any post-grad pass; kevolve::embedding_backward is not."""
+    from torch._functorch.aot_autograd import aot_module_simplified
+    from torch._inductor.decomposition import select_decomp_table
+
+    seen = []
+
+    def compiler(graph_module, _):
+        seen.extend(str(n.target) for n in graph_module.graph.nodes if n.op == "call_function")
+        return graph_module.forward
+
+    def backend(gm, example_inputs):
+        return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler,
+                                     decompositions=select_decomp_table())
+
+    torch._dynamo.reset()
+    weight = EMB_WEIGHT.float().requires_grad_()
+    torch.compile(lambda w: torch.ops.kevolve.embedding(w, EMB_INDICES, 2).sum(), backend=backend)(weight).backward()
+    torch._dynamo.reset()
+    assert "kevolve.embedding_backward.default" in seen
+    assert not any("embedding_dense_backward" in t or "index_put" in t for t in seen)
+    assert torch_kevolve.patterns.STANDS_FOR[torch.ops.kevolve.embedding_backward.default] == \
+        torch.ops.aten.embedding_dense_backward.default

@@ -18,7 +18,7 @@ from ..families.base import Abstraction, Implementation, KernelFamily, Unsupport
 from ..families.checking import check_kernel
 from ..families.symbolic_sizes import is_symbolic
 from ..key import DeviceInfo, OpKey, Problem
-from ..patterns import epilogues, is_pattern_op, meaning
+from ..patterns import STANDS_FOR, epilogues, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
 from ..patterns import ops as pattern_ops
 from . import decisions, fusion, rewrite, size_hints
@@ -57,7 +57,8 @@ class KevolvePass(CustomGraphPass):
     """Visit every ATen node; replace it by our kernel only where the cache says ours is faster (or, with
     `transfer`, where a near solved key's winner passes the correctness check on this key).
 
-    A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern.
+    A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern; one that
+    stands for an ATen overload (STANDS_FOR) is offered to the families as that overload.
     With options.patterns, epilogue patterns (patterns.epilogues: a product or a search and the ops after it) are
     offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own (or,
     for an epilogue that asks for it, Epilogue.respell, the op's meaning takes their place and is visited).
@@ -160,9 +161,13 @@ class KevolvePass(CustomGraphPass):
 
     def _visit_all(self, graph: Graph, nodes: list[Node], label: str) -> None:
         for node in nodes:
-            if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
-                if not self._visit(graph, node, label) and is_pattern_op(node.target):
-                    self._visit_all(graph, self._decompose(graph, node, label), label)
+            if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+                continue
+            target = STANDS_FOR.get(node.target, node.target)
+            if is_pattern_op(target) and family_for(target) is None:  # no call to offer: kept for its backward
+                self._visit_all(graph, self._decompose(graph, node, label), label)
+            elif not self._visit(graph, node, label, target) and is_pattern_op(node.target):
+                self._visit_all(graph, self._decompose(graph, node, label), label)
 
     @staticmethod
     def _decompose(graph: Graph, node: Node, label: str, overload=None, args: list | None = None) -> list[Node]:

@@ -1,5 +1,6 @@
 """The pre-grad pattern pass: finds multi-node patterns in a Dynamo FX graph (torch-level IR) and replaces
-each by its pattern op, so that AOTAutograd traces the op (and its backward op) instead of the pattern.
+each by its pattern op, so that AOTAutograd traces the op (and its backward op) instead of the pattern. (An
+F.embedding call becomes kevolve::embedding for its backward op alone: see that op.)
 
 A Pattern is data: `match(node)` recognises the pattern ending at `node` (exact structure only) and
 `replace(graph, match)` inserts the call that computes the same value.
@@ -117,22 +118,29 @@ def _replace_pairwise_dots(graph: Graph, match: Match) -> Node:
 
 PAIRWISE_DOTS = Pattern("pairwise_dots", _match_pairwise_dots, _replace_pairwise_dots)
 
-_EMBEDDING_BAG_SIGNATURE = inspect.signature(F.embedding_bag)
 _POOLING_MODES = {"sum": 0, "mean": 1}
+
+
+def _call_arguments(node: Node, function) -> dict | None:
+    """The arguments of a call of `function` at `node` by parameter name, defaults filled in; None where `node`
+    is no such call or its arguments do not bind."""
+    if not (node.op == "call_function" and node.target is function):
+        return None
+    try:
+        bound = inspect.signature(function).bind(*node.args, **node.kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 def _embedding_bag_call(node: Node) -> dict | None:
     """The arguments of an F.embedding_bag call the embedding_bags op can take (sum or mean of a 2-D float
     weight, 1-D integer indices with 1-D offsets, no max_norm, scaling by frequency, sparse gradient,
     per-sample weights or padding index), else None."""
-    if not (node.op == "call_function" and node.target is F.embedding_bag):
+    call = _call_arguments(node, F.embedding_bag)
+    if call is None:
         return None
-    try:
-        bound = _EMBEDDING_BAG_SIGNATURE.bind(*node.args, **node.kwargs)
-    except TypeError:
-        return None
-    bound.apply_defaults()
-    call = dict(bound.arguments)
     weight, indices, offsets = (_value(call[k]) for k in ("weight", "input", "offsets"))
     tensors = all(isinstance(call[k], Node) for k in ("weight", "input", "offsets"))
     if not (tensors and isinstance(weight, torch.Tensor) and weight.dim() == 2 and weight.is_floating_point()
@@ -236,7 +244,34 @@ def _replace_fm_interaction(graph: Graph, match: Match) -> Node:
 
 
 FM_INTERACTION = Pattern("fm_interaction", _match_fm_interaction, _replace_fm_interaction)
-PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION)
+def _match_embedding(node: Node) -> Match | None:
+    """An F.embedding call of a 2-D float weight that requires grad at integer indices of any shape, with no
+    max_norm, scaling by frequency or sparse gradient (its backward is then aten.embedding_dense_backward)."""
+    call = _call_arguments(node, F.embedding)
+    if call is None:
+        return None
+    weight, indices, padding_idx = _value(call["weight"]), _value(call["input"]), call["padding_idx"]
+    if not (isinstance(call["weight"], Node) and isinstance(call["input"], Node) and isinstance(weight, torch.Tensor)
+            and weight.dim() == 2 and weight.is_floating_point() and weight.requires_grad
+            and isinstance(indices, torch.Tensor) and indices.dtype in (torch.int32, torch.int64)):
+        return None
+    if call["max_norm"] is not None or call["scale_grad_by_freq"] is not False or call["sparse"] is not False:
+        return None
+    rows = weight.shape[0]
+    if padding_idx is not None and not (isinstance(padding_idx, int) and -rows <= padding_idx < rows):
+        return None
+    padding = -1 if padding_idx is None else padding_idx % rows  # F.embedding's normalisation
+    return Match(node, (node,), {"weight": call["weight"], "indices": call["input"], "padding_idx": padding})
+
+
+def _replace_embedding(graph: Graph, match: Match) -> Node:
+    b = match.bindings
+    return insert_call(graph, "call_function", torch.ops.kevolve.embedding.default,
+                       (b["weight"], b["indices"], b["padding_idx"]), match.root)
+
+
+EMBEDDING = Pattern("embedding", _match_embedding, _replace_embedding)
+PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION, EMBEDDING)
 
 
 def rewrite_patterns(gm: GraphModule, patterns: Sequence[Pattern] = PATTERNS) -> list[str]:

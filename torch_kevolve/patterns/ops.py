@@ -217,9 +217,63 @@ def _(values, ends, kept, offsets, total):
     return values.new_empty((total, *values.shape[1:]))
 
 
+def embedding_meaning(weight: torch.Tensor, indices: torch.Tensor, padding_idx: int) -> torch.Tensor:
+    """aten.embedding of weight's rows at indices (kept out of meanings.py like addmm_relu_meaning)."""
+    return torch.ops.aten.embedding.default(weight, indices, padding_idx)
+
+
+def embedding_backward_meaning(grad: torch.Tensor, indices: torch.Tensor, num_weights: int, padding_idx: int,
+                               scale_grad_by_freq: bool) -> torch.Tensor:
+    """aten.embedding_dense_backward (kept out of meanings.py like addmm_relu_meaning). Put back after autograd,
+    it is traced with Inductor's decompositions (rewrite.replace_node), so Inductor compiles what it would have."""
+    return torch.ops.aten.embedding_dense_backward.default(grad, indices, num_weights, padding_idx, scale_grad_by_freq)
+
+
+@torch.library.custom_op("kevolve::embedding", mutates_args=())
+def embedding(weight: torch.Tensor, indices: torch.Tensor, padding_idx: int) -> torch.Tensor:
+    """Rows of a 2-D weight at integer indices of any shape -> [*indices.shape, weight.shape[1]]; padding_idx
+    (-1: none) gets no gradient. It exists for its backward: AOTAutograd decomposes aten.embedding's dense
+    backward before any post-grad pass could see it, but not this op's (kevolve::embedding_backward)."""
+    return embedding_meaning(weight, indices, padding_idx)
+
+
+@embedding.register_fake
+def _(weight, indices, padding_idx):
+    return weight.new_empty((*indices.shape, weight.shape[1]))
+
+
+@torch.library.custom_op("kevolve::embedding_backward", mutates_args=())
+def embedding_backward(grad: torch.Tensor, indices: torch.Tensor, num_weights: int, padding_idx: int,
+                       scale_grad_by_freq: bool) -> torch.Tensor:
+    """The dense [num_weights, dim] weight gradient of kevolve::embedding: aten.embedding_dense_backward, which
+    it stands for (STANDS_FOR), with the same arguments."""
+    return embedding_backward_meaning(grad, indices, num_weights, padding_idx, scale_grad_by_freq)
+
+
+@embedding_backward.register_fake
+def _(grad, indices, num_weights, padding_idx, scale_grad_by_freq):
+    return grad.new_empty(num_weights, grad.shape[-1])
+
+
+def _save_embedding(ctx, inputs, output) -> None:
+    weight, indices, padding_idx = inputs
+    ctx.num_weights, ctx.padding_idx = weight.shape[0], padding_idx
+    ctx.save_for_backward(indices)
+
+
+def _embedding_grad(ctx, grad):
+    (indices,) = ctx.saved_tensors
+    return torch.ops.kevolve.embedding_backward(grad, indices, ctx.num_weights, ctx.padding_idx, False), None, None
+
+
+embedding.register_autograd(_embedding_grad, setup_context=_save_embedding)
+
+
 MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.addmm_relu.default: addmm_relu_meaning,
     torch.ops.kevolve.bucketize_clamp_offset.default: bucketize_clamp_offset_meaning,
+    torch.ops.kevolve.embedding.default: embedding_meaning,
+    torch.ops.kevolve.embedding_backward.default: embedding_backward_meaning,
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
@@ -228,6 +282,12 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.map_id.default: map_id_meaning,
     torch.ops.kevolve.pairwise_dots.default: pairwise_dots_meaning,
     torch.ops.kevolve.pairwise_dots_backward.default: pairwise_dots_backward_meaning,
+}
+
+
+# Pattern ops that stand for one ATen overload of the same arguments: offered to the families as that overload.
+STANDS_FOR: dict[torch._ops.OpOverload, torch._ops.OpOverload] = {
+    torch.ops.kevolve.embedding_backward.default: torch.ops.aten.embedding_dense_backward.default,
 }
 
 
