@@ -244,6 +244,8 @@ def _replace_fm_interaction(graph: Graph, match: Match) -> Node:
 
 
 FM_INTERACTION = Pattern("fm_interaction", _match_fm_interaction, _replace_fm_interaction)
+
+
 def _match_embedding(node: Node) -> Match | None:
     """An F.embedding call of a 2-D float weight that requires grad at integer indices of any shape, with no
     max_norm, scaling by frequency or sparse gradient (its backward is then aten.embedding_dense_backward)."""
