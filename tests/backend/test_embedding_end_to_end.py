@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from torch._inductor.utils import run_and_get_code
 
+from tests.backend.test_end_to_end import train
 from torch_kevolve.backend.decisions import collect_decisions
 
 BACKWARD = "aten.embedding_dense_backward.default"
@@ -32,29 +33,16 @@ def _inputs():
     return torch.randint(0, 12, (6, 3), generator=g), torch.randint(0, 5, (6, 3), generator=g)
 
 
-def _train(model, steps=2):
-    """A few SGD steps; the losses and the final gradients."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = model(*_inputs())
-        loss.backward()
-        losses.append(loss.detach())
-        opt.step()
-    return torch.stack(losses), [p.grad.clone() for p in model.parameters()]
-
-
 def _train_against_eager(options):
     """Trains a compiled twin next to eager and checks them equal; the kevolve decisions and Inductor's code."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = Lookups()
     twin = copy.deepcopy(model)
-    want_losses, want_grads = _train(model)
+    want_losses, want_grads = train(model, _inputs())
     compiled = torch.compile(twin, backend="kevolve", options=options)
     with collect_decisions() as decisions:
-        (got_losses, got_grads), code = run_and_get_code(_train, compiled)
+        (got_losses, got_grads), code = run_and_get_code(train, compiled, _inputs())
     torch.testing.assert_close(got_losses, want_losses, rtol=1e-5, atol=1e-6)
     for got, want in zip(got_grads, want_grads):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)

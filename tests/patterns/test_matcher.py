@@ -62,7 +62,8 @@ def test_the_seq_models_lookups_become_embedding_ops_and_nothing_else():
 
 
 def lookups(**kwargs):
-    """fn(weight, other) adding the rows of both at LOOKUP_IDX, F.embedding's `kwargs` for the first."""
+    """fn(weight, other): tanh of the product of both tables' rows at LOOKUP_IDX, F.embedding's `kwargs` for the
+    first."""
     return lambda w, other: (F.embedding(LOOKUP_IDX, w, **kwargs) * F.embedding(LOOKUP_IDX % 5, other)).tanh()
 
 

@@ -59,8 +59,9 @@ def test_autograd_formula_passes_gradcheck():
     assert torch.autograd.gradcheck(lambda t: torch.ops.kevolve.pairwise_dots(t, FIRST, SECOND), (x,))
 
 
-def aot_targets(fn, *inputs) -> list[str]:
-    """The call_function targets of the forward and backward ATen graphs of one compiled fn(*inputs).sum()."""
+def aot_targets(fn, *inputs, decompositions=None) -> list[str]:
+    """The call_function targets of the forward and backward ATen graphs of one compiled fn(*inputs).sum(), traced
+    with `decompositions` (a decomposition table; none by default)."""
     seen = []
 
     def backend(gm, example_inputs):
@@ -69,7 +70,8 @@ def aot_targets(fn, *inputs) -> list[str]:
         def compiler(graph_module, _):
             seen.extend(str(n.target) for n in graph_module.graph.nodes if n.op == "call_function")
             return graph_module.forward
-        return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler)
+        return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler,
+                                     decompositions=decompositions)
 
     torch._dynamo.reset()
     torch.compile(lambda *a: fn(*a).sum(), backend=backend)(*inputs).backward()
@@ -226,23 +228,10 @@ def test_embedding_fakes_match_real_outputs():
 def test_inductors_decompositions_leave_the_embedding_backward_op_whole():
     """The reason the op exists: under Inductor's decomposition table aten.embedding's backward would be
     decomposed into a scatter before any post-grad pass; kevolve::embedding_backward is not."""
-    from torch._functorch.aot_autograd import aot_module_simplified
     from torch._inductor.decomposition import select_decomp_table
 
-    seen = []
-
-    def compiler(graph_module, _):
-        seen.extend(str(n.target) for n in graph_module.graph.nodes if n.op == "call_function")
-        return graph_module.forward
-
-    def backend(gm, example_inputs):
-        return aot_module_simplified(gm, example_inputs, fw_compiler=compiler, bw_compiler=compiler,
-                                     decompositions=select_decomp_table())
-
-    torch._dynamo.reset()
-    weight = EMB_WEIGHT.float().requires_grad_()
-    torch.compile(lambda w: torch.ops.kevolve.embedding(w, EMB_INDICES, 2).sum(), backend=backend)(weight).backward()
-    torch._dynamo.reset()
+    seen = aot_targets(lambda w: torch.ops.kevolve.embedding(w, EMB_INDICES, 2), EMB_WEIGHT.float().requires_grad_(),
+                       decompositions=select_decomp_table())
     assert "kevolve.embedding_backward.default" in seen
     assert not any("embedding_dense_backward" in t or "index_put" in t for t in seen)
     assert torch_kevolve.patterns.STANDS_FOR[torch.ops.kevolve.embedding_backward.default] == \

@@ -164,9 +164,8 @@ class KevolvePass(CustomGraphPass):
             if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
                 continue
             target = STANDS_FOR.get(node.target, node.target)
-            if is_pattern_op(target) and family_for(target) is None:  # no call to offer: kept for its backward
-                self._visit_all(graph, self._decompose(graph, node, label), label)
-            elif not self._visit(graph, node, label, target) and is_pattern_op(node.target):
+            kept_for_its_backward = is_pattern_op(target) and family_for(target) is None  # no call to offer
+            if (kept_for_its_backward or not self._visit(graph, node, label, target)) and is_pattern_op(node.target):
                 self._visit_all(graph, self._decompose(graph, node, label), label)
 
     @staticmethod
