@@ -7,6 +7,7 @@ A Pattern is data: `match(node)` recognises the pattern ending at `node` (exact 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import operator
 from dataclasses import dataclass
@@ -121,13 +122,19 @@ PAIRWISE_DOTS = Pattern("pairwise_dots", _match_pairwise_dots, _replace_pairwise
 _POOLING_MODES = {"sum": 0, "mean": 1}
 
 
+@functools.cache
+def _signature(function) -> inspect.Signature:
+    """`function`'s signature, built once per function."""
+    return inspect.signature(function)
+
+
 def _call_arguments(node: Node, function) -> dict | None:
     """The arguments of a call of `function` at `node` by parameter name, defaults filled in; None where `node`
     is no such call or its arguments do not bind."""
     if not (node.op == "call_function" and node.target is function):
         return None
     try:
-        bound = inspect.signature(function).bind(*node.args, **node.kwargs)
+        bound = _signature(function).bind(*node.args, **node.kwargs)
     except TypeError:
         return None
     bound.apply_defaults()
