@@ -18,7 +18,7 @@ from ..families.base import Abstraction, Implementation, KernelFamily, Unsupport
 from ..families.checking import check_kernel
 from ..families.symbolic_sizes import is_symbolic
 from ..key import DeviceInfo, OpKey, Problem
-from ..patterns import STANDS_FOR, epilogues, is_pattern_op, meaning
+from ..patterns import STANDS_FOR, epilogues, gradient_sums, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
 from ..patterns import ops as pattern_ops
 from . import decisions, fusion, rewrite, size_hints
@@ -59,8 +59,9 @@ class KevolvePass(CustomGraphPass):
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern; one that
     stands for an ATen overload (STANDS_FOR) is offered to the families as that overload.
-    With options.patterns, epilogue patterns (patterns.epilogues: a product or a search and the ops after it) are
-    offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own (or,
+    With options.patterns, a sum of two embedding gradients of one table becomes one backward over both lookups
+    (patterns.gradient_sums) before anything is visited, and epilogue patterns (patterns.epilogues: a product or a
+    search and the ops after it) are offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own (or,
     for an epilogue that asks for it, Epilogue.respell, the op's meaning takes their place and is visited).
     """
 
@@ -79,10 +80,31 @@ class KevolvePass(CustomGraphPass):
 
     def __call__(self, graph: Graph) -> None:
         label = "backward" if any(n.op == "placeholder" and n.name.startswith("tangents") for n in graph.nodes) else "forward"
+        if self.options.patterns:
+            self._merge_gradient_sums(graph, label)
         nodes = list(graph.nodes)
         respelled = self._fuse_epilogues(graph, label) if self.options.patterns else []
         self._visit_all(graph, [n for n in nodes if not n._erased] + respelled, label)  # not the kernels spliced in
         graph.lint()
+
+    def _merge_gradient_sums(self, graph: Graph, label: str) -> None:
+        """Replace each sum of two embedding gradients of one table by one backward over both lookups
+        (patterns.gradient_sums); a sum whose splice fails stays as it was."""
+        for node in list(graph.nodes):
+            found = None if node._erased else gradient_sums.find_gradient_sum(node)
+            if found is None:
+                continue
+            try:
+                rewrite.replace_node(graph, node, gradient_sums.merged_embedding_backward, list(found.args))
+            except Exception as e:  # the graph is left unchanged; the user's compile must not break
+                if not self.options.fallback:
+                    raise
+                log.warning("kevolve: %s left as it was: merging its embedding gradients failed: %s", node.name, e)
+                continue
+            graph.erase_node(found.first)
+            graph.erase_node(found.second)
+            log.debug("kevolve: %s %s: two embedding gradients of one table merged into one backward", label,
+                      node.name)
 
     def _fuse_epilogues(self, graph: Graph, label: str) -> list[Node]:
         """Offer each epilogue to the cache as one call; the nodes of the meanings put back for unclaimed
