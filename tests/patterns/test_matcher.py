@@ -1,8 +1,9 @@
 """The pre-grad pattern pass finds the DLRM dot interaction (fp32 and under bf16 autocast), groups of
 F.embedding_bag calls, WuKong's factorization-machine product x @ (xᵀ @ y) and F.embedding lookups of trained
 tables in Dynamo's graph and replaces them by kevolve::pairwise_dots, kevolve::embedding_bags,
-kevolve::fm_interaction and kevolve::embedding with the same value (and gradients); anything not exactly the
-pattern is left alone."""
+kevolve::fm_interaction and kevolve::embedding with the same value (and gradients), and the seq model's attention
+input by a broadcast linear (tests/patterns/test_broadcast_linear.py); anything not exactly the pattern is left
+alone."""
 import operator
 
 import pytest
@@ -53,11 +54,12 @@ def test_dcnv2_has_its_tables_batched_and_no_interaction():
     torch.testing.assert_close(got, model(*inputs))
 
 
-def test_the_seq_models_lookups_become_embedding_ops_and_nothing_else():
+def test_the_seq_models_lookups_become_embedding_ops_and_its_attention_input_a_broadcast_linear():
     model, inputs = seq_tiny("cpu")
     replaced, targets, got = dynamo_graph(model, inputs)
-    assert set(replaced) == {"embedding"} and F.embedding not in targets
-    assert targets.count(EMBEDDING) == len(replaced)
+    assert set(replaced) == {"embedding", "broadcast_target_linear"} and F.embedding not in targets
+    assert replaced.count("broadcast_target_linear") == 1 and torch.cat in targets  # the top MLP's input stays
+    assert targets.count(EMBEDDING) == len(replaced) - 1
     torch.testing.assert_close(got, model(*inputs))
 
 

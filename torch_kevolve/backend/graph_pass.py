@@ -61,8 +61,9 @@ class KevolvePass(CustomGraphPass):
     stands for an ATen overload (STANDS_FOR) is offered to the families as that overload.
     With options.patterns, a sum of two embedding gradients of one table becomes one backward over both lookups
     (patterns.gradient_sums) before anything is visited, and epilogue patterns (patterns.epilogues: a product or a
-    search and the ops after it) are offered to the cache first, as one call; where none is approved their nodes stay, each visited on its own (or,
-    for an epilogue that asks for it, Epilogue.respell, the op's meaning takes their place and is visited).
+    search and the ops after it) are offered to the cache first, as one call; where none is approved their nodes
+    stay, each visited on its own (or, for an epilogue that asks for it, Epilogue.respell, the op's meaning takes
+    their place and is visited).
     """
 
     def __init__(self, options: KevolveOptions, dispatcher: Dispatcher, transfer: NeighbourTransfer | None = None):
