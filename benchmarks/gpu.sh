@@ -11,8 +11,8 @@
 #   warm:A,B    only the warm of the model benchmarks A, B (BUDGET, EVALS, FAMILIES, WARM_FLAGS e.g. --retune --check-model; every
 #               evaluation printed to warm-A.log),
 #               each stopped after MODEL_TIMEOUT seconds (the DLRM's 7 keys took 235 s on the H200)
-#   host:A,B    where the host time of the forward of the model benchmarks A, B goes (benchmarks.host_time,
-#               host-A-DEV.json): Inductor against kevolve with the caches as they are
+#   host:A,B    where the host time of the forward (HOST_PHASE=train: the training step) of the model benchmarks
+#               A, B goes (benchmarks.host_time, host-A-DEV.json): Inductor against kevolve with the caches as they are
 #   compile:A,B warm-cache compile time of the model benchmarks A, B in fresh processes (benchmarks.compile_time:
 #               Inductor against kevolve, ROUNDS rounds, default 3; compile-time-A-DEV.json)
 #   varying:A,B the model benchmarks A, B (benchmarks/varying.py MODELS) trained on batches of differing lengths: graphs
@@ -64,7 +64,8 @@ run_phase() {
             echo "$name: exit $?"; grep -A8 "^| contender" "$log"; grep "^  best\|evolving\|cannot" "$log"
           done ;;
     host:*) for name in $(echo "${phase#host:}" | tr , ' '); do
-              python3 -m benchmarks.host_time "$name" "$OUT/host-$name-$DEV.json" 2>&1 | tee "$OUT/host-$name.log" \
+              python3 -m benchmarks.host_time "$name" "$OUT/host-$name-$DEV.json" --phase "${HOST_PHASE:-forward}" 2>&1 \
+                | tee "$OUT/host-$name.log" \
                 | grep -v "^W1\|Warning"
             done ;;
     compile:*) for name in $(echo "${phase#compile:}" | tr , ' '); do

@@ -1,8 +1,8 @@
-"""Where the host time of a model's forward goes, Inductor against kevolve: wall time per step with the steps
+"""Where the host time of a model's forward (or training step) goes, Inductor against kevolve: wall time per step with the steps
 issued back to back (one synchronisation at the end, so a step that is host-bound shows its host time), the
 profiler's CPU ops by self time, and cProfile's Python functions by own time.
 
-    python -m benchmarks.host_time NAME OUT.json [--device cuda] [--steps 50]
+    python -m benchmarks.host_time NAME OUT.json [--device cuda] [--steps 50] [--phase forward|train]
 
 NAME is a model of benchmarks.run.BENCHMARKS; kevolve uses the caches as they are (no warm). The profiler and
 cProfile slow the steps they watch: compare their rows between contenders, not with the wall time.
@@ -22,10 +22,11 @@ from typing import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from .harness import forward_step, sync
+from .harness import forward_step, sync, train_step
 from .run import BENCHMARKS
 
 TOP = 30  # rows kept of each profile
+STEPS = {"forward": forward_step, "train": train_step}  # phase -> step(model, inputs)
 
 
 def wall_us(step: Callable[[], object], device: torch.device, steps: int) -> float:
@@ -64,13 +65,13 @@ def python_profile(step: Callable[[], object], device: torch.device, steps: int)
     return text.getvalue()
 
 
-def measure(name: str, device: torch.device, steps: int) -> dict:
-    """contender -> wall time per step, profiler rows and cProfile table of model `name`'s forward."""
+def measure(name: str, device: torch.device, steps: int, phase: str = "forward") -> dict:
+    """contender -> wall time per step, profiler rows and cProfile table of model `name`'s `phase` step."""
     model, inputs = BENCHMARKS[name].factory(str(device))
     result = {}
     for label, compiled in (("inductor", torch.compile(model)), ("kevolve", torch.compile(model, backend="kevolve"))):
         torch._dynamo.reset()
-        step = lambda: forward_step(compiled, inputs)  # noqa: E731 - the step each profile repeats
+        step = lambda: STEPS[phase](compiled, inputs)  # noqa: E731 - the step each profile repeats
         result[label] = {"wall_us": wall_us(step, device, steps), "ops": profiler_rows(step, device, min(steps, 10)),
                          "python": python_profile(step, device, min(steps, 20))}
     return result
@@ -82,16 +83,18 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--device", default="cuda")
     p.add_argument("--steps", type=int, default=50, help="steps of the wall-time loop")
+    p.add_argument("--phase", choices=sorted(STEPS), default="forward", help="the step timed: forward or training")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("benchmarks.host_time on cuda needs a CUDA device; skipped")
         return 0
-    result = measure(args.name, device, args.steps)
-    args.out.write_text(json.dumps({"model": args.name, "device": str(device), "torch": torch.__version__,
+    result = measure(args.name, device, args.steps, args.phase)
+    args.out.write_text(json.dumps({"model": args.name, "phase": args.phase, "device": str(device),
+                                    "torch": torch.__version__,
                                     "command": " ".join(sys.argv), "contenders": result}, indent=1) + "\n")
     for label, r in result.items():
-        print(f"{args.name} {label}: {r['wall_us']:.1f} us per forward step")
+        print(f"{args.name} {label}: {r['wall_us']:.1f} us per {args.phase} step")
         for row in r["ops"][:12]:
             print(f"  {row['self_us']:9.1f} us self  x{row['calls_per_step']:<5g} {row['op'][:90]}")
     return 0

@@ -1,4 +1,5 @@
-"""benchmarks.host_time on CPU: both contenders' forward of a small model timed and profiled into the JSON; on a
+"""benchmarks.host_time on CPU: both contenders' forward (or training step) of a small model timed and profiled into
+the JSON; on a
 machine without CUDA the default device is skipped cleanly."""
 import json
 
@@ -8,15 +9,18 @@ import torch
 from benchmarks import host_time
 
 
-def test_host_time_profiles_both_contenders(tmp_path, capsys):
+@pytest.mark.parametrize("phase", ["forward", "train"])
+def test_host_time_profiles_both_contenders(tmp_path, capsys, phase):
     out = tmp_path / "host.json"
-    assert host_time.main(["dlrm_tiny", str(out), "--device", "cpu", "--steps", "2"]) == 0
+    assert host_time.main(["dlrm_tiny", str(out), "--device", "cpu", "--steps", "2", "--phase", phase]) == 0
     result = json.loads(out.read_text())
-    assert result["model"] == "dlrm_tiny" and set(result["contenders"]) == {"inductor", "kevolve"}
+    assert result["model"] == "dlrm_tiny" and result["phase"] == phase
+    assert set(result["contenders"]) == {"inductor", "kevolve"}
     for r in result["contenders"].values():
         assert r["wall_us"] > 0 and r["ops"] and "function calls" in r["python"]
         assert all(row["self_us"] >= 0 for row in r["ops"])
-    assert "us per forward step" in capsys.readouterr().out
+        assert any("backward" in row["op"].lower() for row in r["ops"]) == (phase == "train")
+    assert f"us per {phase} step" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the skip is for machines without CUDA")
