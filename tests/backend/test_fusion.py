@@ -3,14 +3,17 @@ neighbours that Inductor loses (torch_kevolve/backend/fusion.py), on the preproc
 (nothing to fuse), MapId (its output read by a clamp: the op's bytes plus two thirds more) and MBDT (a transposing
 copy before it, a clamp and an offset after it: twice the op's bytes, with epilogue patterns off). With them on,
 MBDT's copy, search, clamp and offset are one epilogue (kevolve::bucketize_clamp_offset), which a winner of its own
-key claims whole, whatever the search alone's winner (refused there) measured; without one it stays as it was."""
+key claims whole, whatever the search alone's winner (refused there) measured; without one it stays as it was.
+An embedding lookup concatenated with other features is written by Inductor straight into the cat's output: a
+small winner is refused there, and claimed where a product reads the lookup."""
 import pytest
 import torch
+import torch.nn as nn
 
 from benchmarks.models.preprocessing import make
 from torch_kevolve.backend.decisions import collect_decisions
 from torch_kevolve.cache import KernelRecord, UserStore
-from torch_kevolve.families import BUCKETIZE
+from torch_kevolve.families import BUCKETIZE, GATHER
 from torch_kevolve.key import DeviceInfo, OpKey
 from torch_kevolve.warm import model_problems
 
@@ -73,3 +76,35 @@ def test_mbdt_without_a_fused_winner_stays_as_it_was(tmp_path):
     decisions = compiled_decisions(tmp_path, "mbdt", {})
     assert [(d.op, d.claimed) for d in decisions] == [(CLAMP_OFFSET, False), ("aten.searchsorted.Tensor", False)]
     assert all("no cached kernel" in d.reason for d in decisions)
+
+
+class LookupThen(nn.Module):
+    """A lookup of a trained table, then concatenated with a dense feature (`consumer` "cat") or multiplied by a
+    matrix ("mm")."""
+
+    def __init__(self, consumer: str):
+        super().__init__()
+        self.consumer, self.table, self.w = consumer, nn.Embedding(20, 4), nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, ids, dense):
+        rows = self.table(ids)
+        return torch.cat([rows, dense], 1) if self.consumer == "cat" else rows @ self.w
+
+
+@pytest.mark.parametrize("consumer,claimed", [("cat", False), ("mm", True)])
+def test_a_lookup_written_into_a_cat_keeps_inductors_fusion(tmp_path, consumer, claimed):
+    torch._dynamo.reset()
+    model, inputs = LookupThen(consumer), (torch.tensor([1, 5, 5, 19, 0, 7]), torch.randn(6, 2))
+    options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": ["gather"]}
+    store, impl = UserStore(tmp_path), GATHER.implementation("gather_decomposition")
+    for _, problem in model_problems(model, inputs, options).values():
+        store.put(KernelRecord.measured(key=OpKey.of(problem, DeviceInfo.of("cpu")), family=GATHER, implementation=impl,
+                                        genome=impl.default_genome(problem), t_ref_us=12.0, t_cand_us=10.0,
+                                        achieved_gbps=None, stats={"method": "test"}))
+    with collect_decisions() as decisions:
+        got = torch.compile(model, backend="kevolve", options=options)(*inputs)
+    torch.testing.assert_close(got, model(*inputs))
+    (lookup,) = [d for d in decisions if d.op == "aten.embedding.default"]
+    assert lookup.claimed == claimed, lookup.reason
+    if not claimed:
+        assert "writes it into a cat" in lookup.reason

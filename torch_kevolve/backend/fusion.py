@@ -1,7 +1,8 @@
 """What running a node apart from Inductor's fusion costs. A family whose ops Inductor lowers to its own fusible
 code (`KernelFamily.inductor_fuses`) has its cached winner measured alone, against Inductor's kernel of the op
 alone; inside a graph Inductor would also fuse the op with its pointwise neighbours, so that the op's output
-(read by a pointwise user) and its inputs (written by a pointwise producer) never reach memory. Running our
+(read by a pointwise user, or by a cat, into whose output Inductor writes it in place) and its inputs (written by a
+pointwise producer) never reach memory. Running our
 kernel instead sends those bytes through memory once more each way. A winner is swapped in only where the time
 it saves alone exceeds what moving those bytes costs at Inductor's own rate on the op (the family's roofline bytes
 over the reference time), so never where they outweigh the op's own bytes. The rule is in shares of the op's
@@ -29,6 +30,12 @@ def _is_pointwise(node: Node) -> bool:
             and torch.Tag.pointwise in node.target.tags)
 
 
+def _fuses_its_input(node: Node) -> bool:
+    """Whether Inductor computes a fusible producer of `node`'s input inside `node`'s own kernel: a pointwise op,
+    or a cat (which has the producer write its slice of the output; a kernel of ours needs a copy there)."""
+    return _is_pointwise(node) or node.op == "call_function" and node.target is torch.ops.aten.cat.default
+
+
 def _users(node: Node) -> Iterator[Node]:
     """The nodes reading `node`'s value, through views of it."""
     for user in node.users:
@@ -49,9 +56,9 @@ def _tensor_bytes(node: Node) -> int:
 
 def unfused_bytes(node: Node, args: Sequence | None = None) -> int:
     """Bytes that go through memory only because `node` runs apart (each written once and read once more): its
-    output where a pointwise op reads it, each tensor argument (of `args`, the kernel's, default the node's own)
-    a pointwise op produced."""
-    out = 2 * _tensor_bytes(node) if any(_is_pointwise(user) for user in _users(node)) else 0
+    output where a pointwise op or a cat reads it, each tensor argument (of `args`, the kernel's, default the
+    node's own) a pointwise op produced."""
+    out = 2 * _tensor_bytes(node) if any(_fuses_its_input(user) for user in _users(node)) else 0
     inputs = {_producer(a) for a in (node.args if args is None else args) if isinstance(a, Node)}
     return out + sum(2 * _tensor_bytes(p) for p in inputs if _is_pointwise(p))
 
@@ -68,5 +75,5 @@ def refusal(record: KernelRecord, family: KernelFamily, problem: Problem, node: 
     saved, cost = 1 - 1 / record.fitness, extra / max(family.bytes_moved(problem), 1)
     if saved > cost:
         return None
-    return (f"Inductor fuses it with its pointwise neighbours: the winner saves {saved:.0%} of Inductor's time on "
+    return (f"Inductor fuses it with its pointwise neighbours (or writes it into a cat): the winner saves {saved:.0%} of Inductor's time on "
             f"the op alone, running it apart moves {extra / 1e6:.2f} MB more, {cost:.0%} of the op's own bytes")

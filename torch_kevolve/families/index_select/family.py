@@ -74,6 +74,7 @@ GATHER = GatherFamily(
     version="1",
     overloads=(calls.INDEX_SELECT, calls.EMBEDDING, calls.EMBEDDING_BACKWARD),
     implementations=(TRITON, DECOMPOSITION),
+    inductor_fuses=True,  # its gathers are indexed loads, its dense gradient a scatter reading fused values
     dynamic_dims=frozenset({"count"}),
     dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
 )
