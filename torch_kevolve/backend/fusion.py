@@ -2,11 +2,11 @@
 code (`KernelFamily.inductor_fuses`) has its cached winner measured alone, against Inductor's kernel of the op
 alone; inside a graph Inductor would also fuse the op with its pointwise neighbours, so that the op's output
 (read by a pointwise user, or by a cat, into whose output Inductor writes it in place) and its inputs (written by a
-pointwise producer) never reach memory. Running our
-kernel instead sends those bytes through memory once more each way. A winner is swapped in only where the time
-it saves alone exceeds what moving those bytes costs at Inductor's own rate on the op (the family's roofline bytes
-over the reference time), so never where they outweigh the op's own bytes. The rule is in shares of the op's
-time, so it holds for a record transferred from a neighbouring key too."""
+pointwise producer) never reach memory. Running our kernel instead sends those bytes through memory once more each
+way. A winner is swapped in only where the time it saves alone exceeds what moving those bytes costs at
+Inductor's own rate on the op (the family's roofline bytes over the reference time), so never where they outweigh
+the op's own bytes. The rule is in shares of the op's time, so it holds for a record transferred from a
+neighbouring key too."""
 from __future__ import annotations
 
 from typing import Iterator, Sequence
@@ -75,5 +75,6 @@ def refusal(record: KernelRecord, family: KernelFamily, problem: Problem, node: 
     saved, cost = 1 - 1 / record.fitness, extra / max(family.bytes_moved(problem), 1)
     if saved > cost:
         return None
-    return (f"Inductor fuses it with its pointwise neighbours (or writes it into a cat): the winner saves {saved:.0%} of Inductor's time on "
-            f"the op alone, running it apart moves {extra / 1e6:.2f} MB more, {cost:.0%} of the op's own bytes")
+    return (f"Inductor fuses it with its pointwise neighbours (or writes it into a cat): the winner saves "
+            f"{saved:.0%} of Inductor's time on the op alone, running it apart moves {extra / 1e6:.2f} MB more, "
+            f"{cost:.0%} of the op's own bytes")
