@@ -5,18 +5,19 @@ misses alone."""
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.fx.experimental.proxy_tensor import make_fx
 
 from tests.patterns.test_matcher import dynamo_graph
 from torch_kevolve.patterns.broadcast_linear import broadcast_target_linear
 
-B, L, D, OUT = 3, 5, 4, 6
+B, D, OUT = 3, 4, 6
 PART_VALUES = {(1, 0, 0): lambda h, t: h, (0, 1, 0): lambda h, t: t, (1, -1, 0): lambda h, t: h - t,
                (-1, 1, 0): lambda h, t: t - h, (0, 0, 1): lambda h, t: h * t}
 
 
-def _operands(parts, bias=True, seed=0):
+def _operands(parts, bias=True, length=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    history, target = torch.randn(B, L, D, generator=g), torch.randn(B, 1, D, generator=g)
+    history, target = torch.randn(B, length, D, generator=g), torch.randn(B, 1, D, generator=g)
     weight = torch.randn(OUT, len(parts) * D, generator=g)
     tensors = [history, target, weight] + ([torch.randn(OUT, generator=g)] if bias else [])
     return [t.double().requires_grad_() for t in tensors]
@@ -31,19 +32,30 @@ def _operands(parts, bias=True, seed=0):
     ((0, 1, 0),),
 ], ids=["din", "reordered", "no_product", "no_history", "product_only", "target_only"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_equals_the_linear_of_the_concatenated_parts(parts, bias):
-    operands = _operands(parts, bias)
+@pytest.mark.parametrize("length", [2, 8], ids=["short_history", "long_history"])  # under and over OUT positions
+def test_equals_the_linear_of_the_concatenated_parts(parts, bias, length):
+    operands = _operands(parts, bias, length)
     history, target, weight, *rest = operands
     got = broadcast_target_linear(history, target, weight, rest[0] if rest else None, parts)
     t = target.expand_as(history)
     want = F.linear(torch.cat([PART_VALUES[p](history, t) for p in parts], -1), weight, rest[0] if rest else None)
-    assert got.shape == (B, L, OUT)
+    assert got.shape == (B, length, OUT)
     torch.testing.assert_close(got, want)
-    cotangent = torch.randn(B, L, OUT, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    cotangent = torch.randn(B, length, OUT, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     grads = [torch.autograd.grad(value, operands, cotangent, allow_unused=True, materialize_grads=True)
              for value in (got, want)]
     for a, b in zip(*grads):  # a target-only layer reads history's shape alone: zero gradients for both
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("length,per_user_matrices", [(8, True), (2, False)])
+def test_a_matrix_per_user_only_where_it_is_smaller_than_the_users_history(length, per_user_matrices):
+    """[OUT, D] per user against [length, D]: short histories multiply h * t by the product block instead."""
+    parts = ((1, 0, 0), (0, 1, 0), (1, -1, 0), (0, 0, 1))
+    history, target, weight, bias = (t.detach() for t in _operands(parts, length=length))
+    traced = make_fx(lambda h, t, w, b: broadcast_target_linear(h, t, w, b, parts))(history, target, weight, bias)
+    targets = {n.target for n in traced.graph.nodes}
+    assert (torch.ops.aten.bmm.default in targets) == per_user_matrices
 
 
 def _din(spelling):
@@ -61,9 +73,9 @@ def _din(spelling):
     return fn
 
 
-def _din_inputs(seed=0, parts=4):
+def _din_inputs(seed=0, parts=4, length=8):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(B, L, D, generator=g), torch.randn(B, D, generator=g).requires_grad_(),
+    return [torch.randn(B, length, D, generator=g), torch.randn(B, D, generator=g).requires_grad_(),
             torch.randn(OUT, parts * D, generator=g).requires_grad_(), torch.randn(OUT, generator=g).requires_grad_()]
 
 
