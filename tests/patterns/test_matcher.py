@@ -2,8 +2,8 @@
 F.embedding_bag calls, WuKong's factorization-machine product x @ (xᵀ @ y) and F.embedding lookups of trained
 tables in Dynamo's graph and replaces them by kevolve::pairwise_dots, kevolve::embedding_bags,
 kevolve::fm_interaction and kevolve::embedding with the same value (and gradients), and the seq model's attention
-input by a broadcast linear (tests/patterns/test_broadcast_linear.py); anything not exactly the pattern is left
-alone."""
+input and score head by a broadcast linear and a product-sum (tests/patterns/test_broadcast_linear.py,
+test_score_head.py); anything not exactly the pattern is left alone."""
 import operator
 
 import pytest
@@ -54,12 +54,13 @@ def test_dcnv2_has_its_tables_batched_and_no_interaction():
     torch.testing.assert_close(got, model(*inputs))
 
 
-def test_the_seq_models_lookups_become_embedding_ops_and_its_attention_input_a_broadcast_linear():
+def test_the_seq_models_lookups_become_embedding_ops_and_its_attention_a_broadcast_linear_and_a_score_head():
     model, inputs = seq_tiny("cpu")
     replaced, targets, got = dynamo_graph(model, inputs)
-    assert set(replaced) == {"embedding", "broadcast_target_linear"} and F.embedding not in targets
-    assert replaced.count("broadcast_target_linear") == 1 and torch.cat in targets  # the top MLP's input stays
-    assert targets.count(EMBEDDING) == len(replaced) - 1
+    assert set(replaced) == {"embedding", "broadcast_target_linear", "score_head"} and F.embedding not in targets
+    assert replaced.count("broadcast_target_linear") == replaced.count("score_head") == 1
+    assert torch.cat in targets and F.linear in targets  # the top MLP's input and layers stay
+    assert targets.count(EMBEDDING) == len(replaced) - 2
     torch.testing.assert_close(got, model(*inputs))
 
 

@@ -19,6 +19,7 @@ from torch.fx import Graph, GraphModule, Node
 
 from . import ops  # noqa: F401  (registers the kevolve pattern ops)
 from .broadcast_linear import Part, broadcast_target_linear
+from .score_head import score_head
 
 _COPIED_META = ("stack_trace", "nn_module_stack", "source_fn_stack")
 
@@ -375,7 +376,32 @@ def _replace_broadcast_target_linear(graph: Graph, match: Match) -> Node:
 
 BROADCAST_TARGET_LINEAR = Pattern("broadcast_target_linear", _match_broadcast_target_linear,
                                   _replace_broadcast_target_linear)
-PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION, EMBEDDING, BROADCAST_TARGET_LINEAR)
+
+
+def _match_score_head(node: Node) -> Match | None:
+    """F.linear(x, weight, bias) of one output (weight [1, K]) over a sequence: x of 3 or more dims, float, the
+    layer's dtype x's (no autocast)."""
+    call = _linear_call(node)
+    if call is None:
+        return None
+    x, weight, bias = call
+    value, rows = _value(x), _value(weight)
+    if not (isinstance(value, torch.Tensor) and isinstance(rows, torch.Tensor) and value.dim() >= 3
+            and value.is_floating_point() and rows.dim() == 2 and rows.shape[0] == 1):
+        return None
+    if _value(node).dtype != value.dtype:
+        return None
+    return Match(node, (node,), {"x": x, "weight": weight, "bias": bias})
+
+
+def _replace_score_head(graph: Graph, match: Match) -> Node:
+    b = match.bindings
+    return insert_call(graph, "call_function", score_head, (b["x"], b["weight"], b["bias"]), match.root)
+
+
+SCORE_HEAD = Pattern("score_head", _match_score_head, _replace_score_head)
+PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION, EMBEDDING, BROADCAST_TARGET_LINEAR,
+                                 SCORE_HEAD)
 
 
 def rewrite_patterns(gm: GraphModule, patterns: Sequence[Pattern] = PATTERNS) -> list[str]:
