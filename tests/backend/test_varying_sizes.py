@@ -91,11 +91,12 @@ def _run_batches(name: str, backend: str, options: dict | None = None, batches: 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_models_compile_no_more_often_than_under_inductor(name, tmp_path):
     """Before: every family keyed a symbolic size by comparing it, which pinned it, so the DLRM compiled again on
-    every batch of new lengths (and after 8, Dynamo would have run it eagerly)."""
+    every batch of new lengths (and after 8, Dynamo would have run it eagerly). Fewer is possible: Inductor's
+    decomposition of a small mm guards the batch size (seq's score head, which kevolve's pattern pass rewrites)."""
     inductor, _ = _run_batches(name, "inductor")
     for options in ({}, {"interpret": True}):
         graphs, _ = _run_batches(name, "kevolve", {"cache_dir": str(tmp_path), **options})
-        assert graphs == inductor, options
+        assert graphs <= inductor, options
 
 
 def test_the_dlrm_graph_of_varying_lengths_runs_the_embedding_bag_kernels(tmp_path):
