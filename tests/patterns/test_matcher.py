@@ -36,6 +36,21 @@ def dynamo_graph(fn, inputs, rewrite=True):
     return found["replaced"], found["targets"], result
 
 
+def replaced_against_eager(fn, inputs, **tolerance) -> tuple[list, list]:
+    """(patterns replaced, graph targets) of `fn` compiled with the pattern pass; its value, and the gradients of
+    the inputs that require them, checked against eager on copies of the inputs (`tolerance`: assert_close's)."""
+    replaced, targets, got = dynamo_graph(fn, inputs)
+    want_inputs = [x.detach().clone().requires_grad_(x.requires_grad) for x in inputs]
+    want = fn(*want_inputs)
+    torch.testing.assert_close(got, want)
+    got.square().sum().backward()
+    want.square().sum().backward()
+    for a, b in zip(inputs, want_inputs):
+        if a.requires_grad:
+            torch.testing.assert_close(a.grad, b.grad, **tolerance)
+    return replaced, targets
+
+
 @pytest.mark.parametrize("factory", [dlrm_tiny, small_dlrm, dlrm_bf16_tiny])
 def test_dlrm_interaction_is_replaced(factory):
     model, inputs = factory("cpu")
