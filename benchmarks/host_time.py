@@ -1,6 +1,6 @@
-"""Where the host time of a model's forward (or training step) goes, Inductor against kevolve: wall time per step with the steps
-issued back to back (one synchronisation at the end, so a step that is host-bound shows its host time), the
-profiler's CPU ops by self time, and cProfile's Python functions by own time.
+"""Where the host time of a model's forward (or training step) goes, Inductor against kevolve: wall time per step
+with the steps issued back to back (one synchronisation at the end, so a step that is host-bound shows its host
+time), the profiler's CPU ops by self time, and cProfile's Python functions by own time.
 
     python -m benchmarks.host_time NAME OUT.json [--device cuda] [--steps 50] [--phase forward|train]
 

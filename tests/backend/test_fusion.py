@@ -21,6 +21,23 @@ from torch_kevolve.warm import model_problems
 CLAMP_OFFSET = "kevolve.bucketize_clamp_offset.default"
 
 
+def decisions_with_winners(tmp_path, model, inputs, options, family, implementation, fitness_of, **tolerance):
+    """The decisions of `model` compiled by kevolve with `options` (cache in tmp_path), after a winner of
+    `implementation` (default genome) of `family` was cached for each of its keys at fitness `fitness_of(problem)`
+    (None: no winner); the compiled model checked against eager (`tolerance`: assert_close's)."""
+    store, impl = UserStore(tmp_path), family.implementation(implementation)
+    for _, problem in model_problems(model, inputs, options).values():
+        if (fitness := fitness_of(problem)) is not None:
+            store.put(KernelRecord.measured(key=OpKey.of(problem, DeviceInfo.of("cpu")), family=family,
+                                            implementation=impl, genome=impl.default_genome(problem),
+                                            t_ref_us=10.0 * fitness, t_cand_us=10.0, achieved_gbps=None,
+                                            stats={"method": "test"}))
+    with collect_decisions() as decisions:
+        got = torch.compile(model, backend="kevolve", options=options)(*inputs)
+    torch.testing.assert_close(got, model(*inputs), **tolerance)
+    return decisions
+
+
 def compiled_decisions(tmp_path, name, fitness, patterns=True, **sizes):
     """The bucketize decisions of module `name` compiled by kevolve with a decomposition winner cached for each of
     its keys, of fitness `fitness` (or `fitness[op]` by the key's op; an op it lacks gets none); the compiled module
@@ -28,20 +45,9 @@ def compiled_decisions(tmp_path, name, fitness, patterns=True, **sizes):
     torch._dynamo.reset()
     model, inputs = make(name, 64, "cpu", **sizes)
     options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": ["bucketize"], "patterns": patterns}
-    store, impl = UserStore(tmp_path), BUCKETIZE.implementation("bucketize_decomposition")
-    fitnesses = fitness if isinstance(fitness, dict) else None
-    for _, problem in model_problems(model, inputs, options).values():
-        if fitnesses is not None:
-            if problem.op not in fitnesses:
-                continue
-            fitness = fitnesses[problem.op]
-        store.put(KernelRecord.measured(key=OpKey.of(problem, DeviceInfo.of("cpu")), family=BUCKETIZE,
-                                        implementation=impl, genome=impl.default_genome(problem),
-                                        t_ref_us=10.0 * fitness, t_cand_us=10.0, achieved_gbps=None,
-                                        stats={"method": "test"}))
-    with collect_decisions() as decisions:
-        got = torch.compile(model, backend="kevolve", options=options)(*inputs)
-    torch.testing.assert_close(got, model(*inputs), rtol=0, atol=0)
+    fitness_of = (lambda p: fitness.get(p.op)) if isinstance(fitness, dict) else (lambda p: fitness)
+    decisions = decisions_with_winners(tmp_path, model, inputs, options, BUCKETIZE, "bucketize_decomposition",
+                                       fitness_of, rtol=0, atol=0)
     return [d for d in decisions if d.family == "bucketize"]
 
 
@@ -96,14 +102,7 @@ def test_a_lookup_written_into_a_cat_keeps_inductors_fusion(tmp_path, consumer, 
     torch._dynamo.reset()
     model, inputs = LookupThen(consumer), (torch.tensor([1, 5, 5, 19, 0, 7]), torch.randn(6, 2))
     options = {"cache_dir": str(tmp_path), "shipped_cache": False, "families": ["gather"]}
-    store, impl = UserStore(tmp_path), GATHER.implementation("gather_decomposition")
-    for _, problem in model_problems(model, inputs, options).values():
-        store.put(KernelRecord.measured(key=OpKey.of(problem, DeviceInfo.of("cpu")), family=GATHER, implementation=impl,
-                                        genome=impl.default_genome(problem), t_ref_us=12.0, t_cand_us=10.0,
-                                        achieved_gbps=None, stats={"method": "test"}))
-    with collect_decisions() as decisions:
-        got = torch.compile(model, backend="kevolve", options=options)(*inputs)
-    torch.testing.assert_close(got, model(*inputs))
+    decisions = decisions_with_winners(tmp_path, model, inputs, options, GATHER, "gather_decomposition", lambda p: 1.2)
     (lookup,) = [d for d in decisions if d.op == "aten.embedding.default"]
     assert lookup.claimed == claimed, lookup.reason
     if not claimed:

@@ -357,15 +357,16 @@ def _match_broadcast_target_linear(node: Node) -> Match | None:
     operands = pieces + [o for p in pieces for o in (_binary(p, _SUB) or _binary(p, _MUL) or ())]
     history = next((o for o in operands if isinstance(o, Node) and _binary(o, _SUB) is None
                     and _binary(o, _MUL) is None and o.target not in ("expand", "expand_as")), None)
-    broadcast = next((o for o in operands if _broadcast_row(o, history) is not None), None)
+    broadcast, target = next(((o, row) for o in operands if (row := _broadcast_row(o, history)) is not None),
+                             (None, None))
     if broadcast is None or not _value(history).is_floating_point() or _value(history).dtype != value.dtype:
         return None
     parts = [_part(p, history, broadcast) for p in pieces]
     inner = list(dict.fromkeys(p for p in pieces if p is not history and p is not broadcast))
     if None in parts or any(len(p.users) != 1 for p in inner) or _value(node).dtype != value.dtype:
         return None
-    return Match(node, (node, cat, *inner), {"history": history, "target": _broadcast_row(broadcast, history),
-                                             "weight": weight, "bias": bias, "parts": tuple(parts)})
+    return Match(node, (node, cat, *inner), {"history": history, "target": target, "weight": weight, "bias": bias,
+                                             "parts": tuple(parts)})
 
 
 def _replace_broadcast_target_linear(graph: Graph, match: Match) -> Node:
