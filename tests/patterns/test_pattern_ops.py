@@ -7,6 +7,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import torch_kevolve.patterns  # noqa: F401  (registers the ops)
+from torch_kevolve.patterns import meaning
 
 pairwise_dots = torch.ops.kevolve.pairwise_dots.default
 pairwise_dots_backward = torch.ops.kevolve.pairwise_dots_backward.default
@@ -121,6 +122,39 @@ def test_embedding_bags_fakes_match_real_outputs():
     assert [tuple(p.shape) for p in pooled] == [(3, 3), (3, 3)]
     assert [tuple(w.shape) for w in grads] == [(5, 3), (8, 3)]
 
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+@pytest.mark.parametrize("include_last_offset", [False, True])
+@pytest.mark.parametrize("index_dtype", [torch.int64, torch.int32])
+def test_unclaimed_bags_backward_matches_one_hot_products(mode, include_last_offset, index_dtype):
+    """The plain-ATen form an unclaimed kevolve::embedding_bags_backward decomposes to, against the transposed
+    one-hot products (empty bags included; with include_last_offset, the last offset is the index count)."""
+    grads = [torch.randn(o.numel(), 3, generator=g, dtype=torch.float64) for o in EB_OFFSETS]
+    offsets = [torch.cat([o, torch.tensor([i.numel()])]) if include_last_offset else o
+               for o, i in zip(EB_OFFSETS, EB_INDICES)]
+    got = meaning(torch.ops.kevolve.embedding_bags_backward.default)(
+        grads, [i.to(index_dtype) for i in EB_INDICES], [o.to(index_dtype) for o in offsets], list(EB_ROWS), mode,
+        include_last_offset)
+    for out, grad, rows, i, o in zip(got, grads, EB_ROWS, EB_INDICES, EB_OFFSETS):
+        pooling = one_hot_bags(torch.eye(rows, dtype=torch.float64), i, o, mode)  # [bags, rows]
+        torch.testing.assert_close(out, pooling.T @ grad)
+
+
+def test_unclaimed_bags_backward_counts_no_indices():
+    """Bag sizes come from the offsets: the decomposition holds no index_add (on CUDA, Inductor lowers it to a
+    sorted accumulate per table), and a table of no bags gets a zero gradient."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    args = ([torch.randn(o.numel(), 3) for o in EB_OFFSETS], EB_INDICES, EB_OFFSETS, list(EB_ROWS), 0, False)
+    graph = make_fx(lambda g, i, o: meaning(torch.ops.kevolve.embedding_bags_backward.default)(
+        g, i, o, *args[3:]))(*args[:3]).graph
+    targets = {n.target for n in graph.nodes if n.op == "call_function"}
+    assert torch.ops.aten._embedding_bag_backward.default in targets
+    assert not {torch.ops.aten.index_add.default, torch.ops.aten.index_put.default} & targets
+    empty = meaning(torch.ops.kevolve.embedding_bags_backward.default)(
+        [torch.ones(0, 3)], [torch.tensor([], dtype=torch.int64)], [torch.tensor([], dtype=torch.int64)], [4], 0, False)
+    torch.testing.assert_close(empty[0], torch.zeros(4, 3))
 
 fm_interaction = torch.ops.kevolve.fm_interaction.default
 fm_interaction_backward = torch.ops.kevolve.fm_interaction_backward.default

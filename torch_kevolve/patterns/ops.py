@@ -6,8 +6,8 @@ from typing import Callable
 
 import torch
 
-from .meanings import (embedding_bags_backward_meaning, embedding_bags_meaning, fm_interaction_backward_meaning,
-                       fm_interaction_meaning, pairwise_dots_backward_meaning, pairwise_dots_meaning)
+from .meanings import (embedding_bags_meaning, fm_interaction_backward_meaning, fm_interaction_meaning,
+                       pairwise_dots_backward_meaning, pairwise_dots_meaning)
 
 
 @torch.library.custom_op("kevolve::pairwise_dots", mutates_args=())
@@ -57,11 +57,32 @@ def _(weights, indices, offsets, mode, include_last_offset):
     return [w.new_empty(o.shape[0] - int(include_last_offset), w.shape[1]) for w, o in zip(weights, offsets)]
 
 
+def embedding_bags_backward_from_offsets(grads: list[torch.Tensor], indices: list[torch.Tensor],
+                                         offsets: list[torch.Tensor], num_weights: list[int], mode: int,
+                                         include_last_offset: bool) -> list[torch.Tensor]:
+    """meanings.embedding_bags_backward_meaning's gradients (the last bag ends at the last index), with each bag's
+    size the difference of its offsets rather than a count of its indices: an index_add that Inductor lowers to a
+    sorted accumulate (two radix sorts and an indexing kernel per table) is gone. The plain-ATen form of an
+    unclaimed kevolve::embedding_bags_backward, and so the torch.compile'd reference of its family."""
+    out = []
+    for grad, index, offset, rows in zip(grads, indices, offsets, num_weights):
+        bags, total = grad.shape[0], index.numel()
+        starts = offset[:bags]
+        ends = torch.cat([offset[1:bags], offset.new_full((1,), total)])[:bags]
+        positions = torch.arange(total, dtype=offset.dtype, device=offset.device)
+        bag_of_index = torch.searchsorted(starts, positions, right=True, out_int32=offset.dtype == torch.int32) - 1
+        bag_size = ends - starts
+        out.append(torch.ops.aten._embedding_bag_backward.default(
+            grad, index, offset, bag_of_index, bag_size, torch.zeros_like(bag_size), rows, False, mode, False, None,
+            -1))
+    return out
+
+
 @torch.library.custom_op("kevolve::embedding_bags_backward", mutates_args=())
 def embedding_bags_backward(grads: list[torch.Tensor], indices: list[torch.Tensor], offsets: list[torch.Tensor],
                             num_weights: list[int], mode: int, include_last_offset: bool) -> list[torch.Tensor]:
     """The dense [num_weights_t, dim] weight gradient of every table of embedding_bags."""
-    return embedding_bags_backward_meaning(grads, indices, offsets, num_weights, mode, include_last_offset)
+    return embedding_bags_backward_from_offsets(grads, indices, offsets, num_weights, mode, include_last_offset)
 
 
 @embedding_bags_backward.register_fake
@@ -275,7 +296,7 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.embedding.default: embedding_meaning,
     torch.ops.kevolve.embedding_backward.default: embedding_backward_meaning,
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
-    torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_meaning,
+    torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_from_offsets,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
     torch.ops.kevolve.fm_interaction_backward.default: fm_interaction_backward_meaning,
     torch.ops.kevolve.keep_last.default: keep_last_meaning,
