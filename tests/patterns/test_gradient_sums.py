@@ -84,3 +84,21 @@ def test_pass_merges_a_chain_of_three_gradients_into_one_backward():
               torch.randn(4, DIM, generator=g), torch.randint(0, ROWS, (4,), generator=g)]
     want = sum(_one_hot_gradient(inputs[i], inputs[i + 1], 1) for i in (0, 2, 4))
     torch.testing.assert_close(gm(*inputs).double(), want)
+
+
+def _failing_merge(*args):
+    raise RuntimeError("no merge today")
+
+
+def test_a_failing_merge_leaves_the_sum_as_it_was(monkeypatch, caplog):
+    """With fallback on, a merge whose splice fails is logged and the graph keeps both backwards and their add;
+    with fallback off, the failure reaches the caller."""
+    monkeypatch.setattr("torch_kevolve.patterns.gradient_sums.merged_embedding_backward", _failing_merge)
+    two = lambda ga, ia, gb, ib, gc, ic: backward(ga, ia, ROWS, -1, False) + backward(gb, ib, ROWS, -1, False)  # noqa: E731
+    gm = _graph(two)
+    before = [str(n.target) for n in gm.graph.nodes]
+    KevolvePass(KevolveOptions(), dispatcher=None)._merge_gradient_sums(gm.graph, "backward")
+    assert [str(n.target) for n in gm.graph.nodes] == before
+    assert "merging its embedding gradients failed: no merge today" in caplog.text
+    with pytest.raises(RuntimeError, match="no merge today"):
+        KevolvePass(KevolveOptions(fallback=False), dispatcher=None)._merge_gradient_sums(_graph(two).graph, "backward")

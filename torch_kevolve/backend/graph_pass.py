@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
@@ -26,6 +27,7 @@ from .options import KevolveOptions
 from .transfer import NeighbourTransfer
 
 log = logging.getLogger("torch_kevolve")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,10 @@ class KevolvePass(CustomGraphPass):
             found = None if node._erased else gradient_sums.find_gradient_sum(node)
             if found is None:
                 continue
-            try:
-                rewrite.replace_node(graph, node, gradient_sums.merged_embedding_backward, list(found.args))
-            except Exception as e:  # the graph is left unchanged; the user's compile must not break
-                if not self.options.fallback:
-                    raise
-                log.warning("kevolve: %s left as it was: merging its embedding gradients failed: %s", node.name, e)
+            merged, _ = self._splice(lambda: rewrite.replace_node(
+                graph, node, gradient_sums.merged_embedding_backward, list(found.args)), node,
+                "merging its embedding gradients")
+            if not merged:
                 continue
             graph.erase_node(found.first)
             graph.erase_node(found.second)
@@ -126,18 +126,27 @@ class KevolvePass(CustomGraphPass):
     def _respell(self, graph: Graph, found: epilogues.Epilogue, label: str) -> list[Node]:
         """Replace the epilogue's nodes by its op's plain-ATen meaning; the meaning's nodes (none where that
         fails: the nodes then stay as they were)."""
-        try:
-            inserted = self._decompose(graph, found.root, label, found.overload, list(found.args))
-        except Exception as e:  # the graph is left unchanged; the user's compile must not break
-            if not self.options.fallback:
-                raise
-            log.warning("kevolve: %s left as it was: putting it back as %s failed: %s", found.root.name,
-                        found.overload, e)
+        respelled, inserted = self._splice(lambda: self._decompose(graph, found.root, label, found.overload,
+                                                                   list(found.args)),
+                                           found.root, f"putting it back as {found.overload}")
+        if not respelled:
             return []
         for inner in found.nodes[1:]:
             graph.erase_node(inner)
         log.debug("kevolve: %s %s (%s) put back as its meaning", label, found.root.name, found.overload)
         return inserted
+
+    def _splice(self, change: Callable[[], T], node: Node, what: str) -> tuple[bool, T | None]:
+        """Run `change`, a rewrite of the graph around `node` that leaves the graph unchanged where it fails:
+        (whether it succeeded, its result). A failure raises with fallback off, else is logged (`what` failed)
+        and the user's compile goes on without the change."""
+        try:
+            return True, change()
+        except Exception as e:
+            if not self.options.fallback:
+                raise
+            log.warning("kevolve: %s left as it was: %s failed: %s", node.name, what, e)
+            return False, None
 
     def _family_for(self, target) -> KernelFamily | None:
         """The family implementing `target`, if the options let kevolve use it."""
