@@ -1,0 +1,115 @@
+"""Pre-grad patterns of table lookups: many F.embedding_bag calls of one kind batched into one
+kevolve::embedding_bags call, and an F.embedding call as kevolve::embedding (for its backward op)."""
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch.fx import Graph, Node
+
+from . import ops  # noqa: F401  (registers the kevolve pattern ops)
+from .matching import COPIED_META, Match, Pattern, call_arguments, insert_call, value_of
+
+_POOLING_MODES = {"sum": 0, "mean": 1}
+
+
+def _embedding_bag_call(node: Node) -> dict | None:
+    """The arguments of an F.embedding_bag call the embedding_bags op can take (sum or mean of a 2-D float
+    weight, 1-D integer indices with 1-D offsets, no max_norm, scaling by frequency, sparse gradient,
+    per-sample weights or padding index), else None."""
+    call = call_arguments(node, F.embedding_bag)
+    if call is None:
+        return None
+    weight, indices, offsets = (value_of(call[k]) for k in ("weight", "input", "offsets"))
+    tensors = all(isinstance(call[k], Node) for k in ("weight", "input", "offsets"))
+    if not (tensors and isinstance(weight, torch.Tensor) and weight.dim() == 2 and weight.is_floating_point()
+            and isinstance(indices, torch.Tensor) and indices.dim() == 1 and isinstance(offsets, torch.Tensor)
+            and offsets.dim() == 1 and not indices.is_floating_point() and not offsets.is_floating_point()):
+        return None
+    if (call["max_norm"] is not None or call["scale_grad_by_freq"] or call["sparse"]
+            or call["per_sample_weights"] is not None or call["padding_idx"] is not None
+            or call["mode"] not in _POOLING_MODES or not isinstance(call["include_last_offset"], bool)):
+        return None
+    call["group"] = (call["mode"], call["include_last_offset"], weight.dtype, weight.shape[1], weight.device,
+                     indices.dtype, offsets.dtype)
+    return call
+
+
+def _match_embedding_bags(node: Node) -> Match | None:
+    """Two or more F.embedding_bag calls of one kind (mode, include_last_offset, weight dtype and width,
+    index dtypes, device), the first at `node`, the others later in the graph with all their inputs made
+    before `node` (the batched call replaces them all at `node`)."""
+    first = _embedding_bag_call(node)
+    if first is None:
+        return None
+    before = set()
+    for n in node.graph.nodes:
+        if n is node:
+            break
+        before.add(n)
+    members, calls = [node], [first]
+    for n in list(node.graph.nodes)[len(before) + 1:]:
+        call = _embedding_bag_call(n)
+        if call is not None and call["group"] == first["group"] and all(
+                call[k] in before for k in ("weight", "input", "offsets")):
+            members.append(n)
+            calls.append(call)
+    if len(members) < 2:
+        return None
+    return Match(node, (node,), {"members": tuple(members), "calls": tuple(calls)})
+
+
+def _replace_embedding_bags(graph: Graph, match: Match) -> Node:
+    """One kevolve.embedding_bags call, each member's value taken from its output list; members other than
+    the root are replaced and erased here (the pass erases the root)."""
+    calls = match.bindings["calls"]
+    args = tuple([c[k] for c in calls] for k in ("weight", "input", "offsets")) + (
+        _POOLING_MODES[calls[0]["mode"]], calls[0]["include_last_offset"])
+    batched = graph.create_node("call_function", torch.ops.kevolve.embedding_bags.default, args)
+    values = [[value_of(a) for a in arg] if isinstance(arg, list) else arg for arg in args]
+    with value_of(calls[0]["weight"]).fake_mode:
+        batched.meta["example_value"] = torch.ops.kevolve.embedding_bags.default(*values)
+    batched.meta.update({k: match.root.meta[k] for k in COPIED_META if k in match.root.meta})
+    pooled = []
+    for t, member in enumerate(match.bindings["members"]):
+        item = graph.create_node("call_function", operator.getitem, (batched, t))
+        item.meta["example_value"] = batched.meta["example_value"][t]
+        item.meta.update({k: member.meta[k] for k in COPIED_META if k in member.meta})
+        pooled.append(item)
+    for member, item in zip(match.bindings["members"][1:], pooled[1:]):
+        member.replace_all_uses_with(item)
+        graph.erase_node(member)
+    return pooled[0]
+
+
+EMBEDDING_BAGS = Pattern("embedding_bags", _match_embedding_bags, _replace_embedding_bags)
+
+
+def _match_embedding(node: Node) -> Match | None:
+    """An F.embedding call of a 2-D float weight that requires grad at integer indices of any shape, with no
+    max_norm, scaling by frequency or sparse gradient (its backward is then aten.embedding_dense_backward)."""
+    call = call_arguments(node, F.embedding)
+    if call is None:
+        return None
+    weight, indices, padding_idx = value_of(call["weight"]), value_of(call["input"]), call["padding_idx"]
+    if not (isinstance(call["weight"], Node) and isinstance(call["input"], Node) and isinstance(weight, torch.Tensor)
+            and weight.dim() == 2 and weight.is_floating_point() and weight.requires_grad
+            and isinstance(indices, torch.Tensor) and indices.dtype in (torch.int32, torch.int64)):
+        return None
+    if call["max_norm"] is not None or call["scale_grad_by_freq"] is not False or call["sparse"] is not False:
+        return None
+    rows = weight.shape[0]
+    if padding_idx is not None and not (isinstance(padding_idx, int) and -rows <= padding_idx < rows):
+        return None
+    padding = -1 if padding_idx is None else padding_idx % rows  # F.embedding's normalisation
+    return Match(node, (node,), {"weight": call["weight"], "indices": call["input"], "padding_idx": padding})
+
+
+def _replace_embedding(graph: Graph, match: Match) -> Node:
+    b = match.bindings
+    return insert_call(graph, "call_function", torch.ops.kevolve.embedding.default,
+                       (b["weight"], b["indices"], b["padding_idx"]), match.root)
+
+
+EMBEDDING = Pattern("embedding", _match_embedding, _replace_embedding)
