@@ -68,10 +68,11 @@ def embedding_bags_backward_from_offsets(grads: list[torch.Tensor], indices: lis
     for grad, index, offset, rows in zip(grads, indices, offsets, num_weights):
         bags, total = grad.shape[0], index.numel()
         starts = offset[:bags]
-        ends = torch.cat([offset[1:bags], offset.new_full((1,), total)])[:bags]
+        bag = torch.arange(bags, dtype=offset.dtype, device=offset.device)
+        next_starts = offset.index_select(0, (bag + 1).clamp_max(offset.shape[0] - 1))  # no slice: no size guard
+        bag_size = torch.where(bag == bags - 1, total, next_starts) - starts
         positions = torch.arange(total, dtype=offset.dtype, device=offset.device)
         bag_of_index = torch.searchsorted(starts, positions, right=True, out_int32=offset.dtype == torch.int32) - 1
-        bag_size = ends - starts
         out.append(torch.ops.aten._embedding_bag_backward.default(
             grad, index, offset, bag_of_index, bag_size, torch.zeros_like(bag_size), rows, False, mode, False, None,
             -1))
