@@ -2,6 +2,7 @@
 stacked backward, on the tables of the `dlrm` benchmark.
 
     python -m benchmarks.tbe OUT.json [--tables 26] [--rows 100000] [--dim 128] [--batch 4096] [--pooling 20]
+                                      [--dtypes float32,bfloat16] [--variants rows,sweep,runs]
 
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
@@ -17,6 +18,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import torch
 
@@ -70,10 +72,11 @@ def aten_backward(saved):
 
 
 def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch.dtype, device: str = "cuda",
-        interleaved: bool = False) -> list[dict]:
-    """The checked and timed forward and backward rows at one size; `interleaved`: the pooled rows' gradients are
-    views of one [batch, tables, dim] tensor (a DLRM interaction's backward hands them over so), not separate
-    tensors."""
+        interleaved: bool = False, variants: Sequence[str] | None = None) -> Iterator[dict]:
+    """The checked and timed forward row, then the backward row, at one size (each yielded once measured);
+    `interleaved`: the pooled rows' gradients are views of one [batch, tables, dim] tensor (a DLRM interaction's
+    backward hands them over so), not separate tensors; `variants`: the short names of the backward VARIANTS
+    timed (default: all)."""
     g = torch.Generator(device="cpu").manual_seed(1)
     weights = [torch.randn(rows, dim, generator=g).to(device, dtype) for _ in range(tables)]
     indices, offsets = bags(tables, rows, batch, pooling, device)
@@ -89,6 +92,8 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
     extras = {}
     sized = dataclasses.replace(backward_problem, contiguous=True)  # the variants are timed on strided grads too
     for name, (short, genomes) in VARIANTS.items():
+        if variants is not None and short not in variants:
+            continue
         impl = EMBEDDING_BAGS_BACKWARD.implementation(name)
         extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
                                                                   torch.device(device))
@@ -96,11 +101,10 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
     torch._dynamo.reset()
     extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
                                                              dynamic=False)
-    forward = measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args, meanings.embedding_bags_meaning,
-                      FORWARD_SWEEP, {})
-    backward = measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
-                       aten_backward(saved), BACKWARD_SWEEP, extras)
-    return [forward, backward]
+    yield measure("embedding_bags", EMBEDDING_BAGS, FORWARD, forward_args, meanings.embedding_bags_meaning,
+                  FORWARD_SWEEP, {})
+    yield measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
+                  aten_backward(saved), BACKWARD_SWEEP, extras)
 
 
 def main(argv=None) -> int:
@@ -114,14 +118,20 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
     p.add_argument("--interleaved-grads", action="store_true",
                    help="the backward's gradients as views of one [batch, tables, dim] tensor, as a DLRM's are")
+    p.add_argument("--variants", help="comma-separated short names of the backward variants to time (of "
+                   + ", ".join(short for short, _ in VARIANTS.values()) + "; default: all)")
     args = p.parse_args(argv)
+    variants = None if args.variants is None else args.variants.split(",")
+    known = {short for short, _ in VARIANTS.values()}
+    if variants is not None and not set(variants) <= known:
+        p.error(f"unknown variants {sorted(set(variants) - known)}; known: {sorted(known)}")
     if not torch.cuda.is_available():
         print("benchmarks.tbe needs a CUDA device; skipped")
         return 0
     results = []
     for dtype in (getattr(torch, name) for name in args.dtypes.split(",")):
         for row in run(args.tables, args.rows, args.dim, args.batch, args.pooling, dtype,
-                       interleaved=args.interleaved_grads):
+                       interleaved=args.interleaved_grads, variants=variants):
             results.append(row)
             say(row, 24)
             if "stacked_decomposition_inductor_us" in row:

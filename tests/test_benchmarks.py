@@ -181,11 +181,9 @@ def test_interaction_sweep_is_valid_at_dlrms_size():
                 assert (impl.supports(problem, genome) is not None) == refused, (problem.op, dtype, genome)
 
 
-@pytest.mark.parametrize("interleaved", [False, True])
-def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
-    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows, sweep and runs genomes, stacked
-    decomposition) all pass its float64 check at a tiny size on CPU (timing replaced: do_bench needs CUDA), with
-    the gradients as separate tensors or as views of one [batch, tables, dim] tensor."""
+def _tiny_tbe(monkeypatch) -> list:
+    """The TBE microbenchmark's module with timing replaced (do_bench needs CUDA: each timed callable is called once,
+    into the list returned) and genomes a tiny CPU problem takes (BLOCK_D 128 is refused)."""
     from benchmarks import microbench, tbe
 
     calls = []
@@ -193,10 +191,21 @@ def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
     monkeypatch.setattr(tbe, "FORWARD_SWEEP", [dict(tbe.FORWARD_SWEEP[1], BLOCK_D=16)])  # not the default genome
     monkeypatch.setattr(tbe, "BACKWARD_SWEEP", [dict(tbe.BACKWARD_SWEEP[1], BLOCK_D=16)])
     rows, sweep, runs = (tbe.VARIANTS[f"embedding_bags_backward_{name}"][1][1] for name in ("rows", "sweep", "runs"))
-    monkeypatch.setattr(tbe, "VARIANTS", {  # BLOCK_D 128 is refused
+    monkeypatch.setattr(tbe, "VARIANTS", {
         "embedding_bags_backward_rows": ("rows", [dict(rows, BLOCK_D=16), rows]),
         "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)]),
         "embedding_bags_backward_runs": ("runs", [dict(runs, BLOCK_D=16)])})
+    return calls
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
+    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows, sweep and runs genomes, stacked
+    decomposition) all pass its float64 check at a tiny size on CPU, with the gradients as separate tensors or as
+    views of one [batch, tables, dim] tensor."""
+    from benchmarks import tbe
+
+    calls = _tiny_tbe(monkeypatch)
     forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu",
                                 interleaved=interleaved)
     assert forward["params"]["tables"] == 3 and forward["dims"]["indices"] == 3 * 6 * 3
@@ -205,6 +214,21 @@ def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
     assert "rows_4_16_1_1_us" in backward and not any(k.startswith("rows_4_128") for k in backward)
     assert "sweep_4_2_16_4_1_us" in backward and "runs_8_16_16_2_1_us" in backward
     assert len(calls) == 12
+
+
+def test_tbe_benchmark_times_the_variants_asked_for(monkeypatch, capsys):
+    """--variants runs: the backward row holds the runs genomes and no rows or sweep ones; an unknown name is
+    refused before anything runs."""
+    from benchmarks import tbe
+
+    calls = _tiny_tbe(monkeypatch)
+    forward, backward = tbe.run(tables=3, rows=40, dim=16, batch=6, pooling=3, dtype=torch.float32, device="cpu",
+                                variants=["runs"])
+    assert "runs_8_16_16_2_1_us" in backward and not any(k.startswith(("rows_", "sweep_")) for k in backward)
+    assert len(calls) == 12 - 2  # the rows genome at BLOCK_D 16 and the sweep genome (rows at 128 is refused)
+    with pytest.raises(SystemExit):
+        tbe.main(["out.json", "--variants", "runs,scatter"])
+    assert "unknown variants ['scatter']" in capsys.readouterr().err
 
 
 def test_tbe_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
