@@ -118,13 +118,13 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
     p.add_argument("--interleaved-grads", action="store_true",
                    help="the backward's gradients as views of one [batch, tables, dim] tensor, as a DLRM's are")
-    p.add_argument("--variants", help="comma-separated short names of the backward variants to time (of "
-                   + ", ".join(short for short, _ in VARIANTS.values()) + "; default: all)")
+    known = [short for short, _ in VARIANTS.values()]
+    p.add_argument("--variants", help=f"comma-separated short names of the backward variants to time (of "
+                                      f"{', '.join(known)}; default: all)")
     args = p.parse_args(argv)
     variants = None if args.variants is None else args.variants.split(",")
-    known = {short for short, _ in VARIANTS.values()}
-    if variants is not None and not set(variants) <= known:
-        p.error(f"unknown variants {sorted(set(variants) - known)}; known: {sorted(known)}")
+    if variants is not None and not set(variants) <= set(known):
+        p.error(f"unknown variants {sorted(set(variants) - set(known))}; known: {sorted(known)}")
     if not torch.cuda.is_available():
         print("benchmarks.tbe needs a CUDA device; skipped")
         return 0

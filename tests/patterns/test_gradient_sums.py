@@ -94,6 +94,7 @@ def test_a_failing_merge_leaves_the_sum_as_it_was(monkeypatch, caplog):
     """With fallback on, a merge whose splice fails is logged and the graph keeps both backwards and their add;
     with fallback off, the failure reaches the caller."""
     monkeypatch.setattr("torch_kevolve.patterns.gradient_sums.merged_embedding_backward", _failing_merge)
+
     def two(ga, ia, gb, ib, gc, ic):
         return backward(ga, ia, ROWS, -1, False) + backward(gb, ib, ROWS, -1, False)
 

@@ -123,7 +123,6 @@ def test_embedding_bags_fakes_match_real_outputs():
     assert [tuple(w.shape) for w in grads] == [(5, 3), (8, 3)]
 
 
-
 @pytest.mark.parametrize("mode", [0, 1])
 @pytest.mark.parametrize("include_last_offset", [False, True])
 @pytest.mark.parametrize("index_dtype", [torch.int64, torch.int32])
@@ -155,6 +154,7 @@ def test_unclaimed_bags_backward_counts_no_indices():
     empty = meaning(torch.ops.kevolve.embedding_bags_backward.default)(
         [torch.ones(0, 3)], [torch.tensor([], dtype=torch.int64)], [torch.tensor([], dtype=torch.int64)], [4], 0, False)
     torch.testing.assert_close(empty[0], torch.zeros(4, 3))
+
 
 fm_interaction = torch.ops.kevolve.fm_interaction.default
 fm_interaction_backward = torch.ops.kevolve.fm_interaction_backward.default

@@ -33,11 +33,16 @@ WORKER_ENVIRONMENT = "TORCHINDUCTOR_STATIC_LAUNCH_USER_DEFINED_TRITON_KERNELS"  
 log = logging.getLogger("torch_kevolve")
 
 
+def _off() -> bool:
+    """Whether this torch lacks the setting or the user turned it off (WORKER_ENVIRONMENT=0)."""
+    return not hasattr(inductor_config, STATIC_LAUNCH) or os.environ.get(WORKER_ENVIRONMENT) == "0"
+
+
 def enable_in_new_workers() -> bool:
     """Put the setting in this process's environment, for the compile workers started from now on (the process's,
     Inductor's own compiles included), unless this torch lacks it or the user set it (0 turns it off); whether a
     pool of workers was already running without it."""
-    if not hasattr(inductor_config, STATIC_LAUNCH) or os.environ.get(WORKER_ENVIRONMENT) in ("0", "1"):
+    if _off() or os.environ.get(WORKER_ENVIRONMENT) == "1":
         return False
     os.environ[WORKER_ENVIRONMENT] = "1"
     return bool(getattr(async_compile, "_pool_set", ()))
@@ -50,7 +55,7 @@ def static_launch_patches() -> dict:
     """Inductor config patches statically launching user-defined Triton kernels; none where this torch lacks the
     setting or the user turned it off (WORKER_ENVIRONMENT=0). The first call warns if compile workers started
     before the backend was imported (their user kernels go through Triton's launcher)."""
-    if not hasattr(inductor_config, STATIC_LAUNCH) or os.environ.get(WORKER_ENVIRONMENT) == "0":
+    if _off():
         return {}
     _late["pool"] = enable_in_new_workers() or _late["pool"]
     if _late["pool"] and not _late["reported"]:
