@@ -14,12 +14,12 @@ from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.fx import Graph, Node
 
 from ..cache.dispatch import Choice, Dispatcher
-from ..families import FAMILIES, family_for
+from ..families import FAMILIES, LAYOUT_FORMS, family_for
 from ..families.base import Abstraction, Implementation, KernelFamily, Unsupported
 from ..families.checking import check_kernel
 from ..families.symbolic_sizes import is_symbolic
 from ..key import DeviceInfo, OpKey, Problem
-from ..patterns import STANDS_FOR, epilogues, gradient_sums, is_pattern_op, meaning
+from ..patterns import INNER_CALLS, STANDS_FOR, epilogues, gradient_sums, is_pattern_op, meaning
 from ..patterns import meanings as pattern_meanings
 from ..patterns import ops as pattern_ops
 from . import decisions, fusion, rewrite, size_hints
@@ -60,7 +60,9 @@ class KevolvePass(CustomGraphPass):
     `transfer`, where a near solved key's winner passes the correctness check on this key).
 
     A pattern op (torch_kevolve.patterns) that no kernel replaces is decomposed back to its ATen pattern; one that
-    stands for an ATen overload (STANDS_FOR) is offered to the families as that overload.
+    stands for an ATen overload (STANDS_FOR) is offered to the families as that overload; a layout op
+    (INNER_CALLS) is offered as its inner call, and replaced where the inner call's winner has a form computing
+    the layout op (LAYOUT_FORMS).
     With options.patterns, a sum of two embedding gradients of one table becomes one backward over both lookups
     (patterns.gradient_sums) before anything is visited, and epilogue patterns (patterns.epilogues: a product or a
     search and the ops after it) are offered to the cache first, as one call; where none is approved their nodes
@@ -166,7 +168,7 @@ class KevolvePass(CustomGraphPass):
         if family is None:
             return 1.0
         try:
-            problem, varying = _problem(family, node.target, rewrite.positional_args(node))
+            problem, varying = _problem(family, node.target, rewrite.example_values(rewrite.positional_args(node)))
             record = self._choose(family, OpKey.of(problem, DeviceInfo.of(_device_of(node))), varying).record
             if (record is None or _static_only(family, record.implementation, varying)
                     or fusion.refusal(record, family, problem, node) is not None):
@@ -196,7 +198,7 @@ class KevolvePass(CustomGraphPass):
             if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
                 continue
             target = STANDS_FOR.get(node.target, node.target)
-            kept_for_its_backward = is_pattern_op(target) and family_for(target) is None  # no call to offer
+            kept_for_its_backward = is_pattern_op(target) and family_for(_offered(target)) is None  # none to offer
             if (kept_for_its_backward or not self._visit(graph, node, label, target)) and is_pattern_op(node.target):
                 self._visit_all(graph, self._decompose(graph, node, label), label)
 
@@ -215,16 +217,20 @@ class KevolvePass(CustomGraphPass):
                to_beat: float = 1.0) -> bool:
         """Replace `node` by a kernel where one is chosen; whether it was replaced. The kernel computes `target`
         on `args` (default: the node's own call), whose value must be the node's; a cached winner must have a
-        fitness above `to_beat`."""
+        fitness above `to_beat`. A layout op is planned as its inner call (INNER_CALLS), its kernel the form of the
+        inner call's winner that computes the layout op."""
         target = node.target if target is None else target
         op = str(target)
-        family = self._family_for(target)
+        family = self._family_for(_offered(target))
         if family is None:
             self._leave(label, node, op, None, None, "no kevolve family implements it")
             return False
         try:
             args = rewrite.positional_args(node) if args is None else args
-            problem, varying = _problem(family, target, args)
+            values = rewrite.example_values(args)
+            inner = INNER_CALLS.get(target)
+            offered = (target, values) if inner is None else (inner.overload, inner.arguments(*values))
+            problem, varying = _problem(family, *offered)
             key, plan = self._plan(family, problem, node, args, to_beat, varying)
         except Unsupported as e:
             self._leave(label, node, op, family.name, None, str(e))
@@ -239,10 +245,15 @@ class KevolvePass(CustomGraphPass):
             self._leave(label, node, op, family.name, key.short(), plan, problem)
             return False
         try:
-            fn = plan.implementation.build(plan.problem, plan.genome)
+            kernel = _kernel(plan, target)
+            if isinstance(kernel, str):
+                self._leave(label, node, op, family.name, plan.key.short(), kernel, problem)
+                return False
+            fn, as_offered = kernel
             if self.options.verify or plan.transferred:
                 with unset_fake_temporarily():
-                    check_kernel(plan.family, plan.problem, fn, _device_of(node), seeds=(0, 1), dists=("normal", "edge"))
+                    check_kernel(plan.family, plan.problem, as_offered, _device_of(node), seeds=(0, 1),
+                                 dists=("normal", "edge"))
             rewrite.replace_node(graph, node, fn, args)
         except Exception as e:  # a bad kernel must never break the user's compile
             if not self.options.fallback:
@@ -313,11 +324,30 @@ class KevolvePass(CustomGraphPass):
         decisions.report(decisions.NodeDecision(label, node.name, op, family, key, False, None, None, reason, problem))
 
 
-def _problem(family: KernelFamily, target, args: list) -> tuple[Problem, frozenset[str]]:
-    """The family's problem of `target` on `args` (graph nodes and constants), and the names of its dims that vary
-    at run time (none: static sizes): such a call is keyed by the sizes the graph was compiled with (size_hints),
-    adding no guard."""
-    values = rewrite.example_values(args)
+def _offered(target):
+    """The overload a call of `target` is offered to the families as: a layout op's inner call's, else its own."""
+    inner = INNER_CALLS.get(target)
+    return target if inner is None else inner.overload
+
+
+def _kernel(plan: _Plan, target) -> tuple[Callable, Callable] | str:
+    """The planned kernel as a callable of `target`'s arguments, and as one of the planned family's overload (the
+    same callable, but for a layout op: its form, LAYOUT_FORMS, then as the inner call); the reason where the
+    winner has no form computing the layout op."""
+    if target not in INNER_CALLS:
+        fn = plan.implementation.build(plan.problem, plan.genome)
+        return fn, fn
+    form = LAYOUT_FORMS.get((target, plan.implementation.name))
+    if form is None:
+        return f"the kernel planned for its inner call, {plan.implementation.name}, has no form computing it"
+    fn = form.build(plan.problem, plan.genome)
+    return fn if isinstance(fn, str) else (fn, form.as_inner(fn))
+
+
+def _problem(family: KernelFamily, target, values: list) -> tuple[Problem, frozenset[str]]:
+    """The family's problem of `target` on `values` (example values and constants), and the names of its dims that
+    vary at run time (none: static sizes): such a call is keyed by the sizes the graph was compiled with
+    (size_hints), adding no guard."""
     if is_symbolic(values):
         return size_hints.varying_problem(family, target, values)
     return family.problem(target, values, {}), frozenset()

@@ -112,6 +112,21 @@ class Implementation:
         return min(self.genomes(problem), key=lambda g: sum(g[name] != default[name] for name in default), default=None)
 
 
+@dataclass(frozen=True)
+class LayoutForm:
+    """A form of one implementation's kernels that computes a layout pattern op (patterns.INNER_CALLS: its value
+    a layout of the inner call's outputs, or its input one of the inner call's inputs laid out so) directly.
+
+    `build(problem, genome)`, on the inner call's problem and the implementation's genome, returns a callable
+    taking the layout op's positional arguments and returning what it returns, or the reason (a str) the genome
+    has no such form. `as_inner(fn)` is that callable as one of the inner call's arguments and results, which the
+    family's correctness check can run.
+    """
+
+    build: Callable[[Problem, Genome], Callable | str]
+    as_inner: Callable[[Callable], Callable]
+
+
 @dataclass
 class KernelFamily(ABC):
     """A unit of kernel knowledge: overloads it implements, reference, inputs, roofline, kernels."""

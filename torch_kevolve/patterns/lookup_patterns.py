@@ -1,5 +1,7 @@
 """Pre-grad patterns of table lookups: many F.embedding_bag calls of one kind batched into one
-kevolve::embedding_bags call, and an F.embedding call as kevolve::embedding (for its backward op)."""
+kevolve::embedding_bags call, its pooled rows stacked behind head rows as one kevolve::embedding_bags_stack call
+(a DLRM interaction's input, which a kernel can then write in place), and an F.embedding call as
+kevolve::embedding (for its backward op)."""
 from __future__ import annotations
 
 import operator
@@ -113,3 +115,50 @@ def _replace_embedding(graph: Graph, match: Match) -> Node:
 
 
 EMBEDDING = Pattern("embedding", _match_embedding, _replace_embedding)
+
+
+def _stacked_rows(node: Node) -> list | None:
+    """The rows of torch.stack(rows, dim=1) (or dim=-2, the same for 2-D rows) at `node`, else None."""
+    if not (node.op == "call_function" and node.target is torch.stack and node.args):
+        return None
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    if dim not in (1, -2) or set(node.kwargs) - {"dim"} or not isinstance(node.args[0], (list, tuple)):
+        return None
+    return list(node.args[0])
+
+
+def _bags_output(row) -> tuple[Node, int] | None:
+    """(the kevolve::embedding_bags call, which output) where `row` is an output of one, else None."""
+    if not (isinstance(row, Node) and row.op == "call_function" and row.target is operator.getitem):
+        return None
+    batched, which = row.args
+    return (batched, which) if getattr(batched, "target", None) is torch.ops.kevolve.embedding_bags.default else None
+
+
+def _match_embedding_bags_stack(node: Node) -> Match | None:
+    """torch.stack([*heads, *pooled], dim=1) where pooled are the outputs 0..T-1 of one kevolve::embedding_bags
+    call in order, read by this stack alone, and the heads (none or more) are tensors of the pooled rows' shape,
+    dtype and device."""
+    rows = _stacked_rows(node)
+    first = next((i for i, row in enumerate(rows) if _bags_output(row) is not None), None) if rows else None
+    if first is None:
+        return None
+    heads, pooled = rows[:first], rows[first:]
+    batched = _bags_output(pooled[0])[0]
+    if [_bags_output(p) for p in pooled] != [(batched, t) for t in range(len(batched.args[0]))]:
+        return None
+    like = value_of(pooled[0])
+    if any(len(p.users) != 1 for p in pooled) or not all(
+            isinstance(h, Node) and isinstance(value_of(h), torch.Tensor) and value_of(h).shape == like.shape
+            and value_of(h).dtype == like.dtype and value_of(h).device == like.device for h in heads):
+        return None
+    return Match(node, (node, *pooled, batched), {"heads": heads, "batched": batched})
+
+
+def _replace_embedding_bags_stack(graph: Graph, match: Match) -> Node:
+    b = match.bindings
+    return insert_call(graph, "call_function", torch.ops.kevolve.embedding_bags_stack.default,
+                       (list(b["heads"]), *b["batched"].args), match.root)
+
+
+EMBEDDING_BAGS_STACK = Pattern("embedding_bags_stack", _match_embedding_bags_stack, _replace_embedding_bags_stack)

@@ -13,11 +13,11 @@ from torch.fx import GraphModule
 
 from .interaction_patterns import FM_INTERACTION, PAIRWISE_DOTS
 from .linear_patterns import BROADCAST_TARGET_LINEAR, SCORE_HEAD
-from .lookup_patterns import EMBEDDING, EMBEDDING_BAGS
+from .lookup_patterns import EMBEDDING, EMBEDDING_BAGS, EMBEDDING_BAGS_STACK
 from .matching import Pattern
 
-PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, FM_INTERACTION, EMBEDDING, BROADCAST_TARGET_LINEAR,
-                                 SCORE_HEAD)
+PATTERNS: tuple[Pattern, ...] = (PAIRWISE_DOTS, EMBEDDING_BAGS, EMBEDDING_BAGS_STACK, FM_INTERACTION, EMBEDDING,
+                                 BROADCAST_TARGET_LINEAR, SCORE_HEAD)
 
 
 def rewrite_patterns(gm: GraphModule, patterns: Sequence[Pattern] = PATTERNS) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.utils._pytree as pytree
 from torch.fx import Graph, Node
 
 COPIED_META = ("stack_trace", "nn_module_stack", "source_fn_stack")
@@ -44,8 +45,8 @@ def insert_call(graph: Graph, op: str, target, args: tuple, like: Node) -> Node:
     """A new node `target(*args)` (op: call_function or call_method) with its example value computed on
     the fake values of its arguments and `like`'s source metadata."""
     node = graph.create_node(op, target, args)
-    values = [value_of(a) for a in args]
-    with next(v for v in values if isinstance(v, torch.Tensor)).fake_mode:
+    values = [[value_of(v) for v in a] if isinstance(a, list) else value_of(a) for a in args]
+    with next(v for v in pytree.tree_leaves(values) if isinstance(v, torch.Tensor)).fake_mode:
         node.meta["example_value"] = target(*values) if op == "call_function" else getattr(values[0], target)(*values[1:])
     node.meta.update({k: like.meta[k] for k in COPIED_META if k in like.meta})
     return node

@@ -2,6 +2,7 @@
 their decomposition back to ATen) and autograd. Families implement them like ATen overloads."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -109,6 +110,89 @@ def _embedding_bags_grad(ctx, grads):
 
 
 embedding_bags.register_autograd(_embedding_bags_grad, setup_context=_save_tables)
+
+
+@dataclass(frozen=True)
+class InnerCall:
+    """The call a layout pattern op is offered to the families as: `overload` on `arguments(*the op's own)`."""
+
+    overload: torch._ops.OpOverload
+    arguments: Callable[..., list]
+
+
+def _stack_inner_arguments(heads, weights, indices, offsets, mode, include_last_offset) -> list:
+    return [weights, indices, offsets, mode, include_last_offset]
+
+
+def _stack_backward_inner_arguments(grad, heads, indices, offsets, num_weights, mode, include_last_offset) -> list:
+    grads = [grad.select(1, heads + t) for t in range(len(indices))]
+    return [grads, indices, offsets, num_weights, mode, include_last_offset]
+
+
+def embedding_bags_stack_meaning(heads: list[torch.Tensor], weights: list[torch.Tensor], indices: list[torch.Tensor],
+                                 offsets: list[torch.Tensor], mode: int, include_last_offset: bool) -> torch.Tensor:
+    """torch.stack([*heads, *pooled], 1), the pooled rows those of kevolve::embedding_bags (the pattern op, which
+    its family claims, is kept inside)."""
+    pooled = torch.ops.kevolve.embedding_bags(*_stack_inner_arguments(heads, weights, indices, offsets, mode,
+                                                                        include_last_offset))
+    return torch.ops.aten.stack.default([*heads, *pooled], 1)
+
+
+@torch.library.custom_op("kevolve::embedding_bags_stack", mutates_args=())
+def embedding_bags_stack(heads: list[torch.Tensor], weights: list[torch.Tensor], indices: list[torch.Tensor],
+                         offsets: list[torch.Tensor], mode: int, include_last_offset: bool) -> torch.Tensor:
+    """Rows [samples, heads + tables, dim]: the head rows [samples, dim] (none or more, of the tables' dtype),
+    then every table's pooled rows as embedding_bags pools them (one bag per sample in every table). The input
+    of a DLRM interaction, which a kernel can fill in place of a copy."""
+    return embedding_bags_stack_meaning(heads, weights, indices, offsets, mode, include_last_offset)
+
+
+@embedding_bags_stack.register_fake
+def _(heads, weights, indices, offsets, mode, include_last_offset):
+    samples = offsets[0].shape[0] - int(include_last_offset)
+    return weights[0].new_empty(samples, len(heads) + len(weights), weights[0].shape[1])
+
+
+def embedding_bags_stack_backward_meaning(grad: torch.Tensor, heads: int, indices: list[torch.Tensor],
+                                          offsets: list[torch.Tensor], num_weights: list[int], mode: int,
+                                          include_last_offset: bool) -> list[torch.Tensor]:
+    """kevolve::embedding_bags_backward of the tables' slices grad[:, heads + t] (the pattern op kept inside)."""
+    return torch.ops.kevolve.embedding_bags_backward(*_stack_backward_inner_arguments(
+        grad, heads, indices, offsets, num_weights, mode, include_last_offset))
+
+
+@torch.library.custom_op("kevolve::embedding_bags_stack_backward", mutates_args=())
+def embedding_bags_stack_backward(grad: torch.Tensor, heads: int, indices: list[torch.Tensor],
+                                  offsets: list[torch.Tensor], num_weights: list[int], mode: int,
+                                  include_last_offset: bool) -> list[torch.Tensor]:
+    """The dense weight gradient of every table of embedding_bags_stack, given the gradient [samples,
+    heads + tables, dim] of its output (read in place by a kernel that can)."""
+    return embedding_bags_stack_backward_meaning(grad, heads, indices, offsets, num_weights, mode,
+                                                 include_last_offset)
+
+
+@embedding_bags_stack_backward.register_fake
+def _(grad, heads, indices, offsets, num_weights, mode, include_last_offset):
+    return [grad.new_empty(rows, grad.shape[2]) for rows in num_weights]
+
+
+def _save_stack(ctx, inputs, output) -> None:
+    heads, weights, indices, offsets, mode, include_last_offset = inputs
+    ctx.heads, ctx.tables, ctx.mode, ctx.include_last_offset = len(heads), len(weights), mode, include_last_offset
+    ctx.num_weights = [w.shape[0] for w in weights]
+    ctx.save_for_backward(*indices, *offsets)
+
+
+def _embedding_bags_stack_grad(ctx, grad):
+    saved = ctx.saved_tensors
+    indices, offsets = list(saved[:ctx.tables]), list(saved[ctx.tables:])
+    weight_grads = torch.ops.kevolve.embedding_bags_stack_backward(grad, ctx.heads, indices, offsets,
+                                                                   ctx.num_weights, ctx.mode, ctx.include_last_offset)
+    head_grads = [grad.select(1, h) for h in range(ctx.heads)]
+    return head_grads, weight_grads, [None] * ctx.tables, [None] * ctx.tables, None, None
+
+
+embedding_bags_stack.register_autograd(_embedding_bags_stack_grad, setup_context=_save_stack)
 
 
 @torch.library.custom_op("kevolve::fm_interaction", mutates_args=())
@@ -298,6 +382,8 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
     torch.ops.kevolve.embedding_backward.default: embedding_backward_meaning,
     torch.ops.kevolve.embedding_bags.default: embedding_bags_meaning,
     torch.ops.kevolve.embedding_bags_backward.default: embedding_bags_backward_from_offsets,
+    torch.ops.kevolve.embedding_bags_stack.default: embedding_bags_stack_meaning,
+    torch.ops.kevolve.embedding_bags_stack_backward.default: embedding_bags_stack_backward_meaning,
     torch.ops.kevolve.fm_interaction.default: fm_interaction_meaning,
     torch.ops.kevolve.fm_interaction_backward.default: fm_interaction_backward_meaning,
     torch.ops.kevolve.keep_last.default: keep_last_meaning,
@@ -310,6 +396,18 @@ MEANINGS: dict[torch._ops.OpOverload, Callable] = {
 # Pattern ops that stand for one ATen overload of the same arguments: offered to the families as that overload.
 STANDS_FOR: dict[torch._ops.OpOverload, torch._ops.OpOverload] = {
     torch.ops.kevolve.embedding_backward.default: torch.ops.aten.embedding_dense_backward.default,
+}
+
+
+# Pattern ops whose value is a layout of another pattern op's outputs (or whose input is one of its inputs laid
+# out so): offered to that op's family as their inner call, where a form of its cached winner may write (read)
+# the layout directly (families.LAYOUT_FORMS); where none does, the op goes back to its meaning, which keeps the
+# inner op.
+INNER_CALLS: dict[torch._ops.OpOverload, InnerCall] = {
+    torch.ops.kevolve.embedding_bags_stack.default: InnerCall(torch.ops.kevolve.embedding_bags.default,
+                                                              _stack_inner_arguments),
+    torch.ops.kevolve.embedding_bags_stack_backward.default: InnerCall(
+        torch.ops.kevolve.embedding_bags_backward.default, _stack_backward_inner_arguments),
 }
 
 

@@ -1,0 +1,98 @@
+"""The forms of the batched embedding-bag winners that fill kevolve::embedding_bags_stack's [samples, heads +
+tables, dim] output (stack_forward) or read its gradient in place (stack_backward): LAYOUT_FORMS, keyed by the
+layout op and the winner's implementation. On GPUs the launchers are called, so Inductor launches the kernels;
+on CPU they run through functional custom ops (the Triton interpreter, opaque to Inductor; outputs are copies,
+since custom-op outputs may not alias each other). The genome travels to the custom ops as JSON text.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ...key import Problem
+from ..base import Genome, LayoutForm
+from ..embedding_bag.ops import genome_json
+from .bag_tile_implementations import BACKWARD_RUNS
+from .implementations import FORWARD_TRITON
+from .stack_backward import embedding_bags_stack_backward_runs
+from .stack_forward import embedding_bags_stack_forward, unfit
+
+STACK = torch.ops.kevolve.embedding_bags_stack.default
+STACK_BACKWARD = torch.ops.kevolve.embedding_bags_stack_backward.default
+
+
+@torch.library.custom_op("kevolve::embedding_bags_stack_triton", mutates_args=())
+def embedding_bags_stack_triton(heads: list[Tensor], weights: list[Tensor], indices: list[Tensor],
+                                offsets: list[Tensor], mode: int, include_last_offset: bool, genome: str) -> Tensor:
+    return embedding_bags_stack_forward(heads, weights, indices, offsets, mode, include_last_offset,
+                                        json.loads(genome))
+
+
+@embedding_bags_stack_triton.register_fake
+def _(heads, weights, indices, offsets, mode, include_last_offset, genome):
+    samples = offsets[0].shape[0] - int(include_last_offset)
+    return weights[0].new_empty(samples, len(heads) + len(weights), weights[0].shape[1])
+
+
+@torch.library.custom_op("kevolve::embedding_bags_stack_backward_runs", mutates_args=())
+def embedding_bags_stack_backward_runs_op(grad: Tensor, heads: int, indices: list[Tensor], offsets: list[Tensor],
+                                          num_weights: list[int], mode: int, genome: str) -> list[Tensor]:
+    weight_grads = embedding_bags_stack_backward_runs(grad, heads, indices, offsets, num_weights, mode,
+                                                      json.loads(genome))
+    return [g.clone() for g in weight_grads]
+
+
+@embedding_bags_stack_backward_runs_op.register_fake
+def _(grad, heads, indices, offsets, num_weights, mode, genome):
+    return [grad.new_empty(rows, grad.shape[2]) for rows in num_weights]
+
+
+def _build_stack_forward(problem: Problem, genome: Genome) -> Callable | str:
+    FORWARD_TRITON.genome_space.validate(genome)
+    reason = unfit(genome, problem.param("tables"))
+    if reason is not None:
+        return reason
+    text = genome_json(genome)
+
+    def embedding_bags_stack(heads, weights, indices, offsets, mode, include_last_offset):
+        if weights[0].device.type == "cpu":
+            return embedding_bags_stack_triton(heads, weights, indices, offsets, mode, include_last_offset, text)
+        return embedding_bags_stack_forward(heads, weights, indices, offsets, mode, include_last_offset, genome)
+
+    return embedding_bags_stack
+
+
+def _stack_forward_as_inner(stack: Callable) -> Callable:
+    def embedding_bags(weights, indices, offsets, mode, include_last_offset):
+        return list(stack([], weights, indices, offsets, mode, include_last_offset).unbind(1))
+
+    return embedding_bags
+
+
+def _build_stack_backward_runs(problem: Problem, genome: Genome) -> Callable:
+    BACKWARD_RUNS.genome_space.validate(genome)
+    text = genome_json(genome)
+
+    def embedding_bags_stack_backward(grad, heads, indices, offsets, num_weights, mode, include_last_offset):
+        if grad.device.type == "cpu":
+            return embedding_bags_stack_backward_runs_op(grad, heads, indices, offsets, num_weights, mode, text)
+        return embedding_bags_stack_backward_runs(grad, heads, indices, offsets, num_weights, mode, genome)
+
+    return embedding_bags_stack_backward
+
+
+def _stack_backward_as_inner(stack_backward: Callable) -> Callable:
+    def embedding_bags_backward(grads, indices, offsets, num_weights, mode, include_last_offset):
+        return stack_backward(torch.stack(list(grads), 1), 0, indices, offsets, num_weights, mode,
+                              include_last_offset)
+
+    return embedding_bags_backward
+
+
+LAYOUT_FORMS: dict[tuple, LayoutForm] = {
+    (STACK, FORWARD_TRITON.name): LayoutForm(_build_stack_forward, _stack_forward_as_inner),
+    (STACK_BACKWARD, BACKWARD_RUNS.name): LayoutForm(_build_stack_backward_runs, _stack_backward_as_inner),
+}
