@@ -13,6 +13,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.families.conftest import INT_POISON
+from tests.families.bag_references import bag_tensors, pooling
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, LAYOUT_FORMS
 from torch_kevolve.families.embedding_bag.ops import genome_json
 from torch_kevolve.families.embedding_bags import forward_triton, stacked
@@ -33,15 +34,10 @@ FORWARD_GENOME = dict(BLOCK_N=8, BLOCK_D=16, BAGS_PER_PROGRAM=1, num_warps=1, nu
 RUNS_GENOME = dict(BLOCK_N=1, BLOCK_D=16, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1)  # runs go past 4 slots
 
 
+
+
 def bag_inputs(index_dtype=torch.int64, include_last_offset=False):
-    """Per table: indices and offsets (with the index count appended under include_last_offset)."""
-    indices, offsets = [], []
-    for bags in BAGS:
-        starts = [sum(len(b) for b in bags[:s]) for s in range(SAMPLES)]
-        flat = [row for bag in bags for row in bag]
-        indices.append(torch.tensor(flat, dtype=index_dtype))
-        offsets.append(torch.tensor(starts + [len(flat)] * include_last_offset, dtype=index_dtype))
-    return indices, offsets
+    return bag_tensors(BAGS, index_dtype, include_last_offset)
 
 
 def weights(seed=0):
@@ -57,16 +53,6 @@ def heads_of(count, seed=1):
     return made[:count]
 
 
-def pooling(bags, rows, mode):
-    """[samples, rows] float64: bag membership times one-hot rows (each bag's row counts), over bag sizes in mean
-    mode (an empty bag's row is zero)."""
-    matrix = torch.zeros(len(bags), rows, dtype=torch.float64)
-    for s, bag in enumerate(bags):
-        for row in bag:
-            matrix[s, row] += 1.0
-        if mode == 1 and bag:
-            matrix[s] /= len(bag)
-    return matrix
 
 
 def reference_stack(heads, weight_list, mode):

@@ -10,6 +10,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from tests.patterns.test_pattern_ops import aot_targets
+from tests.families.bag_references import bag_tensors, pooling
 from torch_kevolve.patterns.ops import INNER_CALLS, MEANINGS
 
 STACK = torch.ops.kevolve.embedding_bags_stack.default
@@ -21,25 +22,12 @@ BAGS = ([[0, 4, 4], [], [2]],  # per table, each sample's bag: an empty bag, a r
         [[], [], []])  # no indices at all
 
 
+
+
+
+
 def bag_inputs(index_dtype=torch.int64, include_last_offset=False):
-    indices, offsets = [], []
-    for bags in BAGS:
-        flat = [row for bag in bags for row in bag]
-        starts = [sum(len(b) for b in bags[:s]) for s in range(SAMPLES)]
-        indices.append(torch.tensor(flat, dtype=index_dtype))
-        offsets.append(torch.tensor(starts + [len(flat)] * include_last_offset, dtype=index_dtype))
-    return indices, offsets
-
-
-def pooling(bags, rows, mode):
-    """[samples, rows] float64: how many times each bag names each row, over the bag's size in mean mode."""
-    matrix = torch.zeros(len(bags), rows, dtype=torch.float64)
-    for s, bag in enumerate(bags):
-        for row in bag:
-            matrix[s, row] += 1.0
-        if mode == 1 and bag:
-            matrix[s] /= len(bag)
-    return matrix
+    return bag_tensors(BAGS, index_dtype, include_last_offset)
 
 
 def reference_stack(heads, weights, mode):
