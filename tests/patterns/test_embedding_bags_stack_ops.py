@@ -152,3 +152,16 @@ def test_ops_pass_opcheck():
     torch.library.opcheck(STACK, (head_rows, weights, indices, offsets, 1, True))
     grad = torch.randn(SAMPLES, 2 + len(ROWS), DIM)
     torch.library.opcheck(STACK_BACKWARD, (grad, 2, indices, offsets, list(ROWS), 0, True))
+
+
+@pytest.mark.parametrize("head", [torch.zeros(SAMPLES, DIM, dtype=torch.float32), torch.zeros(SAMPLES, 1, DIM)],
+                         ids=["another dtype", "3-D"])
+def test_a_head_not_of_the_tables_kind_is_refused(head):
+    """torch.stack would promote a head of another dtype, so the op's value would not be the fake's."""
+    _, weights = make(0)
+    indices, offsets = bag_inputs()
+    with pytest.raises(ValueError, match="a head must be"):
+        STACK([head], weights, indices, offsets, 0, False)
+    with FakeTensorMode() as mode, pytest.raises(ValueError, match="a head must be"):
+        STACK([mode.from_tensor(head)], [mode.from_tensor(w) for w in weights],
+              [mode.from_tensor(i) for i in indices], [mode.from_tensor(o) for o in offsets], 0, False)

@@ -1,4 +1,5 @@
-"""The pre-grad pattern EMBEDDING_BAGS_STACK in Dynamo's graph: torch.stack([*heads, *pooled], dim=1 or -2), where
+"""The pre-grad pattern EMBEDDING_BAGS_STACK in Dynamo's graph: torch.stack([*heads, *pooled], dim=1 or -2) (or
+torch.cat of them along dim 1 or -1, the stack flattened), where
 pooled are all the outputs of one kevolve::embedding_bags call (made by EMBEDDING_BAGS from F.embedding_bag calls) in
 order, each read by the stack alone, and the heads (none, one or two) tensors of the pooled rows' shape, dtype and
 device, becomes one kevolve::embedding_bags_stack call with the value and the gradients (of the tables and of the
@@ -21,9 +22,11 @@ OFF = [torch.tensor([0, 2, 2]), torch.tensor([0, 1, 3]), torch.tensor([0, 4, 5])
 ROWS = (5, 3, 7)
 
 
+OFF_LAST = [torch.cat([o, torch.tensor([i.numel()])]) for o, i in zip(OFF, IDX)]  # under include_last_offset
+
+
 def tables(include_last_offset=False):
-    offsets = [torch.cat([o, torch.tensor([i.numel()])]) if include_last_offset else o for o, i in zip(OFF, IDX)]
-    return IDX, offsets
+    return IDX, OFF_LAST if include_last_offset else OFF
 
 
 def inputs(heads, requires_grad=True, head_dtype=torch.float32):
@@ -41,12 +44,13 @@ def pooled_of(weights, mode="sum", include_last_offset=False):
             for i, w, o in zip(indices, weights, offsets)]
 
 
-def stacked(mode="sum", dim=1, include_last_offset=False, keyword=False):
-    """fn(w0, w1, w2, *heads) = torch.stack([*heads, *pooled], dim), then a tanh (the stack read by the model)."""
+def stacked(mode="sum", dim=1, include_last_offset=False, keyword=False, join=torch.stack):
+    """fn(w0, w1, w2, *heads) = join([*heads, *pooled], dim) (torch.stack, or torch.cat: the stack's rows
+    flattened), then a tanh (the stack read by the model)."""
     def fn(*tensors):
         weights, heads = tensors[:3], tensors[3:]
         rows = [*heads, *pooled_of(weights, mode, include_last_offset)]
-        out = torch.stack(rows, dim=dim) if keyword else torch.stack(rows, dim)
+        out = join(rows, dim=dim) if keyword else join(rows, dim)
         return out.tanh()
     return fn
 
@@ -58,6 +62,8 @@ FOUND = {  # name: (fn, heads)
     "two heads, dim=-2": (stacked(dim=-2, keyword=True), 2),
     "one head, mean, include_last_offset": (stacked(mode="mean", include_last_offset=True), 1),
     "no head, dim=-2": (stacked(dim=-2), 0),
+    "concatenated, one head": (stacked(join=torch.cat), 1),
+    "concatenated, two heads, mean, dim=-1": (stacked(mode="mean", dim=-1, keyword=True, join=torch.cat), 2),
 }
 
 
@@ -70,6 +76,7 @@ def test_stacks_of_heads_and_all_pooled_rows_are_replaced_with_equal_values_and_
     assert targets.count(EMBEDDING_BAGS_STACK) == 1
     assert EMBEDDING_BAGS not in targets and torch.stack not in targets and F.embedding_bag not in targets
     assert operator.getitem not in targets  # the batched call's outputs are gone with it
+    assert torch.cat not in targets and ("flatten" in targets) == name.startswith("concatenated")
 
 
 def test_the_stack_op_is_called_with_the_heads_and_the_batched_calls_arguments():
@@ -114,13 +121,18 @@ NEAR_MISSES = {  # name: (fn, head dtype)
 }
 
 
+NEAR_MISSES["concatenated along dim 0"] = (
+    lambda w0, w1, w2, head: torch.cat([head, *pooled_of([w0, w1, w2])], 0).tanh(), torch.float32)
+
+
 @pytest.mark.parametrize("name", list(NEAR_MISSES))
 def test_near_misses_keep_the_stack(name):
     fn, head_dtype = NEAR_MISSES[name]
     tensors = inputs(1, head_dtype=head_dtype)
     replaced, targets = replaced_against_eager(fn, tensors)
     assert replaced == ["embedding_bags"]
-    assert EMBEDDING_BAGS_STACK not in targets and EMBEDDING_BAGS in targets and torch.stack in targets
+    assert EMBEDDING_BAGS_STACK not in targets and EMBEDDING_BAGS in targets
+    assert (torch.cat if "concatenated" in name else torch.stack) in targets
 
 
 def test_the_rows_of_two_batched_calls_are_not_one_stack():

@@ -65,10 +65,12 @@ def test_dlrm_interaction_is_replaced(factory):
     torch.testing.assert_close(got, model(*inputs))
 
 
-def test_dcnv2_has_its_tables_batched_and_no_interaction():
+def test_dcnv2_has_its_tables_batched_into_its_cross_input_and_no_interaction():
+    """DCN-v2's cross input, torch.cat([bottom(dense), *pooled], 1), is the stack of those rows, flattened."""
     model, inputs = dcnv2_tiny("cpu")
     replaced, targets, got = dynamo_graph(model, inputs)
-    assert replaced == ["embedding_bags"] and F.embedding_bag not in targets
+    assert replaced == ["embedding_bags", "embedding_bags_stack"] and F.embedding_bag not in targets
+    assert EMBEDDING_BAGS_STACK in targets and "flatten" in targets and torch.cat not in targets
     torch.testing.assert_close(got, model(*inputs))
 
 

@@ -1,6 +1,7 @@
 """Pre-grad patterns of table lookups: many F.embedding_bag calls of one kind batched into one
-kevolve::embedding_bags call, its pooled rows stacked behind head rows as one kevolve::embedding_bags_stack call
-(a DLRM interaction's input, which a kernel can then write in place), and an F.embedding call as
+kevolve::embedding_bags call, its pooled rows stacked (or concatenated) behind head rows as one
+kevolve::embedding_bags_stack call (a DLRM interaction's input, DCN-v2's cross input, which a kernel can then write
+in place), and an F.embedding call as
 kevolve::embedding (for its backward op)."""
 from __future__ import annotations
 
@@ -117,14 +118,15 @@ def _replace_embedding(graph: Graph, match: Match) -> Node:
 EMBEDDING = Pattern("embedding", _match_embedding, _replace_embedding)
 
 
-def _stacked_rows(node: Node) -> list | None:
-    """The rows of torch.stack(rows, dim=1) (or dim=-2, the same for 2-D rows) at `node`, else None."""
-    if not (node.op == "call_function" and node.target is torch.stack and node.args):
+def _stacked_rows(node: Node) -> tuple[list, bool] | None:
+    """(the rows, whether they are concatenated) of torch.stack(rows, dim=1) (or dim=-2, the same for 2-D rows) or
+    torch.cat(rows, dim=1) (or dim=-1) at `node`, else None."""
+    if not (node.op == "call_function" and node.target in (torch.stack, torch.cat) and node.args):
         return None
     dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    if dim not in (1, -2) or set(node.kwargs) - {"dim"} or not isinstance(node.args[0], (list, tuple)):
+    if dim not in ((1, -2) if node.target is torch.stack else (1, -1)) or set(node.kwargs) - {"dim"}:
         return None
-    return list(node.args[0])
+    return (list(node.args[0]), node.target is torch.cat) if isinstance(node.args[0], (list, tuple)) else None
 
 
 def _bags_output(row) -> tuple[Node, int] | None:
@@ -136,11 +138,12 @@ def _bags_output(row) -> tuple[Node, int] | None:
 
 
 def _match_embedding_bags_stack(node: Node) -> Match | None:
-    """torch.stack([*heads, *pooled], dim=1) where pooled are the outputs 0..T-1 of one kevolve::embedding_bags
-    call in order, read by this stack alone, and the heads (none or more) are tensors of the pooled rows' shape,
-    dtype and device."""
-    rows = _stacked_rows(node)
-    first = next((i for i, row in enumerate(rows) if _bags_output(row) is not None), None) if rows else None
+    """torch.stack([*heads, *pooled], dim=1) (or torch.cat of them along dim 1: the stack's rows flattened) where
+    pooled are the outputs 0..T-1 of one kevolve::embedding_bags call in order, read by this stack alone, and the
+    heads (none or more) are tensors of the pooled rows' shape, dtype and device."""
+    stacked = _stacked_rows(node)
+    rows, flat = stacked if stacked else ([], False)
+    first = next((i for i, row in enumerate(rows) if _bags_output(row) is not None), None)
     if first is None:
         return None
     heads, pooled = rows[:first], rows[first:]
@@ -152,13 +155,14 @@ def _match_embedding_bags_stack(node: Node) -> Match | None:
             isinstance(h, Node) and isinstance(value_of(h), torch.Tensor) and value_of(h).shape == like.shape
             and value_of(h).dtype == like.dtype and value_of(h).device == like.device for h in heads):
         return None
-    return Match(node, (node, *pooled, batched), {"heads": heads, "batched": batched})
+    return Match(node, (node, *pooled, batched), {"heads": heads, "batched": batched, "flat": flat})
 
 
 def _replace_embedding_bags_stack(graph: Graph, match: Match) -> Node:
     b = match.bindings
-    return insert_call(graph, "call_function", torch.ops.kevolve.embedding_bags_stack.default,
-                       (list(b["heads"]), *b["batched"].args), match.root)
+    stack = insert_call(graph, "call_function", torch.ops.kevolve.embedding_bags_stack.default,
+                        (list(b["heads"]), *b["batched"].args), match.root)
+    return insert_call(graph, "call_method", "flatten", (stack, 1), match.root) if b["flat"] else stack
 
 
 EMBEDDING_BAGS_STACK = Pattern("embedding_bags_stack", _match_embedding_bags_stack, _replace_embedding_bags_stack)

@@ -129,6 +129,14 @@ def _stack_backward_inner_arguments(grad, heads, indices, offsets, num_weights, 
     return [grads, indices, offsets, num_weights, mode, include_last_offset]
 
 
+def _check_heads(heads: list[torch.Tensor], weights: list[torch.Tensor]) -> None:
+    """ValueError unless every head is a 2-D tensor in the tables' dtype (torch.stack would promote another)."""
+    for head in heads:
+        if head.dim() != 2 or head.dtype != weights[0].dtype:
+            raise ValueError(f"embedding_bags_stack: a head must be [samples, dim] in the tables' {weights[0].dtype}, "
+                             f"not {head.dim()}-D {head.dtype}")
+
+
 def embedding_bags_stack_meaning(heads: list[torch.Tensor], weights: list[torch.Tensor], indices: list[torch.Tensor],
                                  offsets: list[torch.Tensor], mode: int, include_last_offset: bool) -> torch.Tensor:
     """torch.stack([*heads, *pooled], 1), the pooled rows those of kevolve::embedding_bags (the pattern op, which
@@ -144,11 +152,13 @@ def embedding_bags_stack(heads: list[torch.Tensor], weights: list[torch.Tensor],
     """Rows [samples, heads + tables, dim]: the head rows [samples, dim] (none or more, of the tables' dtype),
     then every table's pooled rows as embedding_bags pools them (one bag per sample in every table). The input
     of a DLRM interaction, which a kernel can fill in place of a copy."""
+    _check_heads(heads, weights)
     return embedding_bags_stack_meaning(heads, weights, indices, offsets, mode, include_last_offset)
 
 
 @embedding_bags_stack.register_fake
 def _(heads, weights, indices, offsets, mode, include_last_offset):
+    _check_heads(heads, weights)
     samples = offsets[0].shape[0] - int(include_last_offset)
     return weights[0].new_empty(samples, len(heads) + len(weights), weights[0].shape[1])
 
