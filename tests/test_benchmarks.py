@@ -9,7 +9,7 @@ from benchmarks.harness import Phase, Reference, Result, Tolerance, max_grad_err
 from benchmarks.run import BENCHMARKS, RunConfig, run
 from torch_kevolve.backend.decisions import collect_decisions
 
-FAMILY_OPS = {"dcnv2_tiny": "kevolve.embedding_bags.default", "seq_tiny": "aten.embedding.default",
+FAMILY_OPS = {"dcnv2_tiny": "kevolve.embedding_bags_stack.default", "seq_tiny": "aten.embedding.default",
               "dlrm_bf16_tiny": "kevolve.embedding_bags_backward.default"}
 
 

@@ -69,11 +69,7 @@ def _replace_embedding_bags(graph: Graph, match: Match) -> Node:
     calls = match.bindings["calls"]
     args = tuple([c[k] for c in calls] for k in ("weight", "input", "offsets")) + (
         _POOLING_MODES[calls[0]["mode"]], calls[0]["include_last_offset"])
-    batched = graph.create_node("call_function", torch.ops.kevolve.embedding_bags.default, args)
-    values = [[value_of(a) for a in arg] if isinstance(arg, list) else arg for arg in args]
-    with value_of(calls[0]["weight"]).fake_mode:
-        batched.meta["example_value"] = torch.ops.kevolve.embedding_bags.default(*values)
-    batched.meta.update({k: match.root.meta[k] for k in COPIED_META if k in match.root.meta})
+    batched = insert_call(graph, "call_function", torch.ops.kevolve.embedding_bags.default, args, match.root)
     pooled = []
     for t, member in enumerate(match.bindings["members"]):
         item = graph.create_node("call_function", operator.getitem, (batched, t))
