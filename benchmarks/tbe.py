@@ -7,8 +7,9 @@ stacked backward, on the tables of the `dlrm` benchmark.
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
-sweep, and (backward) the rows, sweep and runs implementations' genomes (VARIANTS, as in a model) and the stacked
-index_add decomposition compiled by Inductor. Each variant is checked
+sweep, and (backward) the rows, sweep and runs implementations' genomes (VARIANTS, as in a model; with
+--interleaved-grads also the runs genomes' stack form, reading the grads' [batch, tables, dim] tensor in place) and
+the stacked index_add decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
 """
@@ -24,7 +25,7 @@ import torch
 
 from benchmarks.microbench import measure, say, write
 from torch_kevolve.evolve.judging import as_in_a_model
-from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
+from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, LAYOUT_FORMS
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 from torch_kevolve.patterns import meanings
 
@@ -46,9 +47,14 @@ VARIANTS = {  # backward implementation -> (short name, genomes timed as in a mo
 }
 
 
+STACK_VARIANT = "runs_stack"  # the runs genomes in the form reading the interleaved grads' [batch, tables, dim] in place
+
+
 def variant_names() -> list[str]:
-    """The result keys of VARIANTS, in order: SHORT_gene_gene_..."""
-    return [variant_name(short, genome) for short, genomes in VARIANTS.values() for genome in genomes]
+    """The result keys of VARIANTS, then of the stack form of the runs genomes, in order: SHORT_gene_gene_..."""
+    runs_genomes = VARIANTS["embedding_bags_backward_runs"][1]
+    return [variant_name(short, genome) for short, genomes in VARIANTS.values() for genome in genomes] + [
+        variant_name(STACK_VARIANT, genome) for genome in runs_genomes]
 
 
 def variant_name(short: str, genome: dict) -> str:
@@ -75,15 +81,17 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
         interleaved: bool = False, variants: Sequence[str] | None = None) -> Iterator[dict]:
     """The checked and timed forward row, then the backward row, at one size (each yielded once measured);
     `interleaved`: the pooled rows' gradients are views of one [batch, tables, dim] tensor (a DLRM interaction's
-    backward hands them over so), not separate tensors; `variants`: the short names of the backward VARIANTS
-    timed (default: all)."""
+    backward hands them over so), not separate tensors, and the runs genomes are timed in their stack form too
+    (STACK_VARIANT: that tensor read in place, as kevolve::embedding_bags_stack_backward does in a model);
+    `variants`: the short names of the backward variants timed (default: all)."""
     g = torch.Generator(device="cpu").manual_seed(1)
     weights = [torch.randn(rows, dim, generator=g).to(device, dtype) for _ in range(tables)]
     indices, offsets = bags(tables, rows, batch, pooling, device)
     forward_args = (weights, indices, offsets, 0, False)
     saved = [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[1:] for w, i, o in zip(*forward_args[:3])]
+    stack_grad = torch.randn(batch, tables, dim, generator=g).to(device, dtype)
     if interleaved:
-        grads = list(torch.randn(batch, tables, dim, generator=g).to(device, dtype).unbind(1))
+        grads = list(stack_grad.unbind(1))
     else:
         grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
     backward_args = (grads, indices, offsets, [rows] * tables, 0, False)
@@ -98,6 +106,10 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
         extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
                                                                   torch.device(device))
                        for genome in genomes if impl.supports(sized, genome) is None})
+    if interleaved and (variants is None or STACK_VARIANT in variants):
+        extras.update({variant_name(STACK_VARIANT, genome): stack_form(stack_grad, backward_problem, genome,
+                                                                        torch.device(device))
+                       for genome in VARIANTS["embedding_bags_backward_runs"][1]})
     torch._dynamo.reset()
     extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
                                                              dynamic=False)
@@ -105,6 +117,19 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
                   FORWARD_SWEEP, {})
     yield measure("embedding_bags_backward", EMBEDDING_BAGS_BACKWARD, BACKWARD, backward_args,
                   aten_backward(saved), BACKWARD_SWEEP, extras)
+
+
+def stack_form(stack_grad: torch.Tensor, problem, genome: dict, device: torch.device):
+    """The runs genome's stack form as a callable of the batched backward's arguments, whose grads must be the
+    views stack_grad.unbind(1): it reads stack_grad itself (no heads), compiled as in a model."""
+    runs = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs")
+    form = LAYOUT_FORMS[torch.ops.kevolve.embedding_bags_stack_backward.default, runs.name]
+    stack_backward = form.build(problem, genome)
+
+    def backward(grads, indices, offsets, num_weights, mode, include_last_offset):
+        return stack_backward(stack_grad, 0, indices, offsets, num_weights, mode, include_last_offset)
+
+    return as_in_a_model(runs, backward, device)
 
 
 def main(argv=None) -> int:
@@ -118,7 +143,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
     p.add_argument("--interleaved-grads", action="store_true",
                    help="the backward's gradients as views of one [batch, tables, dim] tensor, as a DLRM's are")
-    known = [short for short, _ in VARIANTS.values()]
+    known = [short for short, _ in VARIANTS.values()] + [STACK_VARIANT]
     p.add_argument("--variants", help=f"comma-separated short names of the backward variants to time (of "
                                       f"{', '.join(known)}; default: all)")
     args = p.parse_args(argv)
