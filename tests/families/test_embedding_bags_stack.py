@@ -6,7 +6,7 @@ dense weight grad = one_hotᵀ @ bagsᵀ @ grad rows): 0, 1 and 2 heads (one of 
 tensor), sum and mean, int32 and int64 indices and offsets, include_last_offset, an empty bag, a bag longer than
 BLOCK_N, a row named many times, a table of no indices, contiguous and strided stack gradients. Also what they
 refuse (a gradient of the wrong row count, more than one bag per program, too many tables for one launch) and the
-LAYOUT_FORMS entries of stacked.py: build() on CPU goes through the custom ops, build() of an unfit genome says
+LAYOUT_FORMS entries of stack_forms.py: build() on CPU goes through the custom ops, build() of an unfit genome says
 why, as_inner() gives the inner ops' per-table results."""
 import pytest
 import torch
@@ -16,7 +16,7 @@ from tests.families.conftest import INT_POISON
 from tests.families.bag_references import bag_tensors, pooling
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, LAYOUT_FORMS
 from torch_kevolve.families.embedding_bag.ops import genome_json
-from torch_kevolve.families.embedding_bags import forward_triton, stacked
+from torch_kevolve.families.embedding_bags import forward_triton, stack_forms
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 from torch_kevolve.families.embedding_bags.stack_backward import embedding_bags_stack_backward_runs
 from torch_kevolve.families.embedding_bags.stack_forward import embedding_bags_stack_forward, unfit
@@ -186,8 +186,8 @@ def backward_form():
 
 
 def test_layout_forms_are_keyed_by_the_layout_op_and_the_winning_implementation():
-    assert forward_form() is stacked.LAYOUT_FORMS[(stacked.STACK, "embedding_bags_triton")]
-    assert backward_form() is stacked.LAYOUT_FORMS[(stacked.STACK_BACKWARD, "embedding_bags_backward_runs")]
+    assert forward_form() is stack_forms.LAYOUT_FORMS[(stack_forms.STACK, "embedding_bags_triton")]
+    assert backward_form() is stack_forms.LAYOUT_FORMS[(stack_forms.STACK_BACKWARD, "embedding_bags_backward_runs")]
     assert EMBEDDING_BAGS.implementation("embedding_bags_triton") is not None
     assert EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs") is not None
 
@@ -242,8 +242,8 @@ def test_backward_layout_form_builds_through_the_custom_op(mode, include_last_of
 
 def test_stack_custom_ops_pass_opcheck():
     indices, offsets = bag_inputs(torch.int32, True)
-    torch.library.opcheck(stacked.embedding_bags_stack_triton,
+    torch.library.opcheck(stack_forms.embedding_bags_stack_triton,
                           (heads_of(2), weights(), indices, offsets, 1, True, genome_json(FORWARD_GENOME)))
-    torch.library.opcheck(stacked.embedding_bags_stack_backward_runs_op,
+    torch.library.opcheck(stack_forms.embedding_bags_stack_backward_runs_op,
                           (stack_gradient("contiguous", 5), 2, indices, offsets, list(ROWS), 0,
                            genome_json(RUNS_GENOME)))

@@ -8,7 +8,7 @@ from .batch_norm.family import BATCH_NORM
 from .bucketize.family import BUCKETIZE
 from .embedding_bag import EMBEDDING_BAG, EMBEDDING_BAG_BACKWARD
 from .embedding_bags import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
-from .embedding_bags.stacked import LAYOUT_FORMS  # noqa: F401  ((layout op, implementation name) -> LayoutForm)
+from .embedding_bags.stack_forms import LAYOUT_FORMS  # noqa: F401  ((layout op, implementation name) -> LayoutForm)
 from .fm_interaction.family import FM_INTERACTION
 from .gemm.family import GEMM
 from .group_norm.family import GROUP_NORM

@@ -1,8 +1,7 @@
 """Pre-grad patterns of table lookups: many F.embedding_bag calls of one kind batched into one
-kevolve::embedding_bags call, its pooled rows stacked (or concatenated) behind head rows as one
-kevolve::embedding_bags_stack call (a DLRM interaction's input, DCN-v2's cross input, which a kernel can then write
-in place), and an F.embedding call as
-kevolve::embedding (for its backward op)."""
+kevolve::embedding_bags call; its pooled rows stacked (or concatenated) behind head rows as one
+kevolve::embedding_bags_stack call (a DLRM interaction's input, DCN-v2's cross input), which a kernel can then fill
+in place; and an F.embedding call as kevolve::embedding (for its backward op)."""
 from __future__ import annotations
 
 import operator
