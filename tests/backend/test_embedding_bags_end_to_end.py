@@ -88,3 +88,19 @@ def test_a_forward_genome_without_the_stack_form_leaves_the_stack_to_its_meaning
     seen = {(d.graph, d.op): d for d in decisions}
     assert not seen["forward", STACK].claimed and "one bag per program" in seen["forward", STACK].reason
     assert seen["forward", FORWARD].claimed and seen["forward", FORWARD].genome["BAGS_PER_PROGRAM"] == 2
+
+
+def test_the_passs_digest_covers_the_layout_forms_sources(monkeypatch):
+    """Inductor reuses a compiled graph while KevolvePass's uuid stands: a change to a form's own code (not part of
+    any implementation's hashed sources) must change it too."""
+    from torch_kevolve.backend import graph_pass
+    from torch_kevolve.families.embedding_bags import stack_backward, stack_forms, stack_forward
+
+    hashed = []
+    monkeypatch.setattr(graph_pass, "get_hash_for_files", lambda files: hashed.extend(files) or b"")
+    graph_pass._code_digest.cache_clear()
+    try:
+        graph_pass._code_digest()
+    finally:
+        graph_pass._code_digest.cache_clear()
+    assert {stack_forms.__file__, stack_forward.__file__, stack_backward.__file__} <= set(hashed)

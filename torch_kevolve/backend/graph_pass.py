@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import Callable, TypeVar
@@ -43,11 +44,13 @@ class _Plan:
 
 @functools.cache
 def _code_digest() -> str:
-    """A digest of this pass's code and every family's version and kernel sources, as this process loaded them
-    (computed once: each compile asks for the pass's uuid)."""
+    """A digest of this pass's code and every family's version and kernel sources (and their layout forms'), as
+    this process loaded them (computed once: each compile asks for the pass's uuid)."""
     h = hashlib.sha256()
+    forms = sorted({m for form in LAYOUT_FORMS.values() for m in form.source_modules})
     h.update(get_hash_for_files((__file__, rewrite.__file__, fusion.__file__, pattern_meanings.__file__,
-                                 pattern_ops.__file__, epilogues.__file__)))
+                                 pattern_ops.__file__, epilogues.__file__,
+                                 *(importlib.import_module(m).__file__ for m in forms))))
     for family in FAMILIES:
         h.update(f"{family.name}:{family.version}:{family.inductor_fuses}".encode())
         for impl in family.implementations:

@@ -120,11 +120,13 @@ class LayoutForm:
     `build(problem, genome)`, on the inner call's problem and the implementation's genome, returns a callable
     taking the layout op's positional arguments and returning what it returns, or the reason (a str) the genome
     has no such form. `as_inner(fn)` is that callable as one of the inner call's arguments and results, which the
-    family's correctness check can run.
+    family's correctness check can run. `source_modules` are the modules whose text is the form's own code (beside
+    the implementation's).
     """
 
     build: Callable[[Problem, Genome], Callable | str]
     as_inner: Callable[[Callable], Callable]
+    source_modules: tuple[str, ...]
 
 
 @dataclass

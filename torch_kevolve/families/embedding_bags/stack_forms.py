@@ -93,6 +93,8 @@ def _stack_backward_as_inner(stack_backward: Callable) -> Callable:
 
 
 LAYOUT_FORMS: dict[tuple, LayoutForm] = {
-    (STACK, FORWARD_TRITON.name): LayoutForm(_build_stack_forward, _stack_forward_as_inner),
-    (STACK_BACKWARD, BACKWARD_RUNS.name): LayoutForm(_build_stack_backward_runs, _stack_backward_as_inner),
+    (STACK, FORWARD_TRITON.name): LayoutForm(_build_stack_forward, _stack_forward_as_inner,
+                                             (__name__, f"{__package__}.stack_forward")),
+    (STACK_BACKWARD, BACKWARD_RUNS.name): LayoutForm(_build_stack_backward_runs, _stack_backward_as_inner,
+                                                     (__name__, f"{__package__}.stack_backward")),
 }
