@@ -26,6 +26,7 @@ from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, fami
 from torch_kevolve.families.base import Unsupported
 from torch_kevolve.families.schema import overload_named, schema_values
 from torch_kevolve.key import DeviceInfo, OpKey
+from torch_kevolve.patterns import INNER_CALLS
 
 FORWARD, BACKWARD = torch.ops.kevolve.embedding_bags.default, torch.ops.kevolve.embedding_bags_backward.default
 aten = torch.ops.aten
@@ -195,8 +196,17 @@ class SymbolicGraph:
         node.meta["val"] = value
         return node
 
+    def offered(self) -> tuple:
+        """(overload, values) the call is offered to the families as: a layout op's inner call's, else its own."""
+        inner = INNER_CALLS.get(self.overload)
+        if inner is None:
+            return self.overload, self.values
+        with self.fake_mode:
+            return inner.overload, inner.arguments(*self.values)
+
     def problem(self):
-        return size_hints.varying_problem(family_for(self.overload), self.overload, self.values)[0]
+        overload, values = self.offered()
+        return size_hints.varying_problem(family_for(overload), overload, values)[0]
 
     def run_pass(self, cache_dir, implementation, monkeypatch) -> list:
         """KevolvePass over the graph, as on an H200 whose cache holds `implementation` (default genome) as the
@@ -209,7 +219,7 @@ class SymbolicGraph:
         overload."""
         monkeypatch.setattr(DeviceInfo, "of", staticmethod(lambda device: H200))
         monkeypatch.setattr(graph_pass, "_device_of", lambda node: torch.device("cuda"))
-        family = family_for(self.overload)
+        family = family_for(self.offered()[0])
         options = KevolveOptions.from_user({"cache_dir": str(cache_dir), "families": [family.name],
                                             "shipped_cache": False, "fallback": False})
         with collect_decisions() as decisions:
@@ -420,6 +430,22 @@ def _batch_of_bags(overload, device: str):
     return make_args
 
 
+def _stack_of_bags(backward: bool, device: str):
+    """make_args of a head and two tables' bags as one stack (kevolve::embedding_bags_stack), or of the stack's
+    backward, the batch and index counts symbolic."""
+
+    def make_args(size):
+        batch = size(32)
+        indices = [torch.empty(size(n), dtype=torch.int64, device=device) for n in (300, 310)]
+        offsets = [torch.empty(batch, dtype=torch.int64, device=device) for _ in range(2)]
+        if backward:
+            return (torch.empty(batch, 3, 16, device=device), 1, indices, offsets, [100, 120], 0, False), {}
+        return ([torch.empty(batch, 16, device=device)], [torch.empty(100, 16, device=device) for _ in range(2)],
+                indices, offsets, 0, False), {}
+
+    return make_args
+
+
 def _linear(device: str):
     return lambda size: ((torch.empty(16, device=device), torch.empty(size(40), 32, device=device),
                           torch.empty(16, 32, device=device).t()), {})
@@ -457,6 +483,10 @@ BATCHED = {  # the DLRM's calls whose batch varies (a short last batch), each wi
     "bags_backward": (BACKWARD, functools.partial(_batch_of_bags, BACKWARD),
                       ["embedding_bags_backward_triton", "embedding_bags_backward_sweep",
                        "embedding_bags_backward_runs", "embedding_bags_backward_decomposition"]),
+    "bags_stack": (torch.ops.kevolve.embedding_bags_stack.default, functools.partial(_stack_of_bags, False),
+                   ["embedding_bags_triton"]),
+    "bags_stack_backward": (torch.ops.kevolve.embedding_bags_stack_backward.default,
+                            functools.partial(_stack_of_bags, True), ["embedding_bags_backward_runs"]),
     "one_table": (aten._embedding_bag.default, lambda device: _single_table(False, 1, device, symbolic_batch=True),
                   ["embedding_bag_triton", "embedding_bag_decomposition"]),
     "one_table_backward": (aten._embedding_bag_backward.default,
@@ -473,7 +503,7 @@ def test_a_gpu_graph_runs_the_dlrm_kernels_at_a_symbolic_batch(call, implementat
     on fake CUDA tensors, decompositions on fake CPU ones; the guards left (the 3xTF32 parts' padding of a
     symbolic K, the sweep's int32 slots) hold at every size."""
     overload, make_args, _ = BATCHED[call]
-    graph = SymbolicGraph(overload, make_args("cuda" if implementation.endswith(("triton", "sweep", "presplit"))
+    graph = SymbolicGraph(overload, make_args("cuda" if implementation.endswith(("triton", "sweep", "runs", "presplit"))
                                               else "cpu"))
     (decision,) = graph.run_pass(tmp_path, implementation, monkeypatch)
     assert decision.claimed, decision.reason
