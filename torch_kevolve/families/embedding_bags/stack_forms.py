@@ -33,8 +33,7 @@ def embedding_bags_stack_triton(heads: list[Tensor], weights: list[Tensor], indi
 
 @embedding_bags_stack_triton.register_fake
 def _(heads, weights, indices, offsets, mode, include_last_offset, genome):
-    samples = offsets[0].shape[0] - int(include_last_offset)
-    return weights[0].new_empty(samples, len(heads) + len(weights), weights[0].shape[1])
+    return STACK(heads, weights, indices, offsets, mode, include_last_offset)  # the pattern op's fake
 
 
 @torch.library.custom_op("kevolve::embedding_bags_stack_backward_runs", mutates_args=())
@@ -47,7 +46,7 @@ def embedding_bags_stack_backward_runs_op(grad: Tensor, heads: int, indices: lis
 
 @embedding_bags_stack_backward_runs_op.register_fake
 def _(grad, heads, indices, offsets, num_weights, mode, genome):
-    return [grad.new_empty(rows, grad.shape[2]) for rows in num_weights]
+    return STACK_BACKWARD(grad, heads, indices, offsets, num_weights, mode, False)  # the pattern op's fake
 
 
 def _build_stack_forward(problem: Problem, genome: Genome) -> Callable | str:
