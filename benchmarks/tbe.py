@@ -2,13 +2,14 @@
 stacked backward, on the tables of the `dlrm` benchmark.
 
     python -m benchmarks.tbe OUT.json [--tables 26] [--rows 100000] [--dim 128] [--batch 4096] [--pooling 20]
-                                      [--dtypes float32,bfloat16] [--variants rows,sweep,runs]
+                                      [--dtypes float32,bfloat16] [--variants rows,sweep,runs,fill_runs]
 
 Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve::embedding_bags_backward
 (every table's dense weight gradient); eager and Inductor run ATen's `_embedding_bag_backward` per table with
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
-sweep, and (backward) the rows, sweep and runs implementations' genomes (VARIANTS, as in a model; with
---interleaved-grads also the runs genomes' stack form, reading the grads' [batch, tables, dim] tensor in place) and
+sweep, and (backward) the rows, sweep, runs and fill-runs implementations' genomes (VARIANTS, as in a model; with
+--interleaved-grads also the runs and fill-runs genomes' stack forms, STACK_VARIANTS, reading the grads' [batch,
+tables, dim] tensor in place) and
 the stacked index_add decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
@@ -35,6 +36,7 @@ FORWARD_SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, BAGS_PER_PROGRAM=b, num_warps=w, num
                                     (64, 64, 1, 2))]
 BACKWARD_SWEEP = [dict(algorithm="segment", BLOCK_N=n, BLOCK_D=d, ITEMS_PER_PROGRAM=i, num_warps=w, num_stages=1)
                   for n, d, i, w in ((8, 128, 4, 1), (8, 128, 16, 2), (32, 128, 4, 4), (16, 128, 64, 4))]
+RUNS_GENOMES = [{k: v for k, v in genome.items() if k != "algorithm"} for genome in BACKWARD_SWEEP]
 VARIANTS = {  # backward implementation -> (short name, genomes timed as in a model)
     "embedding_bags_backward_rows": ("rows", [dict(ROWS=r, BLOCK_D=d, num_warps=w, num_stages=1) for r, d, w in
                                               ((16, 128, 4), (4, 128, 1), (64, 128, 8), (16, 64, 2))]),
@@ -42,19 +44,18 @@ VARIANTS = {  # backward implementation -> (short name, genomes timed as in a mo
                                                 for r, u, d, w in ((16, 4, 128, 4), (32, 4, 128, 4), (8, 4, 128, 2),
                                                                    (16, 2, 128, 4), (16, 8, 128, 4), (32, 2, 128, 8),
                                                                    (64, 4, 128, 8), (16, 4, 64, 2))]),
-    "embedding_bags_backward_runs": ("runs", [{k: v for k, v in genome.items() if k != "algorithm"}
-                                              for genome in BACKWARD_SWEEP]),
+    "embedding_bags_backward_runs": ("runs", RUNS_GENOMES),
+    "embedding_bags_backward_fill_runs": ("fill_runs", RUNS_GENOMES),
 }
-
-
-STACK_VARIANT = "runs_stack"  # the runs genomes in the form reading the interleaved grads' [batch, tables, dim] in place
+# Short names of the stack forms' variants (the genomes of the implementation, in the form reading the interleaved
+# grads' [batch, tables, dim] in place) -> the implementation
+STACK_VARIANTS = {"runs_stack": "embedding_bags_backward_runs", "fill_runs_stack": "embedding_bags_backward_fill_runs"}
 
 
 def variant_names() -> list[str]:
-    """The result keys of VARIANTS, then of the stack form of the runs genomes, in order: SHORT_gene_gene_..."""
-    runs_genomes = VARIANTS["embedding_bags_backward_runs"][1]
+    """The result keys of VARIANTS, then of STACK_VARIANTS, in order: SHORT_gene_gene_..."""
     return [variant_name(short, genome) for short, genomes in VARIANTS.values() for genome in genomes] + [
-        variant_name(STACK_VARIANT, genome) for genome in runs_genomes]
+        variant_name(short, genome) for short, name in STACK_VARIANTS.items() for genome in VARIANTS[name][1]]
 
 
 def variant_name(short: str, genome: dict) -> str:
@@ -106,10 +107,11 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
         extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
                                                                   torch.device(device))
                        for genome in genomes if impl.supports(sized, genome) is None})
-    if interleaved and (variants is None or STACK_VARIANT in variants):
-        extras.update({variant_name(STACK_VARIANT, genome): stack_form(stack_grad, backward_problem, genome,
-                                                                        torch.device(device))
-                       for genome in VARIANTS["embedding_bags_backward_runs"][1]})
+    for short, name in STACK_VARIANTS.items():
+        if interleaved and (variants is None or short in variants):
+            extras.update({variant_name(short, genome): stack_form(stack_grad, backward_problem, name, genome,
+                                                                   torch.device(device))
+                           for genome in VARIANTS[name][1]})
     torch._dynamo.reset()
     extras["stacked_decomposition_inductor"] = torch.compile(stacked.build(backward_problem, {"method": "stacked"}),
                                                              dynamic=False)
@@ -119,10 +121,10 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
                   aten_backward(saved), BACKWARD_SWEEP, extras)
 
 
-def stack_form(stack_grad: torch.Tensor, problem, genome: dict, device: torch.device):
-    """The runs genome's stack form as a callable of the batched backward's arguments, whose grads must be the
-    views stack_grad.unbind(1): it reads stack_grad itself (no heads), compiled as in a model."""
-    runs = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs")
+def stack_form(stack_grad: torch.Tensor, problem, implementation: str, genome: dict, device: torch.device):
+    """The stack form of `implementation`'s genome as a callable of the batched backward's arguments, whose grads
+    must be the views stack_grad.unbind(1): it reads stack_grad itself (no heads), compiled as in a model."""
+    runs = EMBEDDING_BAGS_BACKWARD.implementation(implementation)
     form = LAYOUT_FORMS[torch.ops.kevolve.embedding_bags_stack_backward.default, runs.name]
     stack_backward = form.build(problem, genome)
 
@@ -143,7 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
     p.add_argument("--interleaved-grads", action="store_true",
                    help="the backward's gradients as views of one [batch, tables, dim] tensor, as a DLRM's are")
-    known = [short for short, _ in VARIANTS.values()] + [STACK_VARIANT]
+    known = [short for short, _ in VARIANTS.values()] + list(STACK_VARIANTS)
     p.add_argument("--variants", help=f"comma-separated short names of the backward variants to time (of "
                                       f"{', '.join(known)}; default: all)")
     args = p.parse_args(argv)

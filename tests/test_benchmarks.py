@@ -194,15 +194,16 @@ def _tiny_tbe(monkeypatch) -> list:
     monkeypatch.setattr(tbe, "VARIANTS", {
         "embedding_bags_backward_rows": ("rows", [dict(rows, BLOCK_D=16), rows]),
         "embedding_bags_backward_sweep": ("sweep", [dict(sweep, ROWS=4, UNROLL=2, BLOCK_D=16)]),
-        "embedding_bags_backward_runs": ("runs", [dict(runs, BLOCK_D=16)])})
+        "embedding_bags_backward_runs": ("runs", [dict(runs, BLOCK_D=16)]),
+        "embedding_bags_backward_fill_runs": ("fill_runs", [dict(runs, BLOCK_D=16)])})
     return calls
 
 
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
-    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows, sweep and runs genomes, stacked
-    decomposition) all pass its float64 check at a tiny size on CPU, with the gradients as separate tensors or as
-    views of one [batch, tables, dim] tensor (then the runs genomes' stack form too)."""
+    """The TBE microbenchmark's variants (eager, Inductor, Triton sweep, rows, sweep, runs and fill-runs genomes,
+    stacked decomposition) all pass its float64 check at a tiny size on CPU, with the gradients as separate tensors
+    or as views of one [batch, tables, dim] tensor (then the runs and fill-runs genomes' stack forms too)."""
     from benchmarks import tbe
 
     calls = _tiny_tbe(monkeypatch)
@@ -213,8 +214,10 @@ def test_tbe_benchmark_checks_every_variant_on_cpu(monkeypatch, interleaved):
     assert "stacked_decomposition_inductor_us" in backward and backward["bytes_moved"] > forward["bytes_moved"] / 10
     assert "rows_4_16_1_1_us" in backward and not any(k.startswith("rows_4_128") for k in backward)
     assert "sweep_4_2_16_4_1_us" in backward and "runs_8_16_16_2_1_us" in backward
-    assert ("runs_stack_8_16_16_2_1_us" in backward) == interleaved  # the stack form reads the one tensor in place
-    assert len(calls) == 12 + interleaved
+    assert "fill_runs_8_16_16_2_1_us" in backward
+    for form in ("runs_stack", "fill_runs_stack"):  # the stack forms read the one tensor in place
+        assert (f"{form}_8_16_16_2_1_us" in backward) == interleaved
+    assert len(calls) == 13 + 2 * interleaved
 
 
 def test_tbe_benchmark_times_the_variants_asked_for(monkeypatch, capsys):

@@ -6,6 +6,8 @@ whose forms (the forward filling the stack, the runs backward reading its gradie
 kernel planned for its inner call has one."""
 import logging
 
+import pytest
+
 import torch_kevolve.warm as warm_module
 from benchmarks.models.dlrm import dlrm_tiny, small_dlrm
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
@@ -61,11 +63,12 @@ def test_interpret_mode_fills_dlrms_stack_with_the_forward_and_decomposes_the_ba
     assert seen["backward", BACKWARD].implementation == "embedding_bags_backward_triton"
 
 
-def test_the_runs_backward_reads_the_stacks_gradient_in_place(tmp_path, monkeypatch):
-    """With the runs backward the kernel of the batched backward (its default here), the stack's backward is
-    replaced by its form reading the gradient in place; loss and gradients still match eager, also with every
-    kernel checked first (verify)."""
-    runs = EMBEDDING_BAGS_BACKWARD.implementation("embedding_bags_backward_runs")
+@pytest.mark.parametrize("implementation", ["embedding_bags_backward_runs", "embedding_bags_backward_fill_runs"])
+def test_the_bag_tile_backwards_read_the_stacks_gradient_in_place(implementation, tmp_path, monkeypatch):
+    """With the runs or fill-runs backward the kernel of the batched backward (its default here), the stack's
+    backward is replaced by its form reading the gradient in place; loss and gradients still match eager, also with
+    every kernel checked first (verify)."""
+    runs = EMBEDDING_BAGS_BACKWARD.implementation(implementation)
     monkeypatch.setattr(EMBEDDING_BAGS_BACKWARD, "default_kernel",
                         lambda problem, abstraction, dynamic=False: (runs, runs.default_genome(problem)))
     options = {"interpret": True, "verify": True, "families": ["embedding_bags", "embedding_bags_backward"]}
@@ -73,7 +76,7 @@ def test_the_runs_backward_reads_the_stacks_gradient_in_place(tmp_path, monkeypa
     assert_matches_eager(want, got, model, twin)
     claimed = {(d.graph, d.op): d.implementation for d in decisions if d.claimed}
     assert claimed == {("forward", STACK): "embedding_bags_triton",
-                       ("backward", STACK_BACKWARD): "embedding_bags_backward_runs"}
+                       ("backward", STACK_BACKWARD): implementation}
 
 
 def test_a_forward_genome_without_the_stack_form_leaves_the_stack_to_its_meaning(tmp_path, monkeypatch):

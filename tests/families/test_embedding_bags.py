@@ -56,8 +56,9 @@ def autograd_reference(weights, indices, offsets, grads, mode, include_last_offs
 def runs(family, problem):
     """Each Triton implementation with a small genome, the decomposition with each of its genomes."""
     if family is EMBEDDING_BAGS_BACKWARD:
-        triton_impl, rows, sweep, bag_runs, decomposition = family.implementations
-        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS), (sweep, SMALL_SWEEP), (bag_runs, SMALL_RUNS)]
+        triton_impl, rows, sweep, bag_runs, fill_runs, decomposition = family.implementations
+        small = [(triton_impl, SMALL_BACKWARD), (rows, SMALL_ROWS), (sweep, SMALL_SWEEP), (bag_runs, SMALL_RUNS),
+                 (fill_runs, SMALL_RUNS)]
     else:
         triton_impl, decomposition = family.implementations
         small = [(triton_impl, SMALL_FORWARD)]
@@ -172,7 +173,8 @@ def test_stacked_backward_custom_op_passes_opcheck(algorithm, genome):
 
 @pytest.mark.parametrize("mode", (0, 1))
 @pytest.mark.parametrize("name,genome", [("embedding_bags_backward_sweep", SMALL_SWEEP),
-                                         ("embedding_bags_backward_runs", SMALL_RUNS)])
+                                         ("embedding_bags_backward_runs", SMALL_RUNS),
+                                         ("embedding_bags_backward_fill_runs", SMALL_RUNS)])
 def test_bag_tile_backwards_sum_long_rows_and_read_strided_grads(mode, name, genome, assert_matches):
     """One row named by 11 indices over two bags (sweep: six steps of 2 slots; runs: a run through three 4-slot
     programs), a table whose rows are all untouched, 5-row tables in 4-row blocks; the grads are strided views of
@@ -201,6 +203,12 @@ def test_bag_tile_custom_op_passes_opcheck(algorithm, genome):
     torch.library.opcheck(torch.ops.kevolve.bag_tile_embedding_bags_backward.default, args)
 
 
+def test_fill_runs_custom_op_passes_opcheck():
+    _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
+    args = (grads, indices, offsets, list(ROWS), 1, genome_json(SMALL_RUNS))
+    torch.library.opcheck(torch.ops.kevolve.fill_runs_embedding_bags_backward.default, args)
+
+
 def test_sweep_refuses_strided_grads_and_says_why():
     """The sweep's in-model time on strided grads disagreed with the evaluator's (STRIDED_GRADS), so the search
     must not pick it there; the other implementations still run such a problem."""
@@ -219,7 +227,8 @@ def test_bag_tile_backwards_refuse_what_int32_cannot_index(dim_name):
     _, indices, offsets, grads = tables(9, False)
     problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, (grads, indices, offsets, list(ROWS), 0, False), {})
     huge = dataclasses.replace(problem, dims=tuple((n, 2**31 if n == dim_name else v) for n, v in problem.dims))
-    for name, genome in (("embedding_bags_backward_sweep", SMALL_SWEEP), ("embedding_bags_backward_runs", SMALL_RUNS)):
+    for name, genome in (("embedding_bags_backward_sweep", SMALL_SWEEP), ("embedding_bags_backward_runs", SMALL_RUNS),
+                         ("embedding_bags_backward_fill_runs", SMALL_RUNS)):
         implementation = EMBEDDING_BAGS_BACKWARD.implementation(name)
         assert implementation.supports(problem, genome) is None
         assert "int32" in implementation.supports(huge, genome)

@@ -1,5 +1,5 @@
 """The batched embedding-bag kernels compile for Hopper (sm_90) without a GPU: the generated one-launch
-forward for DLRM's 26 tables (and 2), and the backward's kernels (segment, rows, sweep and runs), with the arguments
+forward for DLRM's 26 tables (and 2), and the backward's kernels (segment, rows, sweep, runs and fill-runs), with the arguments
 and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import pytest
 import torch
@@ -7,7 +7,7 @@ import torch
 from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD
 from torch_kevolve.families.embedding_bag import backward_triton, row_sort, rows_backward
-from torch_kevolve.families.embedding_bags import backward_runs, backward_sweep, forward_triton
+from torch_kevolve.families.embedding_bags import backward_fill_runs, backward_runs, backward_sweep, forward_triton
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 
 FORWARD_GENOME = dict(BLOCK_N=32, BLOCK_D=128, BAGS_PER_PROGRAM=2, num_warps=2, num_stages=1)
@@ -22,6 +22,9 @@ BACKWARDS = {  # implementation -> (genome, the kernels it launches)
     "embedding_bags_backward_runs": (dict(BLOCK_N=8, BLOCK_D=128, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1),
                                      ("count_slots_kernel", "place_slots_kernel", "zero_untouched_rows_kernel",
                                       "reduce_runs_kernel")),
+    "embedding_bags_backward_fill_runs": (dict(BLOCK_N=8, BLOCK_D=128, ITEMS_PER_PROGRAM=4, num_warps=1, num_stages=1),
+                                          ("count_slots_kernel", "place_slots_kernel", "fill_runs_kernel",
+                                           "zero_listed_gaps_kernel")),
 }
 CASES = [(26, 0, torch.float32, torch.int64), (2, 1, torch.bfloat16, torch.int32), (3, 0, torch.float16, torch.int64)]
 
@@ -29,7 +32,7 @@ CASES = [(26, 0, torch.float32, torch.int64), (2, 1, torch.bfloat16, torch.int32
 @pytest.fixture
 def captured(monkeypatch):
     return captured_launches(monkeypatch, forward_triton, backward_triton, row_sort, rows_backward, backward_sweep,
-                             backward_runs)
+                             backward_runs, backward_fill_runs)
 
 
 def bags(tables, index_dtype):

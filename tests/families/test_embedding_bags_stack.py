@@ -1,6 +1,6 @@
 """The stack forms of the batched embedding bags (run through the Triton interpreter, fp32): stack_forward's generated
 kernel, which pools every table's bags straight into the [samples, heads + tables, dim] stack behind the head rows,
-and stack_backward's runs algorithm, which reads the stack's gradient in place, against independent float64
+and stack_backward's runs and fill-runs algorithms, which read the stack's gradient in place, against independent float64
 references (one-hot matrix products: pooled = bags @ one_hot(indices) @ weight, mean rows divided by the bag size;
 dense weight grad = one_hotᵀ @ bagsᵀ @ grad rows): 0, 1 and 2 heads (one of them a transposed, non-contiguous
 tensor), sum and mean, int32 and int64 indices and offsets, include_last_offset, an empty bag, a bag longer than
@@ -18,7 +18,6 @@ from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, LAYO
 from torch_kevolve.families.embedding_bag.ops import genome_json
 from torch_kevolve.families.embedding_bags import forward_triton, stack_forms
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
-from torch_kevolve.families.embedding_bags.stack_backward import embedding_bags_stack_backward_runs
 from torch_kevolve.families.embedding_bags.stack_forward import embedding_bags_stack_forward, unfit
 
 STACK = torch.ops.kevolve.embedding_bags_stack.default
@@ -121,14 +120,18 @@ def stack_gradient(layout, rows_per_sample, seed=2):
     return grad
 
 
+STACK_BACKWARDS = stack_forms.STACK_BACKWARDS
+
+
+@pytest.mark.parametrize("algorithm", sorted(STACK_BACKWARDS))
 @pytest.mark.parametrize("heads", [0, 2])
 @pytest.mark.parametrize("mode", [0, 1])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "permuted"])
-def test_stack_backward_runs_match_one_hot_products(heads, mode, layout, poisoned, assert_matches):
+def test_stack_backwards_match_one_hot_products(algorithm, heads, mode, layout, poisoned, assert_matches):
     indices, offsets = bag_inputs(torch.int32 if mode else torch.int64)
     grad = stack_gradient(layout, heads + len(ROWS))
     before = grad.clone()
-    got = embedding_bags_stack_backward_runs(grad, heads, indices, offsets, list(ROWS), mode, RUNS_GENOME)
+    got = STACK_BACKWARDS[algorithm](grad, heads, indices, offsets, list(ROWS), mode, RUNS_GENOME)
     assert [(tuple(g.shape), g.dtype) for g in got] == [((rows, DIM), torch.float32) for rows in ROWS]
     for gt, want in zip(got, reference_weight_grads(grad, heads, mode)):
         assert_matches(gt, want, reach=11, scale=4)
@@ -136,12 +139,13 @@ def test_stack_backward_runs_match_one_hot_products(heads, mode, layout, poisone
     assert torch.equal(grad, before)
 
 
-def test_stack_backward_refuses_a_gradient_of_another_row_count():
+@pytest.mark.parametrize("algorithm", sorted(STACK_BACKWARDS))
+def test_stack_backward_refuses_a_gradient_of_another_row_count(algorithm):
     indices, offsets = bag_inputs()
     for heads, rows_per_sample in ((2, 4), (0, 4), (1, 3)):
         with pytest.raises(ValueError, match="rows per sample"):
-            embedding_bags_stack_backward_runs(torch.zeros(SAMPLES, rows_per_sample, DIM), heads, indices, offsets,
-                                               list(ROWS), 0, RUNS_GENOME)
+            STACK_BACKWARDS[algorithm](torch.zeros(SAMPLES, rows_per_sample, DIM), heads, indices, offsets,
+                                       list(ROWS), 0, RUNS_GENOME)
 
 
 def test_forward_refuses_more_than_one_bag_per_program_and_unfit_says_why():
@@ -181,8 +185,8 @@ def forward_form():
     return LAYOUT_FORMS[(STACK, "embedding_bags_triton")]
 
 
-def backward_form():
-    return LAYOUT_FORMS[(STACK_BACKWARD, "embedding_bags_backward_runs")]
+def backward_form(implementation="embedding_bags_backward_runs"):
+    return LAYOUT_FORMS[(STACK_BACKWARD, implementation)]
 
 
 def test_layout_forms_are_keyed_by_the_layout_op_and_the_winning_implementation():
@@ -218,23 +222,25 @@ def test_forward_layout_form_of_an_unfit_genome_is_the_reason():
     assert isinstance(reason, str) and "one bag per program" in reason
 
 
+@pytest.mark.parametrize("implementation", ["embedding_bags_backward_runs", "embedding_bags_backward_fill_runs"])
 @pytest.mark.parametrize("mode,include_last_offset,index_dtype", [(0, True, torch.int64), (1, False, torch.int32)])
-def test_backward_layout_form_builds_through_the_custom_op(mode, include_last_offset, index_dtype, assert_matches):
+def test_backward_layout_form_builds_through_the_custom_op(implementation, mode, include_last_offset, index_dtype,
+                                                           assert_matches):
     indices, offsets = bag_inputs(index_dtype, include_last_offset)
     grad = stack_gradient("transposed", 2 + len(ROWS), seed=5)
     args = ([grad[:, 2 + t] for t in range(len(ROWS))], indices, offsets, list(ROWS), mode, include_last_offset)
     problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, args, {})
-    fn = backward_form().build(problem, RUNS_GENOME)
+    fn = backward_form(implementation).build(problem, RUNS_GENOME)
     assert callable(fn)
     with Calls() as calls:
         got = fn(grad, 2, indices, offsets, list(ROWS), mode, include_last_offset)
-    assert calls.names == ["kevolve.embedding_bags_stack_backward_runs.default"]
+    assert calls.names == ["kevolve.embedding_bags_stack_backward_bag_tiles.default"]
     want = reference_weight_grads(grad, 2, mode)
     assert len(got) == len(ROWS)
     for gt, w in zip(got, want):
         assert_matches(gt, w, reach=11, scale=4)
     # as_inner: the inner op's per-table grads in, the per-table weight grads out (heads 0, grads stacked)
-    inner = backward_form().as_inner(fn)(*args)
+    inner = backward_form(implementation).as_inner(fn)(*args)
     assert len(inner) == len(ROWS)
     for gt, w in zip(inner, want):
         assert_matches(gt, w, reach=11, scale=4)
@@ -244,6 +250,6 @@ def test_stack_custom_ops_pass_opcheck():
     indices, offsets = bag_inputs(torch.int32, True)
     torch.library.opcheck(stack_forms.embedding_bags_stack_triton,
                           (heads_of(2), weights(), indices, offsets, 1, True, genome_json(FORWARD_GENOME)))
-    torch.library.opcheck(stack_forms.embedding_bags_stack_backward_runs_op,
-                          (stack_gradient("contiguous", 5), 2, indices, offsets, list(ROWS), 0,
+    torch.library.opcheck(stack_forms.embedding_bags_stack_backward_bag_tiles,
+                          (stack_gradient("contiguous", 5), 2, indices, offsets, list(ROWS), 0, "fill_runs",
                            genome_json(RUNS_GENOME)))

@@ -1,7 +1,7 @@
 """The kevolve::embedding_bags_stack kernels compile for Hopper (sm_90) without a GPU: stack_forward's generated
 kernel (DLRM's one head and 26 fp32 tables with int64 indices; no head and 2 bf16 tables with int32 indices) and the
-kernels of stack_backward's runs algorithm (backward_sweep's count and place, backward_triton's zero fill and run
-pass), with the arguments and constexprs their launchers pass through the LAYOUT_FORMS callables (captured, as in
+kernels of stack_backward's runs and fill-runs algorithms (backward_sweep's count and place, backward_triton's zero
+fill and run pass, backward_fill_runs' passes), with the arguments and constexprs their launchers pass through the LAYOUT_FORMS callables (captured, as in
 test_sm90_compile); and Inductor's analysis of user Triton kernels finds the stack kernel writing only its output and
 reading the head, weights, indices and offsets of every table."""
 import pytest
@@ -10,7 +10,7 @@ import torch
 from tests.families.test_embedding_bags_sm90_compile import Hopper
 from tests.families.test_sm90_compile import assert_compiled, captured_launches
 from torch_kevolve.families import EMBEDDING_BAGS, EMBEDDING_BAGS_BACKWARD, LAYOUT_FORMS
-from torch_kevolve.families.embedding_bags import backward_sweep, stack_backward, stack_forward
+from torch_kevolve.families.embedding_bags import backward_fill_runs, backward_sweep, stack_backward, stack_forward
 from torch_kevolve.families.embedding_bags.calls import BACKWARD, FORWARD
 
 STACK = torch.ops.kevolve.embedding_bags_stack.default
@@ -27,7 +27,7 @@ SAMPLES, DIM = 32, 128
 
 @pytest.fixture
 def captured(monkeypatch):
-    return captured_launches(monkeypatch, stack_forward, stack_backward, backward_sweep)
+    return captured_launches(monkeypatch, stack_forward, stack_backward, backward_sweep, backward_fill_runs)
 
 
 def bags(tables, index_dtype):
@@ -52,9 +52,19 @@ def test_stack_forward_kernel_compiles_for_sm90(captured, heads, tables, mode, d
     assert kwargs["MODE"] == mode and kwargs["BLOCK_D"] == genome["BLOCK_D"]
 
 
+BACKWARD_FORMS = {  # implementation -> (the kernels its form launches, which of them reads the gradient)
+    "embedding_bags_backward_runs": (("count_slots_kernel", "place_slots_kernel", "zero_untouched_rows_kernel",
+                                      "reduce_runs_kernel"), "reduce_runs_kernel"),
+    "embedding_bags_backward_fill_runs": (("count_slots_kernel", "place_slots_kernel", "fill_runs_kernel",
+                                           "zero_listed_gaps_kernel"), "fill_runs_kernel"),
+}
+
+
+@pytest.mark.parametrize("implementation", sorted(BACKWARD_FORMS))
 @pytest.mark.parametrize("heads,tables,mode,dtype,index_dtype", CASES)
 @pytest.mark.parametrize("layout", ["contiguous", "permuted"])
-def test_stack_backward_kernels_compile_for_sm90(captured, heads, tables, mode, dtype, index_dtype, layout):
+def test_stack_backward_kernels_compile_for_sm90(captured, heads, tables, mode, dtype, index_dtype, layout,
+                                                 implementation):
     """Contiguous, and read in place through a dim stride (a [dim, samples, rows] tensor permuted)."""
     indices, offsets = bags(tables, index_dtype)
     rows = heads + tables
@@ -63,11 +73,11 @@ def test_stack_backward_kernels_compile_for_sm90(captured, heads, tables, mode, 
     num_weights = [64 + t for t in range(tables)]
     inner = ([grad[:, heads + t] for t in range(tables)], indices, offsets, num_weights, mode, False)
     problem = EMBEDDING_BAGS_BACKWARD.problem(BACKWARD, inner, {})
-    fn = LAYOUT_FORMS[(STACK_BACKWARD, "embedding_bags_backward_runs")].build(problem, RUNS_GENOME)
+    fn = LAYOUT_FORMS[(STACK_BACKWARD, implementation)].build(problem, RUNS_GENOME)
     fn(grad, heads, indices, offsets, num_weights, mode, False)
-    assert_compiled(captured, "count_slots_kernel", "place_slots_kernel", "zero_untouched_rows_kernel",
-                    "reduce_runs_kernel")
-    _, args, _ = captured[-1]
+    kernels, reader = BACKWARD_FORMS[implementation]
+    assert_compiled(captured, *kernels)
+    [args] = [args for kernel, args, _ in captured if kernel.fn.__name__ == reader]
     assert args[0] is grad and args[-2:] == (grad.stride(1), grad.stride(2))  # the stack gradient itself, in place
 
 

@@ -15,6 +15,7 @@ from . import calls
 from .implementations import (BACKWARD_DECOMPOSITION, BACKWARD_ROWS, BACKWARD_TRITON, FORWARD_DECOMPOSITION,
                               FORWARD_TRITON)
 from .bag_tile_implementations import BACKWARD_RUNS, BACKWARD_SWEEP
+from .fill_runs_implementation import BACKWARD_FILL_RUNS
 
 
 def table_problems(problem: Problem) -> list[Problem]:
@@ -120,8 +121,9 @@ EMBEDDING_BAGS_BACKWARD = EmbeddingBagsFamily(
     name="embedding_bags_backward",
     version="1",
     overloads=(calls.BACKWARD,),
-    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_RUNS, BACKWARD_DECOMPOSITION),
+    implementations=(BACKWARD_TRITON, BACKWARD_ROWS, BACKWARD_SWEEP, BACKWARD_RUNS, BACKWARD_FILL_RUNS,
+                     BACKWARD_DECOMPOSITION),
     dynamic_dims=frozenset({"indices", "bags"}),
     dynamic_implementations=frozenset({BACKWARD_TRITON.name, BACKWARD_SWEEP.name, BACKWARD_RUNS.name,
-                                        BACKWARD_DECOMPOSITION.name}),
+                                        BACKWARD_FILL_RUNS.name, BACKWARD_DECOMPOSITION.name}),
 )

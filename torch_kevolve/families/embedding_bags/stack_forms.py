@@ -15,9 +15,10 @@ from torch import Tensor
 from ...key import Problem
 from ..base import Genome, LayoutForm
 from ..embedding_bag.ops import genome_json
-from .bag_tile_implementations import BACKWARD_RUNS
+from .bag_tile_implementations import BACKWARD_RUNS, RUNS_GENOMES
+from .fill_runs_implementation import BACKWARD_FILL_RUNS
 from .implementations import FORWARD_TRITON
-from .stack_backward import embedding_bags_stack_backward_runs
+from .stack_backward import embedding_bags_stack_backward_fill_runs, embedding_bags_stack_backward_runs
 from .stack_forward import embedding_bags_stack_forward, unfit
 
 STACK = torch.ops.kevolve.embedding_bags_stack.default
@@ -36,16 +37,19 @@ def _(heads, weights, indices, offsets, mode, include_last_offset, genome):
     return STACK(heads, weights, indices, offsets, mode, include_last_offset)  # the pattern op's fake
 
 
-@torch.library.custom_op("kevolve::embedding_bags_stack_backward_runs", mutates_args=())
-def embedding_bags_stack_backward_runs_op(grad: Tensor, heads: int, indices: list[Tensor], offsets: list[Tensor],
-                                          num_weights: list[int], mode: int, genome: str) -> list[Tensor]:
-    weight_grads = embedding_bags_stack_backward_runs(grad, heads, indices, offsets, num_weights, mode,
-                                                      json.loads(genome))
+STACK_BACKWARDS = {"runs": embedding_bags_stack_backward_runs, "fill_runs": embedding_bags_stack_backward_fill_runs}
+
+
+@torch.library.custom_op("kevolve::embedding_bags_stack_backward_bag_tiles", mutates_args=())
+def embedding_bags_stack_backward_bag_tiles(grad: Tensor, heads: int, indices: list[Tensor], offsets: list[Tensor],
+                                            num_weights: list[int], mode: int, algorithm: str,
+                                            genome: str) -> list[Tensor]:
+    weight_grads = STACK_BACKWARDS[algorithm](grad, heads, indices, offsets, num_weights, mode, json.loads(genome))
     return [g.clone() for g in weight_grads]
 
 
-@embedding_bags_stack_backward_runs_op.register_fake
-def _(grad, heads, indices, offsets, num_weights, mode, genome):
+@embedding_bags_stack_backward_bag_tiles.register_fake
+def _(grad, heads, indices, offsets, num_weights, mode, algorithm, genome):
     return STACK_BACKWARD(grad, heads, indices, offsets, num_weights, mode, False)  # the pattern op's fake
 
 
@@ -71,16 +75,23 @@ def _stack_forward_as_inner(stack: Callable) -> Callable:
     return embedding_bags
 
 
-def _build_stack_backward_runs(problem: Problem, genome: Genome) -> Callable:
-    BACKWARD_RUNS.genome_space.validate(genome)
-    text = genome_json(genome)
+def _stack_backward_builder(algorithm: str) -> Callable[[Problem, Genome], Callable]:
+    """build(problem, genome) of the stack form of the runs-genome backward `algorithm` (a key of STACK_BACKWARDS)."""
 
-    def embedding_bags_stack_backward(grad, heads, indices, offsets, num_weights, mode, include_last_offset):
-        if grad.device.type == "cpu":
-            return embedding_bags_stack_backward_runs_op(grad, heads, indices, offsets, num_weights, mode, text)
-        return embedding_bags_stack_backward_runs(grad, heads, indices, offsets, num_weights, mode, genome)
+    def build(problem: Problem, genome: Genome) -> Callable:
+        RUNS_GENOMES.validate(genome)
+        text = genome_json(genome)
+        launcher = STACK_BACKWARDS[algorithm]
 
-    return embedding_bags_stack_backward
+        def embedding_bags_stack_backward(grad, heads, indices, offsets, num_weights, mode, include_last_offset):
+            if grad.device.type == "cpu":
+                return embedding_bags_stack_backward_bag_tiles(grad, heads, indices, offsets, num_weights, mode,
+                                                               algorithm, text)
+            return launcher(grad, heads, indices, offsets, num_weights, mode, genome)
+
+        return embedding_bags_stack_backward
+
+    return build
 
 
 def _stack_backward_as_inner(stack_backward: Callable) -> Callable:
@@ -94,6 +105,8 @@ def _stack_backward_as_inner(stack_backward: Callable) -> Callable:
 LAYOUT_FORMS: dict[tuple, LayoutForm] = {
     (STACK, FORWARD_TRITON.name): LayoutForm(_build_stack_forward, _stack_forward_as_inner,
                                              (__name__, f"{__package__}.stack_forward")),
-    (STACK_BACKWARD, BACKWARD_RUNS.name): LayoutForm(_build_stack_backward_runs, _stack_backward_as_inner,
-                                                     (__name__, f"{__package__}.stack_backward")),
+    **{(STACK_BACKWARD, implementation.name): LayoutForm(_stack_backward_builder(algorithm), _stack_backward_as_inner,
+                                                         (__name__, f"{__package__}.stack_backward",
+                                                          f"{__package__}.backward_fill_runs"))
+       for algorithm, implementation in (("runs", BACKWARD_RUNS), ("fill_runs", BACKWARD_FILL_RUNS))},
 }
