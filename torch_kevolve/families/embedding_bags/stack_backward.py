@@ -1,5 +1,5 @@
-"""Triton dense weight gradients of kevolve::embedding_bags_stack_backward by the runs algorithm (backward_runs),
-reading the stack's gradient [samples, heads + tables, dim] in place.
+"""Triton dense weight gradients of kevolve::embedding_bags_stack_backward by the runs (backward_runs) and
+fill-runs (backward_fill_runs) algorithms, reading the stack's gradient [samples, heads + tables, dim] in place.
 
 backward_runs stacks the tables' gradients into one contiguous [sum of bags, dim] block first (its run pass takes
 one pointer and one row stride): in the DLRM those are slices of the interaction's gradient, and the copy cost
