@@ -9,8 +9,7 @@ Forward: kevolve::embedding_bags (every table's pooled rows). Backward: kevolve:
 the offset2bag and bag sizes of the forward, as autograd does. Ours: the Triton default genome, a small genome
 sweep, and (backward) the rows, sweep, runs and fill-runs implementations' genomes (VARIANTS, as in a model; with
 --interleaved-grads also the runs and fill-runs genomes' stack forms, STACK_VARIANTS, reading the grads' [batch,
-tables, dim] tensor in place) and
-the stacked index_add decomposition compiled by Inductor. Each variant is checked
+tables, dim] tensor in place) and the stacked index_add decomposition compiled by Inductor. Each variant is checked
 against the float64 reference first; times are do_bench medians; GB/s from the family's bytes_moved. fp32
 and bf16 tables. CUDA only.
 """
@@ -82,16 +81,16 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
         interleaved: bool = False, variants: Sequence[str] | None = None) -> Iterator[dict]:
     """The checked and timed forward row, then the backward row, at one size (each yielded once measured);
     `interleaved`: the pooled rows' gradients are views of one [batch, tables, dim] tensor (a DLRM interaction's
-    backward hands them over so), not separate tensors, and the runs genomes are timed in their stack form too
-    (STACK_VARIANT: that tensor read in place, as kevolve::embedding_bags_stack_backward does in a model);
+    backward hands them over so), not separate tensors, and the runs and fill-runs genomes are timed in their stack
+    forms too (STACK_VARIANTS: that tensor read in place, as kevolve::embedding_bags_stack_backward does in a model);
     `variants`: the short names of the backward variants timed (default: all)."""
     g = torch.Generator(device="cpu").manual_seed(1)
     weights = [torch.randn(rows, dim, generator=g).to(device, dtype) for _ in range(tables)]
     indices, offsets = bags(tables, rows, batch, pooling, device)
     forward_args = (weights, indices, offsets, 0, False)
     saved = [aten._embedding_bag(w, i, o, False, 0, False, None, False, -1)[1:] for w, i, o in zip(*forward_args[:3])]
-    stack_grad = torch.randn(batch, tables, dim, generator=g).to(device, dtype)
     if interleaved:
+        stack_grad = torch.randn(batch, tables, dim, generator=g).to(device, dtype)
         grads = list(stack_grad.unbind(1))
     else:
         grads = [torch.randn(batch, dim, generator=g).to(device, dtype) for _ in range(tables)]
@@ -107,8 +106,8 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
         extras.update({variant_name(short, genome): as_in_a_model(impl, impl.build(backward_problem, genome),
                                                                   torch.device(device))
                        for genome in genomes if impl.supports(sized, genome) is None})
-    for short, name in STACK_VARIANTS.items():
-        if interleaved and (variants is None or short in variants):
+    for short, name in STACK_VARIANTS.items() if interleaved else ():
+        if variants is None or short in variants:
             extras.update({variant_name(short, genome): stack_form(stack_grad, backward_problem, name, genome,
                                                                    torch.device(device))
                            for genome in VARIANTS[name][1]})
@@ -124,14 +123,14 @@ def run(tables: int, rows: int, dim: int, batch: int, pooling: int, dtype: torch
 def stack_form(stack_grad: torch.Tensor, problem, implementation: str, genome: dict, device: torch.device):
     """The stack form of `implementation`'s genome as a callable of the batched backward's arguments, whose grads
     must be the views stack_grad.unbind(1): it reads stack_grad itself (no heads), compiled as in a model."""
-    runs = EMBEDDING_BAGS_BACKWARD.implementation(implementation)
-    form = LAYOUT_FORMS[torch.ops.kevolve.embedding_bags_stack_backward.default, runs.name]
+    impl = EMBEDDING_BAGS_BACKWARD.implementation(implementation)
+    form = LAYOUT_FORMS[torch.ops.kevolve.embedding_bags_stack_backward.default, impl.name]
     stack_backward = form.build(problem, genome)
 
     def backward(grads, indices, offsets, num_weights, mode, include_last_offset):
         return stack_backward(stack_grad, 0, indices, offsets, num_weights, mode, include_last_offset)
 
-    return as_in_a_model(runs, backward, device)
+    return as_in_a_model(impl, backward, device)
 
 
 def main(argv=None) -> int:
