@@ -5,7 +5,7 @@ Rows are stacked (table t's row r is row row_base[t] + r of one [sum of rows, di
 the tables' gradients), so one counting sort serves every table:
 
     count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
-    torch.cumsum  one past each row's last slot
+    prefix sums   one past each row's last slot (prefix_sums: two Triton passes)
     place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
                   table-local bag there; the decrements leave each row's first slot (both kernels run bag_slots;
                   sort_slots runs the three steps, and backward_runs sorts with them too)
@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from ..generated_source import import_generated
+from ..prefix_sums import inclusive_prefix_sums
 from ..triton_launch import launch
 
 BAGS = 32  # bags per program of count_slots and place_slots
@@ -213,7 +214,7 @@ def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], o
 
     counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
     over_bags("count_slots_kernel", counts)
-    firsts = torch.cumsum(counts, 0, dtype=torch.int32)  # row ends, until place_slots claims the slots
+    firsts = inclusive_prefix_sums(counts)  # row ends, until place_slots claims the slots
     bags = torch.empty(total_slots, dtype=torch.int32, device=device)
     if mode == 0 and stacked:  # a fill, where scattered stores from the place would cost a sector each
         scale = torch.ones(total_slots, dtype=torch.float32, device=device)
