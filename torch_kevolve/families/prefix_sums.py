@@ -23,11 +23,11 @@ def block_sums_kernel(x_ptr, sums_ptr, n, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def scan_blocks_kernel(x_ptr, sums_ptr, out_ptr, n, BLOCK: tl.constexpr, SUMS_BLOCK: tl.constexpr):
-    """out over block p = the inclusive scan of x's block p plus the sums of blocks 0 .. p - 1."""
+def scan_blocks_kernel(x_ptr, sums_ptr, out_ptr, n, blocks, BLOCK: tl.constexpr, SUMS_BLOCK: tl.constexpr):
+    """out over block p = the inclusive scan of x's block p plus the sums of blocks 0 .. p - 1 (of `blocks`)."""
     block = tl.program_id(0)
     carry = tl.zeros([], dtype=tl.int32)
-    for k in range(0, block, SUMS_BLOCK):
+    for k in range(0, blocks, SUMS_BLOCK):
         j = k + tl.arange(0, SUMS_BLOCK)
         carry += tl.sum(tl.load(sums_ptr + j, mask=j < block, other=0), axis=0)
     i = block.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -44,6 +44,6 @@ def inclusive_prefix_sums(x: torch.Tensor) -> torch.Tensor:
     sums = torch.empty(blocks, dtype=torch.int32, device=x.device)
     out = torch.empty_like(x)
     launch(block_sums_kernel, (blocks,), x, sums, n, BLOCK=BLOCK, num_warps=8, num_stages=1)
-    launch(scan_blocks_kernel, (blocks,), x, sums, out, n, BLOCK=BLOCK, SUMS_BLOCK=SUMS_BLOCK, num_warps=8,
+    launch(scan_blocks_kernel, (blocks,), x, sums, out, n, blocks, BLOCK=BLOCK, SUMS_BLOCK=SUMS_BLOCK, num_warps=8,
            num_stages=1)
     return out
