@@ -99,7 +99,7 @@ def sweep_kernel_arguments(kernel, tables: int) -> dict:
     shared = {"counts_ptr": torch.zeros(64 * tables, dtype=torch.int32), "ends_ptr": torch.zeros(64 * tables, dtype=torch.int32),
               "firsts_ptr": torch.zeros(64 * tables, dtype=torch.int32),
               "slot_bags_ptr": torch.zeros(96 * tables, dtype=torch.int32),
-              "slot_rows_ptr": torch.zeros(96 * tables, dtype=torch.int32), "slot_scale_ptr": torch.zeros(1),
+              "slot_keys_ptr": torch.zeros(96 * tables, dtype=torch.int64), "slot_scale_ptr": torch.zeros(1),
               "out_ptr": torch.zeros(64 * tables, 128), "dim": 128}
     return {name: per_table[name.rstrip("0123456789")] if name.rstrip("0123456789") in per_table else shared[name]
             for name in kernel.arg_names if name in shared or name.rstrip("0123456789") in per_table}
@@ -107,10 +107,10 @@ def sweep_kernel_arguments(kernel, tables: int) -> dict:
 
 @pytest.mark.parametrize("kernel_name,constexprs,reads,writes", [
     ("count_slots_kernel", dict(BAGS=32, BLOCK_N=32), ("indices", "offsets"), {"counts_ptr"}),
-    ("place_slots_kernel", dict(SLOT_ROWS=0, MODE=1, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
+    ("place_slots_kernel", dict(SLOT_KEYS=0, MODE=1, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
      {"ends_ptr", "slot_bags_ptr", "slot_scale_ptr"}),
-    ("place_slots_kernel", dict(SLOT_ROWS=1, MODE=0, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
-     {"ends_ptr", "slot_rows_ptr", "slot_bags_ptr"}),
+    ("place_slots_kernel", dict(SLOT_KEYS=1, MODE=0, BAGS=32, BLOCK_N=32), ("indices", "offsets"),
+     {"ends_ptr", "slot_keys_ptr"}),
     ("sweep_rows_kernel", dict(MODE=1, ROWS=16, UNROLL=4, BLOCK_D=128), ("grad",), {"out_ptr"}),
 ])
 def test_inductor_sees_the_sweep_kernels_read_every_table_and_write_only_their_buffers(

@@ -7,7 +7,8 @@ the tables' gradients), so one counting sort serves every table:
     count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
     prefix sums   one past each row's last slot (prefix_sums: two Triton passes)
     place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
-                  table-local bag there; the decrements leave each row's first slot (both kernels run bag_slots;
+                  table-local bag there (stacked: its row and stacked bag as one int64 key, split afterwards by
+                  one pointwise pass); the decrements leave each row's first slot (both kernels run bag_slots;
                   sort_slots runs the three steps, and backward_runs sorts with them too)
     sweep_rows    program (block, t, d) owns ROWS consecutive rows of table t over one BLOCK_D slice: every row
                   gathers the grad rows of its first UNROLL slots at once (a [ROWS, UNROLL, BLOCK_D] gather, so
@@ -43,13 +44,14 @@ MAX_SLOTS = 2**31 - 1  # slots and stacked rows are int32
 
 
 @triton.jit
-def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
-              row_base, bag_base, PLACE: tl.constexpr, SLOT_ROWS: tl.constexpr, MODE: tl.constexpr,
+def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
+              row_base, bag_base, PLACE: tl.constexpr, SLOT_KEYS: tl.constexpr, MODE: tl.constexpr,
               BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
-    """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index:
-    PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr holds one past each row's last free slot,
-    the index claims slot --row_ptr[row] and writes its bag (bag_base + the table-local bag), (MODE 1, mean)
-    1/bag size and (SLOT_ROWS) its row there.
+    """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index
+    and its bag bag_base + the table-local bag: PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr
+    holds one past each row's last free slot, the index claims slot --row_ptr[row] and writes there its bag to
+    slot_bags, or (SLOT_KEYS) row << 32 | bag to slot_keys (int64: one scattered store, not two), and (MODE 1,
+    mean) 1/bag size to slot_scale.
     (The bag loads stay inline: Inductor's analysis of user kernels would take values returned by a call for
     pointers the stores depend on.)"""
     bag = tl.program_id(0) * BAGS + tl.arange(0, BAGS)
@@ -65,10 +67,11 @@ def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_rows_ptr, slot_bags_ptr, s
             tl.atomic_add(row_ptr + row, 1, mask=mask, sem="relaxed")
         else:
             slot = tl.atomic_add(row_ptr + row, -1, mask=mask, sem="relaxed") - 1
-            tl.store(slot_bags_ptr + slot, tl.broadcast_to(bag_base + bag[:, None], [BAGS, BLOCK_N]).to(tl.int32),
-                     mask=mask)
-            if SLOT_ROWS:
-                tl.store(slot_rows_ptr + slot, row.to(tl.int32), mask=mask)
+            slot_bag = tl.broadcast_to(bag_base + bag[:, None], [BAGS, BLOCK_N]).to(tl.int64)
+            if SLOT_KEYS:
+                tl.store(slot_keys_ptr + slot, (row << 32) | slot_bag, mask=mask)
+            else:
+                tl.store(slot_bags_ptr + slot, slot_bag.to(tl.int32), mask=mask)
             if MODE == 1:
                 scale = 1.0 / tl.maximum(size, 1).to(tl.float32)
                 tl.store(slot_scale_ptr + slot, tl.broadcast_to(scale[:, None], [BAGS, BLOCK_N]), mask=mask)
@@ -128,12 +131,12 @@ def count_slots_kernel({bag_parameters} counts_ptr, BAGS: tl.constexpr, BLOCK_N:
 
 
 @triton.jit
-def place_slots_kernel({bag_parameters} ends_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr,
-                       SLOT_ROWS: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
+def place_slots_kernel({bag_parameters} ends_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr,
+                       SLOT_KEYS: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     t = tl.program_id(1)
 {bag_selects}
-    bag_slots(indices, offsets, ends_ptr, slot_rows_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
-              row_base, bag_base, 1, SLOT_ROWS, MODE, BAGS, BLOCK_N)
+    bag_slots(indices, offsets, ends_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
+              row_base, bag_base, 1, SLOT_KEYS, MODE, BAGS, BLOCK_N)
 
 
 @triton.jit
@@ -215,14 +218,17 @@ def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], o
     counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
     over_bags("count_slots_kernel", counts)
     firsts = inclusive_prefix_sums(counts)  # row ends, until place_slots claims the slots
-    bags = torch.empty(total_slots, dtype=torch.int32, device=device)
     if mode == 0 and stacked:  # a fill, where scattered stores from the place would cost a sector each
         scale = torch.ones(total_slots, dtype=torch.float32, device=device)
     else:
         scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
-    rows = torch.empty(total_slots, dtype=torch.int32, device=device) if stacked else None
-    over_bags("place_slots_kernel", firsts, bags if rows is None else rows, bags, scale, SLOT_ROWS=stacked, MODE=mode)
-    return SortedSlots(counts, firsts, bags, scale, rows, row_bases)
+    slots = torch.empty(total_slots, dtype=torch.int64 if stacked else torch.int32, device=device)
+    over_bags("place_slots_kernel", firsts, slots, slots, scale, SLOT_KEYS=stacked, MODE=mode)
+    if not stacked:
+        return SortedSlots(counts, firsts, slots, scale, None, row_bases)
+    # One pointwise pass splits the keys (fused by Inductor with what reads the halves, as the stack form's renumbering)
+    return SortedSlots(counts, firsts, (slots & 0xFFFFFFFF).to(torch.int32), scale, (slots >> 32).to(torch.int32),
+                       row_bases)
 
 
 def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
