@@ -196,17 +196,11 @@ def test_bag_tile_backwards_sum_long_rows_and_read_strided_grads(mode, name, gen
     assert torch.equal(got[1], torch.zeros(6, DIM))
 
 
-@pytest.mark.parametrize("algorithm,genome", [("sweep", SMALL_SWEEP), ("runs", SMALL_RUNS)])
+@pytest.mark.parametrize("algorithm,genome", [("sweep", SMALL_SWEEP), ("runs", SMALL_RUNS), ("fill_runs", SMALL_RUNS)])
 def test_bag_tile_custom_op_passes_opcheck(algorithm, genome):
     _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
     args = (grads, indices, offsets, list(ROWS), 1, algorithm, genome_json(genome))
     torch.library.opcheck(torch.ops.kevolve.bag_tile_embedding_bags_backward.default, args)
-
-
-def test_fill_runs_custom_op_passes_opcheck():
-    _, indices, offsets, grads = tables(6, True, torch.bfloat16, torch.int32)
-    args = (grads, indices, offsets, list(ROWS), 1, genome_json(SMALL_RUNS))
-    torch.library.opcheck(torch.ops.kevolve.fill_runs_embedding_bags_backward.default, args)
 
 
 def test_sweep_refuses_strided_grads_and_says_why():

@@ -1,5 +1,6 @@
 """The backwards that sort over bag tiles (backward_sweep.sort_slots) as implementations of
-kevolve::embedding_bags_backward: sweep (backward_sweep) and runs (backward_runs). On GPUs their launchers are
+kevolve::embedding_bags_backward: sweep (backward_sweep), runs (backward_runs) and fill-runs (backward_fill_runs,
+runs with the zero fill folded in). On GPUs their launchers are
 called, so Inductor launches the kernels; on CPU they run through the functional custom op
 kevolve::bag_tile_embedding_bags_backward (the Triton interpreter, opaque to Inductor; outputs are copies, since
 custom-op outputs may not alias each other). The genome travels to the custom op as JSON text.
@@ -16,10 +17,12 @@ from ...key import Problem
 from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..embedding_bag import implementations as single
 from ..embedding_bag.ops import genome_json
+from .backward_fill_runs import embedding_bags_backward_fill_runs
 from .backward_runs import embedding_bags_backward_runs
 from .backward_sweep import MAX_SLOTS, embedding_bags_backward_sweep
 
-LAUNCHERS = {"sweep": embedding_bags_backward_sweep, "runs": embedding_bags_backward_runs}
+LAUNCHERS = {"sweep": embedding_bags_backward_sweep, "runs": embedding_bags_backward_runs,
+             "fill_runs": embedding_bags_backward_fill_runs}
 
 
 @torch.library.custom_op("kevolve::bag_tile_embedding_bags_backward", mutates_args=())
@@ -92,4 +95,14 @@ BACKWARD_RUNS = Implementation(
     build=_builder("runs", RUNS_GENOMES),
     supports=_fits_the_sort,
     source_modules=(*MODULES, f"{__package__}.backward_runs", "torch_kevolve.families.embedding_bag.backward_triton"),
+)
+
+BACKWARD_FILL_RUNS = Implementation(
+    name="embedding_bags_backward_fill_runs",
+    abstraction=Abstraction.TRITON,
+    genome_space=RUNS_GENOMES,
+    build=_builder("fill_runs", RUNS_GENOMES),
+    supports=_fits_the_sort,
+    source_modules=(*MODULES, f"{__package__}.backward_fill_runs",
+                    "torch_kevolve.families.embedding_bag.backward_triton"),
 )

@@ -14,8 +14,7 @@ from ..embedding_bag import inputs
 from . import calls
 from .implementations import (BACKWARD_DECOMPOSITION, BACKWARD_ROWS, BACKWARD_TRITON, FORWARD_DECOMPOSITION,
                               FORWARD_TRITON)
-from .bag_tile_implementations import BACKWARD_RUNS, BACKWARD_SWEEP
-from .fill_runs_implementation import BACKWARD_FILL_RUNS
+from .bag_tile_implementations import BACKWARD_FILL_RUNS, BACKWARD_RUNS, BACKWARD_SWEEP
 
 
 def table_problems(problem: Problem) -> list[Problem]:

@@ -15,8 +15,7 @@ from torch import Tensor
 from ...key import Problem
 from ..base import Genome, LayoutForm
 from ..embedding_bag.ops import genome_json
-from .bag_tile_implementations import BACKWARD_RUNS, RUNS_GENOMES
-from .fill_runs_implementation import BACKWARD_FILL_RUNS
+from .bag_tile_implementations import BACKWARD_FILL_RUNS, BACKWARD_RUNS, RUNS_GENOMES
 from .implementations import FORWARD_TRITON
 from .stack_backward import embedding_bags_stack_backward_fill_runs, embedding_bags_stack_backward_runs
 from .stack_forward import embedding_bags_stack_forward, unfit
