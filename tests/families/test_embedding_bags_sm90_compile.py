@@ -100,7 +100,7 @@ def sweep_kernel_arguments(kernel, tables: int) -> dict:
               "firsts_ptr": torch.zeros(64 * tables, dtype=torch.int32),
               "slot_bags_ptr": torch.zeros(96 * tables, dtype=torch.int32),
               "slot_keys_ptr": torch.zeros(96 * tables, dtype=torch.int64), "slot_scale_ptr": torch.zeros(1),
-              "out_ptr": torch.zeros(64 * tables, 128), "dim": 128}
+              "out_ptr": torch.zeros(64 * tables, 128), "dim": 128, "bag_stride": 27}
     return {name: per_table[name.rstrip("0123456789")] if name.rstrip("0123456789") in per_table else shared[name]
             for name in kernel.arg_names if name in shared or name.rstrip("0123456789") in per_table}
 

@@ -23,7 +23,7 @@ import triton.language as tl
 
 from ..embedding_bag.backward_triton import reduce_runs_kernel
 from ..triton_launch import launch
-from .backward_sweep import SortedSlots, sort_slots
+from .backward_sweep import SortedSlots, consecutive_bags, sort_slots
 
 GAP_ROWS = 4  # rows per step of a gap's zero fill in fill_runs_kernel
 GAP_LIMIT = 64  # rows of one gap zeroed by fill_runs_kernel; the rest go to zero_listed_gaps_kernel
@@ -92,13 +92,14 @@ def zero_listed_gaps_kernel(out_ptr, gap_count_ptr, gap_bounds_ptr, dim, ROWS: t
             tl.store(out_ptr + rows[:, None] * dim + d[None, :], zeros, mask=(rows < end)[:, None] & d_mask[None, :])
 
 
-def fill_runs(grad: torch.Tensor, stride_gb: int, stride_gd: int, slot_bags: torch.Tensor, slots: SortedSlots,
-              total_rows: int, genome: dict) -> torch.Tensor:
-    """The [total_rows, dim] gradient in grad's dtype: row r the sum over r's slots of gradient row slot_bags[slot]
+def fill_runs(grad: torch.Tensor, stride_gb: int, stride_gd: int, slots: SortedSlots, total_rows: int,
+              genome: dict) -> torch.Tensor:
+    """The [total_rows, dim] gradient in grad's dtype: row r the sum over r's slots of gradient row slots.bags[slot]
     times the slot's scale, zeros for rows without slots. grad: the tensor of those rows (its last dim is dim), read
     from its first element with strides stride_gb (rows) and stride_gd; slots: sorted stacked (every slot's row and
-    scale); genome: the runs genome (BLOCK_N, BLOCK_D, ITEMS_PER_PROGRAM, num_warps, num_stages)."""
-    total_slots, dim = slot_bags.shape[0], grad.shape[-1]
+    scale; its bag layout numbers grad's rows); genome: the runs genome (BLOCK_N, BLOCK_D, ITEMS_PER_PROGRAM,
+    num_warps, num_stages)."""
+    total_slots, dim = slots.bags.shape[0], grad.shape[-1]
     if total_slots == 0:
         return grad.new_zeros(total_rows, dim)
     out = torch.empty(total_rows, dim, dtype=grad.dtype, device=grad.device)
@@ -106,7 +107,7 @@ def fill_runs(grad: torch.Tensor, stride_gb: int, stride_gd: int, slot_bags: tor
     gap_bounds = torch.empty(2 * (total_rows // (GAP_LIMIT + 1) + 1), dtype=torch.int64, device=grad.device)
     block_d = genome["BLOCK_D"]
     launch(fill_runs_kernel, (triton.cdiv(total_slots, genome["ITEMS_PER_PROGRAM"]), triton.cdiv(dim, block_d)),
-           grad, slots.rows, slot_bags, slots.scale, out, gap_count, gap_bounds, total_slots, total_rows, dim,
+           grad, slots.rows, slots.bags, slots.scale, out, gap_count, gap_bounds, total_slots, total_rows, dim,
            stride_gb, stride_gd, BLOCK_N=genome["BLOCK_N"], BLOCK_D=block_d,
            SLOTS=genome["ITEMS_PER_PROGRAM"], GAP_ROWS=GAP_ROWS, GAP_LIMIT=GAP_LIMIT,
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
@@ -120,7 +121,7 @@ def embedding_bags_backward_fill_runs(grads: Sequence[torch.Tensor], indices: Se
                                       genome: dict) -> list[torch.Tensor]:
     """grad of weight t = ATen's `_embedding_bag_backward` of table t, as backward_runs.embedding_bags_backward_runs
     takes and returns them (the grads stacked into one block first, as there)."""
-    slots = sort_slots(grads, indices, offsets, num_weights, mode, stacked=True)
+    slots = sort_slots(grads, indices, offsets, num_weights, mode, consecutive_bags(grads))
     grad = torch.cat(list(grads))
-    out = fill_runs(grad, grad.stride(0), grad.stride(1), slots.bags, slots, sum(num_weights), genome)
+    out = fill_runs(grad, grad.stride(0), grad.stride(1), slots, sum(num_weights), genome)
     return list(out.split(list(num_weights)))

@@ -25,7 +25,7 @@ import triton
 
 from ..embedding_bag.backward_triton import ZERO_ROWS, reduce_runs_kernel, zero_untouched_rows_kernel
 from ..triton_launch import launch
-from .backward_sweep import sort_slots
+from .backward_sweep import consecutive_bags, sort_slots
 
 
 def embedding_bags_backward_runs(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
@@ -34,7 +34,7 @@ def embedding_bags_backward_runs(grads: Sequence[torch.Tensor], indices: Sequenc
     """grad of weight t = ATen's `_embedding_bag_backward` of table t, as backward_sweep.embedding_bags_backward_sweep
     takes and returns them. genome: ITEMS_PER_PROGRAM (slots per program), BLOCK_N (slots per step of a run that
     goes on past its program), BLOCK_D, num_warps, num_stages (of the run pass)."""
-    slots = sort_slots(grads, indices, offsets, num_weights, mode, stacked=True)
+    slots = sort_slots(grads, indices, offsets, num_weights, mode, consecutive_bags(grads))
     grad = torch.cat(list(grads))
     total_rows, total_slots, dim = sum(num_weights), slots.bags.shape[0], grad.shape[1]
     out = torch.empty(total_rows, dim, dtype=grad.dtype, device=grad.device)

@@ -7,9 +7,9 @@ the tables' gradients), so one counting sort serves every table:
     count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
     prefix sums   one past each row's last slot (prefix_sums: two Triton passes)
     place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
-                  table-local bag there (stacked: its row and stacked bag as one int64 key, split afterwards by
-                  one pointwise pass); the decrements leave each row's first slot (both kernels run bag_slots;
-                  sort_slots runs the three steps, and backward_runs sorts with them too)
+                  table-local bag there (stacked: its row and its bag's number in a BagLayout as one int64 key,
+                  split afterwards by one pointwise pass); the decrements leave each row's first slot (both
+                  kernels run bag_slots; sort_slots runs the three steps, and backward_runs sorts with them too)
     sweep_rows    program (block, t, d) owns ROWS consecutive rows of table t over one BLOCK_D slice: every row
                   gathers the grad rows of its first UNROLL slots at once (a [ROWS, UNROLL, BLOCK_D] gather, so
                   the loads are in flight together, not one dependent step per slot), rows with more slots go on
@@ -45,13 +45,13 @@ MAX_SLOTS = 2**31 - 1  # slots and stacked rows are int32
 
 @triton.jit
 def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
-              row_base, bag_base, PLACE: tl.constexpr, SLOT_KEYS: tl.constexpr, MODE: tl.constexpr,
+              row_base, bag_base, bag_stride, PLACE: tl.constexpr, SLOT_KEYS: tl.constexpr, MODE: tl.constexpr,
               BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     """For every index of this program's BAGS bags (the last bag ends at num_indices), with row = row_base + index
-    and its bag bag_base + the table-local bag: PLACE 0: row_ptr holds counts, row_ptr[row] += 1. PLACE 1: row_ptr
-    holds one past each row's last free slot, the index claims slot --row_ptr[row] and writes there its bag to
-    slot_bags, or (SLOT_KEYS) row << 32 | bag to slot_keys (int64: one scattered store, not two), and (MODE 1,
-    mean) 1/bag size to slot_scale.
+    and its bag bag_base + bag_stride * the table-local bag: PLACE 0: row_ptr holds counts, row_ptr[row] += 1.
+    PLACE 1: row_ptr holds one past each row's last free slot, the index claims slot --row_ptr[row] and writes
+    there its bag to slot_bags, or (SLOT_KEYS) row << 32 | bag to slot_keys (int64: one scattered store, not two),
+    and (MODE 1, mean) 1/bag size to slot_scale.
     (The bag loads stay inline: Inductor's analysis of user kernels would take values returned by a call for
     pointers the stores depend on.)"""
     bag = tl.program_id(0) * BAGS + tl.arange(0, BAGS)
@@ -67,7 +67,7 @@ def bag_slots(indices_ptr, offsets_ptr, row_ptr, slot_keys_ptr, slot_bags_ptr, s
             tl.atomic_add(row_ptr + row, 1, mask=mask, sem="relaxed")
         else:
             slot = tl.atomic_add(row_ptr + row, -1, mask=mask, sem="relaxed") - 1
-            slot_bag = tl.broadcast_to(bag_base + bag[:, None], [BAGS, BLOCK_N]).to(tl.int64)
+            slot_bag = tl.broadcast_to(bag_base + bag[:, None].to(tl.int64) * bag_stride, [BAGS, BLOCK_N])
             if SLOT_KEYS:
                 tl.store(slot_keys_ptr + slot, (row << 32) | slot_bag, mask=mask)
             else:
@@ -127,16 +127,16 @@ def count_slots_kernel({bag_parameters} counts_ptr, BAGS: tl.constexpr, BLOCK_N:
     t = tl.program_id(1)
 {bag_selects}
     bag_slots(indices, offsets, counts_ptr, counts_ptr, counts_ptr, counts_ptr, num_indices, num_bags, row_base,
-              bag_base, 0, 0, 0, BAGS, BLOCK_N)
+              bag_base, 1, 0, 0, 0, BAGS, BLOCK_N)
 
 
 @triton.jit
-def place_slots_kernel({bag_parameters} ends_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr,
+def place_slots_kernel({bag_parameters} ends_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr, bag_stride,
                        SLOT_KEYS: tl.constexpr, MODE: tl.constexpr, BAGS: tl.constexpr, BLOCK_N: tl.constexpr):
     t = tl.program_id(1)
 {bag_selects}
     bag_slots(indices, offsets, ends_ptr, slot_keys_ptr, slot_bags_ptr, slot_scale_ptr, num_indices, num_bags,
-              row_base, bag_base, 1, SLOT_KEYS, MODE, BAGS, BLOCK_N)
+              row_base, bag_base, bag_stride, 1, SLOT_KEYS, MODE, BAGS, BLOCK_N)
 
 
 @triton.jit
@@ -178,11 +178,24 @@ def _chunks(count: int) -> list[range]:
 
 
 @dataclass(frozen=True)
+class BagLayout:
+    """How a stacked sort numbers the bags: table t's bag b is bases[t] + b * stride (numbers below 2**31)."""
+
+    bases: list
+    stride: int = 1
+
+
+def consecutive_bags(grads: Sequence[torch.Tensor]) -> BagLayout:
+    """Every table's bags numbered after the tables' before it (the rows of torch.cat(grads))."""
+    return BagLayout([sum(g.shape[0] for g in grads[:t]) for t in range(len(grads))])
+
+
+@dataclass(frozen=True)
 class SortedSlots:
     """The indices of every table sorted by stacked row (table t's row r is row row_bases[t] + r): row r's slots
-    are [firsts[r], firsts[r] + counts[r]). Per slot: its bag (table-local, or stacked: bags numbered across the
-    tables in order), its fp32 scale (mean mode; when stacked, every slot's: 1 for sums), its row (when stacked,
-    else None)."""
+    are [firsts[r], firsts[r] + counts[r]). Per slot: its bag (table-local, or stacked: its number in the sort's
+    BagLayout), its fp32 scale (mean mode; when stacked, every slot's: 1 for sums), its row (when stacked, else
+    None)."""
 
     counts: torch.Tensor
     firsts: torch.Tensor
@@ -193,18 +206,23 @@ class SortedSlots:
 
 
 def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], offsets: Sequence[torch.Tensor],
-               num_weights: Sequence[int], mode: int, stacked: bool) -> SortedSlots:
-    """Count, cumsum and place (the arguments as embedding_bags_backward_sweep takes them; only the grads' bag
-    counts, dtype and device are read); `stacked`: stacked bags, and every slot's row and scale kept."""
+               num_weights: Sequence[int], mode: int, stacked: BagLayout | None = None) -> SortedSlots:
+    """Count, prefix sums and place (the arguments as embedding_bags_backward_sweep takes them; only the grads' bag
+    counts, dtype and device are read); `stacked`: the bags numbered by that layout, and every slot's row and scale
+    kept (None: table-local bags)."""
     if not (len(grads) == len(indices) == len(offsets) == len(num_weights)) or not grads:
         raise ValueError("one grad, indices, offsets and num_weights per table, at least one table")
+    if stacked is not None and len(stacked.bases) != len(grads):
+        raise ValueError(f"a bag layout of {len(stacked.bases)} bases for {len(grads)} tables")
     total_rows, total_slots = sum(num_weights), sum(i.numel() for i in indices)
     if total_rows > MAX_SLOTS or total_slots > MAX_SLOTS:  # apart: comparing the two would pin the slots' count
         raise ValueError(f"{total_rows} rows and {total_slots} indices: the sort indexes both with int32")
     device = grads[0].device
     row_bases = [sum(num_weights[:t]) for t in range(len(grads))]
     bag_counts = [g.shape[0] for g in grads]
-    bag_bases = [sum(bag_counts[:t]) if stacked else 0 for t in range(len(grads))]
+    bag_bases = [0] * len(grads) if stacked is None else stacked.bases
+    if stacked is not None and any(b + (n - 1) * stacked.stride > MAX_SLOTS for b, n in zip(bag_bases, bag_counts)):
+        raise ValueError("the bag layout numbers bags past int32")
     per_table_bags = [(indices[t], offsets[t], indices[t].numel(), bag_counts[t], row_bases[t], bag_bases[t])
                       for t in range(len(grads))]
 
@@ -218,15 +236,16 @@ def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], o
     counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
     over_bags("count_slots_kernel", counts)
     firsts = inclusive_prefix_sums(counts)  # row ends, until place_slots claims the slots
-    if mode == 0 and stacked:  # a fill, where scattered stores from the place would cost a sector each
+    if mode == 0 and stacked is not None:  # a fill, where scattered stores from the place would cost a sector each
         scale = torch.ones(total_slots, dtype=torch.float32, device=device)
     else:
         scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
-    slots = torch.empty(total_slots, dtype=torch.int64 if stacked else torch.int32, device=device)
-    over_bags("place_slots_kernel", firsts, slots, slots, scale, SLOT_KEYS=stacked, MODE=mode)
-    if not stacked:
+    slots = torch.empty(total_slots, dtype=torch.int32 if stacked is None else torch.int64, device=device)
+    over_bags("place_slots_kernel", firsts, slots, slots, scale, 1 if stacked is None else stacked.stride,
+              SLOT_KEYS=stacked is not None, MODE=mode)
+    if stacked is None:
         return SortedSlots(counts, firsts, slots, scale, None, row_bases)
-    # One pointwise pass splits the keys (fused by Inductor with what reads the halves, as the stack form's renumbering)
+    # One pointwise pass splits the keys (one kernel under Inductor: its two outputs are read by Triton kernels)
     return SortedSlots(counts, firsts, (slots & 0xFFFFFFFF).to(torch.int32), scale, (slots >> 32).to(torch.int32),
                        row_bases)
 
@@ -241,7 +260,7 @@ def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequen
     position of each bag (a trailing include_last_offset entry is ignored: the last bag ends at n_t);
     num_weights[t]: rows of table t. genome: ROWS, UNROLL, BLOCK_D, num_warps, num_stages.
     """
-    slots = sort_slots(grads, indices, offsets, num_weights, mode, stacked=False)
+    slots = sort_slots(grads, indices, offsets, num_weights, mode)
     dim = grads[0].shape[1]
     out = torch.empty(sum(num_weights), dim, dtype=grads[0].dtype, device=grads[0].device)
     for chunk in _chunks(len(grads)):

@@ -73,7 +73,8 @@ def _supports_sweep(problem: Problem, genome: Genome) -> str | None:
     return _fits_the_sort(problem, genome)
 
 
-MODULES = (__name__, f"{__package__}.backward_sweep", "torch_kevolve.families.triton_launch")
+MODULES = (__name__, f"{__package__}.backward_sweep", "torch_kevolve.families.prefix_sums",
+           "torch_kevolve.families.triton_launch")
 SWEEP_GENOMES = GenomeSpace((("ROWS", (16, 32, 8, 64, 4)), ("UNROLL", (4, 2, 8, 1)), ("BLOCK_D", single.TILE_D),
                              ("num_warps", (4, 2, 8, 1)), ("num_stages", (1, 2))))
 RUNS_GENOMES = GenomeSpace(tuple((name, values) for name, values in single.BACKWARD_TRITON.genome_space.choices

@@ -4,11 +4,11 @@ fill-runs (backward_fill_runs) algorithms, reading the stack's gradient [samples
 backward_runs stacks the tables' gradients into one contiguous [sum of bags, dim] block first (its run pass takes
 one pointer and one row stride): in the DLRM those are slices of the interaction's gradient, and the copy cost
 81 us of the H100's training step (benchmarks/results/README.md, twenty-first session). Here the slots are sorted
-as there (backward_sweep.sort_slots, stacked bags: table t's bag b is t * samples + b), each slot's bag is then
-renumbered to its row of the stack's gradient, b * (heads + tables) + heads + t, and the run pass reads that
-gradient as [samples * (heads + tables), dim] rows. The zero fill and run pass launches are backward_runs' own
-(that module is part of shipped records' sources, so it is not refactored to share them). The fill-runs form
-(backward_fill_runs) reads the renumbered rows the same way.
+as there (backward_sweep.sort_slots), but the place numbers each slot's bag by its row of the stack's gradient,
+b * (heads + tables) + heads + t (a BagLayout), and the run pass reads that gradient as [samples * (heads + tables),
+dim] rows. The zero fill and run pass launches are backward_runs' own (that module is part of shipped records'
+sources, so it is not refactored to share them). The fill-runs form (backward_fill_runs) reads the stack's rows the
+same way.
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ import triton
 from ..embedding_bag.backward_triton import ZERO_ROWS, reduce_runs_kernel, zero_untouched_rows_kernel
 from ..triton_launch import launch
 from .backward_fill_runs import fill_runs
-from .backward_sweep import MAX_SLOTS, SortedSlots, sort_slots
+from .backward_sweep import MAX_SLOTS, BagLayout, SortedSlots, sort_slots
 
 
 def _stack_slots(grad: torch.Tensor, heads: int, indices: Sequence[torch.Tensor], offsets: Sequence[torch.Tensor],
-                 num_weights: Sequence[int], mode: int) -> tuple[torch.Tensor, SortedSlots, torch.Tensor]:
+                 num_weights: Sequence[int], mode: int) -> tuple[torch.Tensor, SortedSlots]:
     """The stack's gradient (copied contiguous where its sample stride is not a whole number of its row stride, so
-    that its rows are read as [samples * (heads + tables), dim] rows of strides grad.stride(1), grad.stride(2)), the
-    sorted stacked slots, and each slot's row of that gradient."""
+    that its rows are read as [samples * (heads + tables), dim] rows of strides grad.stride(1), grad.stride(2)) and
+    the sorted stacked slots, each slot's bag numbered by its row of that gradient."""
     samples, rows_per_sample, dim = grad.shape
     tables = len(indices)
     if rows_per_sample != heads + tables:
@@ -35,12 +35,11 @@ def _stack_slots(grad: torch.Tensor, heads: int, indices: Sequence[torch.Tensor]
     if samples * rows_per_sample > MAX_SLOTS:
         raise ValueError(f"{samples} x {rows_per_sample} gradient rows: the run pass indexes them with int32")
     grads = [grad.select(1, heads + t) for t in range(tables)]
-    slots = sort_slots(grads, indices, offsets, num_weights, mode, stacked=True)
-    table, sample = slots.bags // samples, slots.bags % samples
-    stack_rows = (sample * rows_per_sample + heads + table).to(torch.int32)
+    slots = sort_slots(grads, indices, offsets, num_weights, mode,
+                       BagLayout([heads + t for t in range(tables)], rows_per_sample))
     if grad.stride(0) != rows_per_sample * grad.stride(1):
         grad = grad.contiguous()
-    return grad, slots, stack_rows
+    return grad, slots
 
 
 def embedding_bags_stack_backward_runs(grad: torch.Tensor, heads: int, indices: Sequence[torch.Tensor],
@@ -49,14 +48,14 @@ def embedding_bags_stack_backward_runs(grad: torch.Tensor, heads: int, indices: 
     """grad of weight t = ATen's `_embedding_bag_backward` of table t at grad[:, heads + t], as views of one
     [sum of num_weights, dim] tensor in grad's dtype. grad: [samples, heads + tables, dim] (any strides); indices,
     offsets, num_weights, mode and genome as backward_runs.embedding_bags_backward_runs takes them."""
-    grad, slots, stack_rows = _stack_slots(grad, heads, indices, offsets, num_weights, mode)
-    total_rows, total_slots, dim = sum(num_weights), stack_rows.shape[0], grad.shape[2]
+    grad, slots = _stack_slots(grad, heads, indices, offsets, num_weights, mode)
+    total_rows, total_slots, dim = sum(num_weights), slots.bags.shape[0], grad.shape[2]
     out = torch.empty(total_rows, dim, dtype=grad.dtype, device=grad.device)
     block_d = genome["BLOCK_D"]
     launch(zero_untouched_rows_kernel, (triton.cdiv(total_rows, ZERO_ROWS), triton.cdiv(dim, block_d)), slots.counts,
            out, total_rows, dim, -1, ROWS=ZERO_ROWS, BLOCK_D=block_d, num_warps=4, num_stages=1)
     launch(reduce_runs_kernel, (triton.cdiv(total_slots, genome["ITEMS_PER_PROGRAM"]), triton.cdiv(dim, block_d)),
-           grad, slots.rows, stack_rows, slots.scale, out, total_slots, dim, -1, grad.stride(1), grad.stride(2),
+           grad, slots.rows, slots.bags, slots.scale, out, total_slots, dim, -1, grad.stride(1), grad.stride(2),
            BLOCK_N=genome["BLOCK_N"], BLOCK_D=block_d, SLOTS=genome["ITEMS_PER_PROGRAM"],
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return list(out.split(list(num_weights)))
@@ -66,6 +65,6 @@ def embedding_bags_stack_backward_fill_runs(grad: torch.Tensor, heads: int, indi
                                             offsets: Sequence[torch.Tensor], num_weights: Sequence[int], mode: int,
                                             genome: dict) -> list[torch.Tensor]:
     """embedding_bags_stack_backward_runs's result by the fill-runs algorithm (one pass writes every row)."""
-    grad, slots, stack_rows = _stack_slots(grad, heads, indices, offsets, num_weights, mode)
-    out = fill_runs(grad, grad.stride(1), grad.stride(2), stack_rows, slots, sum(num_weights), genome)
+    grad, slots = _stack_slots(grad, heads, indices, offsets, num_weights, mode)
+    out = fill_runs(grad, grad.stride(1), grad.stride(2), slots, sum(num_weights), genome)
     return list(out.split(list(num_weights)))

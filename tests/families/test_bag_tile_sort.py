@@ -1,0 +1,75 @@
+"""backward_sweep.sort_slots (the Triton interpreter) against an enumeration of every (row, bag) pair the indices
+name: each row's slots hold exactly the bags that name it (as many times as they do), numbered by the sort's
+BagLayout (consecutive, or strided as the stack forms number the rows of the stack's gradient); the stacked sort's
+per-slot rows and scales agree; bad layouts are refused."""
+from collections import Counter
+
+import pytest
+import torch
+
+from torch_kevolve.families.embedding_bags.backward_sweep import (MAX_SLOTS, BagLayout, consecutive_bags,
+                                                                  sort_slots)
+from tests.families.bag_references import bag_tensors
+
+TABLES = [  # per table, its bags as lists of rows; an empty bag, a table whose bags name no row
+    [[0, 2, 2], [], [1, 2], [4, 0, 0, 3]],
+    [[], []],
+    [[5, 5, 5, 5, 5, 1], [0], [6, 2, 1]],
+]
+NUM_WEIGHTS = [5, 3, 7]
+
+
+def expected_pairs(layout: BagLayout | None):
+    """Counter of (stacked row, bag number): table t's row r is row sum(NUM_WEIGHTS[:t]) + r, its bag b is b
+    (table-local) or layout.bases[t] + b * layout.stride."""
+    pairs = Counter()
+    for t, bags in enumerate(TABLES):
+        for b, bag in enumerate(bags):
+            number = b if layout is None else layout.bases[t] + b * layout.stride
+            pairs.update((sum(NUM_WEIGHTS[:t]) + row, number) for row in bag)
+    return pairs
+
+
+def sorted_pairs(slots):
+    """Counter of (row, bag) read from the sort: row r's slots are [firsts[r], firsts[r] + counts[r])."""
+    pairs = Counter()
+    for row, (first, count) in enumerate(zip(slots.firsts.tolist(), slots.counts.tolist())):
+        pairs.update((row, int(bag)) for bag in slots.bags[first:first + count])
+    return pairs
+
+
+def sort(mode, layout, dim=4):
+    indices, offsets = bag_tensors(TABLES)
+    grads = [torch.zeros(len(bags), dim) for bags in TABLES]
+    return grads, sort_slots(grads, indices, offsets, NUM_WEIGHTS, mode, layout)
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+@pytest.mark.parametrize("layout", [None, "consecutive", BagLayout([2, 3, 4], 5)])
+def test_every_row_holds_the_bags_that_name_it(mode, layout):
+    grads, _ = sort(mode, None)
+    layout = consecutive_bags(grads) if layout == "consecutive" else layout
+    _, slots = sort(mode, layout)
+    assert sorted_pairs(slots) == expected_pairs(layout)
+    named = Counter(row for (row, _), times in expected_pairs(None).items() for _ in range(times))
+    assert slots.counts.tolist() == [named[row] for row in range(sum(NUM_WEIGHTS))]
+    if layout is None:
+        assert slots.rows is None and slots.bags.dtype == torch.int32
+        return
+    assert slots.rows.tolist() == [row for row in range(sum(NUM_WEIGHTS)) for _ in range(named[row])]
+    sizes = {layout.bases[t] + b * layout.stride: len(bag)
+             for t, bags in enumerate(TABLES) for b, bag in enumerate(bags)}
+    scales = [1.0 if mode == 0 else 1.0 / sizes[int(b)] for b in slots.bags]
+    assert torch.equal(slots.scale, torch.tensor(scales, dtype=torch.float32))
+
+
+def test_the_consecutive_layout_numbers_the_rows_of_the_stacked_grads():
+    grads = [torch.zeros(n, 2) for n in (4, 2, 3)]
+    assert consecutive_bags(grads) == BagLayout([0, 4, 6], 1)
+
+
+def test_bad_layouts_are_refused():
+    with pytest.raises(ValueError, match="2 bases for 3 tables"):
+        sort(0, BagLayout([0, 1], 3))
+    with pytest.raises(ValueError, match="past int32"):
+        sort(0, BagLayout([0, 1, 2], MAX_SLOTS // 2))
