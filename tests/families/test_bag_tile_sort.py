@@ -1,14 +1,15 @@
 """backward_sweep.sort_slots (the Triton interpreter) against an enumeration of every (row, bag) pair the indices
 name: each row's slots hold exactly the bags that name it (as many times as they do), numbered by the sort's
 BagLayout (consecutive, or strided as the stack forms number the rows of the stack's gradient); the stacked sort's
-per-slot rows and scales agree; bad layouts are refused."""
+keys carry each slot's row, mean mode's scales each slot's 1 / bag size, and run_arrays splits the keys as
+reduce_runs_kernel reads them; bad layouts are refused."""
 from collections import Counter
 
 import pytest
 import torch
 
 from torch_kevolve.families.embedding_bags.backward_sweep import (MAX_SLOTS, BagLayout, consecutive_bags,
-                                                                  sort_slots)
+                                                                  run_arrays, sort_slots)
 from tests.families.bag_references import bag_tensors
 
 TABLES = [  # per table, its bags as lists of rows; an empty bag, a table whose bags name no row
@@ -30,11 +31,16 @@ def expected_pairs(layout: BagLayout | None):
     return pairs
 
 
+def slot_bags(slots):
+    """Each slot's bag number: the table-local bags, or the low halves of the stacked keys."""
+    return slots.bags.tolist() if slots.keys is None else (slots.keys & 0xFFFFFFFF).tolist()
+
+
 def sorted_pairs(slots):
     """Counter of (row, bag) read from the sort: row r's slots are [firsts[r], firsts[r] + counts[r])."""
-    pairs = Counter()
+    bags, pairs = slot_bags(slots), Counter()
     for row, (first, count) in enumerate(zip(slots.firsts.tolist(), slots.counts.tolist())):
-        pairs.update((row, int(bag)) for bag in slots.bags[first:first + count])
+        pairs.update((row, bag) for bag in bags[first:first + count])
     return pairs
 
 
@@ -54,13 +60,18 @@ def test_every_row_holds_the_bags_that_name_it(mode, layout):
     named = Counter(row for (row, _), times in expected_pairs(None).items() for _ in range(times))
     assert slots.counts.tolist() == [named[row] for row in range(sum(NUM_WEIGHTS))]
     if layout is None:
-        assert slots.rows is None and slots.bags.dtype == torch.int32
+        assert slots.keys is None and slots.bags.dtype == torch.int32
         return
-    assert slots.rows.tolist() == [row for row in range(sum(NUM_WEIGHTS)) for _ in range(named[row])]
+    rows = [row for row in range(sum(NUM_WEIGHTS)) for _ in range(named[row])]
+    assert slots.bags is None and (slots.keys >> 32).tolist() == rows
     sizes = {layout.bases[t] + b * layout.stride: len(bag)
              for t, bags in enumerate(TABLES) for b, bag in enumerate(bags)}
-    scales = [1.0 if mode == 0 else 1.0 / sizes[int(b)] for b in slots.bags]
-    assert torch.equal(slots.scale, torch.tensor(scales, dtype=torch.float32))
+    scales = torch.tensor([1.0 if mode == 0 else 1.0 / sizes[b] for b in slot_bags(slots)], dtype=torch.float32)
+    if mode == 1:
+        assert torch.equal(slots.scale, scales)
+    split_rows, split_bags, split_scales = run_arrays(slots)
+    assert split_rows.tolist() == rows and split_bags.tolist() == slot_bags(slots)
+    assert split_rows.dtype == split_bags.dtype == torch.int32 and torch.equal(split_scales, scales)
 
 
 def test_the_consecutive_layout_numbers_the_rows_of_the_stacked_grads():

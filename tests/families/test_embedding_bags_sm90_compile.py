@@ -128,21 +128,22 @@ def test_inductor_sees_the_sweep_kernels_read_every_table_and_write_only_their_b
     assert {f"{n}{t}" for t in range(26) for n in reads} <= {dep.name for dep in accesses.read_writes.reads}
 
 
-FILL_RUNS_ARGUMENTS = dict(grad_ptr=torch.zeros(32, 128), sorted_rows_ptr=torch.zeros(96, dtype=torch.int32),
-                           sorted_bags_ptr=torch.zeros(96, dtype=torch.int32), sorted_scale_ptr=torch.zeros(96),
-                           out_ptr=torch.zeros(64, 128), gap_count_ptr=torch.zeros(1, dtype=torch.int32),
+FILL_RUNS_ARGUMENTS = dict(grad_ptr=torch.zeros(32, 128), keys_ptr=torch.zeros(96, dtype=torch.int64),
+                           scale_ptr=torch.zeros(96), out_ptr=torch.zeros(64, 128), gap_count_ptr=torch.zeros(1, dtype=torch.int32),
                            gap_bounds_ptr=torch.zeros(4, dtype=torch.int64), num_slots=96, num_rows=64, dim=128,
                            stride_gb=128, stride_gd=1)
 
 
 @pytest.mark.parametrize("kernel_name,constexprs,reads,writes", [
-    ("fill_runs_kernel", dict(BLOCK_N=8, BLOCK_D=128, SLOTS=4, GAP_ROWS=4, GAP_LIMIT=64),
-     {"grad_ptr", "sorted_rows_ptr", "sorted_bags_ptr", "sorted_scale_ptr"}, {"out_ptr", "gap_count_ptr", "gap_bounds_ptr"}),
+    ("fill_runs_kernel", dict(SCALED=0, BLOCK_N=8, BLOCK_D=128, SLOTS=4, GAP_ROWS=4, GAP_LIMIT=64),
+     {"grad_ptr", "keys_ptr"}, {"out_ptr", "gap_count_ptr", "gap_bounds_ptr"}),
+    ("fill_runs_kernel", dict(SCALED=1, BLOCK_N=8, BLOCK_D=128, SLOTS=4, GAP_ROWS=4, GAP_LIMIT=64),
+     {"grad_ptr", "keys_ptr", "scale_ptr"}, {"out_ptr", "gap_count_ptr", "gap_bounds_ptr"}),
     ("zero_listed_gaps_kernel", dict(ROWS=16, BLOCK_D=128), {"gap_count_ptr", "gap_bounds_ptr"}, {"out_ptr"}),
 ])
 def test_inductor_sees_what_the_fill_runs_kernels_read_and_write(monkeypatch, kernel_name, constexprs, reads, writes):
-    """Through the run pass fill_runs_kernel calls (backward_triton's reduce_runs_kernel) too: the gradient and the
-    slots are found read only, so Inductor neither copies them nor orders the launches wrongly."""
+    """Through the helpers fill_runs_kernel calls too: the gradient and the keys (and the scales, when mean mode reads
+    them) are found read only, so Inductor neither copies them nor orders the launches wrongly."""
     from triton.runtime import driver
     wrap = pytest.importorskip("torch._higher_order_ops.triton_kernel_wrap")
     if not hasattr(wrap, "identify_accessed_tensors"):

@@ -1,10 +1,11 @@
 """Triton dense weight gradients of kevolve::embedding_bags_backward by the runs algorithm: the sweep's sort, the
 segment algorithm's row passes.
 
-    sort_slots          backward_sweep's count, cumsum and place over bag tiles, every table's indices read in
-                        place (the segment algorithm stacks them first and places one bag per program); the place
-                        keeps each slot's stacked row and bag (and a mean's 1/bag size; sums get a fill of ones,
-                        not a scattered store per slot), which the run pass reads
+    sort_slots          backward_sweep's count, prefix sums and place over bag tiles, every table's indices read
+                        in place (the segment algorithm stacks them first and places one bag per program); the
+                        place keeps each slot's stacked row and bag as one key (and a mean's 1/bag size), which
+                        run_arrays splits for the run pass (sums get a fill of ones, not a scattered store per
+                        slot)
     torch.cat           the grads, stacked into one contiguous [sum of bags, dim] block (the run pass takes one
                         pointer and one stride; strided views are read once, here)
     zero_untouched_rows backward_triton's zero fill of the rows no index names
@@ -25,7 +26,7 @@ import triton
 
 from ..embedding_bag.backward_triton import ZERO_ROWS, reduce_runs_kernel, zero_untouched_rows_kernel
 from ..triton_launch import launch
-from .backward_sweep import consecutive_bags, sort_slots
+from .backward_sweep import consecutive_bags, run_arrays, sort_slots
 
 
 def embedding_bags_backward_runs(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],
@@ -35,14 +36,15 @@ def embedding_bags_backward_runs(grads: Sequence[torch.Tensor], indices: Sequenc
     takes and returns them. genome: ITEMS_PER_PROGRAM (slots per program), BLOCK_N (slots per step of a run that
     goes on past its program), BLOCK_D, num_warps, num_stages (of the run pass)."""
     slots = sort_slots(grads, indices, offsets, num_weights, mode, consecutive_bags(grads))
+    rows, bags, scale = run_arrays(slots)
     grad = torch.cat(list(grads))
-    total_rows, total_slots, dim = sum(num_weights), slots.bags.shape[0], grad.shape[1]
+    total_rows, total_slots, dim = sum(num_weights), rows.shape[0], grad.shape[1]
     out = torch.empty(total_rows, dim, dtype=grad.dtype, device=grad.device)
     block_d = genome["BLOCK_D"]
     launch(zero_untouched_rows_kernel, (triton.cdiv(total_rows, ZERO_ROWS), triton.cdiv(dim, block_d)), slots.counts,
            out, total_rows, dim, -1, ROWS=ZERO_ROWS, BLOCK_D=block_d, num_warps=4, num_stages=1)
     launch(reduce_runs_kernel, (triton.cdiv(total_slots, genome["ITEMS_PER_PROGRAM"]), triton.cdiv(dim, block_d)),
-           grad, slots.rows, slots.bags, slots.scale, out, total_slots, dim, -1, grad.stride(0), grad.stride(1),
+           grad, rows, bags, scale, out, total_slots, dim, -1, grad.stride(0), grad.stride(1),
            BLOCK_N=genome["BLOCK_N"], BLOCK_D=block_d, SLOTS=genome["ITEMS_PER_PROGRAM"],
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return list(out.split(list(num_weights)))

@@ -7,9 +7,9 @@ the tables' gradients), so one counting sort serves every table:
     count_slots   every index of every bag adds one to its row's count (bags read as [BAGS, BLOCK_N] tiles)
     prefix sums   one past each row's last slot (prefix_sums: two Triton passes)
     place_slots   every index of every bag claims a slot of its row's range (atomic decrement), recording its
-                  table-local bag there (stacked: its row and its bag's number in a BagLayout as one int64 key,
-                  split afterwards by one pointwise pass); the decrements leave each row's first slot (both
-                  kernels run bag_slots; sort_slots runs the three steps, and backward_runs sorts with them too)
+                  table-local bag there (stacked: its row and its bag's number in a BagLayout as one int64 key);
+                  the decrements leave each row's first slot (both kernels run bag_slots; sort_slots runs the
+                  three steps, and the runs and fill-runs algorithms sort with them too)
     sweep_rows    program (block, t, d) owns ROWS consecutive rows of table t over one BLOCK_D slice: every row
                   gathers the grad rows of its first UNROLL slots at once (a [ROWS, UNROLL, BLOCK_D] gather, so
                   the loads are in flight together, not one dependent step per slot), rows with more slots go on
@@ -193,16 +193,25 @@ def consecutive_bags(grads: Sequence[torch.Tensor]) -> BagLayout:
 @dataclass(frozen=True)
 class SortedSlots:
     """The indices of every table sorted by stacked row (table t's row r is row row_bases[t] + r): row r's slots
-    are [firsts[r], firsts[r] + counts[r]). Per slot: its bag (table-local, or stacked: its number in the sort's
-    BagLayout), its fp32 scale (mean mode; when stacked, every slot's: 1 for sums), its row (when stacked, else
-    None)."""
+    are [firsts[r], firsts[r] + counts[r]). Per slot: its table-local bag (int32; None when stacked) or, stacked,
+    its key (int64: row << 32 | its bag's number in the sort's BagLayout; None when not), and in mean mode (mode 1)
+    its fp32 scale, 1 / its bag's size (for sums scale is a placeholder of one element)."""
 
     counts: torch.Tensor
     firsts: torch.Tensor
-    bags: torch.Tensor
+    bags: torch.Tensor | None
+    keys: torch.Tensor | None
     scale: torch.Tensor
-    rows: torch.Tensor | None
+    mode: int
     row_bases: list
+
+
+def run_arrays(slots: SortedSlots) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per slot of a stacked sort, as backward_triton's reduce_runs_kernel reads them: its row and bag number
+    (int32, the keys split by one pointwise pass) and its fp32 scale (ones for sums)."""
+    keys = slots.keys
+    scale = slots.scale if slots.mode == 1 else torch.ones(keys.shape[0], dtype=torch.float32, device=keys.device)
+    return (keys >> 32).to(torch.int32), (keys & 0xFFFFFFFF).to(torch.int32), scale
 
 
 def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], offsets: Sequence[torch.Tensor],
@@ -236,18 +245,13 @@ def sort_slots(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor], o
     counts = torch.zeros(total_rows, dtype=torch.int32, device=device)
     over_bags("count_slots_kernel", counts)
     firsts = inclusive_prefix_sums(counts)  # row ends, until place_slots claims the slots
-    if mode == 0 and stacked is not None:  # a fill, where scattered stores from the place would cost a sector each
-        scale = torch.ones(total_slots, dtype=torch.float32, device=device)
-    else:
-        scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
+    scale = torch.empty(total_slots if mode == 1 else 1, dtype=torch.float32, device=device)
     slots = torch.empty(total_slots, dtype=torch.int32 if stacked is None else torch.int64, device=device)
     over_bags("place_slots_kernel", firsts, slots, slots, scale, 1 if stacked is None else stacked.stride,
               SLOT_KEYS=stacked is not None, MODE=mode)
     if stacked is None:
-        return SortedSlots(counts, firsts, slots, scale, None, row_bases)
-    # One pointwise pass splits the keys (one kernel under Inductor: its two outputs are read by Triton kernels)
-    return SortedSlots(counts, firsts, (slots & 0xFFFFFFFF).to(torch.int32), scale, (slots >> 32).to(torch.int32),
-                       row_bases)
+        return SortedSlots(counts, firsts, slots, None, scale, mode, row_bases)
+    return SortedSlots(counts, firsts, None, slots, scale, mode, row_bases)
 
 
 def embedding_bags_backward_sweep(grads: Sequence[torch.Tensor], indices: Sequence[torch.Tensor],

@@ -20,7 +20,7 @@ import triton
 from ..embedding_bag.backward_triton import ZERO_ROWS, reduce_runs_kernel, zero_untouched_rows_kernel
 from ..triton_launch import launch
 from .backward_fill_runs import fill_runs
-from .backward_sweep import MAX_SLOTS, BagLayout, SortedSlots, sort_slots
+from .backward_sweep import MAX_SLOTS, BagLayout, SortedSlots, run_arrays, sort_slots
 
 
 def _stack_slots(grad: torch.Tensor, heads: int, indices: Sequence[torch.Tensor], offsets: Sequence[torch.Tensor],
@@ -49,13 +49,14 @@ def embedding_bags_stack_backward_runs(grad: torch.Tensor, heads: int, indices: 
     [sum of num_weights, dim] tensor in grad's dtype. grad: [samples, heads + tables, dim] (any strides); indices,
     offsets, num_weights, mode and genome as backward_runs.embedding_bags_backward_runs takes them."""
     grad, slots = _stack_slots(grad, heads, indices, offsets, num_weights, mode)
-    total_rows, total_slots, dim = sum(num_weights), slots.bags.shape[0], grad.shape[2]
+    rows, bags, scale = run_arrays(slots)
+    total_rows, total_slots, dim = sum(num_weights), rows.shape[0], grad.shape[2]
     out = torch.empty(total_rows, dim, dtype=grad.dtype, device=grad.device)
     block_d = genome["BLOCK_D"]
     launch(zero_untouched_rows_kernel, (triton.cdiv(total_rows, ZERO_ROWS), triton.cdiv(dim, block_d)), slots.counts,
            out, total_rows, dim, -1, ROWS=ZERO_ROWS, BLOCK_D=block_d, num_warps=4, num_stages=1)
     launch(reduce_runs_kernel, (triton.cdiv(total_slots, genome["ITEMS_PER_PROGRAM"]), triton.cdiv(dim, block_d)),
-           grad, slots.rows, slots.bags, slots.scale, out, total_slots, dim, -1, grad.stride(1), grad.stride(2),
+           grad, rows, bags, scale, out, total_slots, dim, -1, grad.stride(1), grad.stride(2),
            BLOCK_N=genome["BLOCK_N"], BLOCK_D=block_d, SLOTS=genome["ITEMS_PER_PROGRAM"],
            num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return list(out.split(list(num_weights)))
