@@ -1,4 +1,4 @@
-"""The map_id family (kevolve::map_id, MapId's fused lookup): both Triton searches and the radix decomposition
+"""The map_id family (kevolve::map_id, MapId's fused lookup): the Triton searches and the radix decomposition
 against MapId's eager ATen ops (exact)
 on ids known and unknown, below the first key and past the last, the dtypes' ends, repeated keys, a one-key
 vocabulary, a clustered vocabulary (uneven buckets), int32 ids and rows, no ids; the radix bucket starts against
@@ -22,11 +22,13 @@ from torch_kevolve.patterns.ops import map_id_meaning
 
 OP = torch.ops.kevolve.map_id.default
 CPU = torch.device("cpu")
-GENOMES = [dict(SEARCH="radix", BUCKET_BITS=10, FANOUT=8, BLOCK=128, num_warps=4),
-           dict(SEARCH="radix", BUCKET_BITS=16, FANOUT=8, BLOCK=256, num_warps=4),
-           dict(SEARCH="binary", BUCKET_BITS=16, FANOUT=8, BLOCK=128, num_warps=4),
-           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=4, BLOCK=128, num_warps=4),
-           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=16, BLOCK=256, num_warps=4)]
+GENOMES = [dict(SEARCH="radix", BUCKET_BITS=10, FANOUT=8, COARSE=256, BLOCK=128, num_warps=4),
+           dict(SEARCH="radix", BUCKET_BITS=16, FANOUT=8, COARSE=256, BLOCK=256, num_warps=4),
+           dict(SEARCH="binary", BUCKET_BITS=16, FANOUT=8, COARSE=256, BLOCK=128, num_warps=4),
+           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=4, COARSE=256, BLOCK=128, num_warps=4),
+           dict(SEARCH="kary", BUCKET_BITS=16, FANOUT=16, COARSE=256, BLOCK=256, num_warps=4),
+           dict(SEARCH="coarse", BUCKET_BITS=16, FANOUT=8, COARSE=128, BLOCK=128, num_warps=4),
+           dict(SEARCH="coarse", BUCKET_BITS=16, FANOUT=8, COARSE=256, BLOCK=256, num_warps=4)]
 g = torch.Generator().manual_seed(0)
 I64, I32 = torch.iinfo(torch.int64), torch.iinfo(torch.int32)
 
@@ -132,6 +134,8 @@ def test_genomes_the_implementation_refuses():
     assert "no buckets" in TRITON.supports(small, dict(GENOMES[2], BUCKET_BITS=12))
     assert "no buckets" in TRITON.supports(small, dict(GENOMES[3], BUCKET_BITS=12))
     assert "kary search only" in TRITON.supports(small, dict(GENOMES[2], FANOUT=16))
+    assert "coarse search only" in TRITON.supports(small, dict(GENOMES[2], COARSE=1024))
+    assert TRITON.supports(small, GENOMES[5]) is None
     assert "exceeds" in TRITON.supports(small, dict(GENOMES[4], BLOCK=1024))
     assert TRITON.supports(small, GENOMES[4]) is None
     assert "per key" in TRITON.supports(small, GENOMES[1])
@@ -188,7 +192,7 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
         triton_kernel.map_id({"ids": ids, "vocabulary": vocabulary, "rows": rows},
                              triton_kernel.MapIdCall(problem.dim("ids"), problem.dim("length"), dtype, rows.dtype,
                                                      default_row), genome)
-    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_starts_kernel"] + ["map_id_kernel"] * 4
+    assert [kernel.fn.__name__ for kernel, _, _ in captured] == ["bucket_starts_kernel"] + ["map_id_kernel"] * 6
     for launch in captured:
         compiled = compile_for_sm90(*launch)
         assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
@@ -199,6 +203,7 @@ def test_kernels_compile_for_sm90(monkeypatch, dtype):
     (triton_kernel.map_id_kernel, dict(SEARCH="radix", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
     (triton_kernel.map_id_kernel, dict(SEARCH="binary", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
     (triton_kernel.map_id_kernel, dict(SEARCH="kary", BUCKET_BITS=10, FANOUT=8, BLOCK=128), {"out_ptr"}),
+    (triton_kernel.map_id_kernel, dict(SEARCH="coarse", BUCKET_BITS=10, FANOUT=8, COARSE=128, BLOCK=128), {"out_ptr"}),
 ])
 def test_inductor_sees_the_kernels_write_only_their_outputs(monkeypatch, kernel, constexprs, writes):
     """Inductor's analysis of user Triton kernels must not take the vocabulary (whose keys address the counts and
@@ -209,7 +214,7 @@ def test_inductor_sees_the_kernels_write_only_their_outputs(monkeypatch, kernel,
         pytest.skip("this torch analyses user kernels under another name")
     tensors = {"ids_ptr": SPREAD, "vocabulary_ptr": SPREAD, "rows_ptr": SPREAD, "out_ptr": SPREAD.clone(),
                "starts_ptr": torch.zeros(1025, dtype=torch.int32)}
-    scalars = {"n": 64, "length": 300, "steps": 9, "default_row": 300}
+    scalars = {"n": 64, "length": 300, "steps": 9, "stride": 3, "default_row": 300}
     arguments = {name: tensors.get(name, scalars.get(name)) for name in kernel.arg_names if name not in constexprs}
     monkeypatch.setattr(driver, "_active", Hopper())
     accesses = wrap.identify_accessed_tensors(kernel, {**arguments, **constexprs}, {})

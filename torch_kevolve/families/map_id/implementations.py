@@ -16,6 +16,7 @@ from .calls import MapIdCall, describe
 PACKAGE = __name__.rpartition(".")[0]
 BUCKET_BITS = (16, 12, 14, 18, 10)  # 2^BUCKET_BITS radix buckets
 BUCKETS_PER_KEY = 4  # most radix buckets per vocabulary key: past it the bucket table outweighs the lookups
+COARSE = (256, 512, 1024, 128)  # keys in the coarse search's table
 
 looked_up_rows = named_kernel_call("looked_up_rows", ("ids", "vocabulary", "rows"), MapIdCall.from_params,
                                    triton_kernel.map_id, triton_kernel.allocate)
@@ -43,6 +44,8 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     refusal = fanout_refusal(genome["SEARCH"], genome["FANOUT"], genome["BLOCK"])
     if refusal:
         return refusal
+    if genome["SEARCH"] != "coarse" and genome["COARSE"] != COARSE[0]:
+        return "COARSE varies the coarse search only"
     if genome["SEARCH"] != "radix":
         if genome["BUCKET_BITS"] != BUCKET_BITS[0]:
             return f"the {genome['SEARCH']} search has no buckets: BUCKET_BITS varies the radix search only"
@@ -57,6 +60,7 @@ TRITON = Implementation(
         ("SEARCH", triton_kernel.SEARCHES),
         ("BUCKET_BITS", BUCKET_BITS),
         ("FANOUT", FANOUTS),
+        ("COARSE", COARSE),
         ("BLOCK", (512, 256, 1024, 128)),
         ("num_warps", (4, 8, 2)),
     )),
