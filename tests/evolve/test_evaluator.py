@@ -125,8 +125,8 @@ def test_a_limited_tune_tries_every_algorithm_before_other_tiles():
 
     ids, vocabulary = torch.zeros(4096, dtype=torch.int64), torch.arange(100_000)
     problem = MAP_ID_FAMILY.problem(torch.ops.kevolve.map_id.default, (ids, vocabulary, vocabulary, 100_000), {})
-    picked = candidates(TRITON, problem, 3)
+    picked = candidates(TRITON, problem, 4)
     assert picked[0] == TRITON.default_genome(problem)
-    assert {g["SEARCH"] for g in picked} == {"radix", "binary", "kary"}
-    assert picked == candidates(TRITON, problem, 3)  # seeded by the problem
+    assert {g["SEARCH"] for g in picked} == {"radix", "binary", "kary", "coarse"}
+    assert picked == candidates(TRITON, problem, 4)  # seeded by the problem
     assert len({repr(g) for g in candidates(TRITON, problem, 40)}) == 40
