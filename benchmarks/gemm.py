@@ -7,8 +7,8 @@ Per nn.Linear(in, out) of the `dlrm` benchmark (bottom 13-512-256-128, top 479-1
 the three products of a training step, with the operand layouts autograd gives them: forward x [B, in] @ w.t(),
 grad_input g [B, out] @ w, grad_weight g.t() @ x. Each is checked against the float64 reference, then timed
 (do_bench median; GPU kernel time for eager, Inductor and our best) for the Triton default genome and a small
-sweep (tiles, operand copies, split-K, the SIMT fp32 product), and for fp32 the 3xTF32 kernel on pre-split
-operands (`presplit_us`, `presplit_kernel_us`); TFLOP/s from the family's flops, against the
+sweep (tiles, operand copies, split-K, the SIMT fp32 product), and for fp32 the 3xTF32 kernels on split operands:
+both split first (`presplit_us`, `presplit_kernel_us`) and b only (`b_parts_us`, `b_parts_kernel_us`); TFLOP/s from the family's flops, against the
 device's measured matmul rate in that dtype, and each contender's error against float64 (`*_rel_err`).
 `--layers` picks some of the layers (IN x OUT), `--no-sweep` times the default genome only. CUDA only.
 """
@@ -25,7 +25,7 @@ from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import matmul_ceiling_tflops
 from torch_kevolve.families import GEMM
 from torch_kevolve.families.gemm.calls import MM
-from torch_kevolve.families.gemm.implementations import PRESPLIT
+from torch_kevolve.families.gemm.implementations import B_PARTS, PRESPLIT
 
 LAYERS = ((13, 512), (512, 256), (256, 128), (479, 1024), (1024, 1024), (1024, 512), (512, 256), (256, 1))
 PRODUCTS = ("forward", "grad_input", "grad_weight")
@@ -61,19 +61,20 @@ def run(batch: int, products: tuple[str, ...], dtype: torch.dtype, layers=LAYERS
             if product == "grad_input" and (fan_in, fan_out) == input_layer:
                 continue
             args = operands(product, batch, fan_in, fan_out, dtype, device)
-            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, sweep, presplit(args))
+            row = measure(f"{product} {fan_in}->{fan_out}", GEMM, MM, args, torch.mm, sweep, split_operands(args))
             yield add_flop_rates(row, GEMM.flops(GEMM.problem(MM, args, {})), ceiling)
 
 
-def presplit(args: tuple) -> dict:
-    """The 3xTF32 kernel on pre-split operands (its default genome adapted to the problem), compiled as in a
-    model, for fp32 operands."""
+def split_operands(args: tuple) -> dict:
+    """The 3xTF32 kernels on split operands, both (presplit) and b only (b_parts), each with its default genome
+    adapted to the problem and compiled as in a model; none for half-precision operands."""
     problem = GEMM.problem(MM, args, {})
-    genome = PRESPLIT.default_genome(problem)
-    if genome is None:
-        return {}
-    fn = PRESPLIT.build(problem, genome)
-    return {"presplit": as_in_a_model(PRESPLIT, fn, args[0].device)}
+    kernels = {}
+    for name, impl in (("presplit", PRESPLIT), ("b_parts", B_PARTS)):
+        genome = impl.default_genome(problem)
+        if genome is not None:
+            kernels[name] = as_in_a_model(impl, impl.build(problem, genome), args[0].device)
+    return kernels
 
 
 def add_flop_rates(row: dict, flops: int, ceiling: float) -> dict:
@@ -108,12 +109,13 @@ def main(argv=None) -> int:
                    sweep=[] if args.no_sweep else SWEEP):
         results.append(row)
         say(row, 24)
-        presplit_line = (f"; pre-split 3xTF32 kernel {row['presplit_kernel_us']:.1f} us"
-                         if "presplit_kernel_us" in row else "")
+        presplit_line = (f"; 3xTF32 kernels, pre-split {row['presplit_kernel_us']:.1f} us, b parts "
+                         f"{row['b_parts_kernel_us']:.1f} us" if "presplit_kernel_us" in row else "")
         print(f"{'':>24}   {row['triton_best_tflops']:.1f} TFLOP/s best, Inductor {row['inductor_tflops']:.1f}, "
               f"measured matmul {row['matmul_tflops']:.1f}{presplit_line}; errors: cuBLAS "
               f"{row['eager_rel_err']:.1e}, tf32x3 {row['triton_default_rel_err']:.1e}"
-              + (f", pre-split {row['presplit_rel_err']:.1e}" if "presplit_rel_err" in row else ""))
+              + (f", pre-split {row['presplit_rel_err']:.1e}, b parts {row['b_parts_rel_err']:.1e}"
+                 if "presplit_rel_err" in row else ""))
         write(args.out, "benchmarks.gemm", results)
     return 0
 

@@ -31,7 +31,8 @@
 #   import:F    check the exported records of file F (an earlier warm's, e.g. benchmarks/results/records/*.json) on this
 #               GPU and add those that pass to the cache, so later phases run with them without warming again
 #   candidates:M:F  benchmarks.tune_candidates M F with the candidates of CANDIDATES (one IMPLEMENTATION=GENOME_JSON a
-#               line) and --check-model: each key's fittest stored if the model's step gains (candidates-M-F.log)
+#               line) and --check-model: each key's fittest stored if the model's step gains (candidates-M-F.log);
+#               KEYS=REGEX tunes only the keys it matches
 # Results and logs go to $OUT (default /tmp/kevolve-out), named by DEV (default: the GPU's model, e.g. h200); the tuned
 # records are exported there too.
 # DEADLINE=S: the whole run ends within S seconds: each phase is stopped when the time left (less RESERVE, default 30 s,
@@ -90,7 +91,8 @@ run_phase() {
     import:*) python3 -m torch_kevolve.cli cache import "${phase#import:}" 2>&1 | tee -a "$OUT/import.log" \
                 | grep -v "^W1\|Warning" | tail -20 ;;
     candidates:*) spec=${phase#candidates:}; mapfile -t chosen <<< "${CANDIDATES:?one IMPLEMENTATION=GENOME_JSON a line}"
-            python3 -m benchmarks.tune_candidates "${spec%%:*}" "${spec#*:}" "${chosen[@]}" --check-model 2>&1 \
+            python3 -m benchmarks.tune_candidates "${spec%%:*}" "${spec#*:}" "${chosen[@]}" --check-model \
+              ${KEYS:+--keys "$KEYS"} 2>&1 \
               | tee -a "$OUT/candidates-${spec//:/-}.log" | grep -v "^W1\|Warning" ;;
     coverage) python3 -m benchmarks.coverage_gpu "$OUT" --device-label "$DEV" 2>&1 | tee "$OUT/coverage.log" | tail -3 ;;
     *) echo "unknown phase $phase"; return 2 ;;

@@ -3,6 +3,7 @@ candidates (the Evaluator's fitness against the compiled reference) and store ea
 cache, over any record it held.
 
     python -m benchmarks.tune_candidates MODEL FAMILY IMPLEMENTATION=GENOME_JSON... [--device cuda] [--check-model]
+                                         [--keys REGEX]
 
 MODEL is a model benchmark (benchmarks.run BENCHMARKS) or a preprocessing module at a batch size, MODULE@BATCH
 (benchmarks.models.preprocessing FACTORIES), e.g. `python -m benchmarks.tune_candidates dlrm embedding_bags_backward
@@ -10,6 +11,7 @@ MODEL is a model benchmark (benchmarks.run BENCHMARKS) or a preprocessing module
 "num_stages": 1}'` or
 `python -m benchmarks.tune_candidates map_id@2048 map_id 'map_id_triton={"SEARCH": "kary", "BUCKET_BITS": 16,
 "FANOUT": 8, "BLOCK": 512, "num_warps": 4}'`.
+--keys tunes only the keys whose text matches REGEX (re.search), e.g. `addmm_relu|M=4096,N=512,K=1024`.
 With --check-model the stored records are then checked in the model (model_check.keep_what_helps): a record the
 model's step runs slower with is discarded again. Export the records afterwards with `kevolve cache export`, to
 ship them.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 import torch
@@ -71,6 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--check-model", action="store_true",
                    help="time the model with and without the stored records; discard those that slow its step")
+    p.add_argument("--keys", type=re.compile, default=re.compile(""), metavar="REGEX",
+                   help="tune only the keys whose text matches REGEX")
     args = p.parse_args(argv)
     family = next(f for f in FAMILIES if f.name == args.family)
     try:
@@ -81,9 +86,10 @@ def main(argv=None) -> int:
     unknown = set(chosen) - {impl.name for impl in family.implementations}
     if unknown:
         p.error(f"{args.family} has no implementation {', '.join(sorted(unknown))}")
-    problems = model_problems(model, inputs, {"families": [args.family]})
+    problems = {key_text: posed for key_text, posed in model_problems(model, inputs, {"families": [args.family]}).items()
+                if args.keys.search(key_text)}
     if not problems:
-        print(f"{args.model} poses no key of {args.family}")
+        print(f"{args.model} poses no key of {args.family} that matches {args.keys.pattern!r}")
         return 1
     store = UserStore(KevolveOptions.from_user({}).cache_dir)
     stored = []

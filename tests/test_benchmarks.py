@@ -285,8 +285,9 @@ def test_gemm_benchmark_checks_every_product_and_variant_on_cpu(monkeypatch):
     assert rows[1]["dims"] == {"M": 24, "N": 13, "K": 64} and len(rows[1]["sweep"]) == 3  # K = 4 tiles: 2 splits
     assert all(r["triton_best_tflops"] > 0 and r["flops"] == 2 * r["dims"]["M"] * r["dims"]["N"] * r["dims"]["K"]
                for r in rows)
-    assert all(r["presplit_us"] == 1.0 for r in rows)  # the pre-split kernel passed the check too
-    assert all(r[f"{name}_rel_err"] < 1e-5 for r in rows for name in ("eager", "triton_default", "presplit"))
+    assert all(r["presplit_us"] == r["b_parts_us"] == 1.0 for r in rows)  # the split kernels passed the check too
+    assert all(r[f"{name}_rel_err"] < 1e-5 for r in rows
+               for name in ("eager", "triton_default", "presplit", "b_parts"))
     only = list(gemm.run(batch=64, products=("grad_input",), dtype=torch.float32, layers=((24, 1),), device="cpu",
                          sweep=[], input_layer=(13, 24)))
     assert [r["op"] for r in only] == ["grad_input 24->1"] and len(only[0]["sweep"]) == 1

@@ -65,3 +65,8 @@ def test_candidates_reach_tune_candidates_one_argument_each(tmp_path):
     arguments = (tmp_path / "calls.log.arguments").read_text().splitlines()
     assert arguments == ["-m", "benchmarks.tune_candidates", "dlrm", "embedding_bags_backward", runs, segment,
                          "--check-model"]
+    keyed = tmp_path / "keyed"
+    keyed.mkdir()
+    run_gpu_script(keyed, "candidates:dlrm:gemm", CANDIDATES=segment, KEYS="addmm_relu|K=1024)")
+    arguments = (keyed / "calls.log.arguments").read_text().splitlines()
+    assert arguments[-3:] == ["--check-model", "--keys", "addmm_relu|K=1024)"]

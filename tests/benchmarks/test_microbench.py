@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import benchmarks.microbench as microbench
-from benchmarks.gemm import SWEEP, presplit
+from benchmarks.gemm import SWEEP, split_operands
 from torch_kevolve.families import GEMM
 from torch_kevolve.families.checking import Mismatch
 from torch_kevolve.families.gemm.calls import MM
@@ -22,8 +22,8 @@ def _operands():
 
 def test_row_keeps_each_contenders_error(untimed):
     args = _operands()
-    row = microbench.measure("t", GEMM, MM, args, torch.mm, SWEEP[:2], presplit(args))
-    names = ("eager", "inductor", "triton_default", "triton_best", "presplit")
+    row = microbench.measure("t", GEMM, MM, args, torch.mm, SWEEP[:2], split_operands(args))
+    names = ("eager", "inductor", "triton_default", "triton_best", "presplit", "b_parts")
     errors = [row[f"{name}_rel_err"] for name in names] + [s["rel_err"] for s in row["sweep"]]
     assert len(row["sweep"]) == 3 and all(0 <= e < 1e-6 for e in errors)
     assert row["eager_rel_err"] > 0  # fp32 rounding against float64: the error is measured, not assumed

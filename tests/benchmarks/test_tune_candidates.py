@@ -31,6 +31,20 @@ def test_only_the_chosen_candidate_is_evaluated_and_stored(tmp_path, monkeypatch
         ("embedding_bags_backward_decomposition", genome, "chosen")]
 
 
+def test_keys_limits_the_tune_to_the_keys_it_matches(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path))
+    tuned = []
+    monkeypatch.setattr(tune_candidates, "tune", lambda family, problem, *args, **kwargs: tuned.append(problem)
+                        or (None, None))
+    candidate = 'embedding_bags_backward_decomposition={"method": "stacked"}'
+    assert tune_candidates.main(["dlrm_tiny", "embedding_bags_backward", candidate, "--device", "cpu",
+                                 "--keys", "nonesuch"]) == 1
+    assert "no key of embedding_bags_backward that matches 'nonesuch'" in capsys.readouterr().out and not tuned
+    tune_candidates.main(["dlrm_tiny", "embedding_bags_backward", candidate, "--device", "cpu", "--keys",
+                          r"tables=3\]"])
+    assert [p.param("tables") for p in tuned] == [3]
+
+
 def test_check_model_hands_the_stored_records_to_the_model_check(tmp_path, monkeypatch):
     monkeypatch.setenv("KEVOLVE_CACHE_DIR", str(tmp_path))
     checked = []

@@ -1,6 +1,8 @@
-"""gemm_tf32x3_presplit: the tf32 parts of an operand (against bit arithmetic done here in torch), and the
-product on them against a float64 matmul for fp32 mm, addmm and linear+ReLU (kevolve::addmm_relu) in every
-layout, ragged and empty dims, NaN kept by the ReLU; the calls it leaves to gemm_triton."""
+"""The split-operand 3xTF32 kernels, gemm_tf32x3_presplit (both operands split first) and gemm_tf32x3_b_parts
+(b split first, a in the product's loop): the tf32 parts of an operand (against bit arithmetic done here in
+torch), and each product against a float64 matmul for fp32 mm, addmm and linear+ReLU (kevolve::addmm_relu) in
+every layout, ragged and empty dims, NaN kept by the ReLU, a read only up to K; the calls they leave to
+gemm_triton."""
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from torch_kevolve.families.gemm.presplit_kernel import tf32_parts
 from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
 
 PRESPLIT = GEMM.implementation("gemm_tf32x3_presplit")
+SPLIT = [PRESPLIT, GEMM.implementation("gemm_tf32x3_b_parts")]
 SMALL = dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_M=4, num_warps=4, num_stages=2)
 FP32_CALLS = [(overload, args) for overload, args in CALLS
               if all(a.dtype == torch.float32 for a in args if isinstance(a, torch.Tensor))]
@@ -50,43 +53,73 @@ def test_parts_are_padded_with_zero_columns():
         tf32_parts(x, 20)
 
 
+def impl_name(impl):
+    return impl.name
+
+
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
 @pytest.mark.parametrize("overload,args", FP32_CALLS, ids=ids)
 @pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
-def test_product_matches_float64_matmul(overload, args, genome, poisoned_allocations):
-    assert_matches_float64_matmul(PRESPLIT, overload, args, genome)
+def test_product_matches_float64_matmul(impl, overload, args, genome, poisoned_allocations):
+    assert_matches_float64_matmul(impl, overload, args, genome)
 
 
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
 @pytest.mark.parametrize("args", [args for _, args in RELU_CALLS], ids=lambda a: "x".join(map(str, a[1].shape)))
 @pytest.mark.parametrize("genome", [None, SMALL], ids=["default", "small"])
-def test_linear_relu_matches_float64(args, genome, poisoned_allocations):
+def test_linear_relu_matches_float64(impl, args, genome, poisoned_allocations):
     problem = GEMM.problem(ADDMM_RELU, args, {})
-    got = PRESPLIT.build(problem, genome or PRESPLIT.default_genome(problem))(*args)
+    got = impl.build(problem, genome or impl.default_genome(problem))(*args)
     assert (got.shape, got.dtype, got.is_contiguous()) == (torch.Size([args[1].shape[0], args[2].shape[1]]),
                                                            torch.float32, True)
     want = float64_product(ADDMM, args).relu()
     compare(GEMM, problem, (got,), (want,), problem.dim("K") + 1)
 
 
-def test_linear_relu_keeps_nan():
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
+def test_linear_relu_keeps_nan(impl):
     bias = torch.tensor([float("nan"), -1.0, 1.0])
     a, b = torch.ones(2, 4), torch.zeros(4, 3)
-    got = PRESPLIT.build(GEMM.problem(ADDMM_RELU, (bias, a, b), {}), SMALL)(bias, a, b)
+    got = impl.build(GEMM.problem(ADDMM_RELU, (bias, a, b), {}), SMALL)(bias, a, b)
     assert got[:, 0].isnan().all() and got[:, 1:].tolist() == [[0.0, 1.0]] * 2
 
 
-def test_generated_fp32_inputs():
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
+def test_a_is_read_only_up_to_k(impl):
+    """K = 21 in tiles of 16: the columns of a's rows past K (NaN here, a wider buffer's) are never multiplied."""
+    wide = torch.full((40, 32), float("nan"))
+    wide[:, :21] = rand(40, 21)
+    a, b = wide[:, :21], rand(21, 24)
+    got = impl.build(GEMM.problem(MM, (a, b), {}), SMALL)(a, b)
+    assert torch.allclose(got.double(), a.double() @ b.double(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
+def test_generated_fp32_inputs(impl):
     for overload in GEMM.overloads:
         for problem in GEMM.example_problems(overload):
             if problem.dtype("a") == torch.float32:
-                check_kernel(GEMM, problem, PRESPLIT.build(problem, SMALL), torch.device("cpu"), seeds=(0, 1),
+                check_kernel(GEMM, problem, impl.build(problem, SMALL), torch.device("cpu"), seeds=(0, 1),
                              dists=DISTRIBUTIONS)
 
 
-def test_genome_rules():
+@pytest.mark.parametrize("impl", SPLIT, ids=impl_name)
+def test_genome_rules(impl):
     half = GEMM.problem(MM, (rand(8, 16, dtype=torch.bfloat16), rand(16, 8, dtype=torch.bfloat16)), {})
     fp32 = GEMM.problem(MM, (rand(256, 16), rand(16, 256)), {})
-    default = PRESPLIT.genome_space.default()
-    assert "no tf32 parts" in PRESPLIT.supports(half, default) and PRESPLIT.genomes(half) == []
-    assert PRESPLIT.supports(fp32, default) is None
-    assert "shared memory" in PRESPLIT.supports(fp32, dict(default, BLOCK_N=256, BLOCK_K=64))
-    assert "registers" in PRESPLIT.supports(fp32, dict(default, BLOCK_N=256, num_warps=4, num_stages=2))
+    default = impl.genome_space.default()
+    assert "no tf32 parts" in impl.supports(half, default) and impl.genomes(half) == []
+    assert impl.supports(fp32, default) is None
+    assert "shared memory" in impl.supports(fp32, dict(default, BLOCK_N=256, BLOCK_K=64, num_stages=3))
+    assert "registers" in impl.supports(fp32, dict(default, BLOCK_N=256, num_warps=4, num_stages=2))
+
+
+def test_b_parts_fits_more_stages_than_presplit():
+    """A stage of b_parts holds one a tile and two b part tiles, a stage of presplit four part tiles: 128 x 128 x
+    64 tiles fit shared memory in one presplit stage, in two of b_parts but not three."""
+    fp32 = GEMM.problem(MM, (rand(256, 16), rand(16, 256)), {})
+    b_parts = SPLIT[1]
+    wide_k = dict(b_parts.genome_space.default(), BLOCK_K=64)
+    assert "shared memory" in PRESPLIT.supports(fp32, dict(wide_k, num_stages=2))
+    assert b_parts.supports(fp32, dict(wide_k, num_stages=2)) is None
+    assert "shared memory" in b_parts.supports(fp32, dict(wide_k, num_stages=3))

@@ -119,3 +119,28 @@ def test_presplit_product_loads_16_byte_vectors_whatever_k(monkeypatch):
     ptx = compile_for_sm90(*captured[2]).asm["ptx"]
     copies = [line for line in ptx.splitlines() if "cp.async.c" in line and "shared.global" in line]
     assert copies and all(line.rstrip().split(",")[-2].strip() == "0x10" for line in copies)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["addmm", "linear_relu"])
+def test_b_parts_kernels_compile_for_sm90(monkeypatch, relu):
+    """Only b is split by a pass of its own; the product rounds its a tile in registers and feeds it to the
+    tensor cores from there (wgmma's register operand), while b's parts come from shared memory (descriptors),
+    and promotes each K tile's products by fp32 adds as gemm_parts_kernel does."""
+    from torch_kevolve.families.gemm import b_parts_kernel, presplit_kernel
+    from torch_kevolve.families.gemm.relu_calls import ADDMM_RELU
+
+    captured = captured_launches(monkeypatch, b_parts_kernel, presplit_kernel)
+    args = (torch.zeros(256), torch.zeros(256, 48), torch.zeros(256, 48).t(), 0.5, 2.0)
+    overload, args = (ADDMM_RELU, args[:3]) if relu else (ADDMM, args)
+    genome = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=8, num_stages=3)
+    impl, problem = GEMM.implementation("gemm_tf32x3_b_parts"), GEMM.problem(overload, args, {})
+    assert impl.supports(problem, genome) is None
+    impl.build(problem, genome)(*args)
+    assert_compiled(captured, "tf32_parts_kernel", "gemm_b_parts_kernel")
+    ptx = compile_for_sm90(*captured[1]).asm["ptx"]
+    wgmma = [line for line in ptx.splitlines() if "wgmma.mma_async" in line]
+    # 3 products of BLOCK_K / 8 tf32 steps per K tile; operands: {d...}, {a registers}, b descriptor, ...
+    assert len(wgmma) == 3 * genome["BLOCK_K"] // 8
+    assert all(".tf32" in line and line.split("}, ")[1].startswith("{%r") for line in wgmma)
+    promotions = sum(line.strip().startswith(("add.f32", "add.rn.f32")) for line in ptx.splitlines())
+    assert promotions >= genome["BLOCK_M"] * genome["BLOCK_N"] // (32 * genome["num_warps"])

@@ -11,7 +11,7 @@ from ..base import KernelFamily
 from ..schema import call_in_schema_order, overload_named
 from ..tensor_inputs import generator, product_factors, random_tensor
 from . import calls, relu_calls
-from .implementations import PRESPLIT, TRITON
+from .implementations import B_PARTS, PRESPLIT, TRITON
 
 EXAMPLES = {  # (M, K, N, dtype, a layout, b layout, bias shape, beta, alpha): dims off the power-of-two grid
     calls.MM: ((37, 13, 20, torch.float32, "row", "row", None, 1, 1),
@@ -99,9 +99,9 @@ GEMM = GemmFamily(
     name="gemm",
     version="2",
     overloads=(calls.MM, calls.ADDMM, relu_calls.ADDMM_RELU),
-    implementations=(TRITON, PRESPLIT),
+    implementations=(TRITON, PRESPLIT, B_PARTS),
     dynamic_dims=frozenset({"M", "N", "K"}),
-    dynamic_implementations=frozenset({TRITON.name, PRESPLIT.name}),
+    dynamic_implementations=frozenset({TRITON.name, PRESPLIT.name, B_PARTS.name}),
     # At K = 4096 on the H200, cuBLAS fp32 errs by about 9e-7 of the largest output and Triton's tf32x3 by
     # 2.4e-7; a 3xTF32 sum chained through the tensor cores by 1.1e-5, over the 5.2e-6 allowed here (4 times
     # fp32's 1.3e-6), which a DLRM's gradients felt (1e-2).

@@ -1,5 +1,5 @@
-"""The implementations of the GEMM family: the Triton kernel, and for fp32 the 3xTF32 kernel on operands split
-into tf32 parts first, which also runs linear+ReLU (each through a custom op on CPU). The built callables take
+"""The implementations of the GEMM family: the Triton kernel, and for fp32 the 3xTF32 kernels on operands split
+into tf32 parts first (both operands, or b only), which also run linear+ReLU (each through a custom op on CPU). The built callables take
 the arguments of the problem's op (mm, addmm or kevolve::addmm_relu) and return what it returns."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..checking import HALF
 from ..overload_call import first_output, overload_call
 from ..sized_call import sized_describe, sized_kernel_call
-from . import calls, presplit_kernel, relu_calls, triton_kernel
+from . import b_parts_kernel, calls, presplit_kernel, relu_calls, triton_kernel
 from .calls import GemmCall
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -29,6 +29,10 @@ gemm_presplit = sized_kernel_call("gemm_presplit", ("a", "b", "bias"), SIZES, Ge
                                   presplit_kernel.gemm, triton_kernel.allocate)
 gemm_presplit_relu = sized_kernel_call("gemm_presplit_relu", ("a", "b", "bias"), SIZES, GemmCall.from_params,
                                        presplit_kernel.gemm_relu, triton_kernel.allocate)
+gemm_b_parts = sized_kernel_call("gemm_b_parts", ("a", "b", "bias"), SIZES, GemmCall.from_params, b_parts_kernel.gemm,
+                                 triton_kernel.allocate)
+gemm_b_parts_relu = sized_kernel_call("gemm_b_parts_relu", ("a", "b", "bias"), SIZES, GemmCall.from_params,
+                                      b_parts_kernel.gemm_relu, triton_kernel.allocate)
 
 
 def _sizes(t: dict) -> dict:
@@ -45,12 +49,16 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, describe_any_size, functools.partial(gemm_tiles, genome=genome), first_output)
 
 
-def _build_presplit(problem: Problem, genome: Genome) -> Callable:
-    PRESPLIT.genome_space.validate(genome)
-    if problem.op == str(relu_calls.ADDMM_RELU):
-        return overload_call(problem, describe_relu_any_size, functools.partial(gemm_presplit_relu, genome=genome),
-                             first_output)
-    return overload_call(problem, describe_any_size, functools.partial(gemm_presplit, genome=genome), first_output)
+def _split_builder(impl: Callable[[], Implementation], plain: Callable, relu: Callable) -> Callable:
+    """The build of a split-operand implementation (`impl()`, looked up when building): `relu` for
+    kevolve::addmm_relu, `plain` for mm and addmm."""
+    def build(problem: Problem, genome: Genome) -> Callable:
+        impl().genome_space.validate(genome)
+        if problem.op == str(relu_calls.ADDMM_RELU):
+            return overload_call(problem, describe_relu_any_size, functools.partial(relu, genome=genome),
+                                 first_output)
+        return overload_call(problem, describe_any_size, functools.partial(plain, genome=genome), first_output)
+    return build
 
 
 def _supports_triton(problem: Problem, genome: Genome) -> str | None:
@@ -59,7 +67,7 @@ def _supports_triton(problem: Problem, genome: Genome) -> str | None:
     the SMs, and each split sums at least two K tiles; no block overruns its padded dimension (_overruns); the
     pipelined tiles must fit in shared memory and the accumulator in registers."""
     if problem.op == str(relu_calls.ADDMM_RELU):
-        return "the ReLU epilogue runs in gemm_tf32x3_presplit"
+        return "the ReLU epilogue runs in the split-operand kernels (gemm_tf32x3_presplit, gemm_tf32x3_b_parts)"
     dtype = problem.dtype("a")
     if dtype in HALF and genome["precision"] != TRITON.genome_space.default()["precision"]:
         return f"precision {genome['precision']} has no meaning for {dtype} operands"
@@ -140,9 +148,30 @@ PRESPLIT = Implementation(
         ("num_warps", (8, 4)),
         ("num_stages", (3, 4, 2)),
     )),
-    build=_build_presplit,
+    build=_split_builder(lambda: PRESPLIT, gemm_presplit, gemm_presplit_relu),
     supports=_supports_presplit,
     source_modules=(f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
                     f"{PACKAGE}.relu_calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.triton_launch"),
+)
+
+
+def _supports_b_parts(problem: Problem, genome: Genome) -> str | None:
+    """fp32 operands only; no block overruns its padded dimension (_overruns); the pipelined a tile and two b
+    part tiles must fit in shared memory and the two accumulators in registers."""
+    if problem.dtype("a") != torch.float32:
+        return f"{problem.dtype('a')} operands need no tf32 parts"
+    tile_bytes = (genome["BLOCK_M"] + 2 * genome["BLOCK_N"]) * genome["BLOCK_K"] * 4
+    return _overruns(B_PARTS, problem, genome) or _fits(genome, "a tile and two b part tiles", tile_bytes, 2)
+
+
+B_PARTS = Implementation(
+    name="gemm_tf32x3_b_parts",
+    abstraction=Abstraction.TRITON,
+    genome_space=PRESPLIT.genome_space,
+    build=_split_builder(lambda: B_PARTS, gemm_b_parts, gemm_b_parts_relu),
+    supports=_supports_b_parts,
+    source_modules=(f"{PACKAGE}.b_parts_kernel", f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel",
+                    f"{PACKAGE}.calls", f"{PACKAGE}.relu_calls", "torch_kevolve.families.custom_call",
                     "torch_kevolve.families.triton_launch"),
 )
