@@ -1,12 +1,13 @@
 """Jagged and segment-reduce microbenchmark at a DLRM-like size: eager vs Inductor vs our Triton kernels.
 
-    python -m benchmarks.jagged OUT.json [--batch 4096] [--max-length 200] [--dim 128]
+    python -m benchmarks.jagged OUT.json [--batch 4096] [--max-length 200] [--dim 128] [--dtypes float32 bfloat16]
 
-B users with lengths uniform in [0, max_length] (mean ~max_length / 2), D-wide rows, fp32 and bf16.
+B users with lengths uniform in [0, max_length] (mean ~max_length / 2), D-wide rows, fp32 and bf16 (--dtypes).
 Per op: correctness of our default genome first (float64 reference), then the median time
 (triton.testing.do_bench) of eager, Inductor (torch.compile of the op) and our kernel with the default
-genome and the best of a small genome sweep; achieved GB/s from the family's bytes_moved and the
-fraction of the device's measured copy bandwidth. CUDA only.
+genome and the best of a small genome sweep, and for the max and min gradients the one-pass kernel's first
+genomes (`one_pass_I_us`, `one_pass_I_kernel_us`; genome `one_pass_I_genome`); achieved GB/s from the family's
+bytes_moved and the fraction of the device's measured copy bandwidth. CUDA only.
 """
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ import torch
 
 from benchmarks import microbench
 from benchmarks.microbench import say, write
+from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 aten = torch.ops.aten
+ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
+ONE_PASS_GENOMES = 3  # of the one-pass gradient's genomes, in its genome space's order
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
          for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
                          (64, 128, 8))]
@@ -53,9 +58,18 @@ def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
 
 
 def measure(label, family, overload, args, kwargs) -> dict:
-    """microbench.measure on the call's arguments in schema order (segment_reduce's lengths are keyword-only)."""
+    """microbench.measure on the call's arguments in schema order (segment_reduce's lengths are keyword-only),
+    with the one-pass gradient's first genomes as extra contenders where it takes the call."""
     full = tuple(schema_values(overload, args, kwargs))
-    return microbench.measure(label, family, overload, full, lambda *a: call_in_schema_order(overload, a), SWEEP, {})
+    problem = family.problem(overload, full, {})
+    genomes = ONE_PASS.genomes(problem)[:ONE_PASS_GENOMES] if family is SEGMENT_REDUCE else []
+    device = full[0].device
+    extra = {f"one_pass_{i}": as_in_a_model(ONE_PASS, ONE_PASS.build(problem, genome), device)
+             for i, genome in enumerate(genomes)}
+    row = microbench.measure(label, family, overload, full, lambda *a: call_in_schema_order(overload, a), SWEEP,
+                             extra)
+    row.update({f"one_pass_{i}_genome": genome for i, genome in enumerate(genomes)})
+    return row
 
 
 def main(argv=None) -> int:
@@ -64,13 +78,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--max-length", type=int, default=200)
     p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("benchmarks.jagged needs a CUDA device; skipped")
         return 0
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        for case in cases(args.batch, args.max_length, args.dim, dtype, "cuda"):
+    for dtype in args.dtypes:
+        for case in cases(args.batch, args.max_length, args.dim, DTYPES[dtype], "cuda"):
             rows.append(measure(*case))
             say(rows[-1], 28)
             write(args.out, "benchmarks.jagged", rows)

@@ -12,6 +12,7 @@ from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, J
 from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
+from torch_kevolve.families.segment_reduce import one_pass_backward
 from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
@@ -68,7 +69,7 @@ SOFTMAXES = [
 def captured(monkeypatch):
     return captured_launches(monkeypatch, reduction_kernel, softmax_kernel, layer_norm_kernel, nll_loss_kernel,
                              batch_norm_kernel, group_norm_kernel, scan_kernel, gather_kernel, jagged_kernel,
-                             segment_reduce_kernel, bucketize_kernel)
+                             segment_reduce_kernel, one_pass_backward, bucketize_kernel)
 
 
 def compiles(calls, launches=1):
@@ -260,6 +261,16 @@ SEGMENT_REDUCES = [  # every reduction forward and backward, by lengths and offs
 def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwargs):
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     SEGMENT_REDUCE.implementation("segment_reduce_triton").build(problem, SEGMENT_GENOME)(*args, **kwargs)
+    assert compiles(captured)
+
+
+@pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[1][-1] in ("max", "min")
+                                                  and c[0] == aten._segment_reduce_backward.default], ids=["max", "min"])
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs):
+    """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps)."""
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    genome = dict(RESIDENT_ROWS=256, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
+    SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
 
 

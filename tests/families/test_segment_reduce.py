@@ -1,7 +1,8 @@
-"""The segment_reduce family: both implementations against ATen's float64 result for every reduction,
+"""The segment_reduce family: every implementation against ATen's float64 result for every reduction it takes,
 by lengths and by offsets, with and without initial values, with empty segments (initial value, identity,
 NaN for mean), NaN data, ties of max/min with gradients of both signs, rows no segment holds
-(unsafe=True), rank 1 and 3 data and strided data, on poisoned allocations."""
+(unsafe=True), rank 1 and 3 data and strided data, on poisoned allocations; the one-pass max/min gradient also
+on segments longer than the rows it holds."""
 import itertools
 
 import pytest
@@ -20,6 +21,7 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
 
 
 def forward_calls():
@@ -65,9 +67,12 @@ def test_implementations_match_reference(overload, args, kwargs, poisoned_alloca
     eager = overload(*args, **kwargs)
     triton_impl = SEGMENT_REDUCE.implementation("segment_reduce_triton")
     decomposition = SEGMENT_REDUCE.implementation("segment_reduce_decomposition")
+    one_pass = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
     genome = triton_impl.genomes(problem)[0]
     runs = [(triton_impl, genome), (triton_impl, dict(genome, BLOCK_N=4))]
     runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
+    runs += [(one_pass, genome) for genome in one_pass.genomes(problem)[:1] + [SMALL_ONE_PASS]
+             if one_pass.supports(problem, genome) is None]
     for impl, genome in runs:
         got = impl.build(problem, genome)(*args, **kwargs)
         assert (got.shape, got.dtype) == (eager.shape, eager.dtype)
@@ -87,11 +92,47 @@ def test_ties_follow_aten_and_the_reference_is_eager():
     torch.testing.assert_close(SEGMENT_REDUCE.reference(problem, full)[0], got.double())
 
 
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_one_pass_gradient_past_the_held_rows(reduce, poisoned_allocations):
+    """Segments longer than the 64 rows one program holds: ties split across the held rows and the rows past
+    them, a NaN past them, an empty segment, and rows after the last segment (which get 0)."""
+    lengths = torch.tensor([150, 0, 70, 3])
+    data = torch.randn(int(lengths.sum()) + 5, 3, generator=g)
+    extreme = 9.0 if reduce == "max" else -9.0
+    data[[10, 120], 0] = extreme  # segment 0's tie: one held row, one past them
+    data[[150 + 20, 150 + 66], 1] = extreme  # segment 2's tie
+    data[150 + 68, 2] = float("nan")  # past segment 2's held rows
+    output = FORWARD(data, reduce, lengths=lengths, unsafe=True)
+    grad = torch.tensor([[2.0, -1.0, 3.0], [1.0, 1.0, 1.0], [4.0, 4.0, -2.0], [-1.0, 5.0, 0.5]])
+    args = (grad, output, data, reduce)
+    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, SMALL_ONE_PASS)(
+        *args, lengths=lengths)
+    torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths))
+    assert got[10, 0] == got[120, 0] == 1.0 and got[150 + 20, 1] == got[150 + 66, 1] == 2.0
+    assert got[150 + 68, 2] == -2.0 and not got[-5:].any()
+
+
+def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
+    one_pass = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
+    output = FORWARD(DATA, "sum", lengths=LENGTHS)
+    for overload, args in ((FORWARD, (DATA, "max")), (BACKWARD, (torch.ones_like(output), output, DATA, "sum"))):
+        problem = SEGMENT_REDUCE.problem(overload, args, {"lengths": LENGTHS})
+        assert "gradient of max and min" in one_pass.supports(problem, SMALL_ONE_PASS)
+        assert one_pass.genomes(problem) == []
+    wide = SEGMENT_REDUCE.problem(BACKWARD, (torch.ones(5, 64), torch.ones(5, 64), torch.ones(8, 64), "max"),
+                                  {"lengths": LENGTHS})
+    assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
+    assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
+
+
 @pytest.mark.parametrize("index", [0, 6, 23, 25, 34])
 def test_generated_inputs(index):
     overload, args, kwargs = CALLS[index]
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     for impl in SEGMENT_REDUCE.implementations:
+        if not impl.genomes(problem):
+            continue
         fn = impl.build(problem, impl.genomes(problem)[0])
         check_kernel(SEGMENT_REDUCE, problem, fn, torch.device("cpu"), seeds=(0, 1), dists=DISTRIBUTIONS)
 

@@ -14,7 +14,7 @@ from ..schema import call_in_schema_order, schema_values
 from ..segments import inner_shape, longest, random_offsets
 from ..tensor_inputs import generator, random_tensor
 from . import calls
-from .implementations import DECOMPOSITION, TRITON
+from .implementations import DECOMPOSITION, ONE_PASS_BACKWARD, TRITON
 
 
 @dataclass
@@ -102,7 +102,7 @@ SEGMENT_REDUCE = SegmentReduceFamily(
     name="segment_reduce",
     version="1",
     overloads=(calls.FORWARD, calls.BACKWARD),
-    implementations=(TRITON, DECOMPOSITION),
+    implementations=(TRITON, ONE_PASS_BACKWARD, DECOMPOSITION),
     dynamic_dims=frozenset({"rows", "segments"}),
-    dynamic_implementations=frozenset({TRITON.name, DECOMPOSITION.name}),
+    dynamic_implementations=frozenset({TRITON.name, ONE_PASS_BACKWARD.name, DECOMPOSITION.name}),
 )

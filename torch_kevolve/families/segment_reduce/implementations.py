@@ -1,5 +1,5 @@
-"""The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU) and
-the decomposition. Each built callable takes the overload's arguments and returns what it returns."""
+"""The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the
+one-pass Triton gradient of max and min, and the decomposition. Each built callable takes the overload's arguments and returns what it returns."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +10,7 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from ..sized_call import sized_kernel_call
-from . import decomposition, triton_kernel
+from . import decomposition, one_pass_backward, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -18,6 +18,12 @@ PACKAGE = __name__.rpartition(".")[0]
 reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"),
                                     ("rows", "segments"), SegmentCall.from_params, triton_kernel.reduce,
                                     triton_kernel.allocate)
+
+
+one_pass_segments_backward = sized_kernel_call("segment_reduce_one_pass_backward", ("data", "index", "grad", "output"),
+                                              ("rows", "segments"), SegmentCall.from_params, one_pass_backward.backward,
+                                              triton_kernel.allocate)
+REGISTERS_PER_THREAD = 32  # fp32 values of the held tile per thread, before spills become likely
 
 
 def _build_triton(problem: Problem, genome: Genome) -> Callable:
@@ -46,6 +52,39 @@ TRITON = Implementation(
     source_modules=(f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
                     "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
                     "torch_kevolve.families.triton_launch"),
+)
+
+def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
+    ONE_PASS_BACKWARD.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(one_pass_segments_backward, genome=genome), first_output)
+
+
+def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
+    """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
+    wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread."""
+    if problem.op != str(BACKWARD) or problem.param("reduce") not in ("max", "min"):
+        return "one pass only changes the gradient of max and min (the others read each row once already)"
+    held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
+    if held > REGISTERS_PER_THREAD * 32 * genome["num_warps"]:
+        return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
+    return inner_tiles_fit(problem, genome)
+
+
+ONE_PASS_BACKWARD = Implementation(
+    name="segment_reduce_backward_one_pass",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("RESIDENT_ROWS", (256, 128, 64, 512)),
+        ("BLOCK_N", (32, 16, 64)),
+        ("BLOCK_D", (32, 16, 64, 128)),
+        ("num_warps", (8, 4, 16)),
+        ("num_stages", (1,)),
+    )),
+    build=_build_one_pass,
+    supports=_supports_one_pass,
+    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 
 DECOMPOSITION = Implementation(
