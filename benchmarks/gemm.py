@@ -8,8 +8,9 @@ the three products of a training step, with the operand layouts autograd gives t
 grad_input g [B, out] @ w, grad_weight g.t() @ x. Each is checked against the float64 reference, then timed
 (do_bench median; GPU kernel time for eager, Inductor and our best) for the Triton default genome and a small
 sweep (tiles, operand copies, split-K, the SIMT fp32 product), and for fp32 the 3xTF32 kernels on split operands:
-both split first (`presplit_us`, `presplit_kernel_us`) and b only (`b_parts_us`, `b_parts_kernel_us`); TFLOP/s from the family's flops, against the
-device's measured matmul rate in that dtype, and each contender's error against float64 (`*_rel_err`).
+both split first (`presplit_us`, `presplit_kernel_us`) and b only (`b_parts_us`, `b_parts_kernel_us`); TFLOP/s
+from the family's flops, against the device's measured matmul rate in that dtype, and each contender's error
+against float64 (`*_rel_err`).
 `--layers` picks some of the layers (IN x OUT), `--no-sweep` times the default genome only. CUDA only.
 """
 from __future__ import annotations

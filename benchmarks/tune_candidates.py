@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     unknown = set(chosen) - {impl.name for impl in family.implementations}
     if unknown:
         p.error(f"{args.family} has no implementation {', '.join(sorted(unknown))}")
-    problems = {key_text: posed for key_text, posed in model_problems(model, inputs, {"families": [args.family]}).items()
-                if args.keys.search(key_text)}
+    posed = model_problems(model, inputs, {"families": [args.family]})
+    problems = {key_text: problem for key_text, problem in posed.items() if args.keys.search(key_text)}
     if not problems:
         print(f"{args.model} poses no key of {args.family} that matches {args.keys.pattern!r}")
         return 1

@@ -264,8 +264,11 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
     assert compiles(captured)
 
 
-@pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[1][-1] in ("max", "min")
-                                                  and c[0] == aten._segment_reduce_backward.default], ids=["max", "min"])
+SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
+                             if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
+
+
+@pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps)."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)

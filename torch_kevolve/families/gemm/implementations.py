@@ -1,6 +1,7 @@
 """The implementations of the GEMM family: the Triton kernel, and for fp32 the 3xTF32 kernels on operands split
-into tf32 parts first (both operands, or b only), which also run linear+ReLU (each through a custom op on CPU). The built callables take
-the arguments of the problem's op (mm, addmm or kevolve::addmm_relu) and return what it returns."""
+into tf32 parts first (both operands, or b only), which also run linear+ReLU (each through a custom op on CPU).
+The built callables take the arguments of the problem's op (mm, addmm or kevolve::addmm_relu) and return what it
+returns."""
 from __future__ import annotations
 
 import functools

@@ -1,5 +1,6 @@
 """The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the
-one-pass Triton gradient of max and min, and the decomposition. Each built callable takes the overload's arguments and returns what it returns."""
+one-pass Triton gradient of max and min, and the decomposition. Each built callable takes the overload's
+arguments and returns what it returns."""
 from __future__ import annotations
 
 import functools
