@@ -55,6 +55,7 @@ TRITON = Implementation(
                     "torch_kevolve.families.triton_launch"),
 )
 
+
 def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
     ONE_PASS_BACKWARD.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(one_pass_segments_backward, genome=genome), first_output)
