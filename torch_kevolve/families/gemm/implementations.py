@@ -50,11 +50,21 @@ def _build_triton(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, describe_any_size, functools.partial(gemm_tiles, genome=genome), first_output)
 
 
-def _split_builder(impl: Callable[[], Implementation], plain: Callable, relu: Callable) -> Callable:
-    """The build of a split-operand implementation (`impl()`, looked up when building): `relu` for
-    kevolve::addmm_relu, `plain` for mm and addmm."""
+SPLIT_TILES = GenomeSpace((  # the genes of both split-operand implementations
+    ("BLOCK_M", (128, 64)),
+    ("BLOCK_N", (128, 256, 64)),
+    ("BLOCK_K", (32, 16, 64)),
+    ("GROUP_M", (8, 1, 4)),
+    ("num_warps", (8, 4)),
+    ("num_stages", (3, 4, 2)),
+))
+
+
+def _split_builder(plain: Callable, relu: Callable) -> Callable:
+    """The build of a split-operand implementation (genome in SPLIT_TILES): `relu` for kevolve::addmm_relu,
+    `plain` for mm and addmm."""
     def build(problem: Problem, genome: Genome) -> Callable:
-        impl().genome_space.validate(genome)
+        SPLIT_TILES.validate(genome)
         if problem.op == str(relu_calls.ADDMM_RELU):
             return overload_call(problem, describe_relu_any_size, functools.partial(relu, genome=genome),
                                  first_output)
@@ -141,15 +151,8 @@ def _supports_presplit(problem: Problem, genome: Genome) -> str | None:
 PRESPLIT = Implementation(
     name="gemm_tf32x3_presplit",
     abstraction=Abstraction.TRITON,
-    genome_space=GenomeSpace((
-        ("BLOCK_M", (128, 64)),
-        ("BLOCK_N", (128, 256, 64)),
-        ("BLOCK_K", (32, 16, 64)),
-        ("GROUP_M", (8, 1, 4)),
-        ("num_warps", (8, 4)),
-        ("num_stages", (3, 4, 2)),
-    )),
-    build=_split_builder(lambda: PRESPLIT, gemm_presplit, gemm_presplit_relu),
+    genome_space=SPLIT_TILES,
+    build=_split_builder(gemm_presplit, gemm_presplit_relu),
     supports=_supports_presplit,
     source_modules=(f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
                     f"{PACKAGE}.relu_calls", "torch_kevolve.families.custom_call",
@@ -169,8 +172,8 @@ def _supports_b_parts(problem: Problem, genome: Genome) -> str | None:
 B_PARTS = Implementation(
     name="gemm_tf32x3_b_parts",
     abstraction=Abstraction.TRITON,
-    genome_space=PRESPLIT.genome_space,
-    build=_split_builder(lambda: B_PARTS, gemm_b_parts, gemm_b_parts_relu),
+    genome_space=SPLIT_TILES,
+    build=_split_builder(gemm_b_parts, gemm_b_parts_relu),
     supports=_supports_b_parts,
     source_modules=(f"{PACKAGE}.b_parts_kernel", f"{PACKAGE}.presplit_kernel", f"{PACKAGE}.triton_kernel",
                     f"{PACKAGE}.calls", f"{PACKAGE}.relu_calls", "torch_kevolve.families.custom_call",
