@@ -4,10 +4,10 @@
 
 B users with lengths uniform in [0, max_length] (mean ~max_length / 2), D-wide rows, fp32 and bf16 (--dtypes).
 Per op: correctness of our default genome first (float64 reference), then the median time
-(triton.testing.do_bench) of eager, Inductor (torch.compile of the op) and our kernel with the default
-genome and the best of a small genome sweep, and for the max and min gradients the one-pass kernel's first
-genomes (`one_pass_I_us`, `one_pass_I_kernel_us`; genome `one_pass_I_genome`); achieved GB/s from the family's
-bytes_moved and the fraction of the device's measured copy bandwidth. CUDA only.
+(triton.testing.do_bench) of eager, Inductor (torch.compile of the op) and the family's default Triton kernel with
+its default genome and the best of a small genome sweep (for the max and min gradients that kernel is the one-pass
+gradient; the two-pass kernel's default genome is then timed beside it as `two_pass_us`, `two_pass_kernel_us`);
+achieved GB/s from the family's bytes_moved and the fraction of the device's measured copy bandwidth. CUDA only.
 """
 from __future__ import annotations
 
@@ -21,15 +21,17 @@ from benchmarks import microbench
 from benchmarks.microbench import say, write
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.families import JAGGED, SEGMENT_REDUCE
+from torch_kevolve.families.base import Abstraction
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 aten = torch.ops.aten
-ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
-ONE_PASS_GENOMES = 3  # of the one-pass gradient's genomes, in its genome space's order
+TWO_PASS = SEGMENT_REDUCE.implementation("segment_reduce_triton")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
          for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
                          (64, 128, 8))]
+ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, BLOCK_N=32, BLOCK_D=d, num_warps=w, num_stages=1)
+                  for r, d, w in ((128, 32, 4), (128, 64, 8), (256, 32, 8), (64, 32, 4), (64, 64, 4))]
 
 
 def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:
@@ -59,17 +61,16 @@ def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
 
 def measure(label, family, overload, args, kwargs) -> dict:
     """microbench.measure on the call's arguments in schema order (segment_reduce's lengths are keyword-only),
-    with the one-pass gradient's first genomes as extra contenders where it takes the call."""
+    sweeping the genomes of the family's default Triton kernel; where that is the one-pass gradient, the two-pass
+    kernel's default genome is an extra contender."""
     full = tuple(schema_values(overload, args, kwargs))
     problem = family.problem(overload, full, {})
-    genomes = ONE_PASS.genomes(problem)[:ONE_PASS_GENOMES] if family is SEGMENT_REDUCE else []
+    one_pass = family.default_kernel(problem, Abstraction.TRITON)[0].name == "segment_reduce_backward_one_pass"
     device = full[0].device
-    extra = {f"one_pass_{i}": as_in_a_model(ONE_PASS, ONE_PASS.build(problem, genome), device)
-             for i, genome in enumerate(genomes)}
-    row = microbench.measure(label, family, overload, full, lambda *a: call_in_schema_order(overload, a), SWEEP,
-                             extra)
-    row.update({f"one_pass_{i}_genome": genome for i, genome in enumerate(genomes)})
-    return row
+    extra = {"two_pass": as_in_a_model(TWO_PASS, TWO_PASS.build(problem, TWO_PASS.default_genome(problem)), device)
+             } if one_pass else {}
+    return microbench.measure(label, family, overload, full, lambda *a: call_in_schema_order(overload, a),
+                              ONE_PASS_SWEEP if one_pass else SWEEP, extra)
 
 
 def main(argv=None) -> int:

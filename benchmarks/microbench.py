@@ -29,7 +29,8 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     every genome of `sweep` it supports, and each callable of `extra` (name -> fn), every one checked against
     the family's float64 reference before it is timed (its largest error relative to the reference's largest
     magnitude kept as `NAME_rel_err`, per sweep entry `rel_err`); the problem's params and dims, rates from
-    bytes_moved.
+    bytes_moved. Eager and Inductor, the baselines, are not held to the family's tolerance (ATen sums bf16
+    segments in bf16): their errors are only recorded.
     Our kernels run compiled by torch.compile, as in a model and in the evaluator (launched eagerly, the
     `wrap_triton` path alone costs hundreds of microseconds per call).
     On CUDA, eager, Inductor, the best Triton genome and the extras also get their GPU kernel time (`*_kernel_us`, and by
@@ -43,9 +44,10 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
 
     errors = {}
 
-    def checked(fn, name):
+    def checked(fn, name, baseline=False):
         got = as_tuple(fn(*args))
-        compare(family, problem, got, want, extent)
+        if not baseline:
+            compare(family, problem, got, want, extent)
         errors[name] = relative_error(family, problem, got, want)
         return median_us(lambda: fn(*args))
 
@@ -53,7 +55,8 @@ def measure(label: str, family, overload, args: tuple, eager, sweep: list[dict],
     inductor = torch.compile(eager, dynamic=False)
     row = {"op": label, "overload": str(overload), "dtype": problem.dtypes[0][1], "params": dict(problem.params),
            "dims": dict(problem.dims), "bytes_moved": family.bytes_moved(problem),
-           "eager_us": checked(eager, "eager"), "inductor_us": checked(inductor, "inductor")}
+           "eager_us": checked(eager, "eager", baseline=True),
+           "inductor_us": checked(inductor, "inductor", baseline=True)}
     device = next(a.device for a in torch.utils._pytree.tree_leaves(args) if isinstance(a, torch.Tensor))
     timed = []  # (us, graphed us, genome, compiled kernel), each built right before it is timed
     for i, genome in enumerate([default] + [g for g in sweep if g != default

@@ -300,18 +300,18 @@ def test_gemm_benchmark_skips_cleanly_without_cuda(tmp_path, capsys):
     assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
 
 
-def test_jagged_benchmark_times_the_one_pass_gradient_of_max_only(monkeypatch):
-    """The jagged microbenchmark's rows on CPU (timing stubbed): the max gradient also runs the one-pass kernel's
-    first genomes, each checked against float64; the sum gradient has no such contender."""
+def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pass_kernel(monkeypatch):
+    """The jagged microbenchmark's rows on CPU (timing stubbed): the max gradient sweeps the one-pass kernel's
+    genomes and times the two-pass kernel beside it, each checked against float64; the sum gradient sweeps the
+    two-pass kernel's genomes and has no extra contender."""
     from benchmarks import jagged, microbench
 
     monkeypatch.setattr(microbench, "median_us", lambda fn: (fn(), 1.0)[1])
     rows = {label: (family, overload, args, kwargs)
-            for label, family, overload, args, kwargs in jagged.cases(3, 5, 16, torch.float32, "cpu")}
-    for label, contenders in (("segment_reduce_backward max", jagged.ONE_PASS_GENOMES),
-                              ("segment_reduce_backward sum", 0)):
-        row = jagged.measure(label, *rows[label])
-        names = [f"one_pass_{i}" for i in range(contenders)]
-        assert [key for key in row if key.startswith("one_pass_") and key.endswith("_us")] == [
-            f"{name}_us" for name in names]
-        assert all(row[f"{name}_rel_err"] < 1e-6 and row[f"{name}_genome"]["RESIDENT_ROWS"] for name in names)
+            for label, family, overload, args, kwargs in jagged.cases(3, 5, 64, torch.float32, "cpu")}
+    one_pass = jagged.measure("segment_reduce_backward max", *rows["segment_reduce_backward max"])
+    assert all("RESIDENT_ROWS" in entry["genome"] and entry["rel_err"] < 1e-6 for entry in one_pass["sweep"])
+    assert len(one_pass["sweep"]) > 1 and one_pass["two_pass_rel_err"] < 1e-6 and one_pass["two_pass_us"] == 1.0
+    two_pass = jagged.measure("segment_reduce_backward sum", *rows["segment_reduce_backward sum"])
+    assert all("RESIDENT_ROWS" not in entry["genome"] for entry in two_pass["sweep"])
+    assert not any(key.startswith("two_pass") for key in two_pass)

@@ -102,7 +102,8 @@ SEGMENT_REDUCE = SegmentReduceFamily(
     name="segment_reduce",
     version="1",
     overloads=(calls.FORWARD, calls.BACKWARD),
-    implementations=(TRITON, ONE_PASS_BACKWARD, DECOMPOSITION),
+    # the one-pass gradient first: the default Triton kernel of the max and min gradients, which it alone takes
+    implementations=(ONE_PASS_BACKWARD, TRITON, DECOMPOSITION),
     dynamic_dims=frozenset({"rows", "segments"}),
     dynamic_implementations=frozenset({TRITON.name, ONE_PASS_BACKWARD.name, DECOMPOSITION.name}),
 )

@@ -76,10 +76,10 @@ ONE_PASS_BACKWARD = Implementation(
     name="segment_reduce_backward_one_pass",
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((
-        ("RESIDENT_ROWS", (256, 128, 64, 512)),
+        ("RESIDENT_ROWS", (128, 256, 64, 512)),
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
-        ("num_warps", (8, 4, 16)),
+        ("num_warps", (4, 8, 16)),
         ("num_stages", (1,)),
     )),
     build=_build_one_pass,
