@@ -315,3 +315,24 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
     two_pass = jagged.measure("segment_reduce_backward sum", *rows["segment_reduce_backward sum"])
     assert all("RESIDENT_ROWS" not in entry["genome"] for entry in two_pass["sweep"])
     assert not any(key.startswith("two_pass") for key in two_pass)
+
+
+def test_segment_sweep_checks_and_times_each_supported_one_pass_genome(monkeypatch):
+    """The one-pass gradient's sweep on CPU (kernel timer stubbed): genomes the call refuses (BLOCK_D past the
+    inner dim, a held tile past the registers) are left out; each other one is checked against float64."""
+    from benchmarks import segment_sweep
+
+    monkeypatch.setattr(segment_sweep, "GRID", (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)),
+                                                ("num_warps", (4,))))
+    result = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1])
+    assert [(r["genome"]["RESIDENT_ROWS"], r["genome"]["BLOCK_D"]) for r in result["sweep"]] == [(64, 32), (128, 32)]
+    assert all(r["rel_err"] < 1e-6 and r["kernel_us"] == 2.0 for r in result["sweep"])
+    assert result["sweep"][0]["fraction_of_copy"] == result["bytes_moved"] / 2e3 / result["copy_gbps"]
+    assert result["dtype"] == "float32" and result["dims"]["inner"] == 64 and result["eager_kernel_us"] == 2.0
+
+
+def test_segment_sweep_skips_cleanly_without_cuda(tmp_path, capsys):
+    from benchmarks import segment_sweep
+
+    assert segment_sweep.main([str(tmp_path / "out.json")]) == 0
+    assert "needs a CUDA device; skipped" in capsys.readouterr().out and not (tmp_path / "out.json").exists()

@@ -124,6 +124,11 @@ def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
                                   {"lengths": LENGTHS})
     assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
     assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
+    huge = SEGMENT_REDUCE.problem(BACKWARD, tuple(torch.empty(n, 1 << 22, device="meta") for n in (5, 5, 8)) + ("max",),
+                                  {"lengths": LENGTHS})
+    held = dict(SMALL_ONE_PASS, BLOCK_D=32, num_warps=16)
+    assert one_pass.supports(huge, dict(held, RESIDENT_ROWS=256)) is None  # 2^30 offsets
+    assert "int32" in one_pass.supports(huge, dict(held, RESIDENT_ROWS=512))
 
 
 @pytest.mark.parametrize("index", [0, 6, 23, 25, 34])

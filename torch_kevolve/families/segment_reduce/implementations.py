@@ -63,12 +63,15 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
-    wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread."""
+    wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
+    offsets within int32."""
     if problem.op != str(BACKWARD) or problem.param("reduce") not in ("max", "min"):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
     if held > REGISTERS_PER_THREAD * 32 * genome["num_warps"]:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
+    if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
+        return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
     return inner_tiles_fit(problem, genome)
 
 
@@ -76,7 +79,7 @@ ONE_PASS_BACKWARD = Implementation(
     name="segment_reduce_backward_one_pass",
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((
-        ("RESIDENT_ROWS", (128, 256, 64, 512)),
+        ("RESIDENT_ROWS", (128, 256, 64, 512, 32)),
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
         ("num_warps", (4, 8, 16)),
