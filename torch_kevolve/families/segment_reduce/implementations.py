@@ -82,7 +82,7 @@ ONE_PASS_BACKWARD = Implementation(
         ("RESIDENT_ROWS", (128, 256, 64, 512, 32)),
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
-        ("num_warps", (4, 8, 16)),
+        ("num_warps", (4, 8, 16, 2)),
         ("num_stages", (1,)),
     )),
     build=_build_one_pass,
