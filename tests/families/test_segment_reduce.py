@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from torch_kevolve.families import SEGMENT_REDUCE, family_for
-from torch_kevolve.families.base import DISTRIBUTIONS, Unsupported
+from torch_kevolve.families.base import DISTRIBUTIONS, Abstraction, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
 from torch_kevolve.families.schema import schema_values
 
@@ -111,6 +111,18 @@ def test_one_pass_gradient_past_the_held_rows(reduce, poisoned_allocations):
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths))
     assert got[10, 0] == got[120, 0] == 1.0 and got[150 + 20, 1] == got[150 + 66, 1] == 2.0
     assert got[150 + 68, 2] == -2.0 and not got[-5:].any()
+
+
+def test_the_one_pass_kernel_is_the_default_triton_kernel_of_max_and_min_gradients_only():
+    output = {reduce: FORWARD(DATA, reduce, lengths=LENGTHS) for reduce in ("sum", "mean", "max", "min")}
+    for reduce in output:
+        for overload, args in ((FORWARD, (DATA, reduce)), (BACKWARD, (torch.ones_like(output[reduce]), output[reduce],
+                                                                      DATA, reduce))):
+            problem = SEGMENT_REDUCE.problem(overload, args, {"lengths": LENGTHS})
+            impl, genome = SEGMENT_REDUCE.default_kernel(problem, Abstraction.TRITON)
+            one_pass = overload is BACKWARD and reduce in ("max", "min")
+            assert impl.name == ("segment_reduce_backward_one_pass" if one_pass else "segment_reduce_triton")
+            assert impl.supports(problem, genome) is None
 
 
 def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
