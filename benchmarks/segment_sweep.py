@@ -26,7 +26,7 @@ from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
-GRID = (("RESIDENT_ROWS", (64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8, 16)))
+GRID = (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8, 16)))
 
 
 def genomes() -> list[dict]:
