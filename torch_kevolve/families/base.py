@@ -55,6 +55,21 @@ class GenomeSpace:
         for values in itertools.product(*(v for _, v in self.choices)):
             yield dict(zip(names, values))
 
+    def by_changes(self) -> Iterator[Genome]:
+        """Every genome, those changing fewer genes of the default first, in space order among equals; each count's
+        genomes are made only once the counts before it are used up."""
+        sizes = [len(values) for _, values in self.choices]
+        for changed in range(len(sizes) + 1):
+            indices = []
+            for genes in itertools.combinations(range(len(sizes)), changed):
+                for picks in itertools.product(*(range(1, sizes[g]) for g in genes)):
+                    index = [0] * len(sizes)
+                    for gene, pick in zip(genes, picks):
+                        index[gene] = pick
+                    indices.append(tuple(index))
+            for index in sorted(indices):  # product order: the space's order
+                yield {name: values[i] for (name, values), i in zip(self.choices, index)}
+
     def __len__(self) -> int:
         n = 1
         for _, values in self.choices:
@@ -106,10 +121,7 @@ class Implementation:
     def default_genome(self, problem: Problem) -> Genome | None:
         """The space's default genome adapted to `problem`: the default when it supports the problem, else the
         supporting genome that changes the fewest of its genes (the first such in space order); None if none."""
-        default = self.genome_space.default()
-        if self.supports(problem, default) is None:
-            return default
-        return min(self.genomes(problem), key=lambda g: sum(g[name] != default[name] for name in default), default=None)
+        return next((g for g in self.genome_space.by_changes() if self.supports(problem, g) is None), None)
 
 
 @dataclass(frozen=True)
