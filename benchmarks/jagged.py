@@ -25,6 +25,7 @@ from torch_kevolve.families.base import Abstraction
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 aten = torch.ops.aten
+ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
 TWO_PASS = SEGMENT_REDUCE.implementation("segment_reduce_triton")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
@@ -66,7 +67,7 @@ def measure(label, family, overload, args, kwargs) -> dict:
     kernel's default genome is an extra contender."""
     full = tuple(schema_values(overload, args, kwargs))
     problem = family.problem(overload, full, {})
-    one_pass = family.default_kernel(problem, Abstraction.TRITON)[0].name == "segment_reduce_backward_one_pass"
+    one_pass = family.default_kernel(problem, Abstraction.TRITON)[0] is ONE_PASS
     device = full[0].device
     extra = {"two_pass": as_in_a_model(TWO_PASS, TWO_PASS.build(problem, TWO_PASS.default_genome(problem)), device)
              } if one_pass else {}

@@ -17,15 +17,13 @@ from pathlib import Path
 import torch
 
 from benchmarks.device_time import kernel_us
-from benchmarks.jagged import DTYPES, cases
+from benchmarks.jagged import DTYPES, ONE_PASS, cases
 from benchmarks.microbench import relative_error, write
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import copy_ceiling_gbps
-from torch_kevolve.families import SEGMENT_REDUCE
 from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
-ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
 GRID = (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8, 16)))
 
 
