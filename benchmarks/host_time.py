@@ -1,6 +1,7 @@
 """Where the host time of a model's forward (or training step) goes, Inductor against kevolve: wall time per step
 with the steps issued back to back (one synchronisation at the end, so a step that is host-bound shows its host
-time), the profiler's CPU ops by self time, and cProfile's Python functions by own time.
+time), the host time of issuing each phase of a step (forward; for the training step also backward, which returns
+once its last kernel is queued), the profiler's CPU ops by self time, and cProfile's Python functions by own time.
 
     python -m benchmarks.host_time NAME OUT.json [--device cuda] [--steps 50] [--phase forward|train]
 
@@ -14,6 +15,7 @@ import cProfile
 import io
 import json
 import pstats
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,6 +41,29 @@ def wall_us(step: Callable[[], object], device: torch.device, steps: int) -> flo
         step()
     sync(device)
     return (time.perf_counter() - start) / steps * 1e6
+
+
+def host_split_us(model: Callable, inputs: tuple, device: torch.device, steps: int, phase: str) -> dict:
+    """Median host time per step of issuing the forward (after the gradients are reset, for the training step) and,
+    for the training step, the backward; the steps are issued back to back, as in wall_us."""
+    forward, backward = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        if phase == "train":
+            model.zero_grad(set_to_none=True)
+            loss = model(*inputs)
+        else:
+            forward_step(model, inputs)
+        issued = time.perf_counter()
+        if phase == "train":
+            loss.backward()
+        forward.append(issued - start)
+        backward.append(time.perf_counter() - issued)
+    sync(device)
+    split = {"forward_host_us": statistics.median(forward) * 1e6}
+    if phase == "train":
+        split["backward_host_us"] = statistics.median(backward) * 1e6
+    return split
 
 
 def profiler_rows(step: Callable[[], object], device: torch.device, steps: int) -> list[dict]:
@@ -72,7 +97,9 @@ def measure(name: str, device: torch.device, steps: int, phase: str = "forward")
     for label, compiled in (("inductor", torch.compile(model)), ("kevolve", torch.compile(model, backend="kevolve"))):
         torch._dynamo.reset()
         step = lambda: STEPS[phase](compiled, inputs)  # noqa: E731 - the step each profile repeats
-        result[label] = {"wall_us": wall_us(step, device, steps), "ops": profiler_rows(step, device, min(steps, 10)),
+        result[label] = {"wall_us": wall_us(step, device, steps),
+                         "host_split": host_split_us(compiled, inputs, device, steps, phase),
+                         "ops": profiler_rows(step, device, min(steps, 10)),
                          "python": python_profile(step, device, min(steps, 20))}
     return result
 
@@ -94,7 +121,8 @@ def main(argv=None) -> int:
                                     "torch": torch.__version__,
                                     "command": " ".join(sys.argv), "contenders": result}, indent=1) + "\n")
     for label, r in result.items():
-        print(f"{args.name} {label}: {r['wall_us']:.1f} us per {args.phase} step")
+        split = ", ".join(f"{k.removesuffix('_us').replace('_', ' ')} {v:.1f} us" for k, v in r["host_split"].items())
+        print(f"{args.name} {label}: {r['wall_us']:.1f} us per {args.phase} step; {split}")
         for row in r["ops"][:12]:
             print(f"  {row['self_us']:9.1f} us self  x{row['calls_per_step']:<5g} {row['op'][:90]}")
     return 0

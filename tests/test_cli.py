@@ -28,6 +28,10 @@ def test_cache_list_show_export_purge(tmp_path, capsys):
     assert main(["cache", "--cache-dir", str(tmp_path), "show", "ffffffffffff"]) == 1
     assert main(["cache", "--cache-dir", str(tmp_path), "export", str(tmp_path / "out.json")]) == 0
     assert [r.key for r in read_records(tmp_path / "out.json")] == [record.key]
+    tie = dataclasses.replace(record, key=dataclasses.replace(record.key, shape=(("bags", 32),)), fitness=1.02)
+    UserStore(tmp_path).put(tie)
+    assert main(["cache", "--cache-dir", str(tmp_path), "export", str(tmp_path / "out.json")]) == 0
+    assert [r.key for r in read_records(tmp_path / "out.json")] == [record.key]  # a tie is no winner
     assert main(["cache", "--cache-dir", str(tmp_path), "purge"]) == 2
     assert main(["cache", "--cache-dir", str(tmp_path), "purge", "--family", "embedding_bag"]) == 0
     assert UserStore(tmp_path).records() == []
@@ -37,16 +41,18 @@ def test_cache_list_show_export_purge(tmp_path, capsys):
 
 def test_cache_ship_merges_checked_winners(tmp_path, capsys):
     """A key's new winner replaces the shipped file's record (measured under other torch and triton versions, as
-    on the GPU machine), a record Inductor beat is left out, and a tampered record stops the whole merge."""
+    on the GPU machine), a record Inductor beat or tied is left out, and a tampered record stops the whole merge."""
     record = dataclasses.replace(_record(), torch_version="2.11.0+cu130", triton_version="3.6.0")
     older = dataclasses.replace(record, t_cand_us=16.0, fitness=1.25)
     loser = dataclasses.replace(record, key=dataclasses.replace(record.key, shape=(("bags", 16),)), fitness=0.5)
     shipped, new, bad = tmp_path / "shipped.json", tmp_path / "new.json", tmp_path / "bad.json"
     export_records([older], shipped)
-    export_records([record, loser], new)
+    tie = dataclasses.replace(loser, key=dataclasses.replace(record.key, shape=(("bags", 32),)), fitness=1.02)
+    export_records([record, loser, tie], new)
     assert main(["cache", "ship", str(new), "--into", str(shipped)]) == 0
     out = capsys.readouterr().out
-    assert "replaced" in out and "was embedding_bag_decomposition at 1.25" in out and "left out" in out
+    assert "replaced" in out and "was embedding_bag_decomposition at 1.25" in out
+    assert "left out (Inductor faster, fitness 0.500)" in out and "left out (a tie with Inductor, fitness 1.020)" in out
     assert [(r.key, r.fitness) for r in read_records(shipped)] == [(record.key, 2.0)]
     export_records([dataclasses.replace(record, source=record.source + "#")], bad)
     before = shipped.read_bytes()

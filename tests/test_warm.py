@@ -154,3 +154,13 @@ def test_one_keys_failed_search_does_not_stop_the_others(tmp_path, monkeypatch):
     assert len(calls) == len(keys) > 1 and len(records) == len(keys) - 1
     assert any("failed (KeyError: 'operands'); nothing stored" in line for line in said)
     assert "search failed: KeyError" in said[-1]
+
+
+def test_the_stored_record_is_called_a_win_a_tie_or_a_loss(tmp_path):
+    model, inputs = build(TINY, "cpu")
+    record = records_for_every_key(model, inputs, {"families": EMBEDDING_FAMILIES})[0]
+    store, said = UserStore(tmp_path), []
+    for fitness in (2.0, 1.02, 0.5):
+        key = dataclasses.replace(record.key, shape=record.key.shape + (("copy", int(fitness * 100)),))
+        warm_module.store_record(dataclasses.replace(record, key=key, fitness=fitness), store, said.append)
+    assert ["kevolve wins" in said[0], "a tie: Inductor kept" in said[1], "(Inductor wins" in said[2]] == [True] * 3

@@ -25,8 +25,9 @@ def ship(paths: Iterable[Path], into: Path, say: Callable[[str], None]) -> int:
     dispatcher = Dispatcher(None, None)
     for path in paths:
         for record in read_records(path):
-            if record.fitness <= 1:
-                say(f"  left out (Inductor faster, fitness {record.fitness:.2f}) {record.key.short()}")
+            if not record.wins:
+                why = "Inductor faster" if record.fitness <= 1 else "a tie with Inductor"
+                say(f"  left out ({why}, fitness {record.fitness:.3f}) {record.key.short()}")
                 continue
             problem = _problem(record, dispatcher)
             if problem is not None:

@@ -208,7 +208,7 @@ def cmd_cache(args) -> int:
         print(f"imported {imported} records, refused {refused}")
         return 0 if not refused else 1
     if args.action == "export":
-        records = [r for r in store.records() if r.fitness > 1]
+        records = [r for r in store.records() if r.wins]
         export_records(records, Path(args.file))
         print(f"wrote {len(records)} winning records to {args.file}")
         return 0

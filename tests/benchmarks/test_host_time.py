@@ -19,6 +19,10 @@ def test_host_time_profiles_both_contenders(tmp_path, capsys, phase):
     for r in result["contenders"].values():
         assert r["wall_us"] > 0 and r["ops"] and "function calls" in r["python"]
         assert all(row["self_us"] >= 0 for row in r["ops"])
+        want = {"forward_host_us", "backward_host_us"} if phase == "train" else {"forward_host_us"}
+        assert set(r["host_split"]) == want and all(v > 0 for v in r["host_split"].values())
+        # on CPU a step's work is its host time: per step, the phases add up to about its wall time
+        assert 0.2 * r["wall_us"] < sum(r["host_split"].values()) < 5 * r["wall_us"]
         assert any("backward" in row["op"].lower() for row in r["ops"]) == (phase == "train")
     assert f"us per {phase} step" in capsys.readouterr().out
 

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from torch_kevolve.cache import Dispatcher, ShippedStore, UserStore, export_records
+from torch_kevolve.cache.record import TIE_FITNESS
 
 
 @pytest.fixture
@@ -109,6 +110,25 @@ def test_inductor_faster_means_no_kernel(user, family, make_record, make_key, ca
         choice = Dispatcher(user, None, families=[family]).choose(make_key())
     assert choice.record is None and "Inductor measured faster (fitness 0.83)" in choice.reason
     assert not kevolve_logs(caplog)
+
+
+@pytest.mark.parametrize("fitness", [1.001, 1.02, TIE_FITNESS])
+def test_a_tie_means_no_kernel(user, family, make_record, make_key, caplog, fitness):
+    """A record faster than Inductor by no more than measuring again moves the fitness is left to Inductor, without
+    a warning; the shipped record of the key, a clear winner, runs instead."""
+    tie = make_record(fitness=fitness)
+    user.put(tie)
+    assert not tie.wins and make_record(fitness=TIE_FITNESS + 0.001).wins
+    with caplog.at_level(logging.INFO, logger="torch_kevolve"):
+        choice = Dispatcher(user, None, families=[family]).choose(make_key())
+    assert choice.record is None and f"a tie with Inductor (fitness {fitness:.3f}" in choice.reason
+    assert not kevolve_logs(caplog)
+
+
+def test_a_tie_in_the_user_cache_leaves_the_shipped_winner(tmp_path, user, family, make_record, make_key):
+    winner = make_record(fitness=1.5)
+    user.put(make_record(fitness=1.01))
+    assert Dispatcher(user, shipped(tmp_path, [winner]), families=[family]).choose(make_key()).record == winner
 
 
 def test_corrupt_user_store_is_skipped_with_one_warning(tmp_path, user, family, make_record, make_key, caplog):

@@ -10,7 +10,7 @@ from typing import Iterator, Sequence
 from ..families.base import KernelFamily
 from ..key import OpKey
 from .errors import CacheError
-from .record import KernelRecord, torch_version, triton_version
+from .record import TIE_FITNESS, KernelRecord, torch_version, triton_version
 from .shipped import ShippedStore
 from .store import UserStore
 
@@ -104,7 +104,7 @@ class Dispatcher:
 
     def check(self, record: KernelRecord) -> tuple[str | None, int | None]:
         """Why `record` must not run (None if it may) and the log level of that finding. A level of None marks
-        the one finding that is no defect: the record is sound, but Inductor measured faster."""
+        the findings that are no defect: the record is sound, but Inductor measured faster, or tied with it."""
         if not record.hash_ok():
             return "source hash mismatch (tampered?)", logging.WARNING
         if record.torch_version != torch_version():
@@ -132,6 +132,9 @@ class Dispatcher:
             return f"stale: genome no longer valid ({e})", logging.INFO
         if record.fitness <= 1:
             return f"Inductor measured faster (fitness {record.fitness:.2f})", None
+        if not record.wins:
+            return (f"a tie with Inductor (fitness {record.fitness:.3f}, at most {TIE_FITNESS}: within what measuring "
+                    f"again moves it)"), None
         return None, None
 
     def _drop(self, origin: str, error: CacheError) -> None:
