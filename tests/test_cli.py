@@ -1,10 +1,12 @@
-"""The `kevolve` command line: cache list/show/purge/export/ship, explain and coverage."""
+"""The `kevolve` command line: cache list/show/purge/export/ship, explain and coverage (remeasure:
+test_cache_remeasure.py)."""
 import dataclasses
 import json
 
 import torch
 
-from torch_kevolve.cache import KernelRecord, UserStore, export_records, read_records
+from torch_kevolve.cache import (Dispatcher, KernelRecord, UserStore, export_records, read_records, torch_version,
+                                 triton_version)
 from torch_kevolve.cli import main
 from torch_kevolve.families import EMBEDDING_BAG
 from torch_kevolve.key import DeviceInfo, OpKey
@@ -58,6 +60,22 @@ def test_cache_ship_merges_checked_winners(tmp_path, capsys):
     before = shipped.read_bytes()
     assert main(["cache", "ship", str(new), str(bad), "--into", str(shipped)]) == 1
     assert "nothing written" in capsys.readouterr().err and shipped.read_bytes() == before
+
+
+def test_cache_ship_replace_lets_a_remeasure_demote_a_winner(tmp_path, capsys):
+    """With --replace, a record measured again replaces its key's whatever its fitness: a former winner now tied
+    is shipped as measured, and the dispatcher leaves its key to Inductor."""
+    record = dataclasses.replace(_record(), torch_version="2.11.0+cu130", triton_version="3.6.0")
+    tie = dataclasses.replace(record, t_ref_us=10.1, fitness=1.01)
+    shipped, again = tmp_path / "shipped.json", tmp_path / "again.json"
+    export_records([record], shipped)
+    export_records([tie], again)
+    assert main(["cache", "ship", str(again), "--into", str(shipped)]) == 0
+    assert "left out (a tie with Inductor" in capsys.readouterr().out and read_records(shipped) == [record]
+    assert main(["cache", "ship", str(again), "--into", str(shipped), "--replace"]) == 0
+    assert "replaced" in capsys.readouterr().out and read_records(shipped) == [tie]
+    here = dataclasses.replace(tie, torch_version=torch_version(), triton_version=triton_version())
+    assert "a tie with Inductor" in Dispatcher(None, None).check(here)[0]
 
 
 def test_corrupt_cache_is_a_clear_error(tmp_path, capsys):

@@ -2,7 +2,9 @@
 shipped kernel-cache file of the package, each checked against this checkout first as the dispatcher would check
 it (source hash, family version, kernel source, genome), its torch and triton versions aside: they are the
 measuring machine's, which the file is named for. A key's new record replaces the file's; records Inductor beat
-are left out. Nothing is written when any record fails its check."""
+or tied are left out, unless `--replace` ships a re-measure (`cache remeasure --out`): then every record replaces
+its key's, and one no longer faster leaves its key to Inductor. Nothing is written when any record fails its
+check."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,19 +15,22 @@ from .cache import CacheError, Dispatcher, export_records, read_records, torch_v
 
 
 def _problem(record, dispatcher: Dispatcher) -> str | None:
-    """Why this checkout would refuse `record` on a machine of its own versions (None if it would not)."""
+    """Why this checkout would refuse `record` as unsound on a machine of its own versions (None if it would not;
+    a record that Inductor beat or tied is sound)."""
     here = dataclasses.replace(record, torch_version=torch_version(), triton_version=triton_version())
-    return dispatcher.check(here)[0]
+    reason, level = dispatcher.check(here)
+    return None if level is None else reason
 
 
-def ship(paths: Iterable[Path], into: Path, say: Callable[[str], None]) -> int:
-    """Merge the winners of the export files `paths` into the shipped file `into` (created if missing); return
-    how many records it holds. CacheError naming the first record that fails its check (nothing written)."""
+def ship(paths: Iterable[Path], into: Path, say: Callable[[str], None], replace: bool = False) -> int:
+    """Merge the winners of the export files `paths` (with `replace`: all their records) into the shipped file
+    `into` (created if missing); return how many records it holds. CacheError naming the first record that fails
+    its check (nothing written)."""
     held = {r.key.id: r for r in read_records(into)} if into.exists() else {}
     dispatcher = Dispatcher(None, None)
     for path in paths:
         for record in read_records(path):
-            if not record.wins:
+            if not record.wins and not replace:
                 why = "Inductor faster" if record.fitness <= 1 else "a tie with Inductor"
                 say(f"  left out ({why}, fitness {record.fitness:.3f}) {record.key.short()}")
                 continue

@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -207,6 +208,20 @@ def cmd_cache(args) -> int:
             imported, refused = import_records(Path(args.file), store, judge, print)
         print(f"imported {imported} records, refused {refused}")
         return 0 if not refused else 1
+    if args.action == "remeasure":
+        from .cache_remeasure import remeasure_records
+        from .evolve.evaluator import Evaluator
+
+        print(f"measuring the records of {args.file} again on {args.device}")
+        with Evaluator(EvaluatorConfig(device=args.device)) as judge:
+            measured = remeasure_records(Path(args.file), store, judge, print, args.keys)
+        fresh = [r for r in measured if r is not None]
+        if args.out:
+            export_records(fresh, Path(args.out))
+        written = f" (and wrote them to {args.out})" if args.out else ""
+        failed = len(measured) - len(fresh)
+        print(f"stored {len(fresh)} records measured again{written}, {failed} failed")
+        return 0 if not failed else 1
     if args.action == "export":
         records = [r for r in store.records() if r.wins]
         export_records(records, Path(args.file))
@@ -216,7 +231,7 @@ def cmd_cache(args) -> int:
         from .cache_ship import ship
 
         try:
-            held = ship([Path(f) for f in args.files], Path(args.into), print)
+            held = ship([Path(f) for f in args.files], Path(args.into), print, args.replace)
         except CacheError as e:
             print(f"kevolve cache ship: nothing written: {e}", file=sys.stderr)
             return 1
@@ -381,9 +396,20 @@ def parser() -> argparse.ArgumentParser:
                                          "correctness run) and add those that pass to the user cache")
     imp.add_argument("file", help="JSON file in the shipped format (as written by export)")
     imp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    rem = csub.add_parser("remeasure", help="measure the records of a shipped-format file again on this device with "
+                                            "this checkout's sources (records a source change made stale) and "
+                                            "store them in the user cache")
+    rem.add_argument("file", help="JSON file in the shipped format, e.g. torch_kevolve/kernel_cache/"
+                                  "h100-torch2.11-triton3.6.json")
+    rem.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    rem.add_argument("--keys", type=re.compile, metavar="REGEX", help="only the records whose key text matches")
+    rem.add_argument("--out", help="also write every record measured again here, win or not, for "
+                                   "`cache ship --replace`")
     shp = csub.add_parser("ship", help="merge exported winners into a shipped kernel-cache file of the package, "
                                        "each checked against this checkout's kernels")
     shp.add_argument("files", nargs="+", help="JSON files in the shipped format (as written by export)")
+    shp.add_argument("--replace", action="store_true", help="every record (a re-measure's, win or not) replaces its "
+                                                            "key's: one no longer faster leaves its key to Inductor")
     shp.add_argument("--into", required=True, help="the shipped file, e.g. torch_kevolve/kernel_cache/"
                                                    "h200-torch2.11-triton3.6.json")
     near = csub.add_parser("near", help="the cached keys nearest to one (retrieval index), with distances")
