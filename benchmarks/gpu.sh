@@ -30,6 +30,9 @@
 #   coverage    every claimed overload on CUDA (coverage-DEV.md/json) and its speed (speed-DEV.md/json)
 #   import:F    check the exported records of file F (an earlier warm's, e.g. benchmarks/results/records/*.json) on this
 #               GPU and add those that pass to the cache, so later phases run with them without warming again
+#   remeasure:F measure the records of file F (e.g. the shipped torch_kevolve/kernel_cache/h100-torch2.11-triton3.6.json)
+#               that were measured on this GPU again with this checkout's sources (KEYS=REGEX: only the keys it
+#               matches); all of them, win or not, in remeasured-DEV.json, for `kevolve cache ship --replace`
 #   candidates:M:F  benchmarks.tune_candidates M F with the candidates of CANDIDATES (one IMPLEMENTATION=GENOME_JSON a
 #               line) and --check-model: each key's fittest stored if the model's step gains (candidates-M-F.log);
 #               KEYS=REGEX tunes only the keys it matches
@@ -90,6 +93,8 @@ run_phase() {
           tar czf "$OUT/ray-logs.tgz" -C /tmp/ray session_latest/logs 2>/dev/null ;;
     import:*) python3 -m torch_kevolve.cli cache import "${phase#import:}" 2>&1 | tee -a "$OUT/import.log" \
                 | grep -v "^W1\|Warning" | tail -20 ;;
+    remeasure:*) python3 -m torch_kevolve.cli cache remeasure "${phase#remeasure:}" ${KEYS:+--keys "$KEYS"} \
+              --out "$OUT/remeasured-$DEV.json" 2>&1 | tee -a "$OUT/remeasure.log" | grep -v "^W1\|Warning" | tail -40 ;;
     candidates:*) spec=${phase#candidates:}; mapfile -t chosen <<< "${CANDIDATES:?one IMPLEMENTATION=GENOME_JSON a line}"
             python3 -m benchmarks.tune_candidates "${spec%%:*}" "${spec#*:}" "${chosen[@]}" --check-model \
               ${KEYS:+--keys "$KEYS"} 2>&1 \

@@ -57,6 +57,13 @@ def test_micro_runs_every_microbenchmark_or_those_named(tmp_path):
                        "benchmarks.tbe", "benchmarks.jagged"]
 
 
+def test_remeasure_passes_the_file_the_keys_and_an_output_named_for_the_device(tmp_path):
+    _, _, calls = run_gpu_script(tmp_path, "remeasure:shipped.json", KEYS="map_id|bucketize")
+    [line] = [line for line in calls.read_text().splitlines() if "cache remeasure" in line]
+    out = tmp_path / "out" / "remeasured-cpu.json"
+    assert line == f"-m torch_kevolve.cli cache remeasure shipped.json --keys map_id|bucketize --out {out}"
+
+
 def test_candidates_reach_tune_candidates_one_argument_each(tmp_path):
     """Genomes hold spaces and quotes: each line of CANDIDATES must arrive as one argument."""
     runs = 'embedding_bags_backward_runs={"BLOCK_N": 8, "BLOCK_D": 128, "ITEMS_PER_PROGRAM": 4, "num_warps": 1}'
