@@ -114,8 +114,8 @@ def test_inductor_faster_means_no_kernel(user, family, make_record, make_key, ca
 
 @pytest.mark.parametrize("fitness", [1.001, 1.02, TIE_FITNESS])
 def test_a_tie_means_no_kernel(user, family, make_record, make_key, caplog, fitness):
-    """A record faster than Inductor by no more than measuring again moves the fitness is left to Inductor, without
-    a warning; the shipped record of the key, a clear winner, runs instead."""
+    """A record faster than Inductor by no more than measuring again moves the fitness leaves its key to Inductor,
+    without a warning."""
     tie = make_record(fitness=fitness)
     user.put(tie)
     assert not tie.wins and make_record(fitness=TIE_FITNESS + 0.001).wins
