@@ -12,8 +12,9 @@ from torch_kevolve.key import DeviceInfo, OpKey
 
 
 def _stale_record() -> KernelRecord:
-    """A decomposition record of a small bag on this CPU, measured (so it says) with an older source."""
-    args = (torch.randn(30, 8), torch.randint(0, 30, (20,)), torch.tensor([0, 5, 9]))
+    """A decomposition record of a small bag on this CPU, measured (so it says) with an older source; its exact
+    `dim` 12 is no power of two, unlike the bucketed dims."""
+    args = (torch.randn(30, 12), torch.randint(0, 30, (20,)), torch.tensor([0, 5, 9]))
     problem = EMBEDDING_BAG.problem(torch.ops.aten._embedding_bag.default, args, {})
     impl = EMBEDDING_BAG.implementation("embedding_bag_decomposition")
     record = KernelRecord.measured(OpKey.of(problem, DeviceInfo.of("cpu")), EMBEDDING_BAG, impl,
@@ -39,6 +40,7 @@ def test_a_stale_record_is_measured_again_with_this_source(tmp_path, capsys):
     [fresh] = UserStore(tmp_path).records()
     assert read_records(again) == [fresh]
     assert fresh.key == stale.key and fresh.source != stale.source and fresh.hash_ok()
+    assert dict(fresh.key.shape)["dim"] == 12
     assert dispatcher.check(fresh)[1] is None  # current: it runs, or Inductor measured faster or tied
     assert fresh.t_cand_us > 0 and fresh.t_ref_us > 0 and fresh.fitness == fresh.t_ref_us / fresh.t_cand_us
     assert fresh.stats["method"] == "remeasured" and fresh.stats["previous"]["fitness"] == 2.0

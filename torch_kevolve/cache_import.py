@@ -11,12 +11,14 @@ from .cache import Dispatcher, KernelRecord, UserStore, read_records
 from .evolve.evaluation import Candidate, Status, family_spec
 from .evolve.evaluator import Evaluator
 from .families import FAMILIES
-from .key import DeviceInfo, OpKey, Problem
+from .key import DeviceInfo, OpKey, Problem, bucket
 
 
 def problem_of(key: OpKey) -> Problem:
-    """The representative problem of a key's shape bucket."""
-    return Problem(key.family, key.op, key.params, key.shape, key.dtypes, contiguous=key.strides == "contiguous")
+    """The representative problem of a key's shape bucket, whose key is `key` again: a dim no bucket holds (not a
+    power of two) was kept exact, and stays exact."""
+    exact = frozenset(name for name, value in key.shape if bucket(value) != value)
+    return Problem(key.family, key.op, key.params, key.shape, key.dtypes, exact, key.strides == "contiguous")
 
 
 def import_records(path: Path, store: UserStore, judge: Evaluator, say: Callable[[str], None]) -> tuple[int, int]:
