@@ -3,7 +3,7 @@ and fraction of copy bandwidth per genome.
 
     python -m benchmarks.segment_sweep OUT.json [--dtype float32] [--batch 4096] [--max-length 200] [--dim 128]
 
-Every genome of RESIDENT_ROWS x BLOCK_D x num_warps (BLOCK_N 32) the kernel supports on the call, each checked
+Every genome of RESIDENT_ROWS x BLOCK_D x num_warps x TAIL_PASSES (BLOCK_N 32) the kernel supports on the call, each checked
 against the family's float64 reference before the profiler times it (kernels per call, the lengths-to-offsets
 scan included, as in the jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
 """
@@ -24,7 +24,8 @@ from torch_kevolve.evolve.timing import copy_ceiling_gbps
 from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
-GRID = (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8, 16)))
+GRID = (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8)),
+        ("TAIL_PASSES", (2, 1)))
 
 
 def genomes() -> list[dict]:

@@ -323,9 +323,10 @@ def test_segment_sweep_checks_and_times_each_supported_one_pass_genome(monkeypat
     from benchmarks import segment_sweep
 
     monkeypatch.setattr(segment_sweep, "GRID", (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)),
-                                                ("num_warps", (4,))))
+                                                ("num_warps", (4,)), ("TAIL_PASSES", (2, 1))))
     result = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1])
-    assert [(r["genome"]["RESIDENT_ROWS"], r["genome"]["BLOCK_D"]) for r in result["sweep"]] == [(64, 32), (128, 32)]
+    assert [(r["genome"]["RESIDENT_ROWS"], r["genome"]["BLOCK_D"], r["genome"]["TAIL_PASSES"])
+            for r in result["sweep"]] == [(64, 32, 2), (64, 32, 1), (128, 32, 2), (128, 32, 1)]
     assert all(r["rel_err"] < 1e-6 and r["kernel_us"] == 2.0 for r in result["sweep"])
     assert result["sweep"][0]["fraction_of_copy"] == result["bytes_moved"] / 2e3 / result["copy_gbps"]
     assert result["dtype"] == "float32" and result["dims"]["inner"] == 64 and result["eager_kernel_us"] == 2.0

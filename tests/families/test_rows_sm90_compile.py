@@ -268,11 +268,13 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
 
+@pytest.mark.parametrize("tail_passes", [2, 1])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
-def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs):
-    """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps)."""
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes):
+    """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
+    with the rows past it."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
 

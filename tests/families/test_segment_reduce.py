@@ -21,7 +21,7 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
-SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
 
 
 def forward_calls():
@@ -92,25 +92,34 @@ def test_ties_follow_aten_and_the_reference_is_eager():
     torch.testing.assert_close(SEGMENT_REDUCE.reference(problem, full)[0], got.double())
 
 
+@pytest.mark.parametrize("tail_passes", [1, 2])
 @pytest.mark.parametrize("reduce", ["max", "min"])
-def test_one_pass_gradient_past_the_held_rows(reduce, poisoned_allocations):
+def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allocations):
     """Segments longer than the 64 rows one program holds: ties split across the held rows and the rows past
-    them, a NaN past them, an empty segment, and rows after the last segment (which get 0)."""
-    lengths = torch.tensor([150, 0, 70, 3])
+    them, ties wholly past them (a positive gradient shared, a negative one kept) beside columns whose one
+    extreme lies past them, a NaN past them, an empty segment, and rows after the last segment (which get 0)."""
+    lengths = torch.tensor([150, 0, 70, 3, 140])
     data = torch.randn(int(lengths.sum()) + 5, 3, generator=g)
     extreme = 9.0 if reduce == "max" else -9.0
     data[[10, 120], 0] = extreme  # segment 0's tie: one held row, one past them
     data[[150 + 20, 150 + 66], 1] = extreme  # segment 2's tie
     data[150 + 68, 2] = float("nan")  # past segment 2's held rows
+    last = 150 + 70 + 3
+    data[[last + 100, last + 130], 0] = extreme  # segment 4's ties, past its held rows
+    data[[last + 90, last + 139], 1] = extreme
+    data[last + 70, 2] = extreme  # segment 4's one extreme of column 2, past its held rows
     output = FORWARD(data, reduce, lengths=lengths, unsafe=True)
-    grad = torch.tensor([[2.0, -1.0, 3.0], [1.0, 1.0, 1.0], [4.0, 4.0, -2.0], [-1.0, 5.0, 0.5]])
+    grad = torch.tensor([[2.0, -1.0, 3.0], [1.0, 1.0, 1.0], [4.0, 4.0, -2.0], [-1.0, 5.0, 0.5], [6.0, -3.0, 7.0]])
     args = (grad, output, data, reduce)
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, SMALL_ONE_PASS)(
+    genome = dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes)
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(
         *args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths))
     assert got[10, 0] == got[120, 0] == 1.0 and got[150 + 20, 1] == got[150 + 66, 1] == 2.0
     assert got[150 + 68, 2] == -2.0 and not got[-5:].any()
+    assert got[last + 100, 0] == got[last + 130, 0] == 3.0 and got[last + 90, 1] == got[last + 139, 1] == -3.0
+    assert got[last + 70, 2] == 7.0 and got[last:last + 140].count_nonzero() == 5
 
 
 def test_the_one_pass_kernel_is_the_default_triton_kernel_of_max_and_min_gradients_only():

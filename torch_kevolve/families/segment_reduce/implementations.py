@@ -80,6 +80,7 @@ ONE_PASS_BACKWARD = Implementation(
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((
         ("RESIDENT_ROWS", (128, 256, 64, 512, 32)),
+        ("TAIL_PASSES", (1, 2)),  # one_pass_backward's two ways with the rows past the held ones
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
         ("num_warps", (4, 8, 16, 2)),

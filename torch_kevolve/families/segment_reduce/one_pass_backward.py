@@ -4,12 +4,16 @@ ATen gives a row of segment s the output's gradient where the row equals the out
 number of such rows when there are several and the gradient is positive. triton_kernel's backward therefore
 reads a segment's rows twice: once to count those rows, once to write the gradient, 1.5x the bytes of one pass
 (66% of copy on the H100 for 4096 segments of up to 200 rows of 128 floats, at the copy rate for the bytes it
-reads). Here program (s, j) loads the first RESIDENT_ROWS rows of segment s over columns [j * BLOCK_D,
-(j + 1) * BLOCK_D) as one tile held in registers, counts on it, and writes the gradient from it. Only rows past
-RESIDENT_ROWS (segments longer than that) are read twice, BLOCK_N at a time: they are counted before the held tile
-is loaded, so that nothing else is live beside it, and its element offsets are int32 from the segment's first row
-(the registers ptxas gives the kernel drop from 188 to 120-138 at 32 values per thread). Rows before the first
-segment and after the last get 0, as in triton_kernel.
+reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D):
+- rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
+  else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
+  and written at once, as if each were the only row taking the gradient, and read again only in columns where
+  the gradient turns out shared (divided). Their hits are summed over rows once, after the loop: a sum per step
+  crosses warps (the rows of a tile lie in several).
+- the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
+  the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
+  gives the kernel drop from 188 to 120-138 at 32 values per thread).
+Rows before the first segment and after the last get 0, as in triton_kernel.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ def one_pass_backward_kernel(
     rows,
     inner,
     RESIDENT_ROWS: tl.constexpr,
+    TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
@@ -46,24 +51,37 @@ def one_pass_backward_kernel(
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
-    count = tl.zeros([BLOCK_D], tl.int32)
-    for row in range(held_end, end, BLOCK_N):  # the tail first: nothing else is live while the held tile is
+    tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
+    for row in range(held_end, end, BLOCK_N):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
-        x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
-        count += tl.sum(_takes_gradient(x, target, mask).to(tl.int32), 0)
+        hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
+        tail_hits += hit.to(tl.int32)
+        if TAIL_PASSES == 1:
+            tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
+    tail_count = tl.sum(tail_hits, 0)
     held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
     base = start * inner
     held_hit = _takes_gradient(tl.load(data_ptr + base + held, mask=held_mask, other=0).to(tl.float32), target,
                                held_mask)
-    count += tl.sum(held_hit.to(tl.int32), 0)
-    g = tl.where((count >= 2) & (g > 0), g / tl.maximum(count, 1).to(tl.float32), g)
+    count = tail_count + tl.sum(held_hit.to(tl.int32), 0)
+    shared = (count >= 2) & (g > 0)
+    g = tl.where(shared, g / tl.maximum(count, 1).to(tl.float32), g)
     tl.store(grad_in_ptr + base + held, tl.where(held_hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty),
              mask=held_mask)
-    for row in range(held_end, end, BLOCK_N):
-        offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
-        x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
-        value = tl.where(_takes_gradient(x, target, mask), g[None, :], 0.0)
-        tl.store(grad_in_ptr + offs, value.to(grad_in_ptr.dtype.element_ty), mask=mask)
+    if TAIL_PASSES == 2:
+        rewrite = tail_count >= 0  # every column's tail
+    else:
+        rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
+    if tl.max(rewrite.to(tl.int32), 0) > 0:
+        for row in range(held_end, end, BLOCK_N):
+            offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
+            x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
+            hit = _takes_gradient(x, target, mask)
+            value = tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty)
+            if TAIL_PASSES == 2:
+                tl.store(grad_in_ptr + offs, value, mask=mask)
+            else:
+                tl.store(grad_in_ptr + offs, value, mask=hit & rewrite[None, :])
     if s == 0:
         _zero_rows(grad_in_ptr, 0, start, d, in_d, inner, BLOCK_N, BLOCK_D)
     if s == segments - 1:
@@ -78,6 +96,6 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
            offsets_of(t["index"], call), grad_in, call.segments, call.rows, call.inner,
-           RESIDENT_ROWS=genome["RESIDENT_ROWS"], BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
-           num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
+           BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [grad_in]
