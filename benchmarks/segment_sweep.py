@@ -1,11 +1,11 @@
-"""Genome sweep of the one-pass max gradient of a segment reduction at the jagged benchmark's size: GPU kernel time
-and fraction of copy bandwidth per genome.
+"""Genome sweep of the one-pass and the row-tile max gradients of a segment reduction at the jagged benchmark's size:
+GPU kernel time and fraction of copy bandwidth per genome.
 
     python -m benchmarks.segment_sweep OUT.json [--dtype float32] [--batch 4096] [--max-length 200] [--dim 128]
 
-Every genome of RESIDENT_ROWS x BLOCK_D x num_warps x TAIL_PASSES (BLOCK_N 32) the kernel supports on the call, each checked
-against the family's float64 reference before the profiler times it (kernels per call, the lengths-to-offsets
-scan included, as in the jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
+Every genome of each kernel's grid (SWEPT) that the kernel supports on the call, each checked against the family's
+float64 reference before the profiler times it (kernels per call, the lengths-to-offsets scan included, as in the
+jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
 """
 from __future__ import annotations
 
@@ -18,21 +18,26 @@ import torch
 
 from benchmarks.device_time import kernel_us
 from benchmarks.jagged import DTYPES, ONE_PASS, cases
+from torch_kevolve.families import SEGMENT_REDUCE
 from benchmarks.microbench import relative_error, write
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import copy_ceiling_gbps
 from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
-GRID = (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8)),
-        ("TAIL_PASSES", (2, 1)))
+ROWS = SEGMENT_REDUCE.implementation("segment_reduce_backward_rows")
+SWEPT = (  # (implementation, grid of its genes)
+    (ONE_PASS, (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8)),
+                ("TAIL_PASSES", (2, 1)), ("BLOCK_N", (32,)), ("num_stages", (1,)))),
+    (ROWS, (("BLOCK_R", (8, 16, 32, 64, 128)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (1, 2, 4, 8)),
+            ("num_stages", (1,)))),
+)
 
 
-def genomes() -> list[dict]:
-    """The swept genomes, in GRID order."""
-    names = [name for name, _ in GRID]
-    return [dict(zip(names, values), BLOCK_N=32, num_stages=1)
-            for values in itertools.product(*(choices for _, choices in GRID))]
+def genomes(grid) -> list[dict]:
+    """The genomes of a grid, in its order."""
+    names = [name for name, _ in grid]
+    return [dict(zip(names, values)) for values in itertools.product(*(choices for _, choices in grid))]
 
 
 def sweep(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str, timer=kernel_us) -> dict:
@@ -46,15 +51,17 @@ def sweep(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
     nbytes = family.bytes_moved(problem)
     copy = copy_ceiling_gbps(torch.device(device))
     rows = []
-    for genome in genomes():
-        if ONE_PASS.supports(problem, genome) is not None:
-            continue
-        fn = as_in_a_model(ONE_PASS, ONE_PASS.build(problem, genome), torch.device(device))
-        got = as_tuple(fn(*full))
-        compare(family, problem, got, want, family.reduced_extent(problem, full))
-        us = timer(lambda: fn(*full))
-        rows.append({"genome": genome, "kernel_us": us, "fraction_of_copy": nbytes / (us * 1e3) / copy,
-                     "rel_err": relative_error(family, problem, got, want)})
+    for impl, grid in SWEPT:
+        for genome in genomes(grid):
+            if impl.supports(problem, genome) is not None:
+                continue
+            fn = as_in_a_model(impl, impl.build(problem, genome), torch.device(device))
+            got = as_tuple(fn(*full))
+            compare(family, problem, got, want, family.reduced_extent(problem, full))
+            us = timer(lambda: fn(*full))
+            rows.append({"implementation": impl.name, "genome": genome, "kernel_us": us,
+                         "fraction_of_copy": nbytes / (us * 1e3) / copy,
+                         "rel_err": relative_error(family, problem, got, want)})
     return {"dtype": str(dtype).removeprefix("torch."), "dims": dict(problem.dims), "bytes_moved": nbytes,
             "copy_gbps": copy, "eager_kernel_us": timer(lambda: call_in_schema_order(overload, full)), "sweep": rows}
 
@@ -73,7 +80,8 @@ def main(argv=None) -> int:
     result = sweep(args.batch, args.max_length, args.dim, DTYPES[args.dtype], "cuda")
     write(args.out, "benchmarks.segment_sweep", [result])
     for row in sorted(result["sweep"], key=lambda r: r["kernel_us"]):
-        print(f"{row['kernel_us']:8.1f} us {row['fraction_of_copy']:6.1%}  {row['genome']}", flush=True)
+        print(f"{row['kernel_us']:8.1f} us {row['fraction_of_copy']:6.1%}  {row['implementation']} {row['genome']}",
+              flush=True)
     print(f"eager {result['eager_kernel_us']:.1f} us", flush=True)
     return 0
 

@@ -317,16 +317,21 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
     assert not any(key.startswith("two_pass") for key in two_pass)
 
 
-def test_segment_sweep_checks_and_times_each_supported_one_pass_genome(monkeypatch):
-    """The one-pass gradient's sweep on CPU (kernel timer stubbed): genomes the call refuses (BLOCK_D past the
-    inner dim, a held tile past the registers) are left out; each other one is checked against float64."""
+def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
+    """The one-pass and row-tile gradients' sweep on CPU (kernel timer stubbed): genomes the call refuses (BLOCK_D
+    past the inner dim, a held tile past the registers) are left out; each other one is checked against float64."""
     from benchmarks import segment_sweep
 
-    monkeypatch.setattr(segment_sweep, "GRID", (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)),
-                                                ("num_warps", (4,)), ("TAIL_PASSES", (2, 1))))
+    one_pass = (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)), ("num_warps", (4,)), ("TAIL_PASSES", (2, 1)),
+                ("BLOCK_N", (32,)), ("num_stages", (1,)))
+    rows = (("BLOCK_R", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
+    monkeypatch.setattr(segment_sweep, "SWEPT", ((segment_sweep.ONE_PASS, one_pass), (segment_sweep.ROWS, rows)))
     result = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1])
-    assert [(r["genome"]["RESIDENT_ROWS"], r["genome"]["BLOCK_D"], r["genome"]["TAIL_PASSES"])
-            for r in result["sweep"]] == [(64, 32, 2), (64, 32, 1), (128, 32, 2), (128, 32, 1)]
+    assert [(r["implementation"], r["genome"].get("RESIDENT_ROWS"), r["genome"]["BLOCK_D"],
+             r["genome"].get("TAIL_PASSES")) for r in result["sweep"]] == [
+        ("segment_reduce_backward_one_pass", 64, 32, 2), ("segment_reduce_backward_one_pass", 64, 32, 1),
+        ("segment_reduce_backward_one_pass", 128, 32, 2), ("segment_reduce_backward_one_pass", 128, 32, 1),
+        ("segment_reduce_backward_rows", None, 32, None)]
     assert all(r["rel_err"] < 1e-6 and r["kernel_us"] == 2.0 for r in result["sweep"])
     assert result["sweep"][0]["fraction_of_copy"] == result["bytes_moved"] / 2e3 / result["copy_gbps"]
     assert result["dtype"] == "float32" and result["dims"]["inner"] == 64 and result["eager_kernel_us"] == 2.0

@@ -1,6 +1,6 @@
 """Every Triton kernel of the reduction (whole and split rows), softmax, scan, layer-norm, group-norm, nll_loss,
-batch-norm, gather, jagged, segment_reduce and bucketize families compiles for Hopper (sm_90) without a GPU,
-with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
+batch-norm, gather, jagged, segment_reduce (its three gradients too) and bucketize families compiles for Hopper
+(sm_90) without a GPU, with the arguments and constexprs their launchers pass (captured, as in test_sm90_compile)."""
 import math
 
 import pytest
@@ -12,7 +12,7 @@ from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, J
 from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
-from torch_kevolve.families.segment_reduce import one_pass_backward
+from torch_kevolve.families.segment_reduce import one_pass_backward, rows_backward
 from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
@@ -69,7 +69,7 @@ SOFTMAXES = [
 def captured(monkeypatch):
     return captured_launches(monkeypatch, reduction_kernel, softmax_kernel, layer_norm_kernel, nll_loss_kernel,
                              batch_norm_kernel, group_norm_kernel, scan_kernel, gather_kernel, jagged_kernel,
-                             segment_reduce_kernel, one_pass_backward, bucketize_kernel)
+                             segment_reduce_kernel, one_pass_backward, rows_backward, bucketize_kernel)
 
 
 def compiles(calls, launches=1):
@@ -277,6 +277,16 @@ def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, k
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
+
+
+@pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
+def test_row_tile_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs):
+    """The row-tile max/min gradient's three kernels (segment ids, the row tiles, the shared gradients), with its
+    largest row tile."""
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    genome = dict(BLOCK_R=128, BLOCK_D=64, num_warps=8, num_stages=1)
+    SEGMENT_REDUCE.implementation("segment_reduce_backward_rows").build(problem, genome)(*args, **kwargs)
+    assert compiles(captured, launches=3)
 
 
 ROWS = torch.zeros(8, 40)

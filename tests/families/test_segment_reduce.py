@@ -22,6 +22,7 @@ DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
 SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
+SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 
 
 def forward_calls():
@@ -68,11 +69,12 @@ def test_implementations_match_reference(overload, args, kwargs, poisoned_alloca
     triton_impl = SEGMENT_REDUCE.implementation("segment_reduce_triton")
     decomposition = SEGMENT_REDUCE.implementation("segment_reduce_decomposition")
     one_pass = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
+    rows = SEGMENT_REDUCE.implementation("segment_reduce_backward_rows")
     genome = triton_impl.genomes(problem)[0]
     runs = [(triton_impl, genome), (triton_impl, dict(genome, BLOCK_N=4))]
     runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
-    runs += [(one_pass, genome) for genome in one_pass.genomes(problem)[:1] + [SMALL_ONE_PASS]
-             if one_pass.supports(problem, genome) is None]
+    runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (rows, SMALL_ROWS))
+             for genome in impl.genomes(problem)[:1] + [small] if impl.supports(problem, genome) is None]
     for impl, genome in runs:
         got = impl.build(problem, genome)(*args, **kwargs)
         assert (got.shape, got.dtype) == (eager.shape, eager.dtype)
@@ -120,6 +122,30 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allo
     assert got[150 + 68, 2] == -2.0 and not got[-5:].any()
     assert got[last + 100, 0] == got[last + 130, 0] == 3.0 and got[last + 90, 1] == got[last + 139, 1] == -3.0
     assert got[last + 70, 2] == 7.0 and got[last:last + 140].count_nonzero() == 5
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_row_tile_gradient_across_tiles(reduce, poisoned_allocations):
+    """Segments spanning several 8-row tiles: a tie split across tiles (a positive gradient shared), a tie with a
+    negative gradient (kept), a three-way tie of NaN rows, a tie within one tile, an empty segment, rows before the
+    first segment and after the last (which get 0)."""
+    offsets = torch.tensor([2, 30, 30, 47, 60])
+    data = torch.randn(64, 3, generator=g)
+    extreme = 9.0 if reduce == "max" else -9.0
+    data[[3, 12, 29], 0] = extreme  # segment 0: three tiles
+    data[[31, 46], 1] = extreme  # segment 2
+    data[[50, 51, 58], 2] = float("nan")  # segment 3
+    data[[40, 41], 2] = extreme  # segment 2, rows 40 and 41 of one tile
+    output = FORWARD(data, reduce, offsets=offsets, unsafe=True)
+    grad = torch.tensor([[3.0, 1.0, -1.0], [1.0, 1.0, 1.0], [2.0, -4.0, 5.0], [0.5, 2.0, 6.0]])
+    args = (grad, output, data, reduce)
+    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"offsets": offsets})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_rows").build(problem, SMALL_ROWS)(
+        *args, offsets=offsets)
+    torch.testing.assert_close(got, BACKWARD(*args, offsets=offsets))
+    assert got[3, 0] == got[12, 0] == got[29, 0] == 1.0 and got[31, 1] == got[46, 1] == -4.0
+    assert got[50, 2] == got[51, 2] == got[58, 2] == 2.0 and got[40, 2] == got[41, 2] == 2.5
+    assert not got[:2].any() and not got[60:].any()
 
 
 def test_the_one_pass_kernel_is_the_default_triton_kernel_of_max_and_min_gradients_only():

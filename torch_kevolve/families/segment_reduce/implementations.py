@@ -1,6 +1,6 @@
 """The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the
-one-pass Triton gradient of max and min, and the decomposition. Each built callable takes the overload's
-arguments and returns what it returns."""
+one-pass and the row-tile Triton gradients of max and min, and the decomposition. Each built callable takes the
+overload's arguments and returns what it returns."""
 from __future__ import annotations
 
 import functools
@@ -11,7 +11,7 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from ..sized_call import sized_kernel_call
-from . import decomposition, one_pass_backward, triton_kernel
+from . import decomposition, one_pass_backward, rows_backward, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -24,6 +24,9 @@ reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "gr
 one_pass_segments_backward = sized_kernel_call("segment_reduce_one_pass_backward", ("data", "index", "grad", "output"),
                                               ("rows", "segments"), SegmentCall.from_params, one_pass_backward.backward,
                                               triton_kernel.allocate)
+rows_segments_backward = sized_kernel_call("segment_reduce_rows_backward", ("data", "index", "grad", "output"),
+                                           ("rows", "segments"), SegmentCall.from_params, rows_backward.backward,
+                                           triton_kernel.allocate)
 REGISTERS_PER_THREAD = 32  # fp32 values of the held tile per thread, before spills become likely
 
 
@@ -89,6 +92,35 @@ ONE_PASS_BACKWARD = Implementation(
     build=_build_one_pass,
     supports=_supports_one_pass,
     source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+)
+
+def _build_rows(problem: Problem, genome: Genome) -> Callable:
+    ROWS_BACKWARD.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(rows_segments_backward, genome=genome), first_output)
+
+
+def _supports_rows(problem: Problem, genome: Genome) -> str | None:
+    """The gradient of max and min only (the segment kernels move sum and mean gradients at 84-90% of copy);
+    BLOCK_D no wider than the inner dim needs."""
+    if problem.op != str(BACKWARD) or problem.param("reduce") not in ("max", "min"):
+        return "the row-tile gradient is that of max and min"
+    return inner_tiles_fit(problem, genome)
+
+
+ROWS_BACKWARD = Implementation(
+    name="segment_reduce_backward_rows",
+    abstraction=Abstraction.TRITON,
+    genome_space=GenomeSpace((
+        ("BLOCK_R", (32, 16, 64, 128, 8)),
+        ("BLOCK_D", (128, 64, 32, 16, 256)),
+        ("num_warps", (4, 8, 2, 1)),
+        ("num_stages", (1,)),
+    )),
+    build=_build_rows,
+    supports=_supports_rows,
+    source_modules=(f"{PACKAGE}.rows_backward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
                     "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
