@@ -96,6 +96,7 @@ ONE_PASS_BACKWARD = Implementation(
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 
+
 def _build_rows(problem: Problem, genome: Genome) -> Callable:
     ROWS_BACKWARD.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(rows_segments_backward, genome=genome), first_output)
@@ -113,7 +114,7 @@ ROWS_BACKWARD = Implementation(
     name="segment_reduce_backward_rows",
     abstraction=Abstraction.TRITON,
     genome_space=GenomeSpace((
-        ("BLOCK_R", (32, 16, 64, 128, 8)),
+        ("BLOCK_R", (8, 16, 32, 64, 128)),
         ("BLOCK_D", (128, 64, 32, 16, 256)),
         ("num_warps", (4, 8, 2, 1)),
         ("num_stages", (1,)),

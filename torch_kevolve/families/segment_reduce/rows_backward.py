@@ -40,6 +40,18 @@ def segment_ids_kernel(offsets_ptr, ids_ptr, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _row_tile(offsets_ptr, ids_ptr, inner, segments, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+    """(the program's rows r, its columns d, which columns lie inside inner, which elements some segment holds, and
+    each element's offset in a [segments, inner] tensor by its row's segment)."""
+    r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    in_d = d < inner
+    held = (r >= tl.load(offsets_ptr).to(tl.int64)) & (r < tl.load(offsets_ptr + segments).to(tl.int64))
+    at = tl.load(ids_ptr + r, mask=held, other=0).to(tl.int64)[:, None] * inner + d[None, :]
+    return r, d, in_d, held[:, None] & in_d[None, :], at
+
+
+@triton.jit
 def rows_gradient_kernel(
     grad_ptr,  # [segments, inner] gradient of the output, contiguous
     output_ptr,  # [segments, inner] the forward's output, contiguous
@@ -54,12 +66,7 @@ def rows_gradient_kernel(
     BLOCK_R: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
-    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    in_d = d < inner
-    held = (r >= tl.load(offsets_ptr).to(tl.int64)) & (r < tl.load(offsets_ptr + segments).to(tl.int64))
-    held_mask = held[:, None] & in_d[None, :]
-    at = tl.load(ids_ptr + r, mask=held, other=0).to(tl.int64)[:, None] * inner + d[None, :]
+    r, d, in_d, held_mask, at = _row_tile(offsets_ptr, ids_ptr, inner, segments, BLOCK_R, BLOCK_D)
     x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=held_mask, other=0).to(tl.float32)
     target = tl.load(output_ptr + at, mask=held_mask, other=0).to(tl.float32)
     g = tl.load(grad_ptr + at, mask=held_mask, other=0).to(tl.float32)
@@ -83,11 +90,7 @@ def shared_gradient_kernel(
     BLOCK_R: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
-    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    held = (r >= tl.load(offsets_ptr).to(tl.int64)) & (r < tl.load(offsets_ptr + segments).to(tl.int64))
-    held_mask = held[:, None] & (d < inner)[None, :]
-    at = tl.load(ids_ptr + r, mask=held, other=0).to(tl.int64)[:, None] * inner + d[None, :]
+    r, d, _, held_mask, at = _row_tile(offsets_ptr, ids_ptr, inner, segments, BLOCK_R, BLOCK_D)
     count = tl.load(counts_ptr + at, mask=held_mask, other=0)
     shared = held_mask & (count >= 2)
     if tl.max(tl.max(shared.to(tl.int32), 1), 0) > 0:
