@@ -18,10 +18,10 @@ import torch
 
 from benchmarks.device_time import kernel_us
 from benchmarks.jagged import DTYPES, ONE_PASS, cases
-from torch_kevolve.families import SEGMENT_REDUCE
 from benchmarks.microbench import relative_error, write
 from torch_kevolve.evolve.judging import as_in_a_model
 from torch_kevolve.evolve.timing import copy_ceiling_gbps
+from torch_kevolve.families import SEGMENT_REDUCE
 from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
