@@ -1,5 +1,6 @@
 """`kevolve cache remeasure`: a record made stale by a source change is measured again with this checkout's source
-and stored fresh; a record of another device is skipped; one whose implementation is gone fails the command."""
+and stored fresh, under its own key; a record of another device is skipped; one whose implementation is gone fails
+the command; every shipped key is its representative problem's key again."""
 import dataclasses
 import hashlib
 
@@ -54,3 +55,14 @@ def test_a_record_whose_implementation_is_gone_fails(tmp_path, capsys):
                  "--keys", "_embedding_bag"]) == 1
     out = capsys.readouterr().out
     assert "failed" in out and "embedding_bag_retired" in out and UserStore(tmp_path).records() == []
+
+
+def test_every_shipped_key_is_its_problems_key_again():
+    """remeasure and import measure `problem_of(key)` and store the record under that problem's key: for every
+    shipped record it must be the record's own key (its exact dims kept, the bucketed ones a bucket already)."""
+    from torch_kevolve.cache import ShippedStore
+    from torch_kevolve.cache_import import problem_of
+
+    for record in ShippedStore().records():
+        key = record.key
+        assert OpKey.of(problem_of(key), DeviceInfo("cuda", key.device, key.capability)) == key, key.short()
