@@ -163,4 +163,4 @@ def test_the_stored_record_is_called_a_win_a_tie_or_a_loss(tmp_path):
     for fitness in (2.0, 1.02, 0.5):
         key = dataclasses.replace(record.key, shape=record.key.shape + (("copy", int(fitness * 100)),))
         warm_module.store_record(dataclasses.replace(record, key=key, fitness=fitness), store, said.append)
-    assert ["kevolve wins" in said[0], "a tie: Inductor kept" in said[1], "(Inductor wins" in said[2]] == [True] * 3
+    assert ["(kevolve faster" in said[0], "(a tie with Inductor" in said[1], "(Inductor faster" in said[2]] == [True] * 3

@@ -31,8 +31,7 @@ def ship(paths: Iterable[Path], into: Path, say: Callable[[str], None], replace:
     for path in paths:
         for record in read_records(path):
             if not record.wins and not replace:
-                why = "Inductor faster" if record.fitness <= 1 else "a tie with Inductor"
-                say(f"  left out ({why}, fitness {record.fitness:.3f}) {record.key.short()}")
+                say(f"  left out ({record.verdict}, fitness {record.fitness:.3f}) {record.key.short()}")
                 continue
             problem = _problem(record, dispatcher)
             if problem is not None:

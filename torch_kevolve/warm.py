@@ -181,9 +181,8 @@ def store_record(record: KernelRecord, store: UserStore, say: Callable[[str], No
     """Put `record` in the user cache (`replace`: over any record of its key, UserStore.put) and say what it
     means."""
     stored = store.put(record, replace)
-    verdict = "kevolve wins" if record.wins else "a tie: Inductor kept" if record.fitness > 1 else "Inductor wins"
     say(f"  best {record.implementation} {json.dumps(record.genome)}: {record.t_cand_us:.1f} us vs "
-        f"Inductor {record.t_ref_us:.1f} us, fitness {record.fitness:.2f} ({verdict}; "
+        f"Inductor {record.t_ref_us:.1f} us, fitness {record.fitness:.2f} ({record.verdict}; "
         f"{'stored' if stored else 'the cache already holds a better one'})")
 
 

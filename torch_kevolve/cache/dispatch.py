@@ -130,11 +130,9 @@ class Dispatcher:
             implementation.genome_space.validate(record.genome)
         except ValueError as e:
             return f"stale: genome no longer valid ({e})", logging.INFO
-        if record.fitness <= 1:
-            return f"Inductor measured faster (fitness {record.fitness:.2f})", None
         if not record.wins:
-            return (f"a tie with Inductor (fitness {record.fitness:.3f}, at most {TIE_FITNESS}: within what measuring "
-                    f"again moves it)"), None
+            return (f"{record.verdict} (fitness {record.fitness:.3f}; a kernel runs above {TIE_FITNESS}, beyond what "
+                    f"measuring again moves it)"), None
         return None, None
 
     def _drop(self, origin: str, error: CacheError) -> None:

@@ -61,6 +61,14 @@ class KernelRecord:
         """Faster than Inductor by more than measuring again moves the fitness: worth running in its place."""
         return self.fitness > TIE_FITNESS
 
+    @property
+    def verdict(self) -> str:
+        """What the record says against Inductor: "kevolve faster" (it runs), "a tie with Inductor" or "Inductor
+        faster" (the node stays Inductor's)."""
+        if self.wins:
+            return "kevolve faster"
+        return "a tie with Inductor" if self.fitness > 1 else "Inductor faster"
+
     @classmethod
     def measured(
         cls,
