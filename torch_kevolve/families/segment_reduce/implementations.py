@@ -59,6 +59,10 @@ TRITON = Implementation(
 )
 
 
+def _max_or_min_gradient(problem: Problem) -> bool:
+    return problem.op == str(BACKWARD) and problem.param("reduce") in ("max", "min")
+
+
 def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
     ONE_PASS_BACKWARD.genome_space.validate(genome)
     return overload_call(problem, describe, functools.partial(one_pass_segments_backward, genome=genome), first_output)
@@ -68,7 +72,7 @@ def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
     offsets within int32."""
-    if problem.op != str(BACKWARD) or problem.param("reduce") not in ("max", "min"):
+    if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
     if held > REGISTERS_PER_THREAD * 32 * genome["num_warps"]:
@@ -105,7 +109,7 @@ def _build_rows(problem: Problem, genome: Genome) -> Callable:
 def _supports_rows(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (the segment kernels move sum and mean gradients at 84-90% of copy);
     BLOCK_D no wider than the inner dim needs."""
-    if problem.op != str(BACKWARD) or problem.param("reduce") not in ("max", "min"):
+    if not _max_or_min_gradient(problem):
         return "the row-tile gradient is that of max and min"
     return inner_tiles_fit(problem, genome)
 
@@ -121,8 +125,8 @@ ROWS_BACKWARD = Implementation(
     )),
     build=_build_rows,
     supports=_supports_rows,
-    source_modules=(f"{PACKAGE}.rows_backward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+    source_modules=(f"{PACKAGE}.rows_backward", f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.triton_kernel",
+                    f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 

@@ -28,8 +28,9 @@ from .triton_kernel import _segment_program, _tile, _zero_rows, allocate
 
 @triton.jit
 def _takes_gradient(x, target, mask):
-    """Which elements of the tile x get the output's gradient: those equal to it (the arg max or min), or NaN."""
-    return ((x == target[None, :]) | (x != x)) & mask
+    """Which elements of the tile x get the output's gradient: those equal to their segment's output `target`
+    (broadcast to x; the arg max or min), or NaN."""
+    return ((x == target) | (x != x)) & mask
 
 
 @triton.jit
@@ -49,7 +50,7 @@ def one_pass_backward_kernel(
 ):
     s, d, in_d, start, end = _segment_program(offsets_ptr, inner, BLOCK_D)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
-    target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
+    target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in range(held_end, end, BLOCK_N):

@@ -23,6 +23,7 @@ import triton.language as tl
 
 from ..triton_launch import launch
 from .calls import SegmentCall, offsets_of
+from .one_pass_backward import _takes_gradient
 from .triton_kernel import allocate
 
 IDS_BLOCK = 256  # rows per step of a segment_ids_kernel program
@@ -70,7 +71,7 @@ def rows_gradient_kernel(
     x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=held_mask, other=0).to(tl.float32)
     target = tl.load(output_ptr + at, mask=held_mask, other=0).to(tl.float32)
     g = tl.load(grad_ptr + at, mask=held_mask, other=0).to(tl.float32)
-    hit = ((x == target) | (x != x)) & held_mask
+    hit = _takes_gradient(x, target, held_mask)
     tl.store(grad_in_ptr + r[:, None] * inner + d[None, :], tl.where(hit, g, 0.0).to(grad_in_ptr.dtype.element_ty),
              mask=(r < rows)[:, None] & in_d[None, :])
     tl.atomic_add(counts_ptr + at, hit.to(tl.int32), mask=hit & (g > 0), sem="relaxed")
@@ -97,7 +98,7 @@ def shared_gradient_kernel(
         x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=shared, other=0).to(tl.float32)
         target = tl.load(output_ptr + at, mask=shared, other=0).to(tl.float32)
         g = tl.load(grad_ptr + at, mask=shared, other=0).to(tl.float32) / tl.maximum(count, 1).to(tl.float32)
-        hit = ((x == target) | (x != x)) & shared
+        hit = _takes_gradient(x, target, shared)
         tl.store(grad_in_ptr + r[:, None] * inner + d[None, :], g.to(grad_in_ptr.dtype.element_ty), mask=hit)
 
 
