@@ -1,9 +1,10 @@
-"""Genome sweep of the one-pass and the row-tile max gradients of a segment reduction at the jagged benchmark's size:
-GPU kernel time and fraction of copy bandwidth per genome.
+"""Genome sweep of a segment reduction's kernels at the jagged benchmark's size: the one-pass and the row-tile max
+gradients, or the Triton and the ends max forwards. GPU kernel time and fraction of copy bandwidth per genome.
 
-    python -m benchmarks.segment_sweep OUT.json [--dtype float32] [--batch 4096] [--max-length 200] [--dim 128]
+    python -m benchmarks.segment_sweep OUT.json [--op "segment_reduce max"] [--dtype float32] [--batch 4096]
+                                       [--max-length 200] [--dim 128]
 
-Every genome of each kernel's grid (SWEPT) that the kernel supports on the call, each checked against the family's
+Every genome of each kernel's grid (SWEPT, per op) that the kernel supports on the call, each checked against the family's
 float64 reference before the profiler times it (kernels per call, the lengths-to-offsets scan included, as in the
 jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
 """
@@ -26,12 +27,19 @@ from torch_kevolve.families.checking import as_tuple, compare
 from torch_kevolve.families.schema import call_in_schema_order, schema_values
 
 ROWS = SEGMENT_REDUCE.implementation("segment_reduce_backward_rows")
-SWEPT = (  # (implementation, grid of its genes)
-    (ONE_PASS, (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8)),
-                ("TAIL_PASSES", (2, 1)), ("BLOCK_N", (32,)), ("num_stages", (1,)))),
-    (ROWS, (("BLOCK_R", (8, 16, 32, 64, 128)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (1, 2, 4, 8)),
-            ("num_stages", (1,)))),
-)
+TRITON = SEGMENT_REDUCE.implementation("segment_reduce_triton")
+ENDS = SEGMENT_REDUCE.implementation("segment_reduce_ends")
+SWEPT = {  # the jagged benchmark's op label: (implementation, grid of its genes) of each kernel swept
+    "segment_reduce_backward max": (
+        (ONE_PASS, (("RESIDENT_ROWS", (32, 64, 128)), ("BLOCK_D", (32, 64)), ("num_warps", (2, 4, 8)),
+                    ("TAIL_PASSES", (1,)), ("HELD_FIRST", (0, 1)), ("BLOCK_N", (32,)), ("num_stages", (1, 2)))),
+        (ROWS, (("BLOCK_R", (8, 32, 128)), ("BLOCK_D", (64, 128)), ("num_warps", (2, 4)), ("num_stages", (1,)))),
+    ),
+    "segment_reduce max": (
+        (TRITON, (("BLOCK_N", (8, 16, 32)), ("BLOCK_D", (64, 128)), ("num_warps", (2, 4)), ("num_stages", (1,)))),
+        (ENDS, (("BLOCK_N", (8, 16, 32)), ("BLOCK_D", (64, 128)), ("num_warps", (2, 4, 8)), ("num_stages", (1, 3)))),
+    ),
+}
 
 
 def genomes(grid) -> list[dict]:
@@ -40,18 +48,18 @@ def genomes(grid) -> list[dict]:
     return [dict(zip(names, values)) for values in itertools.product(*(choices for _, choices in grid))]
 
 
-def sweep(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str, timer=kernel_us) -> dict:
-    """The max gradient's call on the jagged benchmark's layout; per supported genome its error against float64
-    (relative to the largest output), kernel us (`timer`) and fraction of `device`'s copy bandwidth."""
-    _, family, overload, args, kwargs = next(c for c in cases(batch, max_length, dim, dtype, device)
-                                             if c[0] == "segment_reduce_backward max")
+def sweep(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str, timer=kernel_us,
+          op: str = "segment_reduce_backward max") -> dict:
+    """The call of `op` (a key of SWEPT) on the jagged benchmark's layout; per supported genome its error against
+    float64 (relative to the largest output), kernel us (`timer`) and fraction of `device`'s copy bandwidth."""
+    _, family, overload, args, kwargs = next(c for c in cases(batch, max_length, dim, dtype, device) if c[0] == op)
     full = tuple(schema_values(overload, args, kwargs))
     problem = family.problem(overload, full, {})
     want = family.reference(problem, full)
     nbytes = family.bytes_moved(problem)
     copy = copy_ceiling_gbps(torch.device(device))
     rows = []
-    for impl, grid in SWEPT:
+    for impl, grid in SWEPT[op]:
         for genome in genomes(grid):
             if impl.supports(problem, genome) is not None:
                 continue
@@ -62,13 +70,14 @@ def sweep(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str
             rows.append({"implementation": impl.name, "genome": genome, "kernel_us": us,
                          "fraction_of_copy": nbytes / (us * 1e3) / copy,
                          "rel_err": relative_error(family, problem, got, want)})
-    return {"dtype": str(dtype).removeprefix("torch."), "dims": dict(problem.dims), "bytes_moved": nbytes,
+    return {"op": op, "dtype": str(dtype).removeprefix("torch."), "dims": dict(problem.dims), "bytes_moved": nbytes,
             "copy_gbps": copy, "eager_kernel_us": timer(lambda: call_in_schema_order(overload, full)), "sweep": rows}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
+    p.add_argument("--op", choices=SWEPT, default="segment_reduce_backward max")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--max-length", type=int, default=200)
@@ -77,7 +86,7 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("benchmarks.segment_sweep needs a CUDA device; skipped")
         return 0
-    result = sweep(args.batch, args.max_length, args.dim, DTYPES[args.dtype], "cuda")
+    result = sweep(args.batch, args.max_length, args.dim, DTYPES[args.dtype], "cuda", op=args.op)
     write(args.out, "benchmarks.segment_sweep", [result])
     for row in sorted(result["sweep"], key=lambda r: r["kernel_us"]):
         print(f"{row['kernel_us']:8.1f} us {row['fraction_of_copy']:6.1%}  {row['implementation']} {row['genome']}",

@@ -318,14 +318,18 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
 
 
 def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
-    """The one-pass and row-tile gradients' sweep on CPU (kernel timer stubbed): genomes the call refuses (BLOCK_D
-    past the inner dim, a held tile past the registers) are left out; each other one is checked against float64."""
+    """The one-pass and row-tile gradients' sweep and the ends forward's on CPU (kernel timer stubbed): genomes the
+    call refuses (BLOCK_D past the inner dim, a held tile past the registers) are left out; each other one is checked
+    against float64."""
     from benchmarks import segment_sweep
 
     one_pass = (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)), ("num_warps", (4,)), ("TAIL_PASSES", (2, 1)),
-                ("BLOCK_N", (32,)), ("num_stages", (1,)))
+                ("HELD_FIRST", (0,)), ("BLOCK_N", (32,)), ("num_stages", (1,)))
     rows = (("BLOCK_R", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
-    monkeypatch.setattr(segment_sweep, "SWEPT", ((segment_sweep.ONE_PASS, one_pass), (segment_sweep.ROWS, rows)))
+    ends = (("BLOCK_N", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
+    monkeypatch.setattr(segment_sweep, "SWEPT", {
+        "segment_reduce_backward max": ((segment_sweep.ONE_PASS, one_pass), (segment_sweep.ROWS, rows)),
+        "segment_reduce max": ((segment_sweep.ENDS, ends),)})
     result = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1])
     assert [(r["implementation"], r["genome"].get("RESIDENT_ROWS"), r["genome"]["BLOCK_D"],
              r["genome"].get("TAIL_PASSES")) for r in result["sweep"]] == [
@@ -335,6 +339,11 @@ def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
     assert all(r["rel_err"] < 1e-6 and r["kernel_us"] == 2.0 for r in result["sweep"])
     assert result["sweep"][0]["fraction_of_copy"] == result["bytes_moved"] / 2e3 / result["copy_gbps"]
     assert result["dtype"] == "float32" and result["dims"]["inner"] == 64 and result["eager_kernel_us"] == 2.0
+    forward = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1],
+                                  op="segment_reduce max")
+    assert [(r["implementation"], r["genome"]["BLOCK_D"]) for r in forward["sweep"]] == [
+        ("segment_reduce_ends", 32)]
+    assert forward["op"] == "segment_reduce max" and forward["sweep"][0]["rel_err"] == 0.0
 
 
 def test_segment_sweep_skips_cleanly_without_cuda(tmp_path, capsys):

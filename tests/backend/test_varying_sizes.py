@@ -142,7 +142,7 @@ def test_the_seq_graph_of_varying_lengths_runs_the_jagged_and_segment_kernels(tm
             ("aten._jagged_to_padded_dense_forward.default", "jagged_triton"),
             ("aten._padded_dense_to_jagged_forward.default", "jagged_triton"),
             ("aten._segment_reduce_backward.default", "segment_reduce_triton"),
-            ("aten.segment_reduce.default", "segment_reduce_triton")]
+            ("aten.segment_reduce.default", "segment_reduce_ends")]
     assert not seen[2]
 
 
@@ -154,7 +154,7 @@ def test_after_a_short_batch_the_seq_graph_runs_the_jagged_segment_gather_and_bu
     claimed = {(d.op, d.implementation) for d in seen[1] if d.claimed}
     assert {d.op for d in seen[1] if not d.claimed and d.family} == set()
     assert claimed >= {("aten._jagged_to_padded_dense_forward.default", "jagged_triton"),
-                       ("aten.segment_reduce.default", "segment_reduce_triton"),
+                       ("aten.segment_reduce.default", "segment_reduce_ends"),
                        ("aten.embedding.default", "gather_triton"), ("aten.bucketize.Tensor", "bucketize_triton"),
                        ("aten.embedding_dense_backward.default", "gather_triton")}
 

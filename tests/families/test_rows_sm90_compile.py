@@ -12,7 +12,7 @@ from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, J
 from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
-from torch_kevolve.families.segment_reduce import one_pass_backward, rows_backward
+from torch_kevolve.families.segment_reduce import ends_forward, one_pass_backward, rows_backward
 from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
@@ -69,7 +69,8 @@ SOFTMAXES = [
 def captured(monkeypatch):
     return captured_launches(monkeypatch, reduction_kernel, softmax_kernel, layer_norm_kernel, nll_loss_kernel,
                              batch_norm_kernel, group_norm_kernel, scan_kernel, gather_kernel, jagged_kernel,
-                             segment_reduce_kernel, one_pass_backward, rows_backward, bucketize_kernel)
+                             segment_reduce_kernel, ends_forward, one_pass_backward, rows_backward,
+                             bucketize_kernel)
 
 
 def compiles(calls, launches=1):
@@ -264,6 +265,16 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
     assert compiles(captured)
 
 
+@pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[0] == aten.segment_reduce.default],
+                         ids=["sum-lengths", "mean-offsets", "max-lengths", "min-offsets"])
+def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs):
+    """The ends forward, from the lengths' running sum or from offsets, with 3 stages."""
+    problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
+    genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3)
+    SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
+    assert compiles(captured)
+
+
 SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
@@ -272,9 +283,10 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it."""
+    with the rows past it (the held rows loaded before them with one, after them with the other)."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, HELD_FIRST=tail_passes % 2, BLOCK_N=32, BLOCK_D=32,
+                  num_warps=8, num_stages=2)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
 

@@ -21,8 +21,9 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
-SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, HELD_FIRST=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
+SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1)
 
 
 def forward_calls():
@@ -70,10 +71,12 @@ def test_implementations_match_reference(overload, args, kwargs, poisoned_alloca
     decomposition = SEGMENT_REDUCE.implementation("segment_reduce_decomposition")
     one_pass = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
     rows = SEGMENT_REDUCE.implementation("segment_reduce_backward_rows")
+    ends = SEGMENT_REDUCE.implementation("segment_reduce_ends")
     genome = triton_impl.genomes(problem)[0]
     runs = [(triton_impl, genome), (triton_impl, dict(genome, BLOCK_N=4))]
     runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
-    runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (rows, SMALL_ROWS))
+    runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (rows, SMALL_ROWS),
+                                                (ends, SMALL_ENDS))
              for genome in impl.genomes(problem)[:1] + [small] if impl.supports(problem, genome) is None]
     for impl, genome in runs:
         got = impl.build(problem, genome)(*args, **kwargs)
@@ -148,15 +151,18 @@ def test_row_tile_gradient_across_tiles(reduce, poisoned_allocations):
     assert not got[:2].any() and not got[60:].any()
 
 
-def test_the_one_pass_kernel_is_the_default_triton_kernel_of_max_and_min_gradients_only():
+def test_default_triton_kernels_ends_forward_one_pass_for_max_and_min_gradients():
     output = {reduce: FORWARD(DATA, reduce, lengths=LENGTHS) for reduce in ("sum", "mean", "max", "min")}
     for reduce in output:
         for overload, args in ((FORWARD, (DATA, reduce)), (BACKWARD, (torch.ones_like(output[reduce]), output[reduce],
                                                                       DATA, reduce))):
             problem = SEGMENT_REDUCE.problem(overload, args, {"lengths": LENGTHS})
             impl, genome = SEGMENT_REDUCE.default_kernel(problem, Abstraction.TRITON)
-            one_pass = overload is BACKWARD and reduce in ("max", "min")
-            assert impl.name == ("segment_reduce_backward_one_pass" if one_pass else "segment_reduce_triton")
+            if overload is FORWARD:
+                assert impl.name == "segment_reduce_ends"
+            else:
+                one_pass = reduce in ("max", "min")
+                assert impl.name == ("segment_reduce_backward_one_pass" if one_pass else "segment_reduce_triton")
             assert impl.supports(problem, genome) is None
 
 

@@ -14,7 +14,7 @@ from ..schema import call_in_schema_order, schema_values
 from ..segments import inner_shape, longest, random_offsets
 from ..tensor_inputs import generator, random_tensor
 from . import calls
-from .implementations import DECOMPOSITION, ONE_PASS_BACKWARD, ROWS_BACKWARD, TRITON
+from .implementations import DECOMPOSITION, ENDS, ONE_PASS_BACKWARD, ROWS_BACKWARD, TRITON
 
 
 @dataclass
@@ -104,7 +104,8 @@ SEGMENT_REDUCE = SegmentReduceFamily(
     overloads=(calls.FORWARD, calls.BACKWARD),
     # the one-pass gradient first: the default Triton kernel of the max and min gradients (the row-tile one, which
     # takes only those too, is the search's to choose)
-    implementations=(ONE_PASS_BACKWARD, ROWS_BACKWARD, TRITON, DECOMPOSITION),
+    implementations=(ONE_PASS_BACKWARD, ROWS_BACKWARD, ENDS, TRITON, DECOMPOSITION),
     dynamic_dims=frozenset({"rows", "segments"}),
-    dynamic_implementations=frozenset({TRITON.name, ONE_PASS_BACKWARD.name, ROWS_BACKWARD.name, DECOMPOSITION.name}),
+    dynamic_implementations=frozenset({TRITON.name, ENDS.name, ONE_PASS_BACKWARD.name, ROWS_BACKWARD.name,
+                                        DECOMPOSITION.name}),
 )

@@ -1,5 +1,5 @@
-"""The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the
-one-pass and the row-tile Triton gradients of max and min, and the decomposition. Each built callable takes the
+"""The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the ends
+Triton forward, the one-pass and the row-tile Triton gradients of max and min, and the decomposition. Each built callable takes the
 overload's arguments and returns what it returns."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from ..sized_call import sized_kernel_call
-from . import decomposition, one_pass_backward, rows_backward, triton_kernel
+from . import decomposition, ends_forward, one_pass_backward, rows_backward, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -20,7 +20,8 @@ reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "gr
                                     ("rows", "segments"), SegmentCall.from_params, triton_kernel.reduce,
                                     triton_kernel.allocate)
 
-
+ends_segments = sized_kernel_call("segment_reduce_ends", ("data", "index"), ("rows", "segments"),
+                                  SegmentCall.from_params, ends_forward.reduce, triton_kernel.allocate)
 one_pass_segments_backward = sized_kernel_call("segment_reduce_one_pass_backward", ("data", "index", "grad", "output"),
                                               ("rows", "segments"), SegmentCall.from_params, one_pass_backward.backward,
                                               triton_kernel.allocate)
@@ -59,6 +60,30 @@ TRITON = Implementation(
 )
 
 
+def _build_ends(problem: Problem, genome: Genome) -> Callable:
+    ENDS.genome_space.validate(genome)
+    return overload_call(problem, describe, functools.partial(ends_segments, genome=genome), first_output)
+
+
+def _supports_ends(problem: Problem, genome: Genome) -> str | None:
+    """The forward only; BLOCK_D no wider than the inner dim needs."""
+    if problem.op == str(BACKWARD):
+        return "the ends kernel reduces segments forward (the one-pass gradient reads ends too)"
+    return inner_tiles_fit(problem, genome)
+
+
+ENDS = Implementation(
+    name="segment_reduce_ends",
+    abstraction=Abstraction.TRITON,
+    genome_space=SEGMENT_TILES,
+    build=_build_ends,
+    supports=_supports_ends,
+    source_modules=(f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+)
+
+
 def _max_or_min_gradient(problem: Problem) -> bool:
     return problem.op == str(BACKWARD) and problem.param("reduce") in ("max", "min")
 
@@ -88,14 +113,15 @@ ONE_PASS_BACKWARD = Implementation(
     genome_space=GenomeSpace((
         ("RESIDENT_ROWS", (128, 256, 64, 512, 32)),
         ("TAIL_PASSES", (1, 2)),  # one_pass_backward's two ways with the rows past the held ones
+        ("HELD_FIRST", (0, 1)),  # load the held rows before the tail's
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
         ("num_warps", (4, 8, 16, 2)),
-        ("num_stages", (1,)),
+        ("num_stages", (1, 2, 3)),
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,
-    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
+    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
                     "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )

@@ -4,13 +4,15 @@ ATen gives a row of segment s the output's gradient where the row equals the out
 number of such rows when there are several and the gradient is positive. triton_kernel's backward therefore
 reads a segment's rows twice: once to count those rows, once to write the gradient, 1.5x the bytes of one pass
 (66% of copy on the H100 for 4096 segments of up to 200 rows of 128 floats, at the copy rate for the bytes it
-reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D):
+reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), found from its ends as in
+ends_forward (one scan launch for lengths, not three):
 - rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
   and written at once, as if each were the only row taking the gradient, and read again only in columns where
   the gradient turns out shared (divided). Their hits are summed over rows once, after the loop: a sum per step
   crosses warps (the rows of a tile lie in several).
-- the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
+- the first RESIDENT_ROWS rows: one tile held in registers (loaded before the tail with HELD_FIRST 1, so that its
+  loads overlap the tail's, else after it), counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
 Rows before the first segment and after the last get 0, as in triton_kernel.
@@ -22,8 +24,9 @@ import triton
 import triton.language as tl
 
 from ..triton_launch import launch
-from .calls import SegmentCall, offsets_of
-from .triton_kernel import _segment_program, _tile, _zero_rows, allocate
+from .calls import SegmentCall
+from .ends_forward import _ends_program, segment_ends
+from .triton_kernel import _tile, _zero_rows, allocate
 
 
 @triton.jit
@@ -38,20 +41,26 @@ def one_pass_backward_kernel(
     grad_ptr,  # [segments, inner] gradient of the output
     output_ptr,  # [segments, inner] the forward's output
     data_ptr,  # [rows, inner] the forward's input, contiguous
-    offsets_ptr,  # [segments + 1]
+    index_ptr,  # ends_forward.segment_ends: the lengths' running sum [segments] (BY_LENGTHS) or offsets
     grad_in_ptr,  # [rows, inner] contiguous, every row written
     segments,
     rows,
     inner,
+    BY_LENGTHS: tl.constexpr,
     RESIDENT_ROWS: tl.constexpr,
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
+    HELD_FIRST: tl.constexpr,  # load the held rows before the tail's (1) or after (0)
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    s, d, in_d, start, end = _segment_program(offsets_ptr, inner, BLOCK_D)
+    s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
+    held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
+    base = start * inner
+    if HELD_FIRST:
+        x_held = tl.load(data_ptr + base + held, mask=held_mask, other=0)
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in range(held_end, end, BLOCK_N):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
@@ -60,10 +69,9 @@ def one_pass_backward_kernel(
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
     tail_count = tl.sum(tail_hits, 0)
-    held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
-    base = start * inner
-    held_hit = _takes_gradient(tl.load(data_ptr + base + held, mask=held_mask, other=0).to(tl.float32), target,
-                               held_mask)
+    if not HELD_FIRST:
+        x_held = tl.load(data_ptr + base + held, mask=held_mask, other=0)
+    held_hit = _takes_gradient(x_held.to(tl.float32), target, held_mask)
     count = tail_count + tl.sum(held_hit.to(tl.int32), 0)
     shared = (count >= 2) & (g > 0)
     g = tl.where(shared, g / tl.maximum(count, 1).to(tl.float32), g)
@@ -96,7 +104,8 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
         return [grad_in.zero_()]  # no segment holds any row
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
-           offsets_of(t["index"], call), grad_in, call.segments, call.rows, call.inner,
-           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
-           BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+           segment_ends(t["index"], call), grad_in, call.segments, call.rows, call.inner, BY_LENGTHS=call.by_lengths,
+           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], HELD_FIRST=genome["HELD_FIRST"],
+           BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"],
+           num_stages=genome["num_stages"])
     return [grad_in]

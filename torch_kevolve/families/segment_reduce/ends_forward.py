@@ -1,0 +1,112 @@
+"""Triton segment reduction (sum, mean, max, min along axis 0) that finds segments from their ends: one scan launch
+where triton_kernel's forward has three.
+
+triton_kernel turns lengths into offsets with a scan, a zero and a concatenation: three launches, about 3.3 us of
+kernel time on the H100 for 4096 segments, where the bf16 max reduction itself takes about 45 us. Here the kernel
+reads the lengths' inclusive running sum (segment s ends there, and starts where s - 1 ends), which the scan alone
+makes; offsets given are read as they are. Program (s, j) reduces segment s over columns
+[j * BLOCK_D, (j + 1) * BLOCK_D), BLOCK_N rows at a time in fp32; max and min propagate NaN through the comparison
+itself (triton_kernel tracks it in a second tile). Results follow ATen: an empty segment gives the initial value,
+else the identity (mean: NaN).
+Measured and dropped (benchmarks/results/README.md, thirtieth session): programs of several consecutive segments
+that sum the lengths before them themselves. 8 segments a program took 82 us where one took 49 (bf16, H100).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..triton_launch import launch
+from .calls import SegmentCall
+from .triton_kernel import _identity, allocate
+
+
+def segment_ends(index: torch.Tensor, call: SegmentCall) -> torch.Tensor:
+    """What _ends_program reads: the lengths' inclusive running sum [segments], or the offsets given."""
+    if call.by_lengths:
+        return index.cumsum(0, dtype=index.dtype)
+    return index.contiguous()
+
+
+@triton.jit
+def _ends_program(index_ptr, inner, BY_LENGTHS: tl.constexpr, BLOCK_D: tl.constexpr):
+    """(segment s, the program's columns d, which of them lie inside inner, s's first row, s's end row), reading
+    segment_ends' tensor (BY_LENGTHS: the lengths' running sum)."""
+    s = tl.program_id(0)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    if BY_LENGTHS:
+        start = tl.load(index_ptr + s - 1, mask=s > 0, other=0).to(tl.int64)
+        end = tl.load(index_ptr + s).to(tl.int64)
+    else:
+        start = tl.load(index_ptr + s).to(tl.int64)
+        end = tl.load(index_ptr + s + 1).to(tl.int64)
+    return s, d, d < inner, start, end
+
+
+@triton.jit
+def _max_with_nan(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _min_with_nan(a, b):
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def ends_reduce_kernel(
+    data_ptr,  # [rows, inner] contiguous
+    index_ptr,  # segment_ends: the lengths' running sum [segments] (BY_LENGTHS) or offsets [segments + 1]
+    out_ptr,  # [segments, inner] contiguous
+    inner,
+    initial,  # the start value when HAS_INITIAL
+    REDUCE: tl.constexpr,  # "sum" | "mean" | "max" | "min"
+    HAS_INITIAL: tl.constexpr,
+    BY_LENGTHS: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
+    identity = _identity(REDUCE)
+    acc = tl.full([BLOCK_N, BLOCK_D], identity, tl.float32)
+    for row in range(start, end, BLOCK_N):
+        r = row + tl.arange(0, BLOCK_N)
+        mask = (r < end)[:, None] & in_d[None, :]
+        x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=identity).to(tl.float32)
+        if REDUCE == "max":
+            acc = _max_with_nan(acc, x)
+        elif REDUCE == "min":
+            acc = _min_with_nan(acc, x)
+        else:
+            acc += x
+    if REDUCE == "max":
+        result = tl.reduce(acc, 0, _max_with_nan)
+    elif REDUCE == "min":
+        result = tl.reduce(acc, 0, _min_with_nan)
+    else:
+        result = tl.sum(acc, 0)
+    if HAS_INITIAL:
+        if REDUCE == "max":
+            result = _max_with_nan(result, initial)
+        elif REDUCE == "min":
+            result = _min_with_nan(result, initial)
+        else:
+            result += initial
+    if REDUCE == "mean":
+        empty = result if HAS_INITIAL else float("nan")  # ATen: the initial value, else NaN
+        result = tl.where(end > start, result / tl.maximum(end - start, 1).to(tl.float32), empty)
+    tl.store(out_ptr + s.to(tl.int64) * inner + d, result.to(out_ptr.dtype.element_ty), mask=in_d)
+
+
+def reduce(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
+    """The forward call's output, computed by the kernel (after the lengths' scan where segments come as lengths)."""
+    (out,) = allocate(t, call)
+    if call.segments == 0:
+        return [out]
+    grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
+    launch(ends_reduce_kernel, grid, t["data"].contiguous(), segment_ends(t["index"], call), out, call.inner,
+           0.0 if call.initial is None else call.initial, REDUCE=call.reduce, HAS_INITIAL=call.initial is not None,
+           BY_LENGTHS=call.by_lengths, BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
+           num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+    return [out]
