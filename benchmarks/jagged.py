@@ -31,7 +31,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
          for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
                          (64, 128, 8))]
-ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, HELD_FIRST=0, BLOCK_N=32, BLOCK_D=d, num_warps=w, num_stages=1)
+ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=32, BLOCK_D=d, num_warps=w, num_stages=1)
                   for t in (2, 1)
                   for r, d, w in ((128, 32, 4), (128, 64, 8), (256, 32, 8), (64, 32, 4), (64, 64, 4), (64, 32, 2),
                                   (32, 64, 2))]

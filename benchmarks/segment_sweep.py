@@ -4,8 +4,8 @@ gradients, or the Triton and the ends max forwards. GPU kernel time and fraction
     python -m benchmarks.segment_sweep OUT.json [--op "segment_reduce max"] [--dtype float32] [--batch 4096]
                                        [--max-length 200] [--dim 128]
 
-Every genome of each kernel's grid (SWEPT, per op) that the kernel supports on the call, each checked against the family's
-float64 reference before the profiler times it (kernels per call, the lengths-to-offsets scan included, as in the
+Every genome of each kernel's grid (SWEPT, per op) that the kernel supports on the call, each checked against the
+family's float64 reference before the profiler times it (kernels per call, the lengths-to-offsets scan included, as in the
 jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
 """
 from __future__ import annotations
@@ -31,9 +31,10 @@ TRITON = SEGMENT_REDUCE.implementation("segment_reduce_triton")
 ENDS = SEGMENT_REDUCE.implementation("segment_reduce_ends")
 SWEPT = {  # the jagged benchmark's op label: (implementation, grid of its genes) of each kernel swept
     "segment_reduce_backward max": (
-        (ONE_PASS, (("RESIDENT_ROWS", (32, 64, 128)), ("BLOCK_D", (32, 64)), ("num_warps", (2, 4, 8)),
-                    ("TAIL_PASSES", (1,)), ("HELD_FIRST", (0, 1)), ("BLOCK_N", (32,)), ("num_stages", (1, 2)))),
-        (ROWS, (("BLOCK_R", (8, 32, 128)), ("BLOCK_D", (64, 128)), ("num_warps", (2, 4)), ("num_stages", (1,)))),
+        (ONE_PASS, (("RESIDENT_ROWS", (32, 64, 128, 256)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (2, 4, 8)),
+                    ("TAIL_PASSES", (2, 1)), ("BLOCK_N", (32,)), ("num_stages", (1,)))),
+        (ROWS, (("BLOCK_R", (8, 16, 32, 64, 128)), ("BLOCK_D", (32, 64, 128)), ("num_warps", (1, 2, 4, 8)),
+                ("num_stages", (1,)))),
     ),
     "segment_reduce max": (
         (TRITON, (("BLOCK_N", (8, 16, 32)), ("BLOCK_D", (64, 128)), ("num_warps", (2, 4)), ("num_stages", (1,)))),

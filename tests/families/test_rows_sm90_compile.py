@@ -283,10 +283,9 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it (the held rows loaded before them with one, after them with the other)."""
+    with the rows past it."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, HELD_FIRST=tail_passes % 2, BLOCK_N=32, BLOCK_D=32,
-                  num_warps=8, num_stages=2)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
 

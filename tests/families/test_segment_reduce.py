@@ -21,7 +21,7 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
-SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, HELD_FIRST=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1)
 

@@ -113,11 +113,10 @@ ONE_PASS_BACKWARD = Implementation(
     genome_space=GenomeSpace((
         ("RESIDENT_ROWS", (128, 256, 64, 512, 32)),
         ("TAIL_PASSES", (1, 2)),  # one_pass_backward's two ways with the rows past the held ones
-        ("HELD_FIRST", (0, 1)),  # load the held rows before the tail's
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
         ("num_warps", (4, 8, 16, 2)),
-        ("num_stages", (1, 2, 3)),
+        ("num_stages", (1,)),
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,

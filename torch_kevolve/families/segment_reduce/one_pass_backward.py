@@ -11,8 +11,7 @@ ends_forward (one scan launch for lengths, not three):
   and written at once, as if each were the only row taking the gradient, and read again only in columns where
   the gradient turns out shared (divided). Their hits are summed over rows once, after the loop: a sum per step
   crosses warps (the rows of a tile lie in several).
-- the first RESIDENT_ROWS rows: one tile held in registers (loaded before the tail with HELD_FIRST 1, so that its
-  loads overlap the tail's, else after it), counted, then written with the gradient divided by
+- the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
 Rows before the first segment and after the last get 0, as in triton_kernel.
@@ -49,7 +48,6 @@ def one_pass_backward_kernel(
     BY_LENGTHS: tl.constexpr,
     RESIDENT_ROWS: tl.constexpr,
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
-    HELD_FIRST: tl.constexpr,  # load the held rows before the tail's (1) or after (0)
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
@@ -57,10 +55,6 @@ def one_pass_backward_kernel(
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
-    held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
-    base = start * inner
-    if HELD_FIRST:
-        x_held = tl.load(data_ptr + base + held, mask=held_mask, other=0)
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in range(held_end, end, BLOCK_N):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
@@ -69,9 +63,10 @@ def one_pass_backward_kernel(
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
     tail_count = tl.sum(tail_hits, 0)
-    if not HELD_FIRST:
-        x_held = tl.load(data_ptr + base + held, mask=held_mask, other=0)
-    held_hit = _takes_gradient(x_held.to(tl.float32), target, held_mask)
+    held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
+    base = start * inner
+    held_hit = _takes_gradient(tl.load(data_ptr + base + held, mask=held_mask, other=0).to(tl.float32), target,
+                               held_mask)
     count = tail_count + tl.sum(held_hit.to(tl.int32), 0)
     shared = (count >= 2) & (g > 0)
     g = tl.where(shared, g / tl.maximum(count, 1).to(tl.float32), g)
@@ -105,7 +100,6 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
            segment_ends(t["index"], call), grad_in, call.segments, call.rows, call.inner, BY_LENGTHS=call.by_lengths,
-           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], HELD_FIRST=genome["HELD_FIRST"],
-           BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"],
-           num_stages=genome["num_stages"])
+           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
+           BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [grad_in]
