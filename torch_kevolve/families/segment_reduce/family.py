@@ -103,7 +103,8 @@ SEGMENT_REDUCE = SegmentReduceFamily(
     version="1",
     overloads=(calls.FORWARD, calls.BACKWARD),
     # the one-pass gradient first: the default Triton kernel of the max and min gradients (the row-tile one, which
-    # takes only those too, is the search's to choose)
+    # takes only those too, is the search's to choose); then the ends forward, the default Triton forward; the
+    # Triton kernels stay the default of the sum and mean gradients
     implementations=(ONE_PASS_BACKWARD, ROWS_BACKWARD, ENDS, TRITON, DECOMPOSITION),
     dynamic_dims=frozenset({"rows", "segments"}),
     dynamic_implementations=frozenset({TRITON.name, ENDS.name, ONE_PASS_BACKWARD.name, ROWS_BACKWARD.name,
