@@ -1,6 +1,6 @@
 """The implementations of the segment_reduce family: the Triton kernels (through a custom op on CPU), the ends
-Triton forward, the one-pass and the row-tile Triton gradients of max and min, and the decomposition. Each built callable takes the
-overload's arguments and returns what it returns."""
+Triton forward, the one-pass and the row-tile Triton gradients of max and min, and the decomposition. Each built
+callable takes the overload's arguments and returns what it returns."""
 from __future__ import annotations
 
 import functools
@@ -19,7 +19,6 @@ PACKAGE = __name__.rpartition(".")[0]
 reduce_segments = sized_kernel_call("segment_reduce_rows", ("data", "index", "grad", "output"),
                                     ("rows", "segments"), SegmentCall.from_params, triton_kernel.reduce,
                                     triton_kernel.allocate)
-
 ends_segments = sized_kernel_call("segment_reduce_ends", ("data", "index"), ("rows", "segments"),
                                   SegmentCall.from_params, ends_forward.reduce, triton_kernel.allocate)
 one_pass_segments_backward = sized_kernel_call("segment_reduce_one_pass_backward", ("data", "index", "grad", "output"),
@@ -68,7 +67,7 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
 def _supports_ends(problem: Problem, genome: Genome) -> str | None:
     """The forward only; BLOCK_D no wider than the inner dim needs."""
     if problem.op == str(BACKWARD):
-        return "the ends kernel reduces segments forward (the one-pass gradient reads ends too)"
+        return "the ends kernel reduces segments forward only"
     return inner_tiles_fit(problem, genome)
 
 
@@ -120,8 +119,8 @@ ONE_PASS_BACKWARD = Implementation(
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,
-    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel",
+                    f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 
