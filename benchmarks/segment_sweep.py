@@ -5,7 +5,7 @@ gradients, or the Triton and the ends max forwards. GPU kernel time and fraction
                                        [--max-length 200] [--dim 128]
 
 Every genome of each kernel's grid (SWEPT, per op) that the kernel supports on the call, each checked against the
-family's float64 reference before the profiler times it (kernels per call, the lengths-to-offsets scan included, as in the
+family's float64 reference before the profiler times it (kernels per call, the lengths' scan included, as in the
 jagged benchmark's `*_kernel_us`); eager's kernel time beside them. CUDA only.
 """
 from __future__ import annotations

@@ -55,6 +55,17 @@ def _min_with_nan(a, b):
 
 
 @triton.jit
+def _combine(a, b, REDUCE: tl.constexpr):
+    """a and b combined as REDUCE combines two values (max and min keep NaN; sum and mean add)."""
+    if REDUCE == "max":
+        return _max_with_nan(a, b)
+    elif REDUCE == "min":
+        return _min_with_nan(a, b)
+    else:
+        return a + b
+
+
+@triton.jit
 def ends_reduce_kernel(
     data_ptr,  # [rows, inner] contiguous
     index_ptr,  # segment_ends: the lengths' running sum [segments] (BY_LENGTHS) or offsets [segments + 1]
@@ -74,12 +85,7 @@ def ends_reduce_kernel(
         r = row + tl.arange(0, BLOCK_N)
         mask = (r < end)[:, None] & in_d[None, :]
         x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=identity).to(tl.float32)
-        if REDUCE == "max":
-            acc = _max_with_nan(acc, x)
-        elif REDUCE == "min":
-            acc = _min_with_nan(acc, x)
-        else:
-            acc += x
+        acc = _combine(acc, x, REDUCE)
     if REDUCE == "max":
         result = tl.reduce(acc, 0, _max_with_nan)
     elif REDUCE == "min":
@@ -87,12 +93,7 @@ def ends_reduce_kernel(
     else:
         result = tl.sum(acc, 0)
     if HAS_INITIAL:
-        if REDUCE == "max":
-            result = _max_with_nan(result, initial)
-        elif REDUCE == "min":
-            result = _min_with_nan(result, initial)
-        else:
-            result += initial
+        result = _combine(result, initial, REDUCE)
     if REDUCE == "mean":
         empty = result if HAS_INITIAL else float("nan")  # ATen: the initial value, else NaN
         result = tl.where(end > start, result / tl.maximum(end - start, 1).to(tl.float32), empty)

@@ -5,7 +5,7 @@ number of such rows when there are several and the gradient is positive. triton_
 reads a segment's rows twice: once to count those rows, once to write the gradient, 1.5x the bytes of one pass
 (66% of copy on the H100 for 4096 segments of up to 200 rows of 128 floats, at the copy rate for the bytes it
 reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), found from its ends as in
-ends_forward (one scan launch for lengths, not three):
+ends_forward (lengths cost a scan, with no zero-fill or concatenation):
 - rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
   and written at once, as if each were the only row taking the gradient, and read again only in columns where
