@@ -268,26 +268,28 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
 @pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[0] == aten.segment_reduce.default],
                          ids=["sum-lengths", "mean-offsets", "max-lengths", "min-offsets"])
 def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs):
-    """The ends forward, from the lengths' running sum or from offsets, with 3 stages."""
+    """The ends forward, from the lengths' running sum or from offsets, its row loop pipelined 3 deep."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3)
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
+    assert "async_copy_global_to_local" in compile_for_sm90(*captured[0]).asm["ttgir"]
 
 
 SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
 
-@pytest.mark.parametrize("tail_passes", [2, 1])
+@pytest.mark.parametrize("tail_passes,stages", [(2, 1), (1, 1), (1, 4)])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
-def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes):
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it."""
+    with the rows past it; its tail loop pipelined 4 deep, asynchronous copies and all."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=1)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     assert compiles(captured)
+    assert ("async_copy_global_to_local" in compile_for_sm90(*captured[0]).asm["ttgir"]) == (stages > 1)
 
 
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])

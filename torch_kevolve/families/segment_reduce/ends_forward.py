@@ -8,6 +8,7 @@ tile. Results follow ATen: an empty segment gives the initial value, else the id
 On the H100, 4096 bf16 segments of 0-200 rows of 128 values in a compiled graph (benchmarks/results/README.md,
 thirtieth session): max 41.3 us of kernel plus 4.9 us of scan, 46.2 in all (78% of copy), where triton_kernel's best
 genome took 50.9 in all (70%).
+The row loop is pipelined num_stages deep through tl.range (the launch's num_stages alone leaves it unpipelined).
 Measured and dropped there: programs of several consecutive segments that sum the lengths before them themselves
 (8 segments a program took 82 us where one took 49: fewer programs keep fewer loads in flight).
 """
@@ -77,11 +78,12 @@ def ends_reduce_kernel(
     BY_LENGTHS: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
+    LOOP_STAGES: tl.constexpr,  # the row loop's pipeline depth (Triton pipelines it only when tl.range asks)
 ):
     s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
     identity = _identity(REDUCE)
     acc = tl.full([BLOCK_N, BLOCK_D], identity, tl.float32)
-    for row in range(start, end, BLOCK_N):
+    for row in tl.range(start, end, BLOCK_N, num_stages=LOOP_STAGES):
         r = row + tl.arange(0, BLOCK_N)
         mask = (r < end)[:, None] & in_d[None, :]
         x = tl.load(data_ptr + r[:, None] * inner + d[None, :], mask=mask, other=identity).to(tl.float32)
@@ -109,5 +111,5 @@ def reduce(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     launch(ends_reduce_kernel, grid, t["data"].contiguous(), segment_ends(t["index"], call), out, call.inner,
            0.0 if call.initial is None else call.initial, REDUCE=call.reduce, HAS_INITIAL=call.initial is not None,
            BY_LENGTHS=call.by_lengths, BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
-           num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+           LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]

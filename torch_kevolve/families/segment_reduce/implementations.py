@@ -115,7 +115,7 @@ ONE_PASS_BACKWARD = Implementation(
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (32, 16, 64, 128)),
         ("num_warps", (4, 8, 16, 2)),
-        ("num_stages", (1,)),
+        ("num_stages", (1, 2, 3, 4)),  # the tail loop's pipeline depth (tl.range)
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,

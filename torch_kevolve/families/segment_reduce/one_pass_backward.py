@@ -15,6 +15,10 @@ ends_forward (lengths cost a scan, with no zero-fill or concatenation):
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
 Rows before the first segment and after the last get 0, as in triton_kernel.
+The tail loop is pipelined num_stages deep through tl.range: Triton 3.6 leaves a loop without a dot unpipelined
+whatever the launch's num_stages, which is why num_stages 2 and 3 measured the same as 1 before.
+Measured and dropped (benchmarks/results/README.md, thirty-first session): zero-filling the gradient first and writing
+only the elements that take it (bf16 131.6 us against 101.6).
 """
 from __future__ import annotations
 
@@ -50,13 +54,14 @@ def one_pass_backward_kernel(
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
+    LOOP_STAGES: tl.constexpr,  # the tail loop's pipeline depth (Triton pipelines it only when tl.range asks)
 ):
     s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
-    for row in range(held_end, end, BLOCK_N):
+    for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
         tail_hits += hit.to(tl.int32)
@@ -101,5 +106,6 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
            segment_ends(t["index"], call), grad_in, call.segments, call.rows, call.inner, BY_LENGTHS=call.by_lengths,
            RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
-           BLOCK_D=genome["BLOCK_D"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
+           BLOCK_D=genome["BLOCK_D"], LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"],
+           num_stages=genome["num_stages"])
     return [grad_in]
