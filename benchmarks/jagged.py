@@ -28,13 +28,14 @@ aten = torch.ops.aten
 ONE_PASS = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
 TWO_PASS = SEGMENT_REDUCE.implementation("segment_reduce_triton")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=1)
-         for n, d, w in ((4, 128, 4), (8, 128, 4), (16, 128, 4), (32, 128, 8), (16, 64, 2), (8, 64, 2), (32, 64, 4),
-                         (64, 128, 8))]
-ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=32, BLOCK_D=d, num_warps=w, num_stages=1)
+SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
+         for n, d, w, s in ((4, 128, 4, 1), (8, 128, 4, 1), (16, 128, 4, 1), (32, 128, 8, 1), (16, 64, 2, 1),
+                            (8, 64, 2, 1), (32, 64, 4, 1), (64, 128, 8, 1), (32, 64, 4, 3), (16, 128, 4, 3))]
+ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
                   for t in (2, 1)
-                  for r, d, w in ((128, 32, 4), (128, 64, 8), (256, 32, 8), (64, 32, 4), (64, 64, 4), (64, 32, 2),
-                                  (32, 64, 2))]
+                  for r, n, d, w, s in ((128, 32, 32, 4, 1), (128, 32, 64, 8, 1), (256, 32, 32, 8, 1),
+                                        (64, 32, 32, 4, 1), (64, 32, 64, 4, 1), (64, 32, 32, 2, 1), (32, 32, 64, 2, 1),
+                                        (32, 32, 64, 4, 1), (32, 32, 64, 4, 3), (64, 16, 64, 4, 1), (64, 16, 64, 4, 3))]
 
 
 def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:
