@@ -73,12 +73,12 @@ def captured(monkeypatch):
                              bucketize_kernel)
 
 
-def compiles(calls, launches=1):
+def compiles(calls, launches=1) -> list:
+    """The captured launches (`launches` of them), each compiled for sm_90."""
     assert len(calls) == launches
-    for call in calls:
-        compiled = compile_for_sm90(*call)
-        assert compiled.asm["cubin"] and ".target sm_90" in compiled.asm["ptx"]
-    return True
+    compiled = [compile_for_sm90(*call) for call in calls]
+    assert all(c.asm["cubin"] and ".target sm_90" in c.asm["ptx"] for c in compiled)
+    return compiled
 
 
 @pytest.mark.parametrize("overload,args", REDUCTIONS, ids=lambda v: str(v) if isinstance(v, torch._ops.OpOverload) else "")
@@ -272,8 +272,8 @@ def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs)
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3)
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
-    assert compiles(captured)
-    assert "async_copy_global_to_local" in compile_for_sm90(*captured[0]).asm["ttgir"]
+    (compiled,) = compiles(captured)
+    assert "async_copy_global_to_local" in compiled.asm["ttgir"]
 
 
 SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
@@ -288,8 +288,8 @@ def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, k
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
-    assert compiles(captured)
-    assert ("async_copy_global_to_local" in compile_for_sm90(*captured[0]).asm["ttgir"]) == (stages > 1)
+    (compiled,) = compiles(captured)
+    assert ("async_copy_global_to_local" in compiled.asm["ttgir"]) == (stages > 1)
 
 
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
