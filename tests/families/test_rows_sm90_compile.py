@@ -284,7 +284,7 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it; its tail loop pipelined 4 deep, asynchronous copies and all."""
+    with the rows past it; at 4 stages its tail loop is pipelined (asynchronous copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
