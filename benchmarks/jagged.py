@@ -35,7 +35,8 @@ ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=n, BLOCK_D=d, num
                   for t in (2, 1)
                   for r, n, d, w, s in ((128, 32, 32, 4, 1), (128, 32, 64, 8, 1), (256, 32, 32, 8, 1),
                                         (64, 32, 32, 4, 1), (64, 32, 64, 4, 1), (64, 32, 32, 2, 1), (32, 32, 64, 2, 1),
-                                        (32, 32, 64, 4, 1), (32, 32, 64, 4, 3), (64, 16, 64, 4, 1), (64, 16, 64, 4, 3))]
+                                        (32, 32, 64, 4, 1), (32, 32, 64, 4, 3), (64, 32, 64, 4, 3), (64, 16, 64, 4, 1),
+                                        (64, 16, 64, 4, 3))]
 
 
 def cases(batch: int, max_length: int, dim: int, dtype: torch.dtype, device: str) -> list[tuple]:
