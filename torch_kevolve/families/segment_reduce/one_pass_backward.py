@@ -16,9 +16,10 @@ ends_forward (lengths cost a scan, with no zero-fill or concatenation):
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
 Rows before the first segment and after the last get 0, as in triton_kernel.
 The tail loop is pipelined num_stages deep through tl.range (a loop without a dot stays unpipelined whatever the
-launch's num_stages). On the H100 (Triton 3.6, bf16, the jagged benchmark's layout) 3 stages took the kernel from 89
-registers to 64 and the gradient from 101.3 to 95.2 us; ncu finds it about as busy issuing integer instructions (ALU
-65%) as moving bytes (DRAM 62%), and the rewrite loop costs about 9 us (without it: 86.3 us, wrong where a tail ties).
+launch's num_stages). On the H100 (Triton 3.6, bf16, the jagged benchmark's layout) 3 stages took the kernel in
+Inductor's graph from 76 registers to 64 and the gradient from 101.3 to 95.2 us; ncu finds it about as busy issuing
+integer instructions (ALU 65%) as moving bytes (DRAM 62%), and the rewrite loop costs about 9 us (without it: 86.3 us,
+wrong where a tail ties).
 Measured and dropped (benchmarks/results/README.md, thirty-first session): zero-filling the gradient first and writing
 only the elements that take it (bf16 131.6 us against 101.6).
 """
