@@ -224,6 +224,10 @@ def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
                                   {"lengths": LENGTHS})
     assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
     assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
+    assert one_pass.supports(wide, dict(SMALL_MENDING, BLOCK_D=64)) is None
+    assert "TAIL_PASSES 1" in one_pass.supports(wide, dict(SMALL_MENDING, BLOCK_D=64, TAIL_PASSES=2))
+    assert all(g["TAIL_PASSES"] == 1 for g in one_pass.genomes(wide) if g["MEND_SHARED"])
+    assert not one_pass.default_genome(wide)["MEND_SHARED"]
     huge = SEGMENT_REDUCE.problem(BACKWARD, tuple(torch.empty(n, 1 << 22, device="meta") for n in (5, 5, 8)) + ("max",),
                                   {"lengths": LENGTHS})
     held = dict(SMALL_ONE_PASS, BLOCK_D=32, num_warps=16)

@@ -22,7 +22,9 @@ Inductor's graph from 76 registers to 64 and the gradient from 101.3 to 95.2 us;
 integer instructions (ALU 65%) as moving bytes (DRAM 62%), and the rewrite loop costs about 9 us (without it: 86.3 us,
 wrong where a tail ties). With MEND_SHARED it had 61 registers in Inductor's graph and took 82.3-82.8 us, but
 shared_tail_kernel's first two forms, one program per program of this kernel, took 20.0 and 12.2 us (107.2 and
-100.0 us with the scan, against 95.2 without MEND_SHARED; benchmarks/results/README.md, thirty-third session).
+100.0 us with the scan, against 95.2 without MEND_SHARED; benchmarks/results/README.md, thirty-third session): too
+many small programs, each a chain of dependent loads. The form here batches SHARED_TAIL_PROGRAMS programs' flags into
+each of its programs; it is not measured yet, so MEND_SHARED is not the default.
 Measured and dropped (benchmarks/results/README.md, thirty-first session): zero-filling the gradient first and writing
 only the elements that take it (bf16 131.6 us against 101.6).
 """
@@ -90,7 +92,7 @@ def one_pass_backward_kernel(
     g = tl.where(shared, g / tl.maximum(count, 1).to(tl.float32), g)
     tl.store(grad_in_ptr + base + held, tl.where(held_hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty),
              mask=held_mask)
-    if MEND_SHARED:  # after the held rows' store: before it, ptxas needed 68 registers, not 61 (sm_90, bf16)
+    if MEND_SHARED:  # after the held rows' store: before it, 68 registers, not 61-62 (CPU proxy, sm_90, bf16)
         rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
         tl.store(shared_ptr + s * tl.num_programs(1) + tl.program_id(1), tl.sum(rewrite.to(tl.int32), 0))
         tl.store(divided_ptr + s.to(tl.int64) * inner + d,
@@ -118,7 +120,7 @@ def one_pass_backward_kernel(
 
 @triton.jit
 def _segment_bounds(index_ptr, s, valid, BY_LENGTHS: tl.constexpr):
-    """(first row, end row) of each segment of the vector s where `valid`, from segment_ends' tensor."""
+    """(first row, end row) of segment s (a scalar or a vector) where `valid`, from segment_ends' tensor."""
     if BY_LENGTHS:
         start = tl.load(index_ptr + s - 1, mask=valid & (s > 0), other=0).to(tl.int64)
         end = tl.load(index_ptr + s, mask=valid, other=0).to(tl.int64)
@@ -200,7 +202,8 @@ def shared_tail_kernel(
 
 
 def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
-    """The data gradient of a max or min segment reduction (call.backward), computed by the kernel."""
+    """The data gradient of a max or min segment reduction (call.backward), computed by the kernel (and, with
+    MEND_SHARED, shared_tail_kernel)."""
     (grad_in,) = allocate(t, call)
     if call.segments == 0:
         return [grad_in.zero_()]  # no segment holds any row
