@@ -36,7 +36,7 @@ import triton.language as tl
 
 from ..triton_launch import launch
 from .calls import SegmentCall
-from .ends_forward import _ends_program, segment_ends
+from .ends_forward import _ends_program, _segment_bounds, segment_ends
 from .triton_kernel import _tile, _zero_rows, allocate
 
 SHARED_TAIL_PROGRAMS = 16  # one_pass_backward_kernel programs whose flags a shared_tail_kernel program takes
@@ -92,16 +92,14 @@ def one_pass_backward_kernel(
     g = tl.where(shared, g / tl.maximum(count, 1).to(tl.float32), g)
     tl.store(grad_in_ptr + base + held, tl.where(held_hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty),
              mask=held_mask)
+    rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
     if MEND_SHARED:  # after the held rows' store: before it, 68 registers, not 61-62 (CPU proxy, sm_90, bf16)
-        rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
         tl.store(shared_ptr + s * tl.num_programs(1) + tl.program_id(1), tl.sum(rewrite.to(tl.int32), 0))
         tl.store(divided_ptr + s.to(tl.int64) * inner + d,
                  tl.where(rewrite, g, float("nan")).to(divided_ptr.dtype.element_ty), mask=in_d)
     else:
         if TAIL_PASSES == 2:
             rewrite = tail_count >= 0  # every column's tail
-        else:
-            rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
         if tl.max(rewrite.to(tl.int32), 0) > 0:
             for row in range(held_end, end, BLOCK_N):
                 offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
@@ -116,18 +114,6 @@ def one_pass_backward_kernel(
         _zero_rows(grad_in_ptr, 0, start, d, in_d, inner, BLOCK_N, BLOCK_D)
     if s == segments - 1:
         _zero_rows(grad_in_ptr, end, rows, d, in_d, inner, BLOCK_N, BLOCK_D)
-
-
-@triton.jit
-def _segment_bounds(index_ptr, s, valid, BY_LENGTHS: tl.constexpr):
-    """(first row, end row) of segment s (a scalar or a vector) where `valid`, from segment_ends' tensor."""
-    if BY_LENGTHS:
-        start = tl.load(index_ptr + s - 1, mask=valid & (s > 0), other=0).to(tl.int64)
-        end = tl.load(index_ptr + s, mask=valid, other=0).to(tl.int64)
-    else:
-        start = tl.load(index_ptr + s, mask=valid, other=0).to(tl.int64)
-        end = tl.load(index_ptr + s + 1, mask=valid, other=0).to(tl.int64)
-    return start, end
 
 
 @triton.jit
