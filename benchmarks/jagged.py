@@ -31,8 +31,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
          for n, d, w, s in ((4, 128, 4, 1), (8, 128, 4, 1), (16, 128, 4, 1), (32, 128, 8, 1), (16, 64, 2, 1),
                             (8, 64, 2, 1), (32, 64, 4, 1), (64, 128, 8, 1), (32, 64, 4, 3), (16, 128, 4, 3))]
-ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, MEND_SHARED=m, BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
-                  for t, m in ((2, False), (1, False), (1, True))
+ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
+                  for t in (2, 1)
                   for r, n, d, w, s in ((128, 32, 32, 4, 1), (128, 32, 64, 8, 1), (256, 32, 32, 8, 1),
                                         (64, 32, 32, 4, 1), (64, 32, 64, 4, 1), (64, 32, 32, 2, 1), (32, 32, 64, 2, 1),
                                         (32, 32, 64, 4, 1), (32, 32, 64, 4, 3), (64, 32, 64, 4, 3), (64, 16, 64, 4, 1),

@@ -324,7 +324,7 @@ def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
     from benchmarks import segment_sweep
 
     one_pass = (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)), ("num_warps", (4,)), ("TAIL_PASSES", (2, 1)),
-                ("MEND_SHARED", (False,)), ("BLOCK_N", (32,)), ("num_stages", (1,)))
+                ("BLOCK_N", (32,)), ("num_stages", (1,)))
     rows = (("BLOCK_R", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
     ends = (("BLOCK_N", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
     monkeypatch.setattr(segment_sweep, "SWEPT", {

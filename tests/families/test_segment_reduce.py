@@ -21,9 +21,7 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
-SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, MEND_SHARED=False, BLOCK_N=16, BLOCK_D=16, num_warps=4,
-                      num_stages=1)
-SMALL_MENDING = dict(SMALL_ONE_PASS, MEND_SHARED=True)
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1)
 
@@ -77,8 +75,8 @@ def test_implementations_match_reference(overload, args, kwargs, poisoned_alloca
     genome = triton_impl.genomes(problem)[0]
     runs = [(triton_impl, genome), (triton_impl, dict(genome, BLOCK_N=4))]
     runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
-    runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (one_pass, SMALL_MENDING),
-                                                (rows, SMALL_ROWS), (ends, SMALL_ENDS))
+    runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (rows, SMALL_ROWS),
+                                                (ends, SMALL_ENDS))
              for genome in impl.genomes(problem)[:1] + [small] if impl.supports(problem, genome) is None]
     for impl, genome in runs:
         got = impl.build(problem, genome)(*args, **kwargs)
@@ -99,9 +97,9 @@ def test_ties_follow_aten_and_the_reference_is_eager():
     torch.testing.assert_close(SEGMENT_REDUCE.reference(problem, full)[0], got.double())
 
 
-@pytest.mark.parametrize("tail_passes,mend", [(1, False), (1, True), (2, False)])
+@pytest.mark.parametrize("tail_passes", [1, 2])
 @pytest.mark.parametrize("reduce", ["max", "min"])
-def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, mend, poisoned_allocations):
+def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allocations):
     """Segments longer than the 64 rows one program holds: ties split across the held rows and the rows past
     them, ties wholly past them (a positive gradient shared, a negative one kept) beside columns whose one
     extreme lies past them, a NaN past them, an empty segment, and rows after the last segment (which get 0)."""
@@ -119,7 +117,7 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, mend, poisone
     grad = torch.tensor([[2.0, -1.0, 3.0], [1.0, 1.0, 1.0], [4.0, 4.0, -2.0], [-1.0, 5.0, 0.5], [6.0, -3.0, 7.0]])
     args = (grad, output, data, reduce)
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    genome = dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes, MEND_SHARED=mend)
+    genome = dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes)
     got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(
         *args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths))
@@ -129,13 +127,12 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, mend, poisone
     assert got[last + 70, 2] == 7.0 and got[last:last + 140].count_nonzero() == 5
 
 
-@pytest.mark.parametrize("mend", [False, True])
-def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(mend, poisoned_allocations):
-    """bf16, 20 columns over two 16-column programs per segment: the second program of segment 1 flags its tail
-    ties in two columns (shared_tail_kernel divides them: that program's flag, not its neighbour's), the first
-    program's one extreme past the held rows keeps the whole gradient, segment 0's program leaves its tie alone
-    where the gradient is negative, and segment 2's tie lies 300 rows apart (in different steps of
-    shared_tail_kernel's SHARED_TAIL_ROWS)."""
+@pytest.mark.parametrize("tail_passes", [1, 2])
+def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_passes, poisoned_allocations):
+    """bf16, 20 columns over two 16-column programs per segment: the second program of segment 1 rewrites its tail
+    ties in two columns (divided), the first program's one extreme past the held rows keeps the whole gradient,
+    segment 0's program leaves its tie alone where the gradient is negative, and segment 2's tie lies 300 rows
+    apart (many tail steps)."""
     lengths = torch.tensor([80, 90, 400])
     data = torch.randn(570, 20, generator=g).bfloat16()
     data[[70, 75], 17] = 9.0  # segment 0, second block, gradient negative: not divided
@@ -149,17 +146,16 @@ def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(mend, poi
     args = (grad, output, data, "max")
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
     got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
-        problem, dict(SMALL_ONE_PASS, MEND_SHARED=mend))(*args, lengths=lengths)
+        problem, dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes))(*args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
     assert got[70, 17] == got[75, 17] == -2.0 and got[80 + 71, 2] == 1.5
     assert got[80 + 66, 18] == got[80 + 70, 18] == got[80 + 89, 18] == 0.5 and got[244, 5] == got[544, 5] == 0.75
     assert got[80 + 67, 16] == got[80 + 80, 16] == 0.75
 
 
-def test_mending_reads_the_whole_tail_of_a_program_tied_in_many_columns(poisoned_allocations):
-    """All-zero segments tie in every column (a ReLU's output can): shared_tail_kernel reads such a program's
-    tail whole (more than SHARED_TAIL_FEW columns) beside a program of the same batch mended one column at a
-    time, and rows before the first segment get 0."""
+def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(poisoned_allocations):
+    """All-zero segments tie in every column (a ReLU's output can): the whole tail past the held rows is rewritten
+    divided, beside a segment tied in one column past them, and rows before the first segment get 0."""
     offsets = torch.tensor([3, 103, 203])
     data = torch.randn(210, 20, generator=g)
     data[3:103] = 0.0  # segment 0: every row takes a share in every column
@@ -168,7 +164,7 @@ def test_mending_reads_the_whole_tail_of_a_program_tied_in_many_columns(poisoned
     grad = torch.full((2, 20), 2.0)
     args = (grad, output, data, "max")
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"offsets": offsets})
-    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, SMALL_MENDING)(
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, SMALL_ONE_PASS)(
         *args, offsets=offsets)
     torch.testing.assert_close(got, BACKWARD(*args, offsets=offsets), rtol=0, atol=0)
     assert (got[3:103] == 0.02).all() and got[103 + 70, 4] == got[103 + 90, 4] == 1.0 and not got[:3].any()
@@ -224,10 +220,6 @@ def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
                                   {"lengths": LENGTHS})
     assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
     assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
-    assert one_pass.supports(wide, dict(SMALL_MENDING, BLOCK_D=64)) is None
-    assert "TAIL_PASSES 1" in one_pass.supports(wide, dict(SMALL_MENDING, BLOCK_D=64, TAIL_PASSES=2))
-    assert all(g["TAIL_PASSES"] == 1 for g in one_pass.genomes(wide) if g["MEND_SHARED"])
-    assert not one_pass.default_genome(wide)["MEND_SHARED"]
     huge = SEGMENT_REDUCE.problem(BACKWARD, tuple(torch.empty(n, 1 << 22, device="meta") for n in (5, 5, 8)) + ("max",),
                                   {"lengths": LENGTHS})
     held = dict(SMALL_ONE_PASS, BLOCK_D=32, num_warps=16)

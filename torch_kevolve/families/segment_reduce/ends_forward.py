@@ -31,24 +31,17 @@ def segment_ends(index: torch.Tensor, call: SegmentCall) -> torch.Tensor:
 
 
 @triton.jit
-def _segment_bounds(index_ptr, s, valid, BY_LENGTHS: tl.constexpr):
-    """(first row, end row) of segment s (a scalar or a vector) where `valid`, from segment_ends' tensor."""
-    if BY_LENGTHS:
-        start = tl.load(index_ptr + s - 1, mask=valid & (s > 0), other=0).to(tl.int64)
-        end = tl.load(index_ptr + s, mask=valid, other=0).to(tl.int64)
-    else:
-        start = tl.load(index_ptr + s, mask=valid, other=0).to(tl.int64)
-        end = tl.load(index_ptr + s + 1, mask=valid, other=0).to(tl.int64)
-    return start, end
-
-
-@triton.jit
 def _ends_program(index_ptr, inner, BY_LENGTHS: tl.constexpr, BLOCK_D: tl.constexpr):
     """(segment s, the program's columns d, which of them lie inside inner, s's first row, s's end row), reading
     segment_ends' tensor (BY_LENGTHS: the lengths' running sum)."""
     s = tl.program_id(0)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    start, end = _segment_bounds(index_ptr, s, s >= 0, BY_LENGTHS)
+    if BY_LENGTHS:
+        start = tl.load(index_ptr + s - 1, mask=s > 0, other=0).to(tl.int64)
+        end = tl.load(index_ptr + s).to(tl.int64)
+    else:
+        start = tl.load(index_ptr + s).to(tl.int64)
+        end = tl.load(index_ptr + s + 1).to(tl.int64)
     return s, d, d < inner, start, end
 
 

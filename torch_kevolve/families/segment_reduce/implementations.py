@@ -95,14 +95,12 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
-    offsets within int32; MEND_SHARED only with TAIL_PASSES 1."""
+    offsets within int32."""
     if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
     if held > REGISTERS_PER_THREAD * 32 * genome["num_warps"]:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
-    if genome["MEND_SHARED"] and genome["TAIL_PASSES"] != 1:
-        return "MEND_SHARED mends what TAIL_PASSES 1 writes at once; TAIL_PASSES 2 writes its tail divided already"
     if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
         return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
     return inner_tiles_fit(problem, genome)
@@ -114,7 +112,6 @@ ONE_PASS_BACKWARD = Implementation(
     genome_space=GenomeSpace((
         ("RESIDENT_ROWS", (64, 128, 256, 512, 32)),
         ("TAIL_PASSES", (1, 2)),  # one_pass_backward's two ways with the rows past the held ones
-        ("MEND_SHARED", (False, True)),  # TAIL_PASSES 1: shared columns re-read in the kernel, or by shared_tail_kernel
         ("BLOCK_N", (32, 16, 64)),
         ("BLOCK_D", (64, 32, 16, 128)),
         ("num_warps", (4, 8, 16, 2)),
