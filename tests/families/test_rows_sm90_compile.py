@@ -265,12 +265,16 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
     assert compiles(captured)
 
 
+@pytest.mark.parametrize("sums_block", [0, 128])
 @pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[0] == aten.segment_reduce.default],
                          ids=["sum-lengths", "mean-offsets", "max-lengths", "min-offsets"])
-def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs):
-    """The ends forward, from the lengths' running sum or from offsets, its row loop pipelined 3 deep."""
+def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs, sums_block):
+    """The ends forward, from the lengths' running sum or block sums, or from offsets, its row loop pipelined 3
+    deep."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3)
+    genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3, SUMS_BLOCK=sums_block)
+    if SEGMENT_REDUCE.implementation("segment_reduce_ends").supports(problem, genome) is not None:
+        pytest.skip("block sums read lengths, not offsets")
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
     (compiled,) = compiles(captured)
     assert "async_copy_global_to_local" in compiled.asm["ttgir"]
@@ -280,13 +284,16 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
 
-@pytest.mark.parametrize("tail_passes,stages", [(2, 1), (1, 1), (1, 4)])
+@pytest.mark.parametrize("tail_passes,stages,sums_block", [(2, 1, 0), (1, 1, 0), (1, 4, 0), (1, 3, 128)])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
-def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages):
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages,
+                                                     sums_block):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it; at 4 stages its tail loop is pipelined (asynchronous copies), at 1 it is not."""
+    with the rows past it, and from block sums of lengths; with stages its tail loop is pipelined (asynchronous
+    copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages,
+                  SUMS_BLOCK=sums_block)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     (compiled,) = compiles(captured)
     assert ("async_copy_global_to_local" in compiled.asm["ttgir"]) == (stages > 1)

@@ -23,20 +23,37 @@ from .calls import SegmentCall
 from .triton_kernel import _identity, allocate
 
 
-def segment_ends(index: torch.Tensor, call: SegmentCall) -> torch.Tensor:
-    """What _ends_program reads: the lengths' inclusive running sum [segments], or the offsets given."""
-    if call.by_lengths:
-        return index.cumsum(0, dtype=index.dtype)
-    return index.contiguous()
+def segment_ends(index: torch.Tensor, call: SegmentCall, sums_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What _ends_program reads: (the lengths' inclusive running sum [segments], or the lengths themselves and the
+    sum of each sums_block of them where sums_block > 0; or the offsets given), and the block sums (else the first
+    tensor again, unread)."""
+    if not call.by_lengths:
+        return index.contiguous(), index
+    if sums_block == 0:
+        ends = index.cumsum(0, dtype=index.dtype)
+        return ends, ends
+    padded = torch.nn.functional.pad(index, (0, -index.shape[0] % sums_block))
+    return index.contiguous(), padded.view(-1, sums_block).sum(1)
 
 
 @triton.jit
-def _ends_program(index_ptr, inner, BY_LENGTHS: tl.constexpr, BLOCK_D: tl.constexpr):
+def _ends_program(index_ptr, sums_ptr, inner, BY_LENGTHS: tl.constexpr, SUMS_BLOCK: tl.constexpr,
+                  BLOCK_D: tl.constexpr):
     """(segment s, the program's columns d, which of them lie inside inner, s's first row, s's end row), reading
-    segment_ends' tensor (BY_LENGTHS: the lengths' running sum)."""
+    segment_ends' tensors: with lengths and SUMS_BLOCK 0 their running sum, with SUMS_BLOCK > 0 the lengths and the
+    sum of each SUMS_BLOCK of them (s starts after the sums of the blocks before its own and the lengths before it
+    in its block)."""
     s = tl.program_id(0)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    if BY_LENGTHS:
+    if BY_LENGTHS and SUMS_BLOCK > 0:
+        k = tl.arange(0, SUMS_BLOCK)
+        block = s // SUMS_BLOCK
+        first = block * SUMS_BLOCK
+        start = tl.sum(tl.load(index_ptr + first + k, mask=first + k < s, other=0).to(tl.int64), 0)
+        for chunk in range(0, block, SUMS_BLOCK):
+            start += tl.sum(tl.load(sums_ptr + chunk + k, mask=chunk + k < block, other=0).to(tl.int64), 0)
+        end = start + tl.load(index_ptr + s).to(tl.int64)
+    elif BY_LENGTHS:
         start = tl.load(index_ptr + s - 1, mask=s > 0, other=0).to(tl.int64)
         end = tl.load(index_ptr + s).to(tl.int64)
     else:
@@ -69,18 +86,20 @@ def _combine(a, b, REDUCE: tl.constexpr):
 @triton.jit
 def ends_reduce_kernel(
     data_ptr,  # [rows, inner] contiguous
-    index_ptr,  # segment_ends: the lengths' running sum [segments] (BY_LENGTHS) or offsets [segments + 1]
+    index_ptr,  # segment_ends: the lengths' running sum or the lengths [segments] (BY_LENGTHS), or offsets
+    sums_ptr,  # segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
     out_ptr,  # [segments, inner] contiguous
     inner,
     initial,  # the start value when HAS_INITIAL
     REDUCE: tl.constexpr,  # "sum" | "mean" | "max" | "min"
     HAS_INITIAL: tl.constexpr,
     BY_LENGTHS: tl.constexpr,
+    SUMS_BLOCK: tl.constexpr,  # 0: index_ptr holds the lengths' running sum; else lengths summed per block first
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     LOOP_STAGES: tl.constexpr,  # the row loop's pipeline depth (Triton pipelines it only when tl.range asks)
 ):
-    s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
+    s, d, in_d, start, end = _ends_program(index_ptr, sums_ptr, inner, BY_LENGTHS, SUMS_BLOCK, BLOCK_D)
     identity = _identity(REDUCE)
     acc = tl.full([BLOCK_N, BLOCK_D], identity, tl.float32)
     for row in tl.range(start, end, BLOCK_N, num_stages=LOOP_STAGES):
@@ -103,13 +122,15 @@ def ends_reduce_kernel(
 
 
 def reduce(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
-    """The forward call's output, computed by the kernel (after the lengths' scan where segments come as lengths)."""
+    """The forward call's output, computed by the kernel (after the lengths' scan or block sums where segments come
+    as lengths)."""
     (out,) = allocate(t, call)
     if call.segments == 0:
         return [out]
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
-    launch(ends_reduce_kernel, grid, t["data"].contiguous(), segment_ends(t["index"], call), out, call.inner,
-           0.0 if call.initial is None else call.initial, REDUCE=call.reduce, HAS_INITIAL=call.initial is not None,
-           BY_LENGTHS=call.by_lengths, BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
+    launch(ends_reduce_kernel, grid, t["data"].contiguous(), *segment_ends(t["index"], call, genome["SUMS_BLOCK"]), out,
+           call.inner, 0.0 if call.initial is None else call.initial, REDUCE=call.reduce,
+           HAS_INITIAL=call.initial is not None, BY_LENGTHS=call.by_lengths, SUMS_BLOCK=genome["SUMS_BLOCK"],
+           BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
            LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]

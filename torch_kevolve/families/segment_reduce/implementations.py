@@ -64,17 +64,28 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, describe, functools.partial(ends_segments, genome=genome), first_output)
 
 
+def _sums_need_lengths(problem: Problem, genome: Genome) -> str | None:
+    """SUMS_BLOCK > 0 only where segments come as lengths (offsets are read as they are)."""
+    if genome["SUMS_BLOCK"] and not problem.param("by_lengths"):
+        return "SUMS_BLOCK sums lengths; segments given as offsets need no sums"
+    return None
+
+
 def _supports_ends(problem: Problem, genome: Genome) -> str | None:
-    """The forward only; BLOCK_D no wider than the inner dim needs."""
+    """The forward only; BLOCK_D no wider than the inner dim needs; SUMS_BLOCK > 0 with lengths only."""
     if problem.op == str(BACKWARD):
         return "the ends kernel reduces segments forward only"
-    return inner_tiles_fit(problem, genome)
+    return _sums_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
 
+
+# how ends_forward's programs find their segment's rows from lengths: 0 reads their running sum (a scan first), B
+# reads the sums of each B lengths (a reduction first) and adds up to B of them and up to B lengths per program
+SUMS_BLOCKS = ("SUMS_BLOCK", (0, 128, 512))
 
 ENDS = Implementation(
     name="segment_reduce_ends",
     abstraction=Abstraction.TRITON,
-    genome_space=SEGMENT_TILES,
+    genome_space=GenomeSpace(SEGMENT_TILES.choices + (SUMS_BLOCKS,)),
     build=_build_ends,
     supports=_supports_ends,
     source_modules=(f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
@@ -95,7 +106,7 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
-    offsets within int32."""
+    offsets within int32; SUMS_BLOCK > 0 with lengths only."""
     if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
@@ -103,7 +114,7 @@ def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
     if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
         return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
-    return inner_tiles_fit(problem, genome)
+    return _sums_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
 
 
 ONE_PASS_BACKWARD = Implementation(
@@ -118,6 +129,7 @@ ONE_PASS_BACKWARD = Implementation(
         # the tail loop's pipeline depth (tl.range); 3 first: on the H100 it also brought the kernel in Inductor's
         # graph from 76 registers to 64 (8 programs an SM, not 6), and the bf16 jagged gradient from 101.3 to 95.2 us
         ("num_stages", (3, 1, 2, 4)),
+        SUMS_BLOCKS,
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,

@@ -50,19 +50,21 @@ def one_pass_backward_kernel(
     grad_ptr,  # [segments, inner] gradient of the output
     output_ptr,  # [segments, inner] the forward's output
     data_ptr,  # [rows, inner] the forward's input, contiguous
-    index_ptr,  # ends_forward.segment_ends: the lengths' running sum [segments] (BY_LENGTHS) or offsets
+    index_ptr,  # ends_forward.segment_ends: the lengths' running sum or the lengths (BY_LENGTHS), or offsets
+    sums_ptr,  # ends_forward.segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
     grad_in_ptr,  # [rows, inner] contiguous, every row written
     segments,
     rows,
     inner,
     BY_LENGTHS: tl.constexpr,
+    SUMS_BLOCK: tl.constexpr,  # 0: index_ptr holds the lengths' running sum; else lengths summed per block first
     RESIDENT_ROWS: tl.constexpr,
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     LOOP_STAGES: tl.constexpr,  # the tail loop's pipeline depth (Triton pipelines it only when tl.range asks)
 ):
-    s, d, in_d, start, end = _ends_program(index_ptr, inner, BY_LENGTHS, BLOCK_D)
+    s, d, in_d, start, end = _ends_program(index_ptr, sums_ptr, inner, BY_LENGTHS, SUMS_BLOCK, BLOCK_D)
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
@@ -110,8 +112,8 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
         return [grad_in.zero_()]  # no segment holds any row
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
-           segment_ends(t["index"], call), grad_in, call.segments, call.rows, call.inner, BY_LENGTHS=call.by_lengths,
-           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
+           *segment_ends(t["index"], call, genome["SUMS_BLOCK"]), grad_in, call.segments, call.rows, call.inner,
+           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=genome["SUMS_BLOCK"], RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
            BLOCK_D=genome["BLOCK_D"], LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"],
            num_stages=genome["num_stages"])
     return [grad_in]
