@@ -41,7 +41,7 @@ ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, BLOCK_N=n, BLOCK_D=d, num
 
 def sweep_of(implementation) -> list[dict]:
     """The genomes swept for `implementation`: ONE_PASS_SWEEP (the one-pass gradient) or SWEEP, each with every value
-    of the genes those leave out (the segment kernels' SUMS_BLOCK)."""
+    of the genes those leave out (the segment kernels' LENGTHS_TO_ENDS)."""
     base = ONE_PASS_SWEEP if implementation is ONE_PASS else SWEEP
     left_out = [(name, values) for name, values in implementation.genome_space.choices if name not in base[0]]
     return [dict(genome, **dict(zip([name for name, _ in left_out], picks)))

@@ -312,7 +312,7 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
     one_pass = jagged.measure("segment_reduce_backward max", *rows["segment_reduce_backward max"])
     assert all("RESIDENT_ROWS" in entry["genome"] and entry["rel_err"] < 1e-6 for entry in one_pass["sweep"])
     assert len(one_pass["sweep"]) > 1 and one_pass["two_pass_rel_err"] < 1e-6 and one_pass["two_pass_us"] == 1.0
-    assert {entry["genome"]["SUMS_BLOCK"] for entry in one_pass["sweep"]} == {0, 128, 512}
+    assert {entry["genome"]["LENGTHS_TO_ENDS"] for entry in one_pass["sweep"]} == {"cumsum", "block_scan", "block_sums"}
     two_pass = jagged.measure("segment_reduce_backward sum", *rows["segment_reduce_backward sum"])
     assert all("RESIDENT_ROWS" not in entry["genome"] for entry in two_pass["sweep"])
     assert not any(key.startswith("two_pass") for key in two_pass)
@@ -325,10 +325,10 @@ def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
     from benchmarks import segment_sweep
 
     one_pass = (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)), ("num_warps", (4,)), ("TAIL_PASSES", (2, 1)),
-                ("BLOCK_N", (32,)), ("num_stages", (1,)), ("SUMS_BLOCK", (0,)))
+                ("BLOCK_N", (32,)), ("num_stages", (1,)), ("LENGTHS_TO_ENDS", ("cumsum",)))
     rows = (("BLOCK_R", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
     ends = (("BLOCK_N", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)),
-            ("SUMS_BLOCK", (0, 128)))
+            ("LENGTHS_TO_ENDS", ("cumsum", "block_scan")))
     monkeypatch.setattr(segment_sweep, "SWEPT", {
         "segment_reduce_backward max": ((segment_sweep.ONE_PASS, one_pass), (segment_sweep.ROWS, rows)),
         "segment_reduce max": ((segment_sweep.ENDS, ends),)})
@@ -343,8 +343,8 @@ def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
     assert result["dtype"] == "float32" and result["dims"]["inner"] == 64 and result["eager_kernel_us"] == 2.0
     forward = segment_sweep.sweep(3, 5, 64, torch.float32, "cpu", timer=lambda fn: (fn(), 2.0)[1],
                                   op="segment_reduce max")
-    assert [(r["implementation"], r["genome"]["BLOCK_D"], r["genome"]["SUMS_BLOCK"]) for r in forward["sweep"]] == [
-        ("segment_reduce_ends", 32, 0), ("segment_reduce_ends", 32, 128)]
+    assert [(r["implementation"], r["genome"]["BLOCK_D"], r["genome"]["LENGTHS_TO_ENDS"]) for r in forward["sweep"]
+            ] == [("segment_reduce_ends", 32, "cumsum"), ("segment_reduce_ends", 32, "block_scan")]
     assert forward["op"] == "segment_reduce max" and all(r["rel_err"] == 0.0 for r in forward["sweep"])
 
 

@@ -12,7 +12,7 @@ from torch_kevolve.families import (BATCH_NORM, BUCKETIZE, GATHER, GROUP_NORM, J
 from torch_kevolve.families.bucketize import triton_kernel as bucketize_kernel
 from torch_kevolve.families.index_select import triton_kernel as gather_kernel
 from torch_kevolve.families.jagged import triton_kernel as jagged_kernel
-from torch_kevolve.families.segment_reduce import ends_forward, one_pass_backward, rows_backward
+from torch_kevolve.families.segment_reduce import ends_forward, lengths_ends, one_pass_backward, rows_backward
 from torch_kevolve.families.segment_reduce import triton_kernel as segment_reduce_kernel
 from torch_kevolve.families.group_norm import triton_kernel as group_norm_kernel
 from torch_kevolve.families.batch_norm import triton_kernel as batch_norm_kernel
@@ -69,7 +69,7 @@ SOFTMAXES = [
 def captured(monkeypatch):
     return captured_launches(monkeypatch, reduction_kernel, softmax_kernel, layer_norm_kernel, nll_loss_kernel,
                              batch_norm_kernel, group_norm_kernel, scan_kernel, gather_kernel, jagged_kernel,
-                             segment_reduce_kernel, ends_forward, one_pass_backward, rows_backward,
+                             segment_reduce_kernel, ends_forward, lengths_ends, one_pass_backward, rows_backward,
                              bucketize_kernel)
 
 
@@ -265,18 +265,19 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
     assert compiles(captured)
 
 
-@pytest.mark.parametrize("sums_block", [0, 128])
+@pytest.mark.parametrize("way", ["cumsum", "block_scan", "block_sums"])
 @pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[0] == aten.segment_reduce.default],
                          ids=["sum-lengths", "mean-offsets", "max-lengths", "min-offsets"])
-def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs, sums_block):
-    """The ends forward, from the lengths' running sum or block sums, or from offsets, its row loop pipelined 3
-    deep."""
+def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs, way):
+    """The ends forward, from the lengths' running sum (the block scan's kernel first), their block sums, or from
+    offsets, its row loop pipelined 3 deep."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3, SUMS_BLOCK=sums_block)
+    genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3, LENGTHS_TO_ENDS=way)
     if SEGMENT_REDUCE.implementation("segment_reduce_ends").supports(problem, genome) is not None:
-        pytest.skip("block sums read lengths, not offsets")
+        pytest.skip("only the cumsum way takes offsets")
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
-    (compiled,) = compiles(captured)
+    *scan, compiled = compiles(captured, launches=1 + (way == "block_scan"))
+    assert [c.name for c in scan] == ["lengths_ends_kernel"] * (way == "block_scan")
     assert "async_copy_global_to_local" in compiled.asm["ttgir"]
 
 
@@ -284,16 +285,16 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
 
-@pytest.mark.parametrize("tail_passes,stages,sums_block", [(2, 1, 0), (1, 1, 0), (1, 4, 0), (1, 3, 128)])
+@pytest.mark.parametrize("tail_passes,stages,way", [(2, 1, "cumsum"), (1, 1, "cumsum"), (1, 4, "cumsum"),
+                                                    (1, 3, "block_sums")])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
-def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages,
-                                                     sums_block):
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages, way):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
     with the rows past it, and from block sums of lengths; with stages its tail loop is pipelined (asynchronous
     copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages,
-                  SUMS_BLOCK=sums_block)
+                  LENGTHS_TO_ENDS=way)
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
     (compiled,) = compiles(captured)
     assert ("async_copy_global_to_local" in compiled.asm["ttgir"]) == (stages > 1)

@@ -22,9 +22,9 @@ DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
 SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1,
-                      SUMS_BLOCK=0)
+                      LENGTHS_TO_ENDS="cumsum")
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
-SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1, SUMS_BLOCK=0)
+SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1, LENGTHS_TO_ENDS="cumsum")
 
 
 def forward_calls():
@@ -78,7 +78,8 @@ def test_implementations_match_reference(overload, args, kwargs, poisoned_alloca
     runs += [(decomposition, genome) for genome in decomposition.genomes(problem)]
     runs += [(impl, genome) for impl, small in ((one_pass, SMALL_ONE_PASS), (rows, SMALL_ROWS),
                                                 (ends, SMALL_ENDS))
-             for genome in impl.genomes(problem)[:1] + [small] + [dict(small, SUMS_BLOCK=128)] * ("SUMS_BLOCK" in small)
+             for genome in impl.genomes(problem)[:1] + [small] + [
+                 dict(small, LENGTHS_TO_ENDS=way) for way in ("block_scan", "block_sums") if "LENGTHS_TO_ENDS" in small]
              if impl.supports(problem, genome) is None]
     for impl, genome in runs:
         got = impl.build(problem, genome)(*args, **kwargs)
@@ -196,43 +197,52 @@ def test_row_tile_gradient_across_tiles(reduce, poisoned_allocations):
     assert not got[:2].any() and not got[60:].any()
 
 
+@pytest.mark.parametrize("way", ["block_scan", "block_sums"])
 @pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
-def test_segments_found_from_block_sums_of_lengths(index_dtype, poisoned_allocations):
-    """SUMS_BLOCK 128 over 300 segments (empty ones among them): segments in the third block start after two blocks'
-    sums and the lengths before them in their own block; the ends forward and the one-pass gradient match ATen."""
+def test_segments_found_from_lengths_across_blocks(index_dtype, way, monkeypatch, poisoned_allocations):
+    """300 segments (empty ones among them) over blocks of 64 lengths: the block scan sums up to 128 lengths before
+    its block a step (two steps for the last block), and with block sums a segment of the fifth block adds four
+    blocks' sums, 64 a step (one step); the ends forward and the one-pass gradient match ATen."""
+    from torch_kevolve.families.segment_reduce import lengths_ends
+
+    monkeypatch.setattr(lengths_ends, "SCAN_BLOCK", 64)
+    monkeypatch.setattr(lengths_ends, "SCAN_BEFORE", 128)
+    monkeypatch.setattr(lengths_ends, "SUMS_BLOCK", 64)
     lengths = torch.randint(0, 4, (300,), generator=g).to(index_dtype)
-    lengths[[0, 127, 128, 299]] = torch.tensor([0, 3, 0, 2], dtype=index_dtype)
+    lengths[[0, 63, 64, 299]] = torch.tensor([0, 3, 2, 2], dtype=index_dtype)  # the first segment empty
     data = torch.randn(int(lengths.sum()), 5, generator=g)
     data[3:5] = data[2]  # a tie in segment 1 or 2
     ends = SEGMENT_REDUCE.implementation("segment_reduce_ends")
     one_pass = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass")
     for reduce in ("sum", "max"):
         problem = SEGMENT_REDUCE.problem(FORWARD, (data, reduce), {"lengths": lengths})
-        got = ends.build(problem, dict(SMALL_ENDS, SUMS_BLOCK=128))(data, reduce, lengths=lengths)
+        got = ends.build(problem, dict(SMALL_ENDS, LENGTHS_TO_ENDS=way))(data, reduce, lengths=lengths)
         torch.testing.assert_close(got, FORWARD(data, reduce, lengths=lengths), rtol=1e-6, atol=1e-6)
     output = FORWARD(data, "max", lengths=lengths)
     grad = torch.randn(output.shape, generator=g)
     args = (grad, output, data, "max")
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    got = one_pass.build(problem, dict(SMALL_ONE_PASS, SUMS_BLOCK=128))(*args, lengths=lengths)
+    got = one_pass.build(problem, dict(SMALL_ONE_PASS, LENGTHS_TO_ENDS=way))(*args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
 
 
-def test_block_sums_past_one_chunk_of_them(poisoned_allocations):
-    """ends_forward with 4-length blocks over 45 segments: a program past the 16th block adds its blocks' sums
-    four at a time, over several steps (11 blocks, 3 steps for the last segment)."""
-    from torch_kevolve.families.segment_reduce import ends_forward
-    from torch_kevolve.families.segment_reduce.calls import describe
+def test_block_sums_past_one_step_of_them(monkeypatch, poisoned_allocations):
+    """Block sums of 4 lengths over 45 segments: a program past the 16th block adds its blocks' sums four at a time,
+    over several steps (11 blocks, 3 steps for the last segment)."""
+    from torch_kevolve.families.segment_reduce import lengths_ends
 
+    monkeypatch.setattr(lengths_ends, "SUMS_BLOCK", 4)
     lengths = torch.randint(0, 5, (45,), generator=g)
     data = torch.randn(int(lengths.sum()), 3, generator=g)
-    call, tensors = describe(FORWARD, (data, "sum"), {"lengths": lengths})
-    (got,) = ends_forward.reduce(tensors, call, dict(SMALL_ENDS, SUMS_BLOCK=4))
+    problem = SEGMENT_REDUCE.problem(FORWARD, (data, "sum"), {"lengths": lengths})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_ends").build(
+        problem, dict(SMALL_ENDS, LENGTHS_TO_ENDS="block_sums"))(data, "sum", lengths=lengths)
     torch.testing.assert_close(got, FORWARD(data, "sum", lengths=lengths), rtol=1e-6, atol=1e-6)
 
 
-def test_block_sums_only_for_lengths():
-    """SUMS_BLOCK > 0 is refused where segments come as offsets, by both kernels that read lengths."""
+def test_other_ways_to_ends_only_for_lengths():
+    """LENGTHS_TO_ENDS other than the cumsum is refused where segments come as offsets, by both kernels that read
+    segment ends."""
     output = FORWARD(DATA, "max", offsets=OFFSETS)
     for impl, overload, args, small in (("segment_reduce_ends", FORWARD, (DATA, "max"), SMALL_ENDS),
                                         ("segment_reduce_backward_one_pass", BACKWARD,
@@ -240,9 +250,11 @@ def test_block_sums_only_for_lengths():
         impl = SEGMENT_REDUCE.implementation(impl)
         by_offsets = SEGMENT_REDUCE.problem(overload, args, {"offsets": OFFSETS})
         by_lengths = SEGMENT_REDUCE.problem(overload, args, {"lengths": LENGTHS})
-        assert "offsets" in impl.supports(by_offsets, dict(small, SUMS_BLOCK=128))
-        assert impl.supports(by_lengths, dict(small, SUMS_BLOCK=128)) is None
-        assert {genome["SUMS_BLOCK"] for genome in impl.genomes(by_offsets)} == {0}
+        for way in ("block_scan", "block_sums"):
+            assert "offsets" in impl.supports(by_offsets, dict(small, LENGTHS_TO_ENDS=way))
+            assert impl.supports(by_lengths, dict(small, LENGTHS_TO_ENDS=way)) is None
+        assert {genome["LENGTHS_TO_ENDS"] for genome in impl.genomes(by_offsets)} == {"cumsum"}
+        assert impl.default_genome(by_lengths)["LENGTHS_TO_ENDS"] == "cumsum"
 
 
 def test_default_triton_kernels_ends_forward_one_pass_for_max_and_min_gradients():

@@ -1,8 +1,8 @@
 """Triton segment reduction (sum, mean, max, min along axis 0) that finds segments from their ends: one scan where
 triton_kernel's forward makes offsets with a scan, a zero and a concatenation.
 
-The kernel reads the lengths' inclusive running sum (segment s ends there, and starts where s - 1 ends); offsets given
-are read as they are. Program (s, j) reduces segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), BLOCK_N rows at
+The kernel reads the lengths' inclusive running sum (segment s ends there, and starts where s - 1 ends), or the lengths
+and their block sums (lengths_ends, by the genome's LENGTHS_TO_ENDS); offsets given are read as they are. Program (s, j) reduces segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), BLOCK_N rows at
 a time in fp32; max and min propagate NaN through the comparison itself, where triton_kernel tracks NaN in a second
 tile. Results follow ATen: an empty segment gives the initial value, else the identity (mean: NaN).
 On the H100, 4096 bf16 segments of 0-200 rows of 128 values in a compiled graph (benchmarks/results/README.md,
@@ -20,29 +20,17 @@ import triton.language as tl
 
 from ..triton_launch import launch
 from .calls import SegmentCall
+from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _identity, allocate
-
-
-def segment_ends(index: torch.Tensor, call: SegmentCall, sums_block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """What _ends_program reads: (the lengths' inclusive running sum [segments], or the lengths themselves and the
-    sum of each sums_block of them where sums_block > 0; or the offsets given), and the block sums (else the first
-    tensor again, unread)."""
-    if not call.by_lengths:
-        return index.contiguous(), index
-    if sums_block == 0:
-        ends = index.cumsum(0, dtype=index.dtype)
-        return ends, ends
-    padded = torch.nn.functional.pad(index, (0, -index.shape[0] % sums_block))
-    return index.contiguous(), padded.view(-1, sums_block).sum(1)
 
 
 @triton.jit
 def _ends_program(index_ptr, sums_ptr, inner, BY_LENGTHS: tl.constexpr, SUMS_BLOCK: tl.constexpr,
                   BLOCK_D: tl.constexpr):
     """(segment s, the program's columns d, which of them lie inside inner, s's first row, s's end row), reading
-    segment_ends' tensors: with lengths and SUMS_BLOCK 0 their running sum, with SUMS_BLOCK > 0 the lengths and the
-    sum of each SUMS_BLOCK of them (s starts after the sums of the blocks before its own and the lengths before it
-    in its block)."""
+    lengths_ends.segment_ends' tensors: with lengths and SUMS_BLOCK 0 their running sum, with SUMS_BLOCK > 0 the
+    lengths and the sum of each SUMS_BLOCK of them (s starts after the sums of the blocks before its own and the
+    lengths before it in its block)."""
     s = tl.program_id(0)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     if BY_LENGTHS and SUMS_BLOCK > 0:
@@ -86,8 +74,8 @@ def _combine(a, b, REDUCE: tl.constexpr):
 @triton.jit
 def ends_reduce_kernel(
     data_ptr,  # [rows, inner] contiguous
-    index_ptr,  # segment_ends: the lengths' running sum or the lengths [segments] (BY_LENGTHS), or offsets
-    sums_ptr,  # segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
+    index_ptr,  # lengths_ends.segment_ends: the lengths' running sum or the lengths (BY_LENGTHS), or offsets
+    sums_ptr,  # lengths_ends.segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
     out_ptr,  # [segments, inner] contiguous
     inner,
     initial,  # the start value when HAS_INITIAL
@@ -123,14 +111,15 @@ def ends_reduce_kernel(
 
 def reduce(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     """The forward call's output, computed by the kernel (after the lengths' scan or block sums where segments come
-    as lengths)."""
+    as lengths, as genome["LENGTHS_TO_ENDS"] says)."""
     (out,) = allocate(t, call)
     if call.segments == 0:
         return [out]
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
-    launch(ends_reduce_kernel, grid, t["data"].contiguous(), *segment_ends(t["index"], call, genome["SUMS_BLOCK"]), out,
-           call.inner, 0.0 if call.initial is None else call.initial, REDUCE=call.reduce,
-           HAS_INITIAL=call.initial is not None, BY_LENGTHS=call.by_lengths, SUMS_BLOCK=genome["SUMS_BLOCK"],
+    way = genome["LENGTHS_TO_ENDS"]
+    launch(ends_reduce_kernel, grid, t["data"].contiguous(), *segment_ends(t["index"], call, way), out, call.inner,
+           0.0 if call.initial is None else call.initial, REDUCE=call.reduce, HAS_INITIAL=call.initial is not None,
+           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(way),
            BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
            LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]

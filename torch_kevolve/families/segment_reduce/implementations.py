@@ -13,6 +13,7 @@ from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from ..sized_call import sized_kernel_call
 from . import decomposition, ends_forward, one_pass_backward, rows_backward, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
+from .lengths_ends import LENGTHS_TO_ENDS
 
 PACKAGE = __name__.rpartition(".")[0]
 
@@ -64,32 +65,32 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, describe, functools.partial(ends_segments, genome=genome), first_output)
 
 
-def _sums_need_lengths(problem: Problem, genome: Genome) -> str | None:
-    """SUMS_BLOCK > 0 only where segments come as lengths (offsets are read as they are)."""
-    if genome["SUMS_BLOCK"] and not problem.param("by_lengths"):
-        return "SUMS_BLOCK sums lengths; segments given as offsets need no sums"
+def _ends_need_lengths(problem: Problem, genome: Genome) -> str | None:
+    """LENGTHS_TO_ENDS other than its first way only where segments come as lengths (offsets are read as they
+    are)."""
+    if genome["LENGTHS_TO_ENDS"] != LENGTHS_TO_ENDS[0] and not problem.param("by_lengths"):
+        return (f"LENGTHS_TO_ENDS={genome['LENGTHS_TO_ENDS']!r} reads lengths; segments given as offsets are read as "
+                "they are")
     return None
 
 
 def _supports_ends(problem: Problem, genome: Genome) -> str | None:
-    """The forward only; BLOCK_D no wider than the inner dim needs; SUMS_BLOCK > 0 with lengths only."""
+    """The forward only; BLOCK_D no wider than the inner dim needs; LENGTHS_TO_ENDS's other ways with lengths only."""
     if problem.op == str(BACKWARD):
         return "the ends kernel reduces segments forward only"
-    return _sums_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
+    return _ends_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
 
 
-# how ends_forward's programs find their segment's rows from lengths: 0 reads their running sum (a scan first), B
-# reads the sums of each B lengths (a reduction first) and adds up to B of them and up to B lengths per program
-SUMS_BLOCKS = ("SUMS_BLOCK", (0, 128, 512))
+ENDS_FROM_LENGTHS = ("LENGTHS_TO_ENDS", LENGTHS_TO_ENDS)  # lengths_ends: how the kernels find segments from lengths
 
 ENDS = Implementation(
     name="segment_reduce_ends",
     abstraction=Abstraction.TRITON,
-    genome_space=GenomeSpace(SEGMENT_TILES.choices + (SUMS_BLOCKS,)),
+    genome_space=GenomeSpace(SEGMENT_TILES.choices + (ENDS_FROM_LENGTHS,)),
     build=_build_ends,
     supports=_supports_ends,
-    source_modules=(f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls",
-                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+    source_modules=(f"{PACKAGE}.ends_forward", f"{PACKAGE}.lengths_ends", f"{PACKAGE}.triton_kernel",
+                    f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
                     "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 
@@ -106,7 +107,7 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
-    offsets within int32; SUMS_BLOCK > 0 with lengths only."""
+    offsets within int32; LENGTHS_TO_ENDS's other ways with lengths only."""
     if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
@@ -114,7 +115,7 @@ def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
     if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
         return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
-    return _sums_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
+    return _ends_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
 
 
 ONE_PASS_BACKWARD = Implementation(
@@ -129,13 +130,14 @@ ONE_PASS_BACKWARD = Implementation(
         # the tail loop's pipeline depth (tl.range); 3 first: on the H100 it also brought the kernel in Inductor's
         # graph from 76 registers to 64 (8 programs an SM, not 6), and the bf16 jagged gradient from 101.3 to 95.2 us
         ("num_stages", (3, 1, 2, 4)),
-        SUMS_BLOCKS,
+        ENDS_FROM_LENGTHS,
     )),
     build=_build_one_pass,
     supports=_supports_one_pass,
-    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.triton_kernel",
-                    f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
-                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+    source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.lengths_ends",
+                    f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 

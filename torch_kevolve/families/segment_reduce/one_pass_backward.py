@@ -5,7 +5,7 @@ number of such rows when there are several and the gradient is positive. triton_
 reads a segment's rows twice: once to count those rows, once to write the gradient, 1.5x the bytes of one pass
 (66% of copy on the H100 for 4096 segments of up to 200 rows of 128 floats, at the copy rate for the bytes it
 reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), found from its ends as in
-ends_forward (lengths cost a scan, with no zero-fill or concatenation):
+ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fill or concatenation):
 - rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
   and written at once, as if each were the only row taking the gradient, and read again only in columns where
@@ -34,7 +34,8 @@ import triton.language as tl
 
 from ..triton_launch import launch
 from .calls import SegmentCall
-from .ends_forward import _ends_program, segment_ends
+from .ends_forward import _ends_program
+from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _tile, _zero_rows, allocate
 
 
@@ -50,8 +51,8 @@ def one_pass_backward_kernel(
     grad_ptr,  # [segments, inner] gradient of the output
     output_ptr,  # [segments, inner] the forward's output
     data_ptr,  # [rows, inner] the forward's input, contiguous
-    index_ptr,  # ends_forward.segment_ends: the lengths' running sum or the lengths (BY_LENGTHS), or offsets
-    sums_ptr,  # ends_forward.segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
+    index_ptr,  # lengths_ends.segment_ends: the lengths' running sum or the lengths (BY_LENGTHS), or offsets
+    sums_ptr,  # lengths_ends.segment_ends: the lengths' block sums (BY_LENGTHS, SUMS_BLOCK > 0)
     grad_in_ptr,  # [rows, inner] contiguous, every row written
     segments,
     rows,
@@ -112,8 +113,9 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
         return [grad_in.zero_()]  # no segment holds any row
     grid = (call.segments, triton.cdiv(call.inner, genome["BLOCK_D"]))
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
-           *segment_ends(t["index"], call, genome["SUMS_BLOCK"]), grad_in, call.segments, call.rows, call.inner,
-           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=genome["SUMS_BLOCK"], RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
+           *segment_ends(t["index"], call, genome["LENGTHS_TO_ENDS"]), grad_in, call.segments, call.rows, call.inner,
+           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(genome["LENGTHS_TO_ENDS"]),
+           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
            BLOCK_D=genome["BLOCK_D"], LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"],
            num_stages=genome["num_stages"])
     return [grad_in]

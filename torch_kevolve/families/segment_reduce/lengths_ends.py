@@ -1,0 +1,65 @@
+"""How the segment kernels that read segment ends (ends_forward, one_pass_backward) get them from lengths: the
+LENGTHS_TO_ENDS gene.
+
+- "cumsum": the lengths' inclusive running sum by torch.cumsum (in a compiled graph, Inductor's one-program scan:
+  4.9 us of the 95-96 us bf16 max gradient on the H100, jagged benchmark's layout, benchmarks/results/README.md).
+- "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, all its loads issued
+  before any is used.
+- "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (one reduction), and each program of the segment
+  kernel adds the sums of the blocks before its segment's and the lengths before it in its block (_ends_program).
+  On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the one-pass gradient from 64
+  registers to 70 at 3 stages (64 at 2).
+"block_scan" and "block_sums" are not measured on a GPU yet (session 34 got no device time for them).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..triton_launch import launch
+from .calls import SegmentCall
+
+LENGTHS_TO_ENDS = ("cumsum", "block_scan", "block_sums")
+SUMS_BLOCK = 128  # "block_sums": lengths per block sum; a segment kernel's program reads up to this many of each
+SCAN_BLOCK = 1024  # "block_scan": lengths a program scans
+SCAN_BEFORE = 4096  # "block_scan": lengths before its block a program sums in one load
+
+
+@triton.jit
+def lengths_ends_kernel(lengths_ptr, ends_ptr, segments, BLOCK: tl.constexpr, BEFORE: tl.constexpr):
+    """ends[i] = lengths[0] + ... + lengths[i] over the program's BLOCK segments: its block's lengths scanned, plus
+    the sum of every length before the block, BEFORE at a time (the block's load is issued first, and used last)."""
+    first = tl.program_id(0) * BLOCK
+    offs = first + tl.arange(0, BLOCK)
+    lengths = tl.load(lengths_ptr + offs, mask=offs < segments, other=0)
+    k = tl.arange(0, BEFORE)
+    before = tl.sum(tl.load(lengths_ptr + k, mask=k < first, other=0).to(tl.int64), 0)
+    for chunk in range(BEFORE, first, BEFORE):
+        before += tl.sum(tl.load(lengths_ptr + chunk + k, mask=chunk + k < first, other=0).to(tl.int64), 0)
+    ends = tl.cumsum(lengths.to(tl.int64), 0) + before
+    tl.store(ends_ptr + offs, ends.to(ends_ptr.dtype.element_ty), mask=offs < segments)
+
+
+def sums_block(way: str) -> int:
+    """The SUMS_BLOCK constexpr of the segment kernels for `way`: SUMS_BLOCK for "block_sums", else 0."""
+    return SUMS_BLOCK if way == "block_sums" else 0
+
+
+def segment_ends(index: torch.Tensor, call: SegmentCall, way: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """What _ends_program reads: (offsets given as they are; else, by `way` of LENGTHS_TO_ENDS, the lengths'
+    inclusive running sum [segments], or the lengths themselves), and the lengths' block sums for "block_sums"
+    (else the first tensor again, unread)."""
+    if not call.by_lengths:
+        return index.contiguous(), index
+    if way == "cumsum":
+        ends = index.cumsum(0, dtype=index.dtype)
+        return ends, ends
+    lengths = index.contiguous()
+    if way == "block_scan":
+        ends = torch.empty_like(lengths)
+        launch(lengths_ends_kernel, (triton.cdiv(call.segments, SCAN_BLOCK),), lengths, ends, call.segments,
+               BLOCK=SCAN_BLOCK, BEFORE=SCAN_BEFORE, num_warps=8)
+        return ends, ends
+    padded = torch.nn.functional.pad(lengths, (0, -lengths.shape[0] % SUMS_BLOCK))
+    return lengths, padded.view(-1, SUMS_BLOCK).sum(1)
