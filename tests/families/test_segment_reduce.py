@@ -257,6 +257,17 @@ def test_other_ways_to_ends_only_for_lengths():
         assert impl.default_genome(by_lengths)["LENGTHS_TO_ENDS"] == "cumsum"
 
 
+def test_other_ways_to_ends_only_over_thousands_of_segments():
+    """What a program of the block scan or the block sums reads grows with the segments before it: past four loads in
+    a row (16384 segments for the block scan, 65536 for the block sums) the way is refused."""
+    ends = SEGMENT_REDUCE.implementation("segment_reduce_ends")
+    for segments, refused in ((16384, set()), (16385, {"block_scan"}), (65537, {"block_scan", "block_sums"})):
+        lengths = torch.empty(segments, dtype=torch.long, device="meta")
+        problem = SEGMENT_REDUCE.problem(FORWARD, (torch.empty(10, 4, device="meta"), "sum"), {"lengths": lengths})
+        assert {way for way in ("cumsum", "block_scan", "block_sums")
+                if ends.supports(problem, dict(SMALL_ENDS, LENGTHS_TO_ENDS=way))} == refused
+
+
 def test_default_triton_kernels_ends_forward_one_pass_for_max_and_min_gradients():
     output = {reduce: FORWARD(DATA, reduce, lengths=LENGTHS) for reduce in ("sum", "mean", "max", "min")}
     for reduce in output:

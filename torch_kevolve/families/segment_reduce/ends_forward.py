@@ -2,9 +2,10 @@
 triton_kernel's forward makes offsets with a scan, a zero and a concatenation.
 
 The kernel reads the lengths' inclusive running sum (segment s ends there, and starts where s - 1 ends), or the lengths
-and their block sums (lengths_ends, by the genome's LENGTHS_TO_ENDS); offsets given are read as they are. Program (s, j) reduces segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), BLOCK_N rows at
-a time in fp32; max and min propagate NaN through the comparison itself, where triton_kernel tracks NaN in a second
-tile. Results follow ATen: an empty segment gives the initial value, else the identity (mean: NaN).
+and their block sums (lengths_ends, by the genome's LENGTHS_TO_ENDS); offsets given are read as they are. Program
+(s, j) reduces segment s over columns [j * BLOCK_D, (j + 1) * BLOCK_D), BLOCK_N rows at a time in fp32; max and
+min propagate NaN through the comparison itself, where triton_kernel tracks NaN in a second tile. Results follow
+ATen: an empty segment gives the initial value, else the identity (mean: NaN).
 On the H100, 4096 bf16 segments of 0-200 rows of 128 values in a compiled graph (benchmarks/results/README.md,
 thirtieth session): max 41.3 us of kernel plus 4.9 us of scan, 46.2 in all (78% of copy), where triton_kernel's best
 genome took 50.9 in all (70%).
@@ -119,7 +120,6 @@ def reduce(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     way = genome["LENGTHS_TO_ENDS"]
     launch(ends_reduce_kernel, grid, t["data"].contiguous(), *segment_ends(t["index"], call, way), out, call.inner,
            0.0 if call.initial is None else call.initial, REDUCE=call.reduce, HAS_INITIAL=call.initial is not None,
-           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(way),
-           BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
+           BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(way), BLOCK_N=genome["BLOCK_N"], BLOCK_D=genome["BLOCK_D"],
            LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"], num_stages=genome["num_stages"])
     return [out]

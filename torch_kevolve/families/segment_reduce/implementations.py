@@ -11,9 +11,8 @@ from ..base import Abstraction, Genome, GenomeSpace, Implementation
 from ..overload_call import first_output, overload_call
 from ..segment_tiles import SEGMENT_TILES, inner_tiles_fit
 from ..sized_call import sized_kernel_call
-from . import decomposition, ends_forward, one_pass_backward, rows_backward, triton_kernel
+from . import decomposition, ends_forward, lengths_ends, one_pass_backward, rows_backward, triton_kernel
 from .calls import BACKWARD, SegmentCall, describe
-from .lengths_ends import LENGTHS_TO_ENDS
 
 PACKAGE = __name__.rpartition(".")[0]
 
@@ -67,10 +66,12 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
 
 def _ends_need_lengths(problem: Problem, genome: Genome) -> str | None:
     """LENGTHS_TO_ENDS other than its first way only where segments come as lengths (offsets are read as they
-    are)."""
-    if genome["LENGTHS_TO_ENDS"] != LENGTHS_TO_ENDS[0] and not problem.param("by_lengths"):
-        return (f"LENGTHS_TO_ENDS={genome['LENGTHS_TO_ENDS']!r} reads lengths; segments given as offsets are read as "
-                "they are")
+    are), and over segments few enough for lengths_ends.MOST_STEPS."""
+    way = genome["LENGTHS_TO_ENDS"]
+    if way != lengths_ends.LENGTHS_TO_ENDS[0] and not problem.param("by_lengths"):
+        return f"LENGTHS_TO_ENDS={way!r} reads lengths; segments given as offsets are read as they are"
+    if lengths_ends.steps(way, problem.dim("segments")) > lengths_ends.MOST_STEPS:
+        return f"LENGTHS_TO_ENDS={way!r} over {problem.dim('segments')} segments: over {lengths_ends.MOST_STEPS} steps"
     return None
 
 
@@ -81,7 +82,7 @@ def _supports_ends(problem: Problem, genome: Genome) -> str | None:
     return _ends_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
 
 
-ENDS_FROM_LENGTHS = ("LENGTHS_TO_ENDS", LENGTHS_TO_ENDS)  # lengths_ends: how the kernels find segments from lengths
+ENDS_FROM_LENGTHS = ("LENGTHS_TO_ENDS", lengths_ends.LENGTHS_TO_ENDS)  # how the kernels find segments from lengths
 
 ENDS = Implementation(
     name="segment_reduce_ends",

@@ -24,6 +24,17 @@ LENGTHS_TO_ENDS = ("cumsum", "block_scan", "block_sums")
 SUMS_BLOCK = 128  # "block_sums": lengths per block sum; a segment kernel's program reads up to this many of each
 SCAN_BLOCK = 1024  # "block_scan": lengths a program scans
 SCAN_BEFORE = 4096  # "block_scan": lengths before its block a program sums in one load
+MOST_STEPS = 4  # loads in a row of what lies before a program's block, past which its way is refused
+
+
+def steps(way: str, segments: int) -> int:
+    """The most loads one after another a program makes of what lies before its block, by `way` over `segments`
+    (what each program reads grows with the segments before it: these ways suit thousands, not millions)."""
+    if way == "block_scan":
+        return -(-segments // SCAN_BEFORE)
+    if way == "block_sums":
+        return -(-segments // (SUMS_BLOCK * SUMS_BLOCK))
+    return 0
 
 
 @triton.jit
