@@ -3,8 +3,8 @@ LENGTHS_TO_ENDS gene.
 
 - "cumsum": the lengths' inclusive running sum by torch.cumsum (in a compiled graph, Inductor's one-program scan:
   4.9 us of the 95-96 us bf16 max gradient on the H100, jagged benchmark's layout, benchmarks/results/README.md).
-- "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, all its loads issued
-  before any is used.
+- "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, whose loads depend on
+  no other load (where a one-program scan walks the lengths chunk after chunk).
 - "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (one reduction), and each program of the segment
   kernel adds the sums of the blocks before its segment's and the lengths before it in its block (_ends_program).
   On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the one-pass gradient from 64
@@ -40,7 +40,8 @@ def steps(way: str, segments: int) -> int:
 @triton.jit
 def lengths_ends_kernel(lengths_ptr, ends_ptr, segments, BLOCK: tl.constexpr, BEFORE: tl.constexpr):
     """ends[i] = lengths[0] + ... + lengths[i] over the program's BLOCK segments: its block's lengths scanned, plus
-    the sum of every length before the block, BEFORE at a time (the block's load is issued first, and used last)."""
+    the sum of every length before the block, BEFORE at a time (up to 4 * BEFORE segments, one load of each: on
+    sm_90, ptxas issues all but the block's second half before the first reduction)."""
     first = tl.program_id(0) * BLOCK
     offs = first + tl.arange(0, BLOCK)
     lengths = tl.load(lengths_ptr + offs, mask=offs < segments, other=0)
