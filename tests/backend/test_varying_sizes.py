@@ -231,12 +231,13 @@ class SymbolicGraph:
         return [n for n in self.graph.nodes if "triton_kernel_wrapper" in str(n.target)]
 
 
-def _put_winner(cache_dir, problem, implementation: str, fitness: float = 2.0) -> None:
-    """Store `implementation` (its default genome) as the H200's winner of `problem`'s key."""
+def _put_winner(cache_dir, problem, implementation: str, fitness: float = 2.0, genes: dict | None = None) -> None:
+    """Store `implementation` (its default genome, `genes` changed) as the H200's winner of `problem`'s key."""
     family = family_for(overload_named(problem.op))
     impl = family.implementation(implementation)
     UserStore(cache_dir).put(KernelRecord.measured(
-        key=OpKey.of(problem, H200), family=family, implementation=impl, genome=impl.default_genome(problem),
+        key=OpKey.of(problem, H200), family=family, implementation=impl, genome={**impl.default_genome(problem),
+                                                                                 **(genes or {})},
         t_ref_us=10.0 * fitness, t_cand_us=10.0, achieved_gbps=None, stats={"method": "test"}))
 
 
@@ -409,6 +410,32 @@ def test_a_gpu_graph_runs_the_seq_kernels_at_a_symbolic_batch(call, abstraction,
     (decision,) = graph.run_pass(tmp_path, f"{family_for(overload).name}_{abstraction}", monkeypatch)
     assert decision.claimed, decision.reason
     assert bool(graph.launched()) == (abstraction == "triton")
+    assert graph.shape_env.guards == []
+
+
+SEGMENT_MAX_BY_LENGTHS = {  # the segment kernels that read segment ends, over a symbolic batch of lengths
+    "segment_reduce_ends": (aten.segment_reduce.default, _batched(lambda size, b: (
+        (_meta(size(300), 8), "max"), {"lengths": _meta(b, dtype=torch.int64)})), "ends_reduce_kernel"),
+    "segment_reduce_backward_one_pass": (aten._segment_reduce_backward.default, _batched(lambda size, b: (
+        (_meta(b, 8), _meta(b, 8), _meta(size(300), 8), "max"), {"lengths": _meta(b, dtype=torch.int64)})),
+        "one_pass_backward_kernel"),
+}
+
+
+@pytest.mark.usefixtures("refuse_bool_operands")
+@pytest.mark.parametrize("way", ["block_scan", "block_sums"])
+@pytest.mark.parametrize("implementation", list(SEGMENT_MAX_BY_LENGTHS))
+def test_a_gpu_graph_finds_segments_from_lengths_each_way_at_a_symbolic_batch(implementation, way, tmp_path,
+                                                                               monkeypatch):
+    """The block scan's kernel and the block sums' kernel take a symbolic number of segments without a guard (a
+    padded view of the lengths guarded on the padding)."""
+    overload, make_args, kernel = SEGMENT_MAX_BY_LENGTHS[implementation]
+    graph = SymbolicGraph(overload, make_args)
+    _put_winner(tmp_path, graph.problem(), implementation, genes={"LENGTHS_TO_ENDS": way})
+    (decision,) = graph.decisions(tmp_path, monkeypatch)
+    assert decision.claimed, decision.reason
+    names = [kernel_side_table.get_kernel(node.kwargs["kernel_idx"]).fn.__name__ for node in graph.launched()]
+    assert names == [{"block_scan": "lengths_ends_kernel", "block_sums": "block_sums_kernel"}[way], kernel]
     assert graph.shape_env.guards == []
 
 

@@ -269,15 +269,16 @@ def test_segment_reduce_kernels_compile_for_sm90(captured, overload, args, kwarg
 @pytest.mark.parametrize("overload,args,kwargs", [c for c in SEGMENT_REDUCES if c[0] == aten.segment_reduce.default],
                          ids=["sum-lengths", "mean-offsets", "max-lengths", "min-offsets"])
 def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs, way):
-    """The ends forward, from the lengths' running sum (the block scan's kernel first), their block sums, or from
-    offsets, its row loop pipelined 3 deep."""
+    """The ends forward, from the lengths' running sum (the block scan's kernel first), their block sums (their
+    kernel first), or from offsets, its row loop pipelined 3 deep."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(BLOCK_N=16, BLOCK_D=64, num_warps=4, num_stages=3, LENGTHS_TO_ENDS=way)
     if SEGMENT_REDUCE.implementation("segment_reduce_ends").supports(problem, genome) is not None:
         pytest.skip("only the cumsum way takes offsets")
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
-    *scan, compiled = compiles(captured, launches=1 + (way == "block_scan"))
-    assert [c.name for c in scan] == ["lengths_ends_kernel"] * (way == "block_scan")
+    *first, compiled = compiles(captured, launches=1 + (way != "cumsum"))
+    assert [c.name for c in first] == {"cumsum": [], "block_scan": ["lengths_ends_kernel"],
+                                       "block_sums": ["block_sums_kernel"]}[way]
     assert "async_copy_global_to_local" in compiled.asm["ttgir"]
 
 
@@ -290,13 +291,16 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages, way):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it, and from block sums of lengths; with stages its tail loop is pipelined (asynchronous
-    copies), at 1 it is not."""
+    with the rows past it, and from block sums of lengths (their kernel first); with stages its tail loop is
+    pipelined (asynchronous copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages,
                   LENGTHS_TO_ENDS=way)
+    if SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").supports(problem, genome) is not None:
+        pytest.skip("only the cumsum way takes offsets")
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
-    (compiled,) = compiles(captured)
+    *first, compiled = compiles(captured, launches=1 + (way == "block_sums"))
+    assert [c.name for c in first] == ["block_sums_kernel"] * (way == "block_sums")
     assert ("async_copy_global_to_local" in compiled.asm["ttgir"]) == (stages > 1)
 
 

@@ -91,8 +91,9 @@ ENDS = Implementation(
     build=_build_ends,
     supports=_supports_ends,
     source_modules=(f"{PACKAGE}.ends_forward", f"{PACKAGE}.lengths_ends", f"{PACKAGE}.triton_kernel",
-                    f"{PACKAGE}.calls", "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
-                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
+                    f"{PACKAGE}.calls", "torch_kevolve.families.prefix_sums", "torch_kevolve.families.custom_call",
+                    "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
+                    "torch_kevolve.families.triton_launch"),
 )
 
 
@@ -136,9 +137,9 @@ ONE_PASS_BACKWARD = Implementation(
     build=_build_one_pass,
     supports=_supports_one_pass,
     source_modules=(f"{PACKAGE}.one_pass_backward", f"{PACKAGE}.ends_forward", f"{PACKAGE}.lengths_ends",
-                    f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.custom_call",
-                    "torch_kevolve.families.sized_call", "torch_kevolve.families.segment_tiles",
-                    "torch_kevolve.families.triton_launch"),
+                    f"{PACKAGE}.triton_kernel", f"{PACKAGE}.calls", "torch_kevolve.families.prefix_sums",
+                    "torch_kevolve.families.custom_call", "torch_kevolve.families.sized_call",
+                    "torch_kevolve.families.segment_tiles", "torch_kevolve.families.triton_launch"),
 )
 
 

@@ -5,8 +5,8 @@ LENGTHS_TO_ENDS gene.
   4.9 us of the 95-96 us bf16 max gradient on the H100, jagged benchmark's layout, benchmarks/results/README.md).
 - "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, whose loads depend on
   no other load (where a one-program scan walks the lengths chunk after chunk).
-- "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (one reduction), and each program of the segment
-  kernel adds the sums of the blocks before its segment's and the lengths before it in its block (_ends_program).
+- "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (prefix_sums' block_sums_kernel), and each
+  program of the segment kernel adds the sums of the blocks before its segment's and the lengths before it in its block (_ends_program).
   On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the one-pass gradient from 64
   registers to 70 at 3 stages (64 at 2).
 "block_scan" and "block_sums" are not measured on a GPU yet (session 34 got no device time for them).
@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..prefix_sums import block_sums_kernel
 from ..triton_launch import launch
 from .calls import SegmentCall
 
@@ -73,5 +74,7 @@ def segment_ends(index: torch.Tensor, call: SegmentCall, way: str) -> tuple[torc
         launch(lengths_ends_kernel, (triton.cdiv(call.segments, SCAN_BLOCK),), lengths, ends, call.segments,
                BLOCK=SCAN_BLOCK, BEFORE=SCAN_BEFORE, num_warps=8)
         return ends, ends
-    padded = torch.nn.functional.pad(lengths, (0, -lengths.shape[0] % SUMS_BLOCK))
-    return lengths, padded.view(-1, SUMS_BLOCK).sum(1)
+    sums = torch.empty_like(lengths)  # one per segment, not per block: a symbolic count of blocks costs a guard
+    launch(block_sums_kernel, (triton.cdiv(call.segments, SUMS_BLOCK),), lengths, sums, call.segments,
+           BLOCK=SUMS_BLOCK, num_warps=4, num_stages=1)
+    return lengths, sums
