@@ -6,9 +6,9 @@ LENGTHS_TO_ENDS gene.
 - "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, whose loads depend on
   no other load (where a one-program scan walks the lengths chunk after chunk).
 - "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (prefix_sums' block_sums_kernel), and each
-  program of the segment kernel adds the sums of the blocks before its segment's and the lengths before it in its block (_ends_program).
-  On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the one-pass gradient from 64
-  registers to 70 at 3 stages (64 at 2).
+  program of the segment kernel adds the sums of the blocks before its segment's and the lengths before it in its
+  block (_ends_program). On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the
+  one-pass gradient from 64 registers to 70 at 3 stages (64 at 2).
 "block_scan" and "block_sums" are not measured on a GPU yet (session 34 got no device time for them).
 """
 from __future__ import annotations
