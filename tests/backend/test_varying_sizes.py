@@ -428,7 +428,7 @@ SEGMENT_MAX_BY_LENGTHS = {  # the segment kernels that read segment ends, over a
 def test_a_gpu_graph_finds_segments_from_lengths_each_way_at_a_symbolic_batch(implementation, way, tmp_path,
                                                                                monkeypatch):
     """The block scan's kernel and the block sums' kernel take a symbolic number of segments without a guard (a
-    padded view of the lengths guarded on the padding)."""
+    padded view of the lengths, or a buffer of one sum per block, would each cost one)."""
     overload, make_args, kernel = SEGMENT_MAX_BY_LENGTHS[implementation]
     graph = SymbolicGraph(overload, make_args)
     _put_winner(tmp_path, graph.problem(), implementation, genes={"LENGTHS_TO_ENDS": way})

@@ -64,9 +64,9 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
     return overload_call(problem, describe, functools.partial(ends_segments, genome=genome), first_output)
 
 
-def _ends_need_lengths(problem: Problem, genome: Genome) -> str | None:
+def _lengths_to_ends_fits(problem: Problem, genome: Genome) -> str | None:
     """LENGTHS_TO_ENDS other than its first way only where segments come as lengths (offsets are read as they
-    are), and over segments few enough for lengths_ends.MOST_STEPS."""
+    are), and only over segments few enough for lengths_ends.MOST_STEPS."""
     way = genome["LENGTHS_TO_ENDS"]
     if way != lengths_ends.LENGTHS_TO_ENDS[0] and not problem.param("by_lengths"):
         return f"LENGTHS_TO_ENDS={way!r} reads lengths; segments given as offsets are read as they are"
@@ -76,10 +76,10 @@ def _ends_need_lengths(problem: Problem, genome: Genome) -> str | None:
 
 
 def _supports_ends(problem: Problem, genome: Genome) -> str | None:
-    """The forward only; BLOCK_D no wider than the inner dim needs; LENGTHS_TO_ENDS's other ways with lengths only."""
+    """The forward only; BLOCK_D no wider than the inner dim needs; LENGTHS_TO_ENDS as _lengths_to_ends_fits says."""
     if problem.op == str(BACKWARD):
         return "the ends kernel reduces segments forward only"
-    return _ends_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
+    return _lengths_to_ends_fits(problem, genome) or inner_tiles_fit(problem, genome)
 
 
 ENDS_FROM_LENGTHS = ("LENGTHS_TO_ENDS", lengths_ends.LENGTHS_TO_ENDS)  # how the kernels find segments from lengths
@@ -109,7 +109,7 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
-    offsets within int32; LENGTHS_TO_ENDS's other ways with lengths only."""
+    offsets within int32; LENGTHS_TO_ENDS as _lengths_to_ends_fits says."""
     if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
@@ -117,7 +117,7 @@ def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
     if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
         return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
-    return _ends_need_lengths(problem, genome) or inner_tiles_fit(problem, genome)
+    return _lengths_to_ends_fits(problem, genome) or inner_tiles_fit(problem, genome)
 
 
 ONE_PASS_BACKWARD = Implementation(
