@@ -8,9 +8,10 @@ reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1)
 ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fill or concatenation):
 - rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
-  and written at once, as if each were the only row taking the gradient, and read again only in columns where
-  the gradient turns out shared (divided). Their hits are summed over rows once, after the loop: a sum per step
-  crosses warps (the rows of a tile lie in several).
+  and written at once, as if each were the only row taking the gradient, and read and written again, whole rows
+  (vector stores; a per-column mask made each element its own store), only where some column's gradient turns out
+  shared (divided). Their hits are summed over rows once, after the loop: a sum per step crosses warps (the rows of
+  a tile lie in several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
@@ -89,17 +90,13 @@ def one_pass_backward_kernel(
     if TAIL_PASSES == 2:
         rewrite = tail_count >= 0  # every column's tail
     else:
-        rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
+        rewrite = (tail_count > 0) & shared  # a column whose tail took the undivided gradient; the others rewrite as is
     if tl.max(rewrite.to(tl.int32), 0) > 0:
         for row in range(held_end, end, BLOCK_N):
             offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
             x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
             hit = _takes_gradient(x, target, mask)
-            value = tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty)
-            if TAIL_PASSES == 2:
-                tl.store(grad_in_ptr + offs, value, mask=mask)
-            else:
-                tl.store(grad_in_ptr + offs, value, mask=hit & rewrite[None, :])
+            tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
     if s == 0:
         _zero_rows(grad_in_ptr, 0, start, d, in_d, inner, BLOCK_N, BLOCK_D)
     if s == segments - 1:
