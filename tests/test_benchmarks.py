@@ -313,6 +313,7 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
     assert all("RESIDENT_ROWS" in entry["genome"] and entry["rel_err"] < 1e-6 for entry in one_pass["sweep"])
     assert len(one_pass["sweep"]) > 1 and one_pass["two_pass_rel_err"] < 1e-6 and one_pass["two_pass_us"] == 1.0
     assert {entry["genome"]["LENGTHS_TO_ENDS"] for entry in one_pass["sweep"]} == {"cumsum", "block_scan", "block_sums"}
+    assert {entry["genome"]["TAIL_FIX"] for entry in one_pass["sweep"]} == {"reread", "noted"}
     two_pass = jagged.measure("segment_reduce_backward sum", *rows["segment_reduce_backward sum"])
     assert all("RESIDENT_ROWS" not in entry["genome"] for entry in two_pass["sweep"])
     assert not any(key.startswith("two_pass") for key in two_pass)
@@ -325,7 +326,7 @@ def test_segment_sweep_checks_and_times_each_supported_genome(monkeypatch):
     from benchmarks import segment_sweep
 
     one_pass = (("RESIDENT_ROWS", (64, 128)), ("BLOCK_D", (32, 128)), ("num_warps", (4,)), ("TAIL_PASSES", (2, 1)),
-                ("BLOCK_N", (32,)), ("num_stages", (1,)), ("LENGTHS_TO_ENDS", ("cumsum",)))
+                ("TAIL_FIX", ("reread",)), ("BLOCK_N", (32,)), ("num_stages", (1,)), ("LENGTHS_TO_ENDS", ("cumsum",)))
     rows = (("BLOCK_R", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)))
     ends = (("BLOCK_N", (8,)), ("BLOCK_D", (32, 128)), ("num_warps", (2,)), ("num_stages", (1,)),
             ("LENGTHS_TO_ENDS", ("cumsum", "block_scan")))

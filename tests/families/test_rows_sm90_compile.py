@@ -286,16 +286,18 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
                              if c[0] == aten._segment_reduce_backward.default and c[1][-1] in ("max", "min")]
 
 
-@pytest.mark.parametrize("tail_passes,stages,way", [(2, 1, "cumsum"), (1, 1, "cumsum"), (1, 4, "cumsum"),
-                                                    (1, 3, "block_sums")])
+@pytest.mark.parametrize("tail_passes,fix,stages,way", [(2, "reread", 1, "cumsum"), (1, "reread", 1, "cumsum"),
+                                                        (1, "reread", 4, "cumsum"), (1, "noted", 3, "cumsum"),
+                                                        (1, "reread", 3, "block_sums")])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
-def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, stages, way):
+def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, fix, stages,
+                                                     way):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it, and from block sums of lengths (their kernel first); with stages its tail loop is
-    pipelined (asynchronous copies), at 1 it is not."""
+    with the rows past it (and each TAIL_FIX), and from block sums of lengths (their kernel first); with stages its
+    tail loop is pipelined (asynchronous copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
-    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, BLOCK_N=32, BLOCK_D=32, num_warps=8, num_stages=stages,
-                  LENGTHS_TO_ENDS=way)
+    genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, TAIL_FIX=fix, BLOCK_N=32, BLOCK_D=32, num_warps=8,
+                  num_stages=stages, LENGTHS_TO_ENDS=way)
     if SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").supports(problem, genome) is not None:
         pytest.skip("only the cumsum way takes offsets")
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)

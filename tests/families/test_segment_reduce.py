@@ -7,11 +7,13 @@ import itertools
 
 import pytest
 import torch
+import triton.language as tl
 
 from torch_kevolve.families import SEGMENT_REDUCE, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Abstraction, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
 from torch_kevolve.families.schema import schema_values
+from torch_kevolve.families.segment_reduce import one_pass_backward
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.segment_reduce.default, aten._segment_reduce_backward.default
@@ -21,8 +23,9 @@ OFFSETS = torch.cat([torch.zeros(1, dtype=torch.long), LENGTHS.cumsum(0)])
 DATA = torch.randn(8, 3, generator=g)
 TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5.0, 5.0]])
 TIE_LENGTHS = torch.tensor([3, 0, 2])
-SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, BLOCK_N=16, BLOCK_D=16, num_warps=4, num_stages=1,
-                      LENGTHS_TO_ENDS="cumsum")
+SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, TAIL_FIX="reread", BLOCK_N=16, BLOCK_D=16, num_warps=4,
+                      num_stages=1, LENGTHS_TO_ENDS="cumsum")
+TAIL_WAYS = [(1, "reread"), (1, "noted"), (2, "reread")]  # (TAIL_PASSES, TAIL_FIX)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1, LENGTHS_TO_ENDS="cumsum")
 
@@ -100,9 +103,9 @@ def test_ties_follow_aten_and_the_reference_is_eager():
     torch.testing.assert_close(SEGMENT_REDUCE.reference(problem, full)[0], got.double())
 
 
-@pytest.mark.parametrize("tail_passes", [1, 2])
+@pytest.mark.parametrize("tail_passes,fix", TAIL_WAYS)
 @pytest.mark.parametrize("reduce", ["max", "min"])
-def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allocations):
+def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, fix, poisoned_allocations):
     """Segments longer than the 64 rows one program holds: ties split across the held rows and the rows past
     them, ties wholly past them (a positive gradient shared, a negative one kept) beside columns whose one
     extreme lies past them, a NaN past them, an empty segment, and rows after the last segment (which get 0)."""
@@ -120,7 +123,7 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allo
     grad = torch.tensor([[2.0, -1.0, 3.0], [1.0, 1.0, 1.0], [4.0, 4.0, -2.0], [-1.0, 5.0, 0.5], [6.0, -3.0, 7.0]])
     args = (grad, output, data, reduce)
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    genome = dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes)
+    genome = dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes, TAIL_FIX=fix)
     got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(
         *args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths))
@@ -130,8 +133,8 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, poisoned_allo
     assert got[last + 70, 2] == 7.0 and got[last:last + 140].count_nonzero() == 5
 
 
-@pytest.mark.parametrize("tail_passes", [1, 2])
-def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_passes, poisoned_allocations):
+@pytest.mark.parametrize("tail_passes,fix", TAIL_WAYS)
+def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_passes, fix, poisoned_allocations):
     """bf16, 20 columns over two 16-column programs per segment: the second program of segment 1 rewrites its tail
     ties in two columns (divided), the first program's one extreme past the held rows keeps the whole gradient,
     segment 0's program leaves its tie alone where the gradient is negative, and segment 2's tie lies 300 rows
@@ -149,14 +152,15 @@ def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_pass
     args = (grad, output, data, "max")
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
     got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
-        problem, dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes))(*args, lengths=lengths)
+        problem, dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes, TAIL_FIX=fix))(*args, lengths=lengths)
     torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
     assert got[70, 17] == got[75, 17] == -2.0 and got[80 + 71, 2] == 1.5
     assert got[80 + 66, 18] == got[80 + 70, 18] == got[80 + 89, 18] == 0.5 and got[244, 5] == got[544, 5] == 0.75
     assert got[80 + 67, 16] == got[80 + 80, 16] == 0.75
 
 
-def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(poisoned_allocations):
+@pytest.mark.parametrize("fix", ["reread", "noted"])
+def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(fix, poisoned_allocations):
     """All-zero segments tie in every column (a ReLU's output can): the whole tail past the held rows is rewritten
     divided, beside a segment tied in one column past them, and rows before the first segment get 0."""
     offsets = torch.tensor([3, 103, 203])
@@ -167,10 +171,40 @@ def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(poisoned_allocat
     grad = torch.full((2, 20), 2.0)
     args = (grad, output, data, "max")
     problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"offsets": offsets})
-    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, SMALL_ONE_PASS)(
-        *args, offsets=offsets)
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
+        problem, dict(SMALL_ONE_PASS, TAIL_FIX=fix))(*args, offsets=offsets)
     torch.testing.assert_close(got, BACKWARD(*args, offsets=offsets), rtol=0, atol=0)
     assert (got[3:103] == 0.02).all() and got[103 + 70, 4] == got[103 + 90, 4] == 1.0 and not got[:3].any()
+
+
+@pytest.mark.parametrize("noted_tail", [32768, 8])
+def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_tail, monkeypatch,
+                                                                          poisoned_allocations):
+    """bf16, segments of 64 held rows and 96 tail rows (6 steps of 16), each one program of 6 columns, the gradient
+    shared where it is positive. Segment 0 has only ties the kernel fixes from the rows it noted: a held and a tail
+    row, two tail rows in different rows of their 16-row steps. Segment 1 also has two tail rows 16 apart (the same
+    row of their steps) and three tail rows, which it reads again. Single extremes and a tie with a negative gradient
+    keep the gradient whole. With NOTED_TAIL below the tail nothing is noted and every tie is read again, its counts
+    exact all the same."""
+    monkeypatch.setattr(one_pass_backward, "NOTED_TAIL", tl.constexpr(noted_tail))
+    lengths = torch.tensor([160, 160, 20])
+    data = torch.randn(340, 6, generator=g).bfloat16()
+    extremes = [[(5, 100), (70, 75), (30,), (120,), (140,), (80, 81)],
+                [(5, 100), (10,), (70, 86), (66, 90, 130), (150,), (40,)]]
+    for segment, columns in enumerate(extremes):
+        for column, rows in enumerate(columns):
+            data[[160 * segment + row for row in rows], column] = 9.0
+    output = FORWARD(data, "max", lengths=lengths)
+    grad = torch.full((3, 6), 1.5).bfloat16()
+    grad[0, 5] = -2.0
+    args = (grad, output, data, "max")
+    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
+        problem, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))(*args, lengths=lengths)
+    torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
+    assert got[5, 0] == got[100, 0] == got[70, 1] == got[75, 1] == 0.75 and got[80, 5] == got[81, 5] == -2.0
+    assert got[160 + 70, 2] == got[160 + 86, 2] == 0.75 and got[160 + 66, 3] == got[160 + 130, 3] == 0.5
+    assert got[:160].count_nonzero() == 9 and got[160:320].count_nonzero() == 10
 
 
 @pytest.mark.parametrize("reduce", ["max", "min"])
@@ -294,6 +328,8 @@ def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
                                   {"lengths": LENGTHS})
     assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
     assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
+    assert one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_FIX="noted")) is None
+    assert "TAIL_PASSES 1" in one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_PASSES=2, TAIL_FIX="noted"))
     huge = SEGMENT_REDUCE.problem(BACKWARD, tuple(torch.empty(n, 1 << 22, device="meta") for n in (5, 5, 8)) + ("max",),
                                   {"lengths": LENGTHS})
     held = dict(SMALL_ONE_PASS, BLOCK_D=32, num_warps=16)

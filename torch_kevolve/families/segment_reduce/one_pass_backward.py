@@ -8,10 +8,16 @@ reads). Here program (s, j) handles segment s over columns [j * BLOCK_D, (j + 1)
 ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fill or concatenation):
 - rows past the first RESIDENT_ROWS (segments longer than that) come first, BLOCK_N at a time, while nothing
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
-  and written at once, as if each were the only row taking the gradient, and read and written again, whole rows
-  (vector stores; a per-column mask made each element its own store), only where some column's gradient turns out
-  shared (divided). Their hits are summed over rows once, after the loop: a sum per step crosses warps (the rows of
-  a tile lie in several).
+  and written at once, as if each were the only row taking the gradient; where a column's gradient turns out
+  shared (divided), TAIL_FIX says how its tail hits get their share:
+  - "reread": the tail is read and written again, whole rows (vector stores; a per-column mask made each element
+    its own store; sm_90 SASS by Triton 3.6 and CUDA 13's ptxas, bf16, 64 x 64 x 4 warps, 3 stages: 1832 -> 1704
+    instructions, 64 registers);
+  - "noted": each hit adds 1 + (its step's first row past the held rows << 16) to its count, so that a column's
+    one or two tail hits in different rows of their steps are found from the sums and stored to, and only other
+    columns read again (tails under NOTED_TAIL rows). 79 registers in that compile, not 64; not measured on a GPU.
+  Their hits are summed over rows once, after the loop: a sum per step crosses warps (the rows of a tile lie in
+  several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
@@ -39,12 +45,30 @@ from .ends_forward import _ends_program
 from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _tile, _zero_rows, allocate
 
+TAIL_FIXES = ("reread", "noted")  # the TAIL_FIX gene (TAIL_PASSES 1)
+NOTED_TAIL = tl.constexpr(32768)  # "noted": tails shorter than this note their hits' rows (count and rows fit int32)
+
 
 @triton.jit
 def _takes_gradient(x, target, mask):
     """Which elements of the tile x get the output's gradient: those equal to their segment's output `target`
     (broadcast to x; the arg max or min), or NaN."""
     return ((x == target) | (x != x)) & mask
+
+
+@triton.jit
+def _noted_rows(tail_hits, noted, BLOCK_N: tl.constexpr):
+    """(each column's hits past the held rows, and where known the rows past held_end of its one or two hits as
+    first << 16 | last, else -1: not noted, over two hits, or two in the same row of their steps) from NOTE_TAIL's
+    sums over the tail loop's steps: 1 + (the step's first row past held_end << 16) per hit where noted, else 1."""
+    slot_hits = tl.where(noted, tail_hits & 0xFFFF, tail_hits)
+    count = tl.sum(slot_hits, 0)
+    alone = slot_hits == 1  # the slot's one hit lies (tail_hits >> 16) + the slot's row past held_end
+    past = (tail_hits >> 16) + tl.arange(0, BLOCK_N)[:, None]
+    first = tl.min(tl.where(alone, past, NOTED_TAIL), 0)
+    last = tl.max(tl.where(alone, past, -1), 0)
+    located = noted & ((count == 1) | ((count == 2) & (first < last)))
+    return count, tl.where(located, (first << 16) | last, -1)
 
 
 @triton.jit
@@ -62,6 +86,7 @@ def one_pass_backward_kernel(
     SUMS_BLOCK: tl.constexpr,  # 0: index_ptr holds the lengths' running sum; else lengths summed per block first
     RESIDENT_ROWS: tl.constexpr,
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
+    NOTE_TAIL: tl.constexpr,  # (TAIL_PASSES 1) fix one or two shared tail hits from their rows noted while counting
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     LOOP_STAGES: tl.constexpr,  # the tail loop's pipeline depth (Triton pipelines it only when tl.range asks)
@@ -70,14 +95,21 @@ def one_pass_backward_kernel(
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
+    noted = end - held_end < NOTED_TAIL
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
-        tail_hits += hit.to(tl.int32)
+        if NOTE_TAIL:
+            tail_hits += tl.where(hit, tl.where(noted, 1 + ((row - held_end).to(tl.int32) << 16), 1), 0)
+        else:
+            tail_hits += hit.to(tl.int32)
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
-    tail_count = tl.sum(tail_hits, 0)
+    if NOTE_TAIL:
+        tail_count, rows_noted = _noted_rows(tail_hits, noted, BLOCK_N)
+    else:
+        tail_count = tl.sum(tail_hits, 0)
     held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
     base = start * inner
     held_hit = _takes_gradient(tl.load(data_ptr + base + held, mask=held_mask, other=0).to(tl.float32), target,
@@ -90,7 +122,14 @@ def one_pass_backward_kernel(
     if TAIL_PASSES == 2:
         rewrite = tail_count >= 0  # every column's tail
     else:
-        rewrite = (tail_count > 0) & shared  # a column whose tail took the undivided gradient; the others rewrite as is
+        rewrite = (tail_count > 0) & shared  # took the undivided gradient; read again, whole rows are rewritten
+    if NOTE_TAIL:
+        fix = rewrite & (rows_noted >= 0) & in_d
+        tl.store(grad_in_ptr + (held_end + (rows_noted >> 16)) * inner + d, g.to(grad_in_ptr.dtype.element_ty),
+                 mask=fix)
+        tl.store(grad_in_ptr + (held_end + (rows_noted & 0xFFFF)) * inner + d, g.to(grad_in_ptr.dtype.element_ty),
+                 mask=fix)
+        rewrite &= rows_noted < 0  # the columns left to read again
     if tl.max(rewrite.to(tl.int32), 0) > 0:
         for row in range(held_end, end, BLOCK_N):
             offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
@@ -112,7 +151,8 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
     launch(one_pass_backward_kernel, grid, t["grad"].contiguous(), t["output"].contiguous(), t["data"].contiguous(),
            *segment_ends(t["index"], call, genome["LENGTHS_TO_ENDS"]), grad_in, call.segments, call.rows, call.inner,
            BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(genome["LENGTHS_TO_ENDS"]),
-           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"], BLOCK_N=genome["BLOCK_N"],
+           RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"],
+           NOTE_TAIL=genome["TAIL_FIX"] == "noted", BLOCK_N=genome["BLOCK_N"],
            BLOCK_D=genome["BLOCK_D"], LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"],
            num_stages=genome["num_stages"])
     return [grad_in]
