@@ -287,7 +287,8 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 
 
 @pytest.mark.parametrize("tail_passes,fix,stages,way", [(2, "reread", 1, "cumsum"), (1, "reread", 1, "cumsum"),
-                                                        (1, "reread", 4, "cumsum"), (1, "noted", 3, "cumsum"),
+                                                        (1, "reread", 4, "cumsum"), (1, "reread_rows", 3, "cumsum"),
+                                                        (1, "noted", 3, "cumsum"),
                                                         (1, "reread", 3, "block_sums")])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, fix, stages,

@@ -25,7 +25,7 @@ TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5
 TIE_LENGTHS = torch.tensor([3, 0, 2])
 SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, TAIL_FIX="reread", BLOCK_N=16, BLOCK_D=16, num_warps=4,
                       num_stages=1, LENGTHS_TO_ENDS="cumsum")
-TAIL_WAYS = [(1, "reread"), (1, "noted"), (2, "reread")]  # (TAIL_PASSES, TAIL_FIX)
+TAIL_WAYS = [(1, "reread"), (1, "reread_rows"), (1, "noted"), (2, "reread")]  # (TAIL_PASSES, TAIL_FIX)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1, LENGTHS_TO_ENDS="cumsum")
 
@@ -159,7 +159,7 @@ def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_pass
     assert got[80 + 67, 16] == got[80 + 80, 16] == 0.75
 
 
-@pytest.mark.parametrize("fix", ["reread", "noted"])
+@pytest.mark.parametrize("fix", ["reread", "reread_rows", "noted"])
 def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(fix, poisoned_allocations):
     """All-zero segments tie in every column (a ReLU's output can): the whole tail past the held rows is rewritten
     divided, beside a segment tied in one column past them, and rows before the first segment get 0."""

@@ -10,12 +10,15 @@ ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fi
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
   and written at once, as if each were the only row taking the gradient; where a column's gradient turns out
   shared (divided), TAIL_FIX says how its tail hits get their share:
-  - "reread": the tail is read and written again, whole rows (vector stores; a per-column mask made each element
-    its own store; sm_90 SASS by Triton 3.6 and CUDA 13's ptxas, bf16, 64 x 64 x 4 warps, 3 stages: 1832 -> 1704
-    instructions, 64 registers);
+  - "reread": the tail is read again and its hits in those columns stored to (a mask that varies by column, so
+    each element is its own 2-byte store);
+  - "reread_rows": the same, whole rows stored (vector stores; the other columns get what they have). sm_90 SASS
+    by Triton 3.6 and CUDA 13's ptxas, bf16, 64 x 64 x 4 warps, 3 stages: 1832 -> 1704 instructions, 64
+    registers both; it may write more bytes back to DRAM where the first writes have left L2;
   - "noted": each hit adds 1 + (its step's first row past the held rows << 16) to its count, so that a column's
     one or two tail hits in different rows of their steps are found from the sums and stored to, and only other
-    columns read again (tails under NOTED_TAIL rows). 79 registers in that compile, not 64; not measured on a GPU.
+    columns read again (tails under NOTED_TAIL rows); 79 registers in that compile.
+  The last two are not measured on a GPU yet.
   Their hits are summed over rows once, after the loop: a sum per step crosses warps (the rows of a tile lie in
   several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
@@ -45,7 +48,7 @@ from .ends_forward import _ends_program
 from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _tile, _zero_rows, allocate
 
-TAIL_FIXES = ("reread", "noted")  # the TAIL_FIX gene (TAIL_PASSES 1)
+TAIL_FIXES = ("reread", "reread_rows", "noted")  # the TAIL_FIX gene (TAIL_PASSES 1)
 NOTED_TAIL = tl.constexpr(32768)  # "noted": tails shorter than this note their hits' rows (count and rows fit int32)
 
 
@@ -59,7 +62,7 @@ def _takes_gradient(x, target, mask):
 @triton.jit
 def _noted_rows(tail_hits, noted, BLOCK_N: tl.constexpr):
     """(each column's hits past the held rows, and where known the rows past held_end of its one or two hits as
-    first << 16 | last, else -1: not noted, over two hits, or two in the same row of their steps) from NOTE_TAIL's
+    first << 16 | last, else -1: not noted, over two hits, or two in the same row of their steps) from "noted"'s
     sums over the tail loop's steps: 1 + (the step's first row past held_end << 16) per hit where noted, else 1."""
     slot_hits = tl.where(noted, tail_hits & 0xFFFF, tail_hits)
     count = tl.sum(slot_hits, 0)
@@ -86,7 +89,7 @@ def one_pass_backward_kernel(
     SUMS_BLOCK: tl.constexpr,  # 0: index_ptr holds the lengths' running sum; else lengths summed per block first
     RESIDENT_ROWS: tl.constexpr,
     TAIL_PASSES: tl.constexpr,  # 2: count the tail, then write it; 1: write it while counting, fix it if shared
-    NOTE_TAIL: tl.constexpr,  # (TAIL_PASSES 1) fix one or two shared tail hits from their rows noted while counting
+    TAIL_FIX: tl.constexpr,  # TAIL_FIXES (TAIL_PASSES 1): how shared tail hits get their share
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     LOOP_STAGES: tl.constexpr,  # the tail loop's pipeline depth (Triton pipelines it only when tl.range asks)
@@ -100,13 +103,13 @@ def one_pass_backward_kernel(
     for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
-        if NOTE_TAIL:
+        if TAIL_FIX == "noted":
             tail_hits += tl.where(hit, tl.where(noted, 1 + ((row - held_end).to(tl.int32) << 16), 1), 0)
         else:
             tail_hits += hit.to(tl.int32)
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
-    if NOTE_TAIL:
+    if TAIL_FIX == "noted":
         tail_count, rows_noted = _noted_rows(tail_hits, noted, BLOCK_N)
     else:
         tail_count = tl.sum(tail_hits, 0)
@@ -122,8 +125,8 @@ def one_pass_backward_kernel(
     if TAIL_PASSES == 2:
         rewrite = tail_count >= 0  # every column's tail
     else:
-        rewrite = (tail_count > 0) & shared  # took the undivided gradient; read again, whole rows are rewritten
-    if NOTE_TAIL:
+        rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
+    if TAIL_FIX == "noted":
         fix = rewrite & (rows_noted >= 0) & in_d
         tl.store(grad_in_ptr + (held_end + (rows_noted >> 16)) * inner + d, g.to(grad_in_ptr.dtype.element_ty),
                  mask=fix)
@@ -135,7 +138,11 @@ def one_pass_backward_kernel(
             offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
             x = tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32)
             hit = _takes_gradient(x, target, mask)
-            tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
+            value = tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty)
+            if TAIL_PASSES == 2 or TAIL_FIX == "reread_rows":
+                tl.store(grad_in_ptr + offs, value, mask=mask)
+            else:
+                tl.store(grad_in_ptr + offs, value, mask=hit & rewrite[None, :])
     if s == 0:
         _zero_rows(grad_in_ptr, 0, start, d, in_d, inner, BLOCK_N, BLOCK_D)
     if s == segments - 1:
@@ -152,7 +159,7 @@ def backward(t: dict, call: SegmentCall, genome: dict) -> list[torch.Tensor]:
            *segment_ends(t["index"], call, genome["LENGTHS_TO_ENDS"]), grad_in, call.segments, call.rows, call.inner,
            BY_LENGTHS=call.by_lengths, SUMS_BLOCK=sums_block(genome["LENGTHS_TO_ENDS"]),
            RESIDENT_ROWS=genome["RESIDENT_ROWS"], TAIL_PASSES=genome["TAIL_PASSES"],
-           NOTE_TAIL=genome["TAIL_FIX"] == "noted", BLOCK_N=genome["BLOCK_N"],
+           TAIL_FIX=genome["TAIL_FIX"], BLOCK_N=genome["BLOCK_N"],
            BLOCK_D=genome["BLOCK_D"], LOOP_STAGES=genome["num_stages"], num_warps=genome["num_warps"],
            num_stages=genome["num_stages"])
     return [grad_in]
