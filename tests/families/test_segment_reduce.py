@@ -133,6 +133,20 @@ def test_one_pass_gradient_past_the_held_rows(reduce, tail_passes, fix, poisoned
     assert got[last + 70, 2] == 7.0 and got[last:last + 140].count_nonzero() == 5
 
 
+def _exact_bf16_max_gradient(data, lengths, negative_column: int, genome: dict) -> torch.Tensor:
+    """The one-pass gradient of a bf16 segment max of `data` under `genome`, the output's gradient 1.5 but -2.0 in
+    segment 0's `negative_column`, after asserting it equals ATen's bit for bit."""
+    output = FORWARD(data, "max", lengths=lengths)
+    grad = torch.full(output.shape, 1.5).bfloat16()
+    grad[0, negative_column] = -2.0
+    args = (grad, output, data, "max")
+    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
+    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(
+        *args, lengths=lengths)
+    torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
+    return got
+
+
 @pytest.mark.parametrize("tail_passes,fix", TAIL_WAYS)
 def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_passes, fix, poisoned_allocations):
     """bf16, 20 columns over two 16-column programs per segment: the second program of segment 1 rewrites its tail
@@ -146,14 +160,7 @@ def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_pass
     data[[80 + 67, 80 + 80], 16] = 9.0  # and a second column of that program
     data[80 + 71, 2] = 9.0  # segment 1, first block: one extreme past the held rows
     data[[170 + 74, 170 + 374], 5] = 9.0  # segment 2, first block
-    output = FORWARD(data, "max", lengths=lengths)
-    grad = torch.full((3, 20), 1.5).bfloat16()
-    grad[0, 17] = -2.0
-    args = (grad, output, data, "max")
-    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
-        problem, dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes, TAIL_FIX=fix))(*args, lengths=lengths)
-    torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
+    got = _exact_bf16_max_gradient(data, lengths, 17, dict(SMALL_ONE_PASS, TAIL_PASSES=tail_passes, TAIL_FIX=fix))
     assert got[70, 17] == got[75, 17] == -2.0 and got[80 + 71, 2] == 1.5
     assert got[80 + 66, 18] == got[80 + 70, 18] == got[80 + 89, 18] == 0.5 and got[244, 5] == got[544, 5] == 0.75
     assert got[80 + 67, 16] == got[80 + 80, 16] == 0.75
@@ -194,14 +201,7 @@ def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_
     for segment, columns in enumerate(extremes):
         for column, rows in enumerate(columns):
             data[[160 * segment + row for row in rows], column] = 9.0
-    output = FORWARD(data, "max", lengths=lengths)
-    grad = torch.full((3, 6), 1.5).bfloat16()
-    grad[0, 5] = -2.0
-    args = (grad, output, data, "max")
-    problem = SEGMENT_REDUCE.problem(BACKWARD, args, {"lengths": lengths})
-    got = SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(
-        problem, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))(*args, lengths=lengths)
-    torch.testing.assert_close(got, BACKWARD(*args, lengths=lengths), rtol=0, atol=0)
+    got = _exact_bf16_max_gradient(data, lengths, 5, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))
     assert got[5, 0] == got[100, 0] == got[70, 1] == got[75, 1] == 0.75 and got[80, 5] == got[81, 5] == -2.0
     assert got[160 + 70, 2] == got[160 + 86, 2] == 0.75 and got[160 + 66, 3] == got[160 + 130, 3] == 0.5
     assert got[:160].count_nonzero() == 9 and got[160:320].count_nonzero() == 10
