@@ -17,10 +17,9 @@ ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fi
     registers both; it may write more bytes back to DRAM where the first writes have left L2;
   - "noted": each hit adds 1 + (its step's first row past the held rows << 16) to its count, so that a column's
     one or two tail hits in different rows of their steps are found from the sums and stored to, and only other
-    columns read again (tails under NOTED_TAIL rows); 79 registers in that compile.
-  The last two are not measured on a GPU yet.
-  Their hits are summed over rows once, after the loop: a sum per step crosses warps (the rows of a tile lie in
-  several).
+    columns read again (tails under NOTED_TAIL rows); 76 registers in that compile (72 at 32 columns).
+  The last two are not measured on a GPU yet. The tail's hits are summed over rows once, after the loop: a sum per
+  step crosses warps (the rows of a tile lie in several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
