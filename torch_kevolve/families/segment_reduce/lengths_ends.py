@@ -9,7 +9,7 @@ LENGTHS_TO_ENDS gene.
   program of the segment kernel adds the sums of the blocks before its segment's and the lengths before it in its
   block (_ends_program). On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the
   one-pass gradient from 64 registers to 70 at 3 stages (64 at 2).
-"block_scan" and "block_sums" are not measured on a GPU yet (session 34 got no device time for them).
+"block_scan" and "block_sums" are not measured on a GPU yet (sessions 34 and 35 got no device time for them).
 """
 from __future__ import annotations
 
