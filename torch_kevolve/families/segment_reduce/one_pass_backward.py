@@ -97,7 +97,8 @@ def one_pass_backward_kernel(
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
-    noted = end - held_end < NOTED_TAIL
+    if TAIL_FIX == "noted":
+        noted = end - held_end < NOTED_TAIL
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
@@ -127,10 +128,9 @@ def one_pass_backward_kernel(
         rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
     if TAIL_FIX == "noted":
         fix = rewrite & (rows_noted >= 0) & in_d
-        tl.store(grad_in_ptr + (held_end + (rows_noted >> 16)) * inner + d, g.to(grad_in_ptr.dtype.element_ty),
-                 mask=fix)
-        tl.store(grad_in_ptr + (held_end + (rows_noted & 0xFFFF)) * inner + d, g.to(grad_in_ptr.dtype.element_ty),
-                 mask=fix)
+        share = g.to(grad_in_ptr.dtype.element_ty)
+        tl.store(grad_in_ptr + (held_end + (rows_noted >> 16)) * inner + d, share, mask=fix)
+        tl.store(grad_in_ptr + (held_end + (rows_noted & 0xFFFF)) * inner + d, share, mask=fix)
         rewrite &= rows_noted < 0  # the columns left to read again
     if tl.max(rewrite.to(tl.int32), 0) > 0:
         for row in range(held_end, end, BLOCK_N):
