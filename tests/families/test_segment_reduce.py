@@ -184,16 +184,15 @@ def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(fix, poisoned_al
     assert (got[3:103] == 0.02).all() and got[103 + 70, 4] == got[103 + 90, 4] == 1.0 and not got[:3].any()
 
 
-@pytest.mark.parametrize("noted_tail", [32768, 8])
-def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_tail, monkeypatch,
+@pytest.mark.parametrize("noted_steps", [31, 2])
+def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_steps, monkeypatch,
                                                                           poisoned_allocations):
     """bf16, segments of 64 held rows and 96 tail rows (6 steps of 16), each one program of 6 columns, the gradient
-    shared where it is positive. Segment 0 has only ties the kernel fixes from the rows it noted: a held and a tail
-    row, two tail rows in different rows of their 16-row steps. Segment 1 also has two tail rows 16 apart (the same
-    row of their steps) and three tail rows, which it reads again. Single extremes and a tie with a negative gradient
-    keep the gradient whole. With NOTED_TAIL below the tail nothing is noted and every tie is read again, its counts
-    exact all the same."""
-    monkeypatch.setattr(one_pass_backward, "NOTED_TAIL", tl.constexpr(noted_tail))
+    shared where it is positive. The kernel fixes from the bits it noted: a held and a tail row, two tail rows in
+    different rows of their 16-row steps, two tail rows 16 apart (two bits of one element); segment 1's three tail
+    rows it reads again. Single extremes and a tie with a negative gradient keep the gradient whole. With NOTED_STEPS
+    below the tail's 6 steps nothing is noted and every tie is read again, its counts exact all the same."""
+    monkeypatch.setattr(one_pass_backward, "NOTED_STEPS", tl.constexpr(noted_steps))
     lengths = torch.tensor([160, 160, 20])
     data = torch.randn(340, 6, generator=g).bfloat16()
     extremes = [[(5, 100), (70, 75), (30,), (120,), (140,), (80, 81)],
@@ -205,6 +204,27 @@ def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_
     assert got[5, 0] == got[100, 0] == got[70, 1] == got[75, 1] == 0.75 and got[80, 5] == got[81, 5] == -2.0
     assert got[160 + 70, 2] == got[160 + 86, 2] == 0.75 and got[160 + 66, 3] == got[160 + 130, 3] == 0.5
     assert got[:160].count_nonzero() == 9 and got[160:320].count_nonzero() == 10
+
+
+def test_one_pass_gradient_notes_ties_at_the_first_and_last_of_31_tail_steps(poisoned_allocations):
+    """bf16, 64 held rows and tails of 31 steps of 16 rows (the most "noted" keeps a bit a step for: the first
+    step's hits are bit 30) and of 32 (past it: counted, tied columns read again). Ties at the tail's first and
+    last steps, in one row of their steps or two, a three-way tie in one row of three steps (its exact count
+    needs every bit), a held row tied with the first step, a lone extreme, and a negative gradient."""
+    tail = 31 * 16
+    lengths = torch.tensor([64 + tail, 64 + tail + 16])
+    data = torch.randn(int(lengths.sum()), 6, generator=g).bfloat16()
+    last_step = 64 + 30 * 16
+    extremes = [(64, last_step + 15), (64 + 3, 64 + 15 * 16 + 3, last_step + 3), (10, 64 + 7), (64 + 29 * 16,),
+                (64 + 5, last_step + 5), (64, last_step)]
+    for start in (0, 64 + tail):
+        for column, rows in enumerate(extremes):
+            data[[start + row for row in rows], column] = 9.0
+    got = _exact_bf16_max_gradient(data, lengths, 5, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))
+    for start in (0, 64 + tail):
+        assert got[start + 64, 0] == got[start + last_step + 15, 0] == got[start + 10, 2] == 0.75
+        assert got[start + 64 + 3, 1] == got[start + last_step + 3, 1] == 0.5 and got[start + 64 + 29 * 16, 3] == 1.5
+    assert got[64, 5] == got[last_step, 5] == -2.0 and got.count_nonzero() == 2 * 12
 
 
 @pytest.mark.parametrize("reduce", ["max", "min"])

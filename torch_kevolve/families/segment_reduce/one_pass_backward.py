@@ -15,9 +15,12 @@ ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fi
   - "reread_rows": the same, whole rows stored (vector stores; the other columns get what they have). sm_90 SASS
     by Triton 3.6 and CUDA 13's ptxas, bf16, 64 x 64 x 4 warps, 3 stages: 1832 -> 1704 instructions, 64
     registers both; it may write more bytes back to DRAM where the first writes have left L2;
-  - "noted": each hit adds 1 + (its step's first row past the held rows << 16) to its count, so that a column's
-    one or two tail hits in different rows of their steps are found from the sums and stored to, and only other
-    columns read again (tails under NOTED_TAIL rows); 76 registers in that compile (72 at 32 columns).
+  - "noted": each element of the tail's tile keeps a bit per step (doubled, plus its hit, at every step), so
+    that a column's one or two tail hits are found from the bits and stored to, and only other columns read again
+    (tails of up to NOTED_STEPS steps; longer ones are counted as "reread" counts them). In that compile its loop
+    takes 191 instructions a step ("reread" 189), but the kernel 80 registers (the bits' reductions and the noted
+    rows live beside the held rows), so 6 programs fit an SM where "reread"'s 64 fit 8. Session 35's first form
+    (each hit adding its step's row << 16) took 261 a step and 76 registers: its hit predicates spilled into bits.
   The last two are not measured on a GPU yet. The tail's hits are summed over rows once, after the loop: a sum per
   step crosses warps (the rows of a tile lie in several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
@@ -48,7 +51,7 @@ from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _tile, _zero_rows, allocate
 
 TAIL_FIXES = ("reread", "reread_rows", "noted")  # the TAIL_FIX gene (TAIL_PASSES 1)
-NOTED_TAIL = tl.constexpr(32768)  # "noted": tails shorter than this note their hits' rows (count and rows fit int32)
+NOTED_STEPS = tl.constexpr(31)  # "noted": tails of up to this many steps keep a bit per step (int32, sign bit clear)
 
 
 @triton.jit
@@ -59,17 +62,32 @@ def _takes_gradient(x, target, mask):
 
 
 @triton.jit
-def _noted_rows(tail_hits, noted, BLOCK_N: tl.constexpr):
-    """(each column's hits past the held rows, and where known the rows past held_end of its one or two hits as
-    first << 16 | last, else -1: not noted, over two hits, or two in the same row of their steps) from "noted"'s
-    sums over the tail loop's steps: 1 + (the step's first row past held_end << 16) per hit where noted, else 1."""
-    slot_hits = tl.where(noted, tail_hits & 0xFFFF, tail_hits)
-    count = tl.sum(slot_hits, 0)
-    alone = slot_hits == 1  # the slot's one hit lies (tail_hits >> 16) + the slot's row past held_end
-    past = (tail_hits >> 16) + tl.arange(0, BLOCK_N)[:, None]
-    first = tl.min(tl.where(alone, past, NOTED_TAIL), 0)
-    last = tl.max(tl.where(alone, past, -1), 0)
-    located = noted & ((count == 1) | ((count == 2) & (first < last)))
+def _bit_count(bits):
+    """The number of set bits of each element of the int32 tensor `bits` (sign bit clear)."""
+    bits = bits - ((bits >> 1) & 0x55555555)
+    bits = (bits & 0x33333333) + ((bits >> 2) & 0x33333333)
+    bits = (bits + (bits >> 4)) & 0x0F0F0F0F
+    return (bits + (bits >> 8) + (bits >> 16) + (bits >> 24)) & 0x3F
+
+
+@triton.jit
+def _top_bit(bits):
+    """The index of the highest set bit of each element of the int32 tensor `bits` (positive, at most two bits
+    set: its float is exact or rounds down, never up to the next power of two)."""
+    return (bits.to(tl.float32).to(tl.int32, bitcast=True) >> 23) - 127
+
+
+@triton.jit
+def _noted_rows(tail_hits, steps, noted, BLOCK_N: tl.constexpr):
+    """(each column's hits past the held rows; the rows past held_end of its first and last hit as first << 16 |
+    last where it has one or two and they are noted, else -1) from the tail loop's tile: where noted, bit k of an
+    element set where its row of step steps - 1 - k took the gradient, else its hit count."""
+    count = tl.sum(tl.where(noted, _bit_count(tail_hits), tail_hits), 0)
+    row = tl.arange(0, BLOCK_N)[:, None]
+    held = tail_hits != 0
+    first = tl.min(tl.where(held, (steps - 1 - _top_bit(tail_hits)) * BLOCK_N + row, steps * BLOCK_N), 0)
+    last = tl.max(tl.where(held, (steps - 1 - _top_bit(tail_hits & -tail_hits)) * BLOCK_N + row, -1), 0)
+    located = noted & ((count == 1) | (count == 2))
     return count, tl.where(located, (first << 16) | last, -1)
 
 
@@ -98,19 +116,20 @@ def one_pass_backward_kernel(
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
     if TAIL_FIX == "noted":
-        noted = end - held_end < NOTED_TAIL
+        steps = tl.cdiv(end - held_end, BLOCK_N).to(tl.int32)
+        noted = steps <= NOTED_STEPS
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
         if TAIL_FIX == "noted":
-            tail_hits += tl.where(hit, tl.where(noted, 1 + ((row - held_end).to(tl.int32) << 16), 1), 0)
+            tail_hits = tail_hits * tl.where(noted, 2, 1) + hit.to(tl.int32)
         else:
             tail_hits += hit.to(tl.int32)
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
     if TAIL_FIX == "noted":
-        tail_count, rows_noted = _noted_rows(tail_hits, noted, BLOCK_N)
+        tail_count, rows_noted = _noted_rows(tail_hits, steps, noted, BLOCK_N)
     else:
         tail_count = tl.sum(tail_hits, 0)
     held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
