@@ -40,7 +40,7 @@ ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, TAIL_FIX=f, BLOCK_N=n, BL
                       (64, 1, "reread", 32, 64, 4, 1), (32, 1, "reread", 32, 64, 4, 1),
                       (64, 1, "reread", 16, 64, 4, 1), (128, 2, "reread", 32, 64, 8, 1),
                       (128, 1, "reread", 32, 64, 8, 1), (128, 2, "reread", 32, 32, 4, 1),
-                      # the other tail fixes on the best, and "noted" at 32 columns (fewer registers)
+                      # the other tail fixes on the best, and "noted" at 32 columns
                       (64, 1, "reread_rows", 32, 64, 4, 3), (64, 1, "noted", 32, 64, 4, 3),
                       (64, 1, "noted", 32, 32, 4, 3))]
 
