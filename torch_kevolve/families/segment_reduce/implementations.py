@@ -109,7 +109,8 @@ def _build_one_pass(problem: Problem, genome: Genome) -> Callable:
 def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
     """The gradient of max and min only (sum and mean read their data once already, or not at all); BLOCK_D no
     wider than the inner dim needs; the held tile within REGISTERS_PER_THREAD values per thread and its element
-    offsets within int32; TAIL_FIX only with TAIL_PASSES 1; LENGTHS_TO_ENDS as _lengths_to_ends_fits says."""
+    offsets within int32; TAIL_FIX other than "reread" only with TAIL_PASSES 1; LENGTHS_TO_ENDS as
+    _lengths_to_ends_fits says."""
     if not _max_or_min_gradient(problem):
         return "one pass only changes the gradient of max and min (the others read each row once already)"
     held = genome["RESIDENT_ROWS"] * genome["BLOCK_D"]
@@ -117,7 +118,7 @@ def _supports_one_pass(problem: Problem, genome: Genome) -> str | None:
         return f"a held tile of {held} values needs over {REGISTERS_PER_THREAD} registers per thread"
     if genome["RESIDENT_ROWS"] * problem.dim("inner") >= 2 ** 31:
         return "the held tile's element offsets are int32: RESIDENT_ROWS rows of the inner dim must stay below 2^31"
-    if genome["TAIL_PASSES"] == 2 and genome["TAIL_FIX"] != one_pass_backward.TAIL_FIXES[0]:
+    if genome["TAIL_PASSES"] == 2 and genome["TAIL_FIX"] != "reread":
         return f"TAIL_FIX={genome['TAIL_FIX']!r} fixes a tail written at once (TAIL_PASSES 1); 2 passes fix nothing"
     return _lengths_to_ends_fits(problem, genome) or inner_tiles_fit(problem, genome)
 
