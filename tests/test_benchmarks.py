@@ -313,7 +313,7 @@ def test_jagged_benchmark_sweeps_the_one_pass_gradient_of_max_against_the_two_pa
     assert all("RESIDENT_ROWS" in entry["genome"] and entry["rel_err"] < 1e-6 for entry in one_pass["sweep"])
     assert len(one_pass["sweep"]) > 1 and one_pass["two_pass_rel_err"] < 1e-6 and one_pass["two_pass_us"] == 1.0
     assert {entry["genome"]["LENGTHS_TO_ENDS"] for entry in one_pass["sweep"]} == {"cumsum", "block_scan", "block_sums"}
-    assert {entry["genome"]["TAIL_FIX"] for entry in one_pass["sweep"]} == {"reread", "reread_rows", "noted"}
+    assert {entry["genome"]["TAIL_FIX"] for entry in one_pass["sweep"]} == {"reread", "reread_rows"}
     two_pass = jagged.measure("segment_reduce_backward sum", *rows["segment_reduce_backward sum"])
     assert all("RESIDENT_ROWS" not in entry["genome"] for entry in two_pass["sweep"])
     assert not any(key.startswith("two_pass") for key in two_pass)

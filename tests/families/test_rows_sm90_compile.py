@@ -244,6 +244,8 @@ def test_jagged_kernels_compile_for_sm90(captured, overload, args):
 
 
 LENGTHS = torch.tensor([3, 0, 5])
+# the kernels each LENGTHS_TO_ENDS way launches before the segment kernel
+ENDS_KERNELS = {"cumsum": [], "block_scan": ["lengths_ends_kernel"], "block_sums": ["block_sums_kernel"]}
 SEGMENT_REDUCES = [  # every reduction forward and backward, by lengths and offsets, with and without initial
     (aten.segment_reduce.default, (X, "sum"), {"lengths": LENGTHS}),
     (aten.segment_reduce.default, (X.bfloat16(), "mean"), {"offsets": OFFSETS.int(), "initial": 1.0}),
@@ -278,8 +280,7 @@ def test_ends_segment_reduce_compiles_for_sm90(captured, overload, args, kwargs,
     assert SEGMENT_REDUCE.implementation("segment_reduce_ends").supports(problem, genome) is None
     SEGMENT_REDUCE.implementation("segment_reduce_ends").build(problem, genome)(*args, **kwargs)
     *first, compiled = compiles(captured, launches=1 + (way != "cumsum"))
-    assert [c.name for c in first] == {"cumsum": [], "block_scan": ["lengths_ends_kernel"],
-                                       "block_sums": ["block_sums_kernel"]}[way]
+    assert [c.name for c in first] == ENDS_KERNELS[way]
     assert "async_copy_global_to_local" in compiled.asm["ttgir"]
 
 
@@ -289,14 +290,14 @@ SEGMENT_MAX_MIN_GRADIENTS = [c for c in SEGMENT_REDUCES
 
 @pytest.mark.parametrize("tail_passes,fix,stages,way", [(2, "reread", 1, "cumsum"), (1, "reread", 1, "cumsum"),
                                                         (1, "reread", 4, "cumsum"), (1, "reread_rows", 3, "cumsum"),
-                                                        (1, "noted", 3, "cumsum"),
+                                                        (1, "reread_rows", 3, "block_scan"),
                                                         (1, "reread", 3, "block_sums")])
 @pytest.mark.parametrize("overload,args,kwargs", SEGMENT_MAX_MIN_GRADIENTS, ids=["max", "min"])
 def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, kwargs, tail_passes, fix, stages,
                                                      way):
     """The one-pass max/min gradient, with its largest held tile (256 rows of 32 columns over 8 warps), each way
-    with the rows past it (and each TAIL_FIX), and from block sums of lengths (their kernel first); with stages its
-    tail loop is pipelined (asynchronous copies), at 1 it is not."""
+    with the rows past it (and each TAIL_FIX), and from a block scan or block sums of lengths (their kernel first);
+    with stages its tail loop is pipelined (asynchronous copies), at 1 it is not."""
     problem = SEGMENT_REDUCE.problem(overload, args, kwargs)
     genome = dict(RESIDENT_ROWS=256, TAIL_PASSES=tail_passes, TAIL_FIX=fix, BLOCK_N=32, BLOCK_D=32, num_warps=8,
                   num_stages=stages, LENGTHS_TO_ENDS=way)
@@ -304,8 +305,8 @@ def test_one_pass_segment_gradient_compiles_for_sm90(captured, overload, args, k
         pytest.skip("only the cumsum way takes offsets")
     assert SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").supports(problem, genome) is None
     SEGMENT_REDUCE.implementation("segment_reduce_backward_one_pass").build(problem, genome)(*args, **kwargs)
-    *first, compiled = compiles(captured, launches=1 + (way == "block_sums"))
-    assert [c.name for c in first] == ["block_sums_kernel"] * (way == "block_sums")
+    *first, compiled = compiles(captured, launches=1 + (way != "cumsum"))
+    assert [c.name for c in first] == ENDS_KERNELS[way]
     assert ("async_copy_global_to_local" in compiled.asm["ttgir"]) == (stages > 1)
 
 

@@ -7,13 +7,11 @@ import itertools
 
 import pytest
 import torch
-import triton.language as tl
 
 from torch_kevolve.families import SEGMENT_REDUCE, family_for
 from torch_kevolve.families.base import DISTRIBUTIONS, Abstraction, Unsupported
 from torch_kevolve.families.checking import check_kernel, compare
 from torch_kevolve.families.schema import schema_values
-from torch_kevolve.families.segment_reduce import one_pass_backward
 
 aten = torch.ops.aten
 FORWARD, BACKWARD = aten.segment_reduce.default, aten._segment_reduce_backward.default
@@ -25,7 +23,7 @@ TIES = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, 0.0], [float("nan"), 5.0], [5
 TIE_LENGTHS = torch.tensor([3, 0, 2])
 SMALL_ONE_PASS = dict(RESIDENT_ROWS=64, TAIL_PASSES=1, TAIL_FIX="reread", BLOCK_N=16, BLOCK_D=16, num_warps=4,
                       num_stages=1, LENGTHS_TO_ENDS="cumsum")
-TAIL_WAYS = [(1, "reread"), (1, "reread_rows"), (1, "noted"), (2, "reread")]  # (TAIL_PASSES, TAIL_FIX)
+TAIL_WAYS = [(1, "reread_rows"), (1, "reread"), (2, "reread")]  # (TAIL_PASSES, TAIL_FIX)
 SMALL_ROWS = dict(BLOCK_R=8, BLOCK_D=16, num_warps=1, num_stages=1)
 SMALL_ENDS = dict(BLOCK_N=4, BLOCK_D=16, num_warps=1, num_stages=1, LENGTHS_TO_ENDS="cumsum")
 
@@ -166,7 +164,7 @@ def test_one_pass_gradient_shares_tail_ties_in_the_second_column_block(tail_pass
     assert got[80 + 67, 16] == got[80 + 80, 16] == 0.75
 
 
-@pytest.mark.parametrize("fix", ["reread", "reread_rows", "noted"])
+@pytest.mark.parametrize("fix", ["reread_rows", "reread"])
 def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(fix, poisoned_allocations):
     """All-zero segments tie in every column (a ReLU's output can): the whole tail past the held rows is rewritten
     divided, beside a segment tied in one column past them, and rows before the first segment get 0."""
@@ -182,49 +180,6 @@ def test_one_pass_gradient_rewrites_a_tail_tied_in_every_column(fix, poisoned_al
         problem, dict(SMALL_ONE_PASS, TAIL_FIX=fix))(*args, offsets=offsets)
     torch.testing.assert_close(got, BACKWARD(*args, offsets=offsets), rtol=0, atol=0)
     assert (got[3:103] == 0.02).all() and got[103 + 70, 4] == got[103 + 90, 4] == 1.0 and not got[:3].any()
-
-
-@pytest.mark.parametrize("noted_steps", [31, 2])
-def test_one_pass_gradient_fixes_noted_tail_ties_and_reads_the_rest_again(noted_steps, monkeypatch,
-                                                                          poisoned_allocations):
-    """bf16, segments of 64 held rows and 96 tail rows (6 steps of 16), each one program of 6 columns, the gradient
-    shared where it is positive. The kernel fixes from the bits it noted: a held and a tail row, two tail rows in
-    different rows of their 16-row steps, two tail rows 16 apart (two bits of one element); segment 1's three tail
-    rows it reads again. Single extremes and a tie with a negative gradient keep the gradient whole. With NOTED_STEPS
-    below the tail's 6 steps nothing is noted and every tie is read again, its counts exact all the same."""
-    monkeypatch.setattr(one_pass_backward, "NOTED_STEPS", tl.constexpr(noted_steps))
-    lengths = torch.tensor([160, 160, 20])
-    data = torch.randn(340, 6, generator=g).bfloat16()
-    extremes = [[(5, 100), (70, 75), (30,), (120,), (140,), (80, 81)],
-                [(5, 100), (10,), (70, 86), (66, 90, 130), (150,), (40,)]]
-    for segment, columns in enumerate(extremes):
-        for column, rows in enumerate(columns):
-            data[[160 * segment + row for row in rows], column] = 9.0
-    got = _exact_bf16_max_gradient(data, lengths, 5, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))
-    assert got[5, 0] == got[100, 0] == got[70, 1] == got[75, 1] == 0.75 and got[80, 5] == got[81, 5] == -2.0
-    assert got[160 + 70, 2] == got[160 + 86, 2] == 0.75 and got[160 + 66, 3] == got[160 + 130, 3] == 0.5
-    assert got[:160].count_nonzero() == 9 and got[160:320].count_nonzero() == 10
-
-
-def test_one_pass_gradient_notes_ties_at_the_first_and_last_of_31_tail_steps(poisoned_allocations):
-    """bf16, 64 held rows and tails of 31 steps of 16 rows (the most "noted" keeps a bit a step for: the first
-    step's hits are bit 30) and of 32 (past it: counted, tied columns read again). Ties at the tail's first and
-    last steps, in one row of their steps or two, a three-way tie in one row of three steps (its exact count
-    needs every bit), a held row tied with the first step, a lone extreme, and a negative gradient."""
-    tail = 31 * 16
-    lengths = torch.tensor([64 + tail, 64 + tail + 16])
-    data = torch.randn(int(lengths.sum()), 6, generator=g).bfloat16()
-    last_step = 64 + 30 * 16
-    extremes = [(64, last_step + 15), (64 + 3, 64 + 15 * 16 + 3, last_step + 3), (10, 64 + 7), (64 + 29 * 16,),
-                (64 + 5, last_step + 5), (64, last_step)]
-    for start in (0, 64 + tail):
-        for column, rows in enumerate(extremes):
-            data[[start + row for row in rows], column] = 9.0
-    got = _exact_bf16_max_gradient(data, lengths, 5, dict(SMALL_ONE_PASS, TAIL_FIX="noted"))
-    for start in (0, 64 + tail):
-        assert got[start + 64, 0] == got[start + last_step + 15, 0] == got[start + 10, 2] == 0.75
-        assert got[start + 64 + 3, 1] == got[start + last_step + 3, 1] == 0.5 and got[start + 64 + 29 * 16, 3] == 1.5
-    assert got[64, 5] == got[last_step, 5] == -2.0 and got.count_nonzero() == 2 * 12
 
 
 @pytest.mark.parametrize("reduce", ["max", "min"])
@@ -296,7 +251,7 @@ def test_block_sums_past_one_step_of_them(monkeypatch, poisoned_allocations):
 
 def test_other_ways_to_ends_only_for_lengths():
     """LENGTHS_TO_ENDS other than the cumsum is refused where segments come as offsets, by both kernels that read
-    segment ends."""
+    segment ends: their default way, the block scan, gives way to it there."""
     output = FORWARD(DATA, "max", offsets=OFFSETS)
     for impl, overload, args, small in (("segment_reduce_ends", FORWARD, (DATA, "max"), SMALL_ENDS),
                                         ("segment_reduce_backward_one_pass", BACKWARD,
@@ -308,18 +263,21 @@ def test_other_ways_to_ends_only_for_lengths():
             assert "offsets" in impl.supports(by_offsets, dict(small, LENGTHS_TO_ENDS=way))
             assert impl.supports(by_lengths, dict(small, LENGTHS_TO_ENDS=way)) is None
         assert {genome["LENGTHS_TO_ENDS"] for genome in impl.genomes(by_offsets)} == {"cumsum"}
-        assert impl.default_genome(by_lengths)["LENGTHS_TO_ENDS"] == "cumsum"
+        assert impl.default_genome(by_lengths)["LENGTHS_TO_ENDS"] == "block_scan"
+        assert impl.default_genome(by_offsets)["LENGTHS_TO_ENDS"] == "cumsum"
 
 
 def test_other_ways_to_ends_only_over_thousands_of_segments():
     """What a program of the block scan or the block sums reads grows with the segments before it: past four loads in
-    a row (16384 segments for the block scan, 65536 for the block sums) the way is refused."""
+    a row (16384 segments for the block scan, 65536 for the block sums) the way is refused, and the default genome
+    takes the cumsum."""
     ends = SEGMENT_REDUCE.implementation("segment_reduce_ends")
     for segments, refused in ((16384, set()), (16385, {"block_scan"}), (65537, {"block_scan", "block_sums"})):
         lengths = torch.empty(segments, dtype=torch.long, device="meta")
         problem = SEGMENT_REDUCE.problem(FORWARD, (torch.empty(10, 4, device="meta"), "sum"), {"lengths": lengths})
         assert {way for way in ("cumsum", "block_scan", "block_sums")
                 if ends.supports(problem, dict(SMALL_ENDS, LENGTHS_TO_ENDS=way))} == refused
+        assert ends.default_genome(problem)["LENGTHS_TO_ENDS"] == ("cumsum" if refused else "block_scan")
 
 
 def test_default_triton_kernels_ends_forward_one_pass_for_max_and_min_gradients():
@@ -348,8 +306,8 @@ def test_one_pass_takes_only_max_and_min_gradients_that_fit_registers():
                                   {"lengths": LENGTHS})
     assert one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64)) is None
     assert "registers" in one_pass.supports(wide, dict(SMALL_ONE_PASS, BLOCK_D=64, RESIDENT_ROWS=512))
-    assert one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_FIX="noted")) is None
-    assert "TAIL_PASSES 1" in one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_PASSES=2, TAIL_FIX="noted"))
+    assert one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_FIX="reread_rows")) is None
+    assert "TAIL_PASSES 1" in one_pass.supports(wide, dict(SMALL_ONE_PASS, TAIL_PASSES=2, TAIL_FIX="reread_rows"))
     huge = SEGMENT_REDUCE.problem(BACKWARD, tuple(torch.empty(n, 1 << 22, device="meta") for n in (5, 5, 8)) + ("max",),
                                   {"lengths": LENGTHS})
     held = dict(SMALL_ONE_PASS, BLOCK_D=32, num_warps=16)

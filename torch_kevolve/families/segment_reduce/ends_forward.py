@@ -8,7 +8,8 @@ min propagate NaN through the comparison itself, where triton_kernel tracks NaN 
 ATen: an empty segment gives the initial value, else the identity (mean: NaN).
 On the H100, 4096 bf16 segments of 0-200 rows of 128 values in a compiled graph (benchmarks/results/README.md,
 thirtieth session): max 41.3 us of kernel plus 4.9 us of scan, 46.2 in all (78% of copy), where triton_kernel's best
-genome took 50.9 in all (70%).
+genome took 50.9 in all (70%); the thirty-sixth, with lengths_ends' "block_scan": 39.7-39.9 plus 2.6-2.7, 43.5-43.8
+(81%).
 The row loop is pipelined num_stages deep through tl.range (the launch's num_stages alone leaves it unpipelined).
 Measured and dropped there: programs of several consecutive segments that sum the lengths before them themselves
 (8 segments a program took 82 us where one took 49: fewer programs keep fewer loads in flight).

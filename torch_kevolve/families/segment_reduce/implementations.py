@@ -65,10 +65,10 @@ def _build_ends(problem: Problem, genome: Genome) -> Callable:
 
 
 def _lengths_to_ends_fits(problem: Problem, genome: Genome) -> str | None:
-    """LENGTHS_TO_ENDS other than its first way only where segments come as lengths (offsets are read as they
-    are), and only over segments few enough for lengths_ends.MOST_STEPS."""
+    """LENGTHS_TO_ENDS other than "cumsum" only where segments come as lengths (offsets are read as they are), and
+    only over segments few enough for lengths_ends.MOST_STEPS."""
     way = genome["LENGTHS_TO_ENDS"]
-    if way != lengths_ends.LENGTHS_TO_ENDS[0] and not problem.param("by_lengths"):
+    if way != "cumsum" and not problem.param("by_lengths"):
         return f"LENGTHS_TO_ENDS={way!r} reads lengths; segments given as offsets are read as they are"
     if lengths_ends.steps(way, problem.dim("segments")) > lengths_ends.MOST_STEPS:
         return f"LENGTHS_TO_ENDS={way!r} over {problem.dim('segments')} segments: over {lengths_ends.MOST_STEPS} steps"

@@ -1,15 +1,17 @@
 """How the segment kernels that read segment ends (ends_forward, one_pass_backward) get them from lengths: the
 LENGTHS_TO_ENDS gene.
 
-- "cumsum": the lengths' inclusive running sum by torch.cumsum (in a compiled graph, Inductor's one-program scan:
-  4.9 us of the 95-96 us bf16 max gradient on the H100, jagged benchmark's layout, benchmarks/results/README.md).
-- "block_scan": the same running sum by lengths_ends_kernel, SCAN_BLOCK lengths a program, whose loads depend on
-  no other load (where a one-program scan walks the lengths chunk after chunk).
+- "block_scan" (the default): the lengths' inclusive running sum by lengths_ends_kernel, SCAN_BLOCK lengths a
+  program, whose loads depend on no other load (where a one-program scan walks the lengths chunk after chunk).
+- "cumsum": the same running sum by torch.cumsum (in a compiled graph, Inductor's one-program scan); the way left
+  where the others are refused: segments given as offsets (read as they are) or too many for MOST_STEPS (steps).
 - "block_sums": no running sum; the sum of each SUMS_BLOCK lengths (prefix_sums' block_sums_kernel), and each
   program of the segment kernel adds the sums of the blocks before its segment's and the lengths before it in its
-  block (_ends_program). On the CPU proxy (Triton 3.6 PTX through CUDA 13 ptxas for sm_90, bf16) this takes the
-  one-pass gradient from 64 registers to 70 at 3 stages (64 at 2).
-"block_scan" and "block_sums" are not measured on a GPU yet (sessions 34 and 35 got no device time for them).
+  block (_ends_program).
+On the H100, 4096 segments of 0-200 rows of 128 values in Inductor's graph (benchmarks/results/README.md, thirty-sixth
+session): "block_scan" takes 2.6-2.7 us where "cumsum" takes 4.9-5.0, in the bf16 max gradient
+(91.8-91.9 us in all against 94.2-94.4) and the forwards (max and sum, bf16 and fp32: 2.2-2.5 us less); "block_sums"
+costs the segment kernels more than it saves (bf16 max gradient 100.4-100.6 us, max forward 48.5-48.7).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..prefix_sums import block_sums_kernel
 from ..triton_launch import launch
 from .calls import SegmentCall
 
-LENGTHS_TO_ENDS = ("cumsum", "block_scan", "block_sums")
+LENGTHS_TO_ENDS = ("block_scan", "cumsum", "block_sums")
 SUMS_BLOCK = 128  # "block_sums": lengths per block sum; a segment kernel's program reads up to this many of each
 SCAN_BLOCK = 1024  # "block_scan": lengths a program scans
 SCAN_BEFORE = 4096  # "block_scan": lengths before its block a program sums in one load

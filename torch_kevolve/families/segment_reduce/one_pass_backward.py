@@ -10,19 +10,13 @@ ends_forward (lengths cost a scan or a block reduction, lengths_ends; no zero-fi
   else is live. With TAIL_PASSES 2 they are counted, and written after the held rows; with 1 they are counted
   and written at once, as if each were the only row taking the gradient; where a column's gradient turns out
   shared (divided), TAIL_FIX says how its tail hits get their share:
-  - "reread": the tail is read again and its hits in those columns stored to (a mask that varies by column, so
-    each element is its own 2-byte store);
-  - "reread_rows": the same, whole rows stored (vector stores; the other columns get what they have). sm_90 SASS
-    by Triton 3.6 and CUDA 13's ptxas, bf16, 64 x 64 x 4 warps, 3 stages: 1832 -> 1704 instructions, 64
-    registers both; it may write more bytes back to DRAM where the first writes have left L2;
-  - "noted": each element of the tail's tile keeps a bit per step (doubled, plus its hit, at every step), so
-    that a column's one or two tail hits are found from the bits and stored to, and only other columns read again
-    (tails of up to NOTED_STEPS steps; longer ones are counted as "reread" counts them). In that compile its loop
-    takes 191 instructions a step ("reread" 189), but the kernel 80 registers (the bits' reductions and the noted
-    rows live beside the held rows), so 6 programs fit an SM where "reread"'s 64 fit 8. Session 35's first form
-    (each hit adding its step's row << 16) took 261 a step and 76 registers: its hit predicates spilled into bits.
-  The last two are not measured on a GPU yet. The tail's hits are summed over rows once, after the loop: a sum per
-  step crosses warps (the rows of a tile lie in several).
+  - "reread_rows" (the default): the tail is read again and whole rows of it stored (vector stores; the other
+    columns get what they already hold);
+  - "reread": the same, storing only the hits in those columns (a mask that varies by column inside a thread's
+    16-byte vector, so each element is its own 2-byte store: 141 SASS instructions a step against 102).
+  On the H100 (bf16, the jagged benchmark's layout, in Inductor's graph) the kernel takes 88.0-88.5 us with
+  "reread_rows" and 90.4-90.8 with "reread"; fp32 148.7 against 148.5-149.0. The tail's hits are summed over rows
+  once, after the loop: a sum per step crosses warps (the rows of a tile lie in several).
 - the first RESIDENT_ROWS rows: one tile held in registers, counted, then written with the gradient divided by
   the segment's whole count; its element offsets are int32 from the segment's first row (the registers ptxas
   gives the kernel drop from 188 to 120-138 at 32 values per thread).
@@ -36,7 +30,10 @@ Measured and dropped (benchmarks/results/README.md, thirty-first, thirty-third a
 zero-filling the gradient first and writing only the elements that take it (bf16 131.6 us against 101.6); leaving
 the shared tail columns to a second kernel (the tail written at once, each program's owed columns and divided
 gradients stored for the mending kernel): this kernel fell to 82.4 us, but the mending took 12.2-20.0 us in the graph
-(8.9 us alone at best, 6 us for launching one small program per program), 100-107 us in all against 95.7-96.4.
+(8.9 us alone at best, 6 us for launching one small program per program), 100-107 us in all against 95.7-96.4;
+noting each tail hit so that a column's one or two are stored to without re-reading (thirty-sixth: each element
+kept a bit per tail step, which cost the loop 2 SASS instructions a step but the kernel 80 registers against 64;
+133.3 us against 88.0).
 """
 from __future__ import annotations
 
@@ -50,8 +47,7 @@ from .ends_forward import _ends_program
 from .lengths_ends import segment_ends, sums_block
 from .triton_kernel import _tile, _zero_rows, allocate
 
-TAIL_FIXES = ("reread", "reread_rows", "noted")  # the TAIL_FIX gene (TAIL_PASSES 1)
-NOTED_STEPS = tl.constexpr(31)  # "noted": tails of up to this many steps keep a bit per step (int32, sign bit clear)
+TAIL_FIXES = ("reread_rows", "reread")  # the TAIL_FIX gene (TAIL_PASSES 1)
 
 
 @triton.jit
@@ -59,36 +55,6 @@ def _takes_gradient(x, target, mask):
     """Which elements of the tile x get the output's gradient: those equal to their segment's output `target`
     (broadcast to x; the arg max or min), or NaN."""
     return ((x == target) | (x != x)) & mask
-
-
-@triton.jit
-def _bit_count(bits):
-    """The number of set bits of each element of the int32 tensor `bits` (sign bit clear)."""
-    bits = bits - ((bits >> 1) & 0x55555555)
-    bits = (bits & 0x33333333) + ((bits >> 2) & 0x33333333)
-    bits = (bits + (bits >> 4)) & 0x0F0F0F0F
-    return (bits + (bits >> 8) + (bits >> 16) + (bits >> 24)) & 0x3F
-
-
-@triton.jit
-def _top_bit(bits):
-    """The index of the highest set bit of each element of the int32 tensor `bits` (positive, at most two bits
-    set: its float is exact or rounds down, never up to the next power of two)."""
-    return (bits.to(tl.float32).to(tl.int32, bitcast=True) >> 23) - 127
-
-
-@triton.jit
-def _noted_rows(tail_hits, steps, noted, BLOCK_N: tl.constexpr):
-    """(each column's hits past the held rows; the rows past held_end of its first and last hit as first << 16 |
-    last where it has one or two and they are noted, else -1) from the tail loop's tile: where noted, bit k of an
-    element set where its row of step steps - 1 - k took the gradient, else its hit count."""
-    count = tl.sum(tl.where(noted, _bit_count(tail_hits), tail_hits), 0)
-    row = tl.arange(0, BLOCK_N)[:, None]
-    held = tail_hits != 0
-    first = tl.min(tl.where(held, (steps - 1 - _top_bit(tail_hits)) * BLOCK_N + row, steps * BLOCK_N), 0)
-    last = tl.max(tl.where(held, (steps - 1 - _top_bit(tail_hits & -tail_hits)) * BLOCK_N + row, -1), 0)
-    located = noted & ((count == 1) | (count == 2))
-    return count, tl.where(located, (first << 16) | last, -1)
 
 
 @triton.jit
@@ -115,23 +81,14 @@ def one_pass_backward_kernel(
     g = tl.load(grad_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)
     target = tl.load(output_ptr + s.to(tl.int64) * inner + d, mask=in_d, other=0).to(tl.float32)[None, :]
     held_end = tl.minimum(end, start + RESIDENT_ROWS)
-    if TAIL_FIX == "noted":
-        steps = tl.cdiv(end - held_end, BLOCK_N).to(tl.int32)
-        noted = steps <= NOTED_STEPS
     tail_hits = tl.zeros([BLOCK_N, BLOCK_D], tl.int32)
     for row in tl.range(held_end, end, BLOCK_N, num_stages=LOOP_STAGES):
         offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
         hit = _takes_gradient(tl.load(data_ptr + offs, mask=mask, other=0).to(tl.float32), target, mask)
-        if TAIL_FIX == "noted":
-            tail_hits = tail_hits * tl.where(noted, 2, 1) + hit.to(tl.int32)
-        else:
-            tail_hits += hit.to(tl.int32)
+        tail_hits += hit.to(tl.int32)
         if TAIL_PASSES == 1:
             tl.store(grad_in_ptr + offs, tl.where(hit, g[None, :], 0.0).to(grad_in_ptr.dtype.element_ty), mask=mask)
-    if TAIL_FIX == "noted":
-        tail_count, rows_noted = _noted_rows(tail_hits, steps, noted, BLOCK_N)
-    else:
-        tail_count = tl.sum(tail_hits, 0)
+    tail_count = tl.sum(tail_hits, 0)
     held, held_mask = _tile(0, held_end - start, d, in_d, inner, RESIDENT_ROWS)  # int32 offsets from row start
     base = start * inner
     held_hit = _takes_gradient(tl.load(data_ptr + base + held, mask=held_mask, other=0).to(tl.float32), target,
@@ -145,12 +102,6 @@ def one_pass_backward_kernel(
         rewrite = tail_count >= 0  # every column's tail
     else:
         rewrite = (tail_count > 0) & shared  # the columns whose tail took the undivided gradient
-    if TAIL_FIX == "noted":
-        fix = rewrite & (rows_noted >= 0) & in_d
-        share = g.to(grad_in_ptr.dtype.element_ty)
-        tl.store(grad_in_ptr + (held_end + (rows_noted >> 16)) * inner + d, share, mask=fix)
-        tl.store(grad_in_ptr + (held_end + (rows_noted & 0xFFFF)) * inner + d, share, mask=fix)
-        rewrite &= rows_noted < 0  # the columns left to read again
     if tl.max(rewrite.to(tl.int32), 0) > 0:
         for row in range(held_end, end, BLOCK_N):
             offs, mask = _tile(row, end, d, in_d, inner, BLOCK_N)
