@@ -34,7 +34,7 @@ SWEEP = [dict(BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
                             (8, 64, 2, 1), (32, 64, 4, 1), (64, 128, 8, 1), (32, 64, 4, 3), (16, 128, 4, 3))]
 ONE_PASS_SWEEP = [dict(RESIDENT_ROWS=r, TAIL_PASSES=t, TAIL_FIX=f, BLOCK_N=n, BLOCK_D=d, num_warps=w, num_stages=s)
                   for r, t, f, n, d, w, s in (
-                      # the best on the H100 (session 36), then the ten best of 24 in bf16 or fp32 before it
+                      # the best on the H100 in session 36, then the ten best of 24 (bf16 or fp32) before it
                       (64, 1, "reread_rows", 32, 64, 4, 3),
                       (64, 1, "reread", 32, 64, 4, 3), (64, 2, "reread", 32, 64, 4, 3),
                       (32, 1, "reread", 32, 64, 4, 3), (64, 1, "reread", 16, 64, 4, 3),
